@@ -1,0 +1,345 @@
+"""A local stand-in for the OpenAI and Anthropic HTTP APIs, so the demo and the tests run offline.
+
+It speaks enough of both wire formats for the real `openai` and `anthropic` SDKs:
+
+* OpenAI: ``POST /v1/chat/completions`` (plain, streaming with ``stream_options.include_usage``,
+  tool calls) and ``POST /v1/embeddings``.
+* Anthropic: ``POST /v1/messages`` (plain, streaming server-sent events, tool use).
+
+Behaviour is configurable from the command line or the environment:
+
+* ``--latency-ms`` / ``STUB_LATENCY_MS``: added before each answer (mean; jitter is +-25%).
+* ``--error-rate`` / ``STUB_ERROR_RATE``: share of requests answered with a 500 error (0..1).
+* ``--models`` / ``STUB_MODELS``: comma-separated model names that exist; any other gives a 404.
+* A request header ``x-stub-status: 429|500|529`` forces that error for one request (tests use it).
+
+Token counts are deterministic: one token per whitespace-separated word (at least one), so tests can
+assert exact usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+DEFAULT_MODELS = (
+    "gpt-4o,gpt-4o-mini,text-embedding-3-small,claude-sonnet-4-5,claude-haiku-4-5,"
+    "experimental-model-x"
+)
+EMBEDDING_DIMENSIONS = 8
+
+
+class StubConfig:
+    def __init__(self, latency_ms: float, error_rate: float, models: str, seed: int | None) -> None:
+        self.latency_s = max(0.0, latency_ms) / 1000.0
+        self.error_rate = min(1.0, max(0.0, error_rate))
+        self.models = {m.strip() for m in models.split(",") if m.strip()}
+        self.random = random.Random(seed)
+
+
+def count_tokens(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, dict):
+                if isinstance(block.get("text"), str):
+                    parts.append(block["text"])
+                elif isinstance(block.get("content"), str):
+                    parts.append(block["content"])
+        return " ".join(parts)
+    return ""
+
+
+def _answer_for(prompt: str) -> str:
+    words = prompt.split()
+    topic = " ".join(words[-3:]) if words else "your request"
+    return f"Here is a short answer about {topic}. It is generated locally by the stub."
+
+
+class StubLLM:
+    def __init__(self, config: StubConfig) -> None:
+        self.config = config
+
+    async def _pause(self) -> None:
+        if self.config.latency_s:
+            jitter = self.config.random.uniform(0.75, 1.25)
+            await asyncio.sleep(self.config.latency_s * jitter)
+
+    def _forced_or_random_error(self, request: Request) -> int | None:
+        forced = request.headers.get("x-stub-status")
+        if forced and forced.isdigit():
+            return int(forced)
+        if self.config.error_rate and self.config.random.random() < self.config.error_rate:
+            return 500
+        return None
+
+    # ---------------------------------------------------------------- OpenAI
+    def _openai_error(self, status: int, message: str, code: str) -> JSONResponse:
+        kind = {404: "invalid_request_error", 429: "rate_limit_error"}.get(status, "server_error")
+        return JSONResponse(
+            {"error": {"message": message, "type": kind, "param": None, "code": code}},
+            status_code=status,
+        )
+
+    async def _openai_guard(self, request: Request, body: dict[str, Any]) -> JSONResponse | None:
+        await self._pause()
+        status = self._forced_or_random_error(request)
+        if status is not None:
+            return self._openai_error(status, f"stub error {status}", f"stub_{status}")
+        model = body.get("model", "")
+        if model not in self.config.models:
+            return self._openai_error(404, f"The model `{model}` does not exist", "model_not_found")
+        return None
+
+    async def chat_completions(self, request: Request) -> Response:
+        body = await request.json()
+        error = await self._openai_guard(request, body)
+        if error is not None:
+            return error
+        model = body["model"]
+        messages = body.get("messages", [])
+        prompt = " ".join(_text_of(m.get("content")) for m in messages)
+        input_tokens = count_tokens(prompt)
+        tools = body.get("tools") or []
+        wants_tool = bool(tools) and (not messages or messages[-1].get("role") != "tool")
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        created = int(time.time())
+        if wants_tool:
+            function = tools[0].get("function", {})
+            tool_call = {
+                "id": f"call_{uuid.uuid4().hex[:12]}",
+                "type": "function",
+                "function": {"name": function.get("name", "tool"), "arguments": json.dumps({"query": prompt[-40:]})},
+            }
+            message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [tool_call]}
+            finish_reason = "tool_calls"
+            text = ""
+            output_tokens = 8
+        else:
+            text = _answer_for(prompt)
+            message = {"role": "assistant", "content": text}
+            finish_reason = "stop"
+            output_tokens = count_tokens(text)
+        usage = {
+            "prompt_tokens": input_tokens,
+            "completion_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0},
+        }
+        if not body.get("stream"):
+            return JSONResponse(
+                {
+                    "id": completion_id,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish_reason, "logprobs": None}],
+                    "usage": usage,
+                }
+            )
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+        async def events() -> AsyncIterator[bytes]:
+            def chunk(delta: dict[str, Any], finish: str | None, with_usage: bool = False) -> bytes:
+                payload: dict[str, Any] = {
+                    "id": completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [] if with_usage else [{"index": 0, "delta": delta, "finish_reason": finish}],
+                }
+                if with_usage:
+                    payload["usage"] = usage
+                return f"data: {json.dumps(payload)}\n\n".encode()
+
+            yield chunk({"role": "assistant", "content": ""}, None)
+            if wants_tool:
+                yield chunk({"tool_calls": [{"index": 0, **message["tool_calls"][0]}]}, None)
+            else:
+                for word in text.split(" "):
+                    yield chunk({"content": word + " "}, None)
+            yield chunk({}, finish_reason)
+            if include_usage:
+                yield chunk({}, None, with_usage=True)
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def embeddings(self, request: Request) -> Response:
+        body = await request.json()
+        error = await self._openai_guard(request, body)
+        if error is not None:
+            return error
+        inputs = body.get("input", [])
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        data = []
+        total = 0
+        for index, text in enumerate(inputs):
+            text = str(text)
+            total += count_tokens(text)
+            seed = sum(text.encode()) or 1
+            vector = [((seed * (i + 7)) % 97) / 97.0 for i in range(EMBEDDING_DIMENSIONS)]
+            data.append({"object": "embedding", "index": index, "embedding": vector})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": total, "total_tokens": total},
+            }
+        )
+
+    # ------------------------------------------------------------- Anthropic
+    def _anthropic_error(self, status: int, message: str) -> JSONResponse:
+        kind = {
+            404: "not_found_error",
+            429: "rate_limit_error",
+            529: "overloaded_error",
+        }.get(status, "api_error")
+        return JSONResponse({"type": "error", "error": {"type": kind, "message": message}}, status_code=status)
+
+    async def messages(self, request: Request) -> Response:
+        body = await request.json()
+        await self._pause()
+        status = self._forced_or_random_error(request)
+        if status is not None:
+            return self._anthropic_error(status, f"stub error {status}")
+        model = body.get("model", "")
+        if model not in self.config.models:
+            return self._anthropic_error(404, f"model: {model}")
+        messages = body.get("messages", [])
+        prompt = " ".join(_text_of(m.get("content")) for m in messages) + " " + _text_of(body.get("system", ""))
+        input_tokens = count_tokens(prompt)
+        tools = body.get("tools") or []
+        last = messages[-1] if messages else {}
+        last_is_tool_result = isinstance(last.get("content"), list) and any(
+            isinstance(b, dict) and b.get("type") == "tool_result" for b in last["content"]
+        )
+        wants_tool = bool(tools) and not last_is_tool_result
+        message_id = f"msg_{uuid.uuid4().hex[:24]}"
+        if wants_tool:
+            block: dict[str, Any] = {
+                "type": "tool_use",
+                "id": f"toolu_{uuid.uuid4().hex[:12]}",
+                "name": tools[0].get("name", "tool"),
+                "input": {"query": prompt.strip()[-40:]},
+            }
+            stop_reason = "tool_use"
+            output_tokens = 8
+        else:
+            text = _answer_for(prompt)
+            block = {"type": "text", "text": text}
+            stop_reason = "end_turn"
+            output_tokens = count_tokens(text)
+        usage = {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
+        full = {
+            "id": message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [block],
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
+            "usage": usage,
+        }
+        if not body.get("stream"):
+            return JSONResponse(full)
+
+        async def events() -> AsyncIterator[bytes]:
+            def event(name: str, payload: dict[str, Any]) -> bytes:
+                return f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode()
+
+            start = dict(full, content=[], stop_reason=None, usage=dict(usage, output_tokens=1))
+            yield event("message_start", {"type": "message_start", "message": start})
+            if block["type"] == "text":
+                yield event(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                )
+                for word in block["text"].split(" "):
+                    yield event(
+                        "content_block_delta",
+                        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word + " "}},
+                    )
+            else:
+                yield event(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": 0, "content_block": dict(block, input={})},
+                )
+                yield event(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "input_json_delta", "partial_json": json.dumps(block["input"])},
+                    },
+                )
+            yield event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            yield event(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                    "usage": {"output_tokens": output_tokens},
+                },
+            )
+            yield event("message_stop", {"type": "message_stop"})
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "models": sorted(self.config.models)})
+
+
+def build_app(config: StubConfig) -> Starlette:
+    stub = StubLLM(config)
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", stub.chat_completions, methods=["POST"]),
+            Route("/v1/embeddings", stub.embeddings, methods=["POST"]),
+            Route("/v1/messages", stub.messages, methods=["POST"]),
+            Route("/health", stub.health, methods=["GET"]),
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=os.environ.get("STUB_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("STUB_PORT", "8900")))
+    parser.add_argument("--latency-ms", type=float, default=float(os.environ.get("STUB_LATENCY_MS", "20")))
+    parser.add_argument("--error-rate", type=float, default=float(os.environ.get("STUB_ERROR_RATE", "0")))
+    parser.add_argument("--models", default=os.environ.get("STUB_MODELS", DEFAULT_MODELS))
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+    config = StubConfig(args.latency_ms, args.error_rate, args.models, args.seed)
+    uvicorn.run(build_app(config), host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""Every name that crosses a boundary: span attributes, baggage keys, metric names and labels, log fields.
+
+This module is the one source of truth. Dashboards, alert rules, docs and tests import it or are checked
+against it. GenAI names follow the OpenTelemetry GenAI semantic conventions as emitted by the pinned
+upstream instrumentations (semconv v1.37+, development status); anything without a standard name lives
+under ``glassbox.``.
+
+When the semantic conventions rename something, edit ``SEMCONV_RENAMES`` (old name -> current name) and the
+constant below it: readers of spans accept both spellings through :func:`attribute`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+SEMCONV_VERSION: Final = "1.37.0"
+
+# --------------------------------------------------------------------------- GenAI span attributes
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
+GEN_AI_AGENT_ID: Final = "gen_ai.agent.id"
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+ERROR_TYPE: Final = "error.type"
+
+# Content attributes: only present when content capture is opted in, and always redacted first.
+CONTENT_ATTRIBUTES: Final = (
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.tool.definitions",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.call.result",
+    "gen_ai.prompt",
+    "gen_ai.completion",
+)
+
+# Old spelling -> current spelling. A rename upstream is one line here.
+SEMCONV_RENAMES: Final[Mapping[str, str]] = {
+    "gen_ai.system": GEN_AI_PROVIDER_NAME,
+    "gen_ai.usage.prompt_tokens": GEN_AI_USAGE_INPUT_TOKENS,
+    "gen_ai.usage.completion_tokens": GEN_AI_USAGE_OUTPUT_TOKENS,
+    "gen_ai.usage.cache_read_input_tokens": GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    "gen_ai.usage.cache_creation_input_tokens": GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+}
+_OLD_NAMES: Final[Mapping[str, tuple[str, ...]]] = {
+    new: tuple(old for old, current in SEMCONV_RENAMES.items() if current == new) for new in set(SEMCONV_RENAMES.values())
+}
+
+
+def attribute(attributes: Mapping[str, Any] | None, name: str) -> Any:
+    """Read ``name`` from span attributes, accepting the deprecated spellings of it too."""
+    if not attributes:
+        return None
+    value = attributes.get(name)
+    if value is None:
+        for old in _OLD_NAMES.get(name, ()):
+            value = attributes.get(old)
+            if value is not None:
+                break
+    return value
+
+
+OPERATION_CHAT: Final = "chat"
+OPERATION_TEXT_COMPLETION: Final = "text_completion"
+OPERATION_GENERATE_CONTENT: Final = "generate_content"
+OPERATION_EMBEDDINGS: Final = "embeddings"
+OPERATION_INVOKE_AGENT: Final = "invoke_agent"
+OPERATION_EXECUTE_TOOL: Final = "execute_tool"
+# Operations that are one call to a model: these carry usage and cost.
+MODEL_CALL_OPERATIONS: Final = frozenset(
+    {OPERATION_CHAT, OPERATION_TEXT_COMPLETION, OPERATION_GENERATE_CONTENT, OPERATION_EMBEDDINGS}
+)
+
+TOKEN_TYPE_INPUT: Final = "input"
+TOKEN_TYPE_OUTPUT: Final = "output"
+# Not a semconv value yet: cached input tokens are reported as their own type so they can be told apart.
+TOKEN_TYPE_CACHE_READ: Final = "cache_read"
+
+# Semconv provider name -> genai-prices provider id.
+PROVIDER_PRICE_IDS: Final[Mapping[str, str]] = {
+    "openai": "openai",
+    "azure.ai.openai": "azure",
+    "anthropic": "anthropic",
+    "aws.bedrock": "aws",
+    "gcp.gemini": "google",
+    "gcp.vertex_ai": "google",
+    "gcp.gen_ai": "google",
+    "mistral_ai": "mistral",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "x_ai": "x-ai",
+    "perplexity": "perplexity",
+    "cohere": "cohere",
+}
+
+# --------------------------------------------------------------------------- HTTP (stable semconv)
+HTTP_REQUEST_METHOD: Final = "http.request.method"
+HTTP_ROUTE: Final = "http.route"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+
+# --------------------------------------------------------------------------- attribution
+# Carried as W3C baggage from the edge and copied onto spans, log records and audit events.
+TENANT_ID: Final = "glassbox.tenant.id"
+USER_ID: Final = "user.id"
+SESSION_ID: Final = "session.id"
+REQUEST_ID: Final = "glassbox.request.id"
+ATTRIBUTION_KEYS: Final = (TENANT_ID, USER_ID, SESSION_ID, REQUEST_ID)
+# Only the tenant is ever a metric label; user, session and request ids are unbounded.
+METRIC_ATTRIBUTION_KEYS: Final = (TENANT_ID,)
+
+PLACEHOLDER_INVALID: Final = "_invalid"
+PLACEHOLDER_OVERFLOW: Final = "_other"
+PLACEHOLDER_NONE: Final = "_none"
+
+# --------------------------------------------------------------------------- glassbox span attributes
+COST_USD: Final = "glassbox.cost.usd"
+COST_STATUS: Final = "glassbox.cost.status"
+COST_PRICE_SOURCE: Final = "glassbox.cost.price_source"
+COST_PRICE_DATE: Final = "glassbox.cost.price_date"
+USAGE_COUNTED: Final = "glassbox.usage.counted"
+FEATURE: Final = "glassbox.feature"
+
+COST_STATUS_PRICED: Final = "priced"
+COST_STATUS_UNKNOWN_MODEL: Final = "unknown_model"
+COST_STATUS_UNKNOWN_PROVIDER: Final = "unknown_provider"
+COST_STATUS_MISSING_USAGE: Final = "missing_usage"
+COST_STATUS_DUPLICATE: Final = "duplicate"
+COST_STATUS_ERROR: Final = "error"
+UNPRICED_REASONS: Final = (
+    COST_STATUS_UNKNOWN_MODEL,
+    COST_STATUS_UNKNOWN_PROVIDER,
+    COST_STATUS_MISSING_USAGE,
+    COST_STATUS_ERROR,
+)
+
+# --------------------------------------------------------------------------- metrics (OTel names)
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+METRIC_COST: Final = "glassbox.gen_ai.cost"
+METRIC_COST_UNPRICED: Final = "glassbox.gen_ai.cost.unpriced"
+METRIC_HTTP_SERVER_DURATION: Final = "http.server.request.duration"
+METRIC_ATTRIBUTION_INVALID: Final = "glassbox.attribution.invalid"
+METRIC_TENANT_OVERFLOW: Final = "glassbox.attribution.tenant_overflow"
+METRIC_LOG_SECRETS_REDACTED: Final = "glassbox.log.secrets_redacted"
+METRIC_CONTENT_REDACTED: Final = "glassbox.content.redactions"
+METRIC_TELEMETRY_DROPPED: Final = "glassbox.telemetry.dropped"
+
+# Label (attribute) names used on glassbox-recorded metrics besides the semconv ones above.
+LABEL_REASON: Final = "reason"
+LABEL_FIELD: Final = "field"
+LABEL_SIGNAL: Final = "signal"
+LABEL_KIND: Final = "kind"
+
+UNIT_TOKENS: Final = "{token}"
+UNIT_SECONDS: Final = "s"
+UNIT_USD: Final = "USD"
+
+# Semconv-recommended histogram boundaries.
+TOKEN_USAGE_BUCKETS: Final = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+OPERATION_DURATION_BUCKETS: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+HTTP_DURATION_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+
+# Upstream instruments that glassbox records itself (with the tenant label, counted once, with exemplars),
+# so the upstream copies are dropped by a view: (meter name, instrument name).
+REPLACED_UPSTREAM_INSTRUMENTS: Final = tuple(
+    (meter, instrument)
+    for meter in (
+        "opentelemetry.instrumentation.genai.openai",
+        "opentelemetry.instrumentation.genai.anthropic",
+        "opentelemetry.instrumentation.openai_v2",
+        "opentelemetry.util.genai.handler",
+    )
+    for instrument in (METRIC_TOKEN_USAGE, METRIC_OPERATION_DURATION)
+) + tuple(
+    (meter, METRIC_HTTP_SERVER_DURATION)
+    for meter in ("opentelemetry.instrumentation.asgi", "opentelemetry.instrumentation.fastapi")
+)
+
+# Prometheus exposition names of the metrics above, as the OTel Prometheus/OTLP translation spells them.
+PROMETHEUS_NAMES: Final[Mapping[str, str]] = {
+    METRIC_TOKEN_USAGE: "gen_ai_client_token_usage",
+    METRIC_OPERATION_DURATION: "gen_ai_client_operation_duration_seconds",
+    METRIC_COST: "glassbox_gen_ai_cost_USD_total",
+    METRIC_COST_UNPRICED: "glassbox_gen_ai_cost_unpriced_total",
+    METRIC_HTTP_SERVER_DURATION: "http_server_request_duration_seconds",
+}
+
+# --------------------------------------------------------------------------- logs
+# Fields of every JSON log line (in this order), then any ``extra`` the caller passed.
+LOG_FIELDS: Final = ("time", "level", "logger", "message", "service", "trace_id", "span_id", "tenant", "request_id")
+LOG_REDACTED: Final = "[REDACTED]"
+
+# Audit events travel as OTel log events with this event name.
+AUDIT_EVENT_NAME: Final = "glassbox.audit"
+
+# --------------------------------------------------------------------------- resource
+DEPLOYMENT_ENVIRONMENT: Final = "deployment.environment.name"
+SERVICE_NAME: Final = "service.name"
+TELEMETRY_DISTRO_NAME: Final = "telemetry.distro.name"
+TELEMETRY_DISTRO_VERSION: Final = "telemetry.distro.version"
+DISTRO_NAME: Final = "glassbox"

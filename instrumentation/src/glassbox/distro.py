@@ -1,0 +1,79 @@
+"""The distro and the configurator that ``opentelemetry-instrument`` loads through entry points.
+
+:class:`GlassboxDistro` only sets defaults where the user set nothing: every standard ``OTEL_*`` variable
+still wins. :class:`GlassboxConfigurator` builds the SDK: resource, tracer provider (the glassbox span
+processor in front of the exporting processors), meter provider (OTLP and the Prometheus ``/metrics``
+endpoint fed by the same instruments), logger provider and logging handlers, and the flush on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
+from opentelemetry.sdk._configuration import _BaseConfigurator
+
+from glassbox import settings
+
+_logger = logging.getLogger(__name__)
+
+DEFAULTS = {
+    "OTEL_TRACES_EXPORTER": "otlp",
+    "OTEL_METRICS_EXPORTER": "otlp",
+    "OTEL_LOGS_EXPORTER": "otlp",
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4318",
+    # Stable HTTP semantic conventions: http.route, http.response.status_code, http.server.request.duration.
+    "OTEL_SEMCONV_STABILITY_OPT_IN": "http",
+    # The SDK counts what its processors drop (queue full) and what its exporters fail to send.
+    "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED": "true",
+    # Glassbox installs the one OTLP log handler itself (see glassbox.logs).
+    "OTEL_PYTHON_LOG_AUTO_INSTRUMENTATION": "false",
+    # Health checks and scrapes are not worth a trace each.
+    "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS": "/healthz,/readyz,/metrics",
+}
+
+
+def default_service_name(argv: list[str] | None = None) -> str:
+    argv = sys.argv if argv is None else argv
+    script = Path(argv[0]).stem if argv and argv[0] else ""
+    return script if script and script not in ("-c", "-m", "__main__") else "python-app"
+
+
+def apply_defaults(environ: Any = None) -> None:
+    """Set glassbox's defaults in ``environ`` (default ``os.environ``) without overriding anything set."""
+    environ = os.environ if environ is None else environ
+    for key, value in DEFAULTS.items():
+        environ.setdefault(key, value)
+    resource = environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    keys = {item.split("=", 1)[0].strip() for item in resource.split(",") if "=" in item}
+    additions = []
+    if "service.name" not in keys and not environ.get("OTEL_SERVICE_NAME"):
+        environ["OTEL_SERVICE_NAME"] = default_service_name()
+    if "deployment.environment.name" not in keys:
+        additions.append(f"deployment.environment.name={settings.get('GLASSBOX_ENVIRONMENT', environ)}")
+    if additions:
+        environ["OTEL_RESOURCE_ATTRIBUTES"] = ",".join(p for p in [resource.strip(","), *additions] if p)
+
+
+class GlassboxDistro(BaseDistro):  # type: ignore[misc]
+    def _configure(self, **kwargs: Any) -> None:
+        apply_defaults()
+
+
+class GlassboxConfigurator(_BaseConfigurator):
+    def _configure(self, **kwargs: Any) -> None:
+        from glassbox.pipeline import configure
+
+        configure(auto_instrumentation_version=kwargs.get("auto_instrumentation_version"))
+
+
+def post_instrument() -> None:
+    """Runs after every instrumentor loaded: filters on all log handlers, including ones added late."""
+    from glassbox import logs
+
+    logs.attach_filters()

@@ -1,0 +1,136 @@
+"""The edge: attribution headers of incoming HTTP requests become validated W3C baggage.
+
+:class:`AttributionMiddleware` is an ASGI middleware. For each HTTP request it reads the tenant, user,
+session and request-id headers (names from ``GLASSBOX_*_HEADER``), validates them, removes any
+attribution entries a client smuggled into its own ``baggage`` header, and adds the validated values to
+that header, so the OpenTelemetry ASGI middleware (which extracts context from the headers) carries them;
+it also attaches them to the current context for apps without that middleware.
+
+:class:`EdgeInstrumentor` is registered as the ``glassbox_edge`` instrumentor, so ``opentelemetry-instrument``
+wraps every Starlette/FastAPI app with the middleware with no code change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection, MutableMapping
+from typing import Any
+from urllib.parse import quote, unquote
+
+from opentelemetry import context as otel_context
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+from glassbox import attribution, settings
+from glassbox import conventions as c
+from glassbox import instruments as instruments_module
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+HEADER_SETTINGS = {
+    c.TENANT_ID: "GLASSBOX_TENANT_HEADER",
+    c.USER_ID: "GLASSBOX_USER_HEADER",
+    c.SESSION_ID: "GLASSBOX_SESSION_HEADER",
+    c.REQUEST_ID: "GLASSBOX_REQUEST_ID_HEADER",
+}
+_MAX_HEADER_BYTES = 1024
+
+
+def header_names() -> dict[str, bytes]:
+    return {key: settings.get(env).encode("latin-1") for key, env in HEADER_SETTINGS.items()}
+
+
+def attribution_from_headers(headers: list[tuple[bytes, bytes]], names: dict[str, bytes]) -> dict[str, str]:
+    """Validated attribution values from raw ASGI headers (invalid ones become ``_invalid``, counted)."""
+    wanted = {name: key for key, name in names.items()}
+    values: dict[str, str] = {}
+    instruments = instruments_module.get()
+    for raw_name, raw_value in headers:
+        key = wanted.get(raw_name.lower())
+        if key is None or key in values:
+            continue
+        if len(raw_value) > _MAX_HEADER_BYTES:
+            value = "\x00"  # certainly invalid, without decoding a huge header
+        else:
+            value = raw_value.decode("latin-1")
+        values[key] = attribution.validate(key, value, instruments.count_invalid)
+    return values
+
+
+def _rewrite_baggage(headers: list[tuple[bytes, bytes]], values: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    kept: list[tuple[bytes, bytes]] = []
+    members: list[str] = []
+    for name, value in headers:
+        if name.lower() != b"baggage":
+            kept.append((name, value))
+            continue
+        for member in value.decode("latin-1").split(","):
+            key = unquote(member.split("=", 1)[0].strip())
+            if key and key not in c.ATTRIBUTION_KEYS:
+                members.append(member.strip())
+    members.extend(f"{key}={quote(value, safe='')}" for key, value in values.items())
+    if members:
+        kept.append((b"baggage", ",".join(members).encode("latin-1")))
+    return kept
+
+
+class AttributionMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._names = header_names()
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope.get("type") not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            headers = list(scope.get("headers") or [])
+            values = attribution_from_headers(headers, self._names)
+            scope = dict(scope, headers=_rewrite_baggage(headers, values))
+            token = otel_context.attach(attribution.with_attribution(values, otel_context.get_current()))
+        except Exception:
+            instruments_module.get().count_dropped("traces", "attribution_error")
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            otel_context.detach(token)
+
+
+_original_call: Any = None
+
+
+class EdgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Wraps ``starlette.applications.Starlette.__call__`` (FastAPI included) with the middleware."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("starlette >= 0.13",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        global _original_call
+        from starlette.applications import Starlette
+
+        if _original_call is not None:
+            return
+        _original_call = Starlette.__call__
+
+        async def call(self: Any, scope: Scope, receive: Any, send: Any) -> None:
+            middleware = self.__dict__.get("_glassbox_edge")
+            if middleware is None:
+
+                async def inner(scope: Scope, receive: Any, send: Any) -> None:
+                    await _original_call(self, scope, receive, send)
+
+                middleware = AttributionMiddleware(inner)
+                self.__dict__["_glassbox_edge"] = middleware
+            await middleware(scope, receive, send)
+
+        Starlette.__call__ = call  # type: ignore[method-assign]
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        global _original_call
+        from starlette.applications import Starlette
+
+        if _original_call is not None:
+            Starlette.__call__ = _original_call  # type: ignore[method-assign]
+            _original_call = None

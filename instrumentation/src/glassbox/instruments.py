@@ -1,0 +1,109 @@
+"""The metric instruments glassbox records, created once per meter provider.
+
+The same instruments feed every reader of the meter provider: the Prometheus ``/metrics`` endpoint and
+the OTLP exporter to the collector, so the two can never drift.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from opentelemetry import metrics
+from opentelemetry.metrics import MeterProvider
+
+from glassbox import conventions as c
+from glassbox import settings
+from glassbox.attribution import TenantLimiter
+from glassbox.redaction import Redactor, build_redactor
+from glassbox.version import __version__
+
+
+class Instruments:
+    def __init__(self, meter_provider: MeterProvider | None = None, max_tenants: int | None = None) -> None:
+        meter = metrics.get_meter("glassbox", __version__, meter_provider=meter_provider)
+        self.token_usage = meter.create_histogram(
+            c.METRIC_TOKEN_USAGE,
+            unit=c.UNIT_TOKENS,
+            description="Number of input and output tokens used, counted once per model call.",
+            explicit_bucket_boundaries_advisory=list(c.TOKEN_USAGE_BUCKETS),
+        )
+        self.operation_duration = meter.create_histogram(
+            c.METRIC_OPERATION_DURATION,
+            unit=c.UNIT_SECONDS,
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=list(c.OPERATION_DURATION_BUCKETS),
+        )
+        self.cost = meter.create_counter(
+            c.METRIC_COST,
+            unit=c.UNIT_USD,
+            description="Cost of model calls in US dollars, computed offline from dated prices.",
+        )
+        self.cost_unpriced = meter.create_counter(
+            c.METRIC_COST_UNPRICED,
+            unit="{call}",
+            description="Model calls that got no cost, by reason (unknown model, missing usage, ...).",
+        )
+        self.http_server_duration = meter.create_histogram(
+            c.METRIC_HTTP_SERVER_DURATION,
+            unit=c.UNIT_SECONDS,
+            description="Duration of HTTP server requests, with the tenant.",
+            explicit_bucket_boundaries_advisory=list(c.HTTP_DURATION_BUCKETS),
+        )
+        self.attribution_invalid = meter.create_counter(
+            c.METRIC_ATTRIBUTION_INVALID,
+            unit="{value}",
+            description="Attribution values (tenant, user, session, request id) replaced by a placeholder.",
+        )
+        self.tenant_overflow = meter.create_counter(
+            c.METRIC_TENANT_OVERFLOW,
+            unit="{value}",
+            description="Tenant label values folded into the overflow value by the cardinality cap.",
+        )
+        self.secrets_redacted = meter.create_counter(
+            c.METRIC_LOG_SECRETS_REDACTED,
+            unit="{match}",
+            description="Secrets and personal data removed from log records, by kind.",
+        )
+        self.content_redacted = meter.create_counter(
+            c.METRIC_CONTENT_REDACTED,
+            unit="{match}",
+            description="Secrets and personal data removed from captured GenAI content, by kind.",
+        )
+        self.telemetry_dropped = meter.create_counter(
+            c.METRIC_TELEMETRY_DROPPED,
+            unit="{item}",
+            description="Telemetry glassbox itself could not deliver or record, by signal and reason.",
+        )
+        limit = settings.get("GLASSBOX_MAX_TENANTS") if max_tenants is None else max_tenants
+        self.tenants = TenantLimiter(limit, on_overflow=lambda: self.tenant_overflow.add(1))
+        self.log_redactor: Redactor = build_redactor(
+            on_redact=lambda kind: self.secrets_redacted.add(1, {c.LABEL_KIND: kind})
+        )
+        self.content_redactor: Redactor = build_redactor(
+            on_redact=lambda kind: self.content_redacted.add(1, {c.LABEL_KIND: kind})
+        )
+
+    def count_invalid(self, field: str) -> None:
+        self.attribution_invalid.add(1, {c.LABEL_FIELD: field})
+
+    def count_dropped(self, signal: str, reason: str, count: int = 1) -> None:
+        self.telemetry_dropped.add(count, {c.LABEL_SIGNAL: signal, c.LABEL_REASON: reason})
+
+
+_lock = threading.Lock()
+_instruments: Instruments | None = None
+
+
+def get() -> Instruments:
+    """The process-wide instruments (on the global meter provider unless :func:`install` set others)."""
+    global _instruments
+    if _instruments is None:
+        with _lock:
+            if _instruments is None:
+                _instruments = Instruments()
+    return _instruments
+
+
+def install(instruments: Instruments) -> None:
+    global _instruments
+    _instruments = instruments

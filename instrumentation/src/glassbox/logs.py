@@ -1,0 +1,134 @@
+"""Logs: one JSON object per line on stdout, the same records once as OTLP log records.
+
+* :class:`GlassboxLogFilter` runs on every handler of the root logger. It redacts secrets and personal data
+  from the message and from every string ``extra`` (API keys, bearer tokens, passwords, emails, card and
+  phone numbers), and adds the attribution from the baggage (``glassbox.tenant.id``, ``user.id``,
+  ``session.id``, ``glassbox.request.id``) so the OTLP record carries them as attributes.
+* :class:`JsonLogFormatter` (python-json-logger) writes ``time, level, logger, message, service,
+  trace_id, span_id, tenant, request_id`` and then any ``extra``. JSON escaping keeps newlines, ANSI and
+  other control characters inside the line, so log-forging input cannot start a new line.
+* :func:`install` puts the stdout handler and exactly one OTLP handler on the root logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry._logs import LoggerProvider
+from pythonjsonlogger.json import JsonFormatter
+
+from glassbox import attribution, settings
+from glassbox import conventions as c
+from glassbox import instruments as instruments_module
+
+_STANDARD_RECORD_KEYS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_SHORT_NAMES = {
+    c.TENANT_ID: "tenant",
+    c.REQUEST_ID: "request_id",
+    c.USER_ID: "user",
+    c.SESSION_ID: "session",
+}
+# Characters that could forge a new line or drive a terminal in plain output.
+_PLAIN_ESCAPES = {i: f"\\x{i:02x}" for i in list(range(0x20)) + list(range(0x7F, 0xA0))}
+_PLAIN_ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+class _RedactedMessage(str):
+    """Marks a message already processed, so a record passing several handlers is redacted once."""
+
+
+class GlassboxLogFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, _RedactedMessage):
+            return True
+        try:
+            redactor = instruments_module.get().log_redactor
+            record.msg = _RedactedMessage(redactor.redact(record.getMessage()))
+            record.args = None
+            for key, value in list(record.__dict__.items()):
+                if key not in _STANDARD_RECORD_KEYS and isinstance(value, str):
+                    record.__dict__[key] = redactor.redact(value)
+            if record.exc_info and not record.exc_text:
+                record.exc_text = redactor.redact(logging.Formatter().formatException(record.exc_info))
+            for key, value in attribution.current().items():
+                record.__dict__.setdefault(key, value)
+        except Exception:
+            # Never lose the line: pass it on unredacted-by-us rather than drop it, and count it.
+            instruments_module.get().count_dropped("logs", "filter_error")
+        return True
+
+
+class JsonLogFormatter(JsonFormatter):
+    def __init__(self, service: str = "") -> None:
+        super().__init__(json_ensure_ascii=True)
+        self.service = service
+
+    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
+        span_context = trace.get_current_span().get_span_context()
+        log_data["time"] = datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds")
+        log_data["level"] = record.levelname
+        log_data["logger"] = record.name
+        log_data["message"] = record.message
+        log_data["service"] = self.service
+        log_data["trace_id"] = f"{span_context.trace_id:032x}" if span_context.is_valid else None
+        log_data["span_id"] = f"{span_context.span_id:016x}" if span_context.is_valid else None
+        log_data["tenant"] = record.__dict__.get(c.TENANT_ID)
+        log_data["request_id"] = record.__dict__.get(c.REQUEST_ID)
+        for key, value in record.__dict__.items():
+            if key in _STANDARD_RECORD_KEYS or key in (c.TENANT_ID, c.REQUEST_ID):
+                continue
+            log_data[_SHORT_NAMES.get(key, key)] = value
+        log_data.update(message_dict)
+
+    def formatException(self, ei: Any) -> str:  # type: ignore[override]
+        return instruments_module.get().log_redactor.redact(super().formatException(ei))  # type: ignore[arg-type]
+
+
+class PlainLogFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).translate(_PLAIN_ESCAPES)
+
+
+def _otlp_handler_present(root: logging.Logger) -> bool:
+    return any(type(h).__name__ == "LoggingHandler" for h in root.handlers)
+
+
+def install(logger_provider: LoggerProvider | None, service: str) -> None:
+    """Root logger: the JSON (or plain) stdout handler and one OTLP handler, both behind the filter."""
+    if not settings.get("GLASSBOX_CAPTURE_LOGS"):
+        return
+    root = logging.getLogger()
+    root.setLevel(settings.get("GLASSBOX_LOG_LEVEL").upper())
+    if not any(getattr(h, "_glassbox", False) for h in root.handlers):
+        stdout = logging.StreamHandler(sys.stdout)
+        stdout._glassbox = True  # type: ignore[attr-defined]
+        stdout.setFormatter(JsonLogFormatter(service) if settings.get("GLASSBOX_LOG_FORMAT") == "json" else PlainLogFormatter())
+        root.addHandler(stdout)
+    if logger_provider is not None and not _otlp_handler_present(root) and not _otlp_logging_instrumented_elsewhere():
+        from opentelemetry.instrumentation.logging.handler import LoggingHandler
+
+        root.addHandler(LoggingHandler(logger_provider=logger_provider))
+    attach_filters()
+
+
+def _otlp_logging_instrumented_elsewhere() -> bool:
+    """True when the user turned on another OTLP log handler (the logging instrumentor or the SDK's)."""
+    return (
+        os.environ.get("OTEL_PYTHON_LOG_AUTO_INSTRUMENTATION", "").strip().lower() == "true"
+        or os.environ.get("OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED", "").strip().lower() == "true"
+    )
+
+
+def attach_filters() -> None:
+    """Put the glassbox filter on every root handler (also run after all instrumentors have loaded)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, GlassboxLogFilter) for f in handler.filters):
+            handler.addFilter(GlassboxLogFilter())

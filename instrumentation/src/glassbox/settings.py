@@ -1,0 +1,136 @@
+"""Glassbox's own settings, read from ``GLASSBOX_*`` environment variables.
+
+``SETTINGS`` is the one table of them: the README's settings table is generated from it and a test checks
+that the two agree. A malformed value never stops the app: it is reported once on stderr and the default
+is used instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    default: str
+    description: str
+    parse: Callable[[str], Any] = str
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("must be more than 0")
+    return value
+
+
+def _header(raw: str) -> str:
+    name = raw.strip().lower()
+    if not name or not all(c.isalnum() or c in "-_" for c in name):
+        raise ValueError("must be an HTTP header name")
+    return name
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("GLASSBOX_ENVIRONMENT", "development", "Value of `deployment.environment.name` when none is set."),
+    Setting("GLASSBOX_TENANT_HEADER", "x-tenant-id", "Request header that names the tenant.", _header),
+    Setting("GLASSBOX_USER_HEADER", "x-user-id", "Request header that names the end user.", _header),
+    Setting("GLASSBOX_SESSION_HEADER", "x-session-id", "Request header that names the session.", _header),
+    Setting("GLASSBOX_REQUEST_ID_HEADER", "x-request-id", "Request header with the business request id.", _header),
+    Setting(
+        "GLASSBOX_MAX_TENANTS",
+        "100",
+        "Distinct tenant label values per process; later tenants are reported as `_other` and counted.",
+        _positive_int,
+    ),
+    Setting(
+        "GLASSBOX_METRICS_PORT",
+        "9464",
+        "Port of the Prometheus `/metrics` endpoint; `0` turns it off.",
+        _positive_int,
+    ),
+    Setting("GLASSBOX_METRICS_HOST", "127.0.0.1", "Address the `/metrics` endpoint binds to."),
+    Setting("GLASSBOX_LOG_FORMAT", "json", "Log lines on stdout: `json` or `plain`.", _choice("json", "plain")),
+    Setting("GLASSBOX_LOG_LEVEL", "INFO", "Root log level set by glassbox.", _choice(
+        "debug", "info", "warning", "error", "critical"
+    )),
+    Setting(
+        "GLASSBOX_CAPTURE_LOGS",
+        "true",
+        "Install the JSON stdout handler and the OTLP log handler on the root logger.",
+        _bool,
+    ),
+    Setting(
+        "GLASSBOX_REDACT_PATTERNS",
+        "",
+        "Extra regular expressions to redact, separated by `;;`, on top of the built-in list.",
+    ),
+    Setting(
+        "GLASSBOX_SHUTDOWN_TIMEOUT",
+        "5",
+        "Seconds allowed to flush telemetry on SIGTERM or exit.",
+        _positive_float,
+    ),
+)
+
+_BY_ENV = {s.env: s for s in SETTINGS}
+_reported: set[str] = set()
+
+
+def get(env: str, environ: Mapping[str, str] | None = None) -> Any:
+    """The parsed value of one setting, or its default (with a warning) when the value is malformed."""
+    setting = _BY_ENV[env]
+    environ = os.environ if environ is None else environ
+    raw = environ.get(env)
+    if raw is None or raw == "":
+        return setting.parse(setting.default) if setting.default != "" else ""
+    try:
+        return setting.parse(raw)
+    except ValueError as exc:
+        if env not in _reported:
+            _reported.add(env)
+            print(
+                f"glassbox: ignoring {env}={raw!r} ({exc}); using {setting.default!r}",
+                file=sys.stderr,
+            )
+        return setting.parse(setting.default) if setting.default != "" else ""
+
+
+def markdown_table() -> str:
+    """The settings table as Markdown, for the README."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else "(empty)"
+        lines.append(f"| `{s.env}` | {default} | {s.description} |")
+    return "\n".join(lines)

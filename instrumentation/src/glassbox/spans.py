@@ -1,0 +1,264 @@
+"""The span processor at the centre of glassbox.
+
+It sits in front of the exporting processors and, for every span:
+
+* on start: copies the attribution baggage (tenant, user, session, request id) onto the span, passes the
+  agent name down to the model and tool calls made inside an agent, and notes model calls nested inside
+  another model call (two instrumentations seeing one call, e.g. the Anthropic SDK's own span inside the
+  GenAI instrumentation's span);
+* on end: for the outermost span of each model call, computes its USD cost, records token usage, duration
+  and cost metrics with the tenant label (each call counted once, with the span as exemplar), and writes
+  ``glassbox.cost.*`` attributes; for server spans it records the HTTP request duration with the tenant;
+  captured prompt/completion content is redacted, or removed when capture was not opted in.
+
+A failure inside the processor is counted in ``glassbox.telemetry.dropped{signal="traces"}`` and the
+span is still exported unchanged: observability never breaks the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
+from opentelemetry.trace import SpanKind
+
+from glassbox import attribution, cost
+from glassbox import conventions as c
+from glassbox import instruments as instruments_module
+from glassbox.instruments import Instruments
+
+_logger = logging.getLogger(__name__)
+_MAX_PENDING = 10_000
+CONTENT_CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+
+
+def content_capture_enabled() -> bool:
+    """True when the standard GenAI content capture variable opts in (any mode but off/false)."""
+    value = os.environ.get(CONTENT_CAPTURE_ENV, "").strip().lower()
+    return value not in ("", "false", "0", "no", "off", "no_content")
+
+
+def _live_attributes(context: Context | None) -> Mapping[str, Any] | None:
+    parent = trace.get_current_span(context)
+    attributes = getattr(parent, "attributes", None)
+    if attributes is None or not parent.is_recording():
+        return None
+    return attributes  # type: ignore[no-any-return]
+
+
+class GlassboxSpanProcessor(SpanProcessor):
+    def __init__(
+        self,
+        *exporting: SpanProcessor,
+        instruments: Instruments | None = None,
+        capture_content: bool | None = None,
+    ) -> None:
+        self._next: Sequence[SpanProcessor] = exporting
+        self._instruments = instruments
+        self._capture_content = content_capture_enabled() if capture_content is None else capture_content
+        # span id of a nested model-call span -> span id of the model-call span around it
+        self._nested: OrderedDict[int, int] = OrderedDict()
+        # span id of an outer model-call span -> usage reported by the nested span(s)
+        self._child_usage: OrderedDict[int, cost.Usage] = OrderedDict()
+
+    @property
+    def instruments(self) -> Instruments:
+        return self._instruments or instruments_module.get()
+
+    # ------------------------------------------------------------------ start
+    def on_start(self, span: Any, parent_context: Context | None = None) -> None:
+        try:
+            self._start(span, parent_context)
+        except Exception:
+            _logger.debug("glassbox span start failed", exc_info=True)
+            self.instruments.count_dropped("traces", "processor_error")
+        for processor in self._next:
+            processor.on_start(span, parent_context=parent_context)
+
+    def _start(self, span: Any, parent_context: Context | None) -> None:
+        values = attribution.current(parent_context)
+        if values:
+            span.set_attributes(values)
+        parent = _live_attributes(parent_context)
+        if not parent:
+            return
+        own = span.attributes or {}
+        agent = parent.get(c.GEN_AI_AGENT_NAME)
+        if agent and c.GEN_AI_OPERATION_NAME in own and c.GEN_AI_AGENT_NAME not in own:
+            span.set_attribute(c.GEN_AI_AGENT_NAME, agent)
+        if parent.get(c.GEN_AI_OPERATION_NAME) in c.MODEL_CALL_OPERATIONS:
+            parent_span = trace.get_current_span(parent_context)
+            self._remember(self._nested, span.context.span_id, parent_span.get_span_context().span_id)
+
+    @staticmethod
+    def _remember(store: OrderedDict[int, Any], key: int, value: Any) -> None:
+        store[key] = value
+        if len(store) > _MAX_PENDING:
+            store.popitem(last=False)
+
+    # ------------------------------------------------------------------ end
+    def _on_ending(self, span: Any) -> None:
+        for processor in self._next:
+            processor._on_ending(span)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            span = self._end(span)
+        except Exception:
+            _logger.debug("glassbox span end failed", exc_info=True)
+            self.instruments.count_dropped("traces", "processor_error")
+        for processor in self._next:
+            processor.on_end(span)
+
+    def _end(self, span: ReadableSpan) -> ReadableSpan:
+        attributes = span.attributes or {}
+        extra: dict[str, Any] = {}
+        if span.kind == SpanKind.SERVER:
+            self._record_server(span, attributes)
+        if c.attribute(attributes, c.GEN_AI_OPERATION_NAME) in c.MODEL_CALL_OPERATIONS:
+            extra = self._account_model_call(span, attributes)
+        return self._rebuilt(span, attributes, extra)
+
+    def _exemplar_context(self, span: ReadableSpan) -> Context | None:
+        if span.context is None:
+            return None
+        return trace.set_span_in_context(trace.NonRecordingSpan(span.context))
+
+    def _record_server(self, span: ReadableSpan, attributes: Mapping[str, Any]) -> None:
+        if span.start_time is None or span.end_time is None:
+            return
+        labels: dict[str, Any] = {
+            c.TENANT_ID: self.instruments.tenants.label(attributes.get(c.TENANT_ID)),
+        }
+        for key in (c.HTTP_REQUEST_METHOD, c.HTTP_ROUTE, c.HTTP_RESPONSE_STATUS_CODE, c.ERROR_TYPE):
+            value = attributes.get(key)
+            if value is not None:
+                labels[key] = value
+        self.instruments.http_server_duration.record(
+            (span.end_time - span.start_time) / 1e9, labels, context=self._exemplar_context(span)
+        )
+
+    def _account_model_call(self, span: ReadableSpan, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        span_id = span.context.span_id if span.context else 0
+        usage = cost.Usage.from_attributes(attributes)
+        outer = self._nested.pop(span_id, None)
+        if outer is not None:
+            # Another instrumentation's span around this one accounts for the call.
+            if not usage.empty:
+                self._remember(self._child_usage, outer, usage)
+            return {c.USAGE_COUNTED: False, c.COST_STATUS: c.COST_STATUS_DUPLICATE}
+        child_usage = self._child_usage.pop(span_id, None)
+        if usage.empty and child_usage is not None:
+            usage = child_usage
+        provider = c.attribute(attributes, c.GEN_AI_PROVIDER_NAME)
+        model = attributes.get(c.GEN_AI_RESPONSE_MODEL) or attributes.get(c.GEN_AI_REQUEST_MODEL)
+        labels: dict[str, Any] = {
+            c.GEN_AI_OPERATION_NAME: attributes.get(c.GEN_AI_OPERATION_NAME),
+            c.GEN_AI_PROVIDER_NAME: provider or "unknown",
+            c.GEN_AI_REQUEST_MODEL: attributes.get(c.GEN_AI_REQUEST_MODEL) or "unknown",
+            c.TENANT_ID: self.instruments.tenants.label(attributes.get(c.TENANT_ID)),
+        }
+        response_model = attributes.get(c.GEN_AI_RESPONSE_MODEL)
+        if response_model:
+            labels[c.GEN_AI_RESPONSE_MODEL] = response_model
+        agent = attributes.get(c.GEN_AI_AGENT_NAME)
+        if agent:
+            labels[c.GEN_AI_AGENT_NAME] = agent
+        exemplar = self._exemplar_context(span)
+        error_type = attributes.get(c.ERROR_TYPE)
+        duration_labels = dict(labels, **{c.ERROR_TYPE: error_type}) if error_type else labels
+        if span.start_time is not None and span.end_time is not None:
+            self.instruments.operation_duration.record(
+                (span.end_time - span.start_time) / 1e9, duration_labels, context=exemplar
+            )
+        for token_type, count in (
+            (c.TOKEN_TYPE_INPUT, usage.input_tokens),
+            (c.TOKEN_TYPE_OUTPUT, usage.output_tokens),
+            (c.TOKEN_TYPE_CACHE_READ, usage.cache_read_tokens),
+        ):
+            if count is not None and (count > 0 or token_type != c.TOKEN_TYPE_CACHE_READ):
+                self.instruments.token_usage.record(
+                    count, dict(labels, **{c.GEN_AI_TOKEN_TYPE: token_type}), context=exemplar
+                )
+        extra: dict[str, Any] = {c.USAGE_COUNTED: True}
+        if child_usage is not None and usage is child_usage:
+            extra[c.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
+            extra[c.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+        if error_type and usage.empty:
+            # A failed call that reported no usage is not billed; it is not an unpriced call either.
+            extra[c.COST_STATUS] = c.COST_STATUS_ERROR
+            return {k: v for k, v in extra.items() if v is not None}
+        result = cost.price(provider, model, usage)
+        extra[c.COST_STATUS] = result.status
+        if result.usd is not None:
+            extra[c.COST_USD] = result.usd
+            extra[c.COST_PRICE_SOURCE] = cost.PRICE_SOURCE
+            extra[c.COST_PRICE_DATE] = result.price_date
+            self.instruments.cost.add(result.usd, labels, context=exemplar)
+        else:
+            self.instruments.cost_unpriced.add(1, dict(labels, **{c.LABEL_REASON: result.status}))
+        return {k: v for k, v in extra.items() if v is not None}
+
+    # ------------------------------------------------------------------ content
+    def _content(self, attributes: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        replaced: dict[str, Any] = {}
+        removed: list[str] = []
+        for key in c.CONTENT_ATTRIBUTES:
+            if key not in attributes:
+                continue
+            if self._capture_content:
+                replaced[key] = self.instruments.content_redactor.redact_value(attributes[key])
+            else:
+                removed.append(key)
+        return replaced, removed
+
+    def _rebuilt(self, span: ReadableSpan, attributes: Mapping[str, Any], extra: dict[str, Any]) -> ReadableSpan:
+        replaced, removed = self._content(attributes)
+        events = span.events
+        events_changed = False
+        new_events: list[Event] = []
+        for event in events:
+            event_replaced, event_removed = self._content(event.attributes or {})
+            if event_replaced or event_removed:
+                events_changed = True
+                event_attributes = {
+                    k: v for k, v in (event.attributes or {}).items() if k not in event_removed
+                }
+                event_attributes.update(event_replaced)
+                new_events.append(Event(event.name, event_attributes, event.timestamp))
+            else:
+                new_events.append(event)
+        if not (extra or replaced or removed or events_changed):
+            return span
+        merged: dict[str, Any] = {k: v for k, v in attributes.items() if k not in removed}
+        merged.update(replaced)
+        merged.update(extra)
+        return ReadableSpan(
+            name=span.name,
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
+            attributes=merged,
+            events=new_events,
+            links=span.links,
+            kind=span.kind,
+            status=span.status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+    def shutdown(self) -> None:
+        for processor in self._next:
+            processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return all(processor.force_flush(timeout_millis) for processor in self._next)
+
