@@ -35,10 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-DEFAULT_MODELS = (
-    "gpt-4o,gpt-4o-mini,text-embedding-3-small,claude-sonnet-4-5,claude-haiku-4-5,"
-    "experimental-model-x"
-)
+DEFAULT_MODELS = "gpt-4o,gpt-4o-mini,text-embedding-3-small,claude-sonnet-4-5,claude-haiku-4-5,experimental-model-x"
 EMBEDDING_DIMENSIONS = 8
 
 
@@ -284,7 +281,11 @@ class StubLLM:
                 for word in block["text"].split(" "):
                     yield event(
                         "content_block_delta",
-                        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word + " "}},
+                        {
+                            "type": "content_block_delta",
+                            "index": 0,
+                            "delta": {"type": "text_delta", "text": word + " "},
+                        },
                     )
             else:
                 yield event(

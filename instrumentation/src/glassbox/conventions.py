@@ -55,7 +55,8 @@ SEMCONV_RENAMES: Final[Mapping[str, str]] = {
     "gen_ai.usage.cache_creation_input_tokens": GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
 }
 _OLD_NAMES: Final[Mapping[str, tuple[str, ...]]] = {
-    new: tuple(old for old, current in SEMCONV_RENAMES.items() if current == new) for new in set(SEMCONV_RENAMES.values())
+    new: tuple(old for old, current in SEMCONV_RENAMES.items() if current == new)
+    for new in set(SEMCONV_RENAMES.values())
 }
 
 

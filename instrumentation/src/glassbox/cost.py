@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 
@@ -61,7 +61,7 @@ def price(provider: str | None, model: str | None, usage: Usage, when: datetime 
         return Cost(c.COST_STATUS_UNKNOWN_PROVIDER)
     if not model:
         return Cost(c.COST_STATUS_UNKNOWN_MODEL)
-    when = when or datetime.now(timezone.utc)
+    when = when or datetime.now(UTC)
     try:
         from genai_prices import Usage as PriceUsage
         from genai_prices import calc_price

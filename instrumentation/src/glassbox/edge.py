@@ -48,10 +48,8 @@ def attribution_from_headers(headers: list[tuple[bytes, bytes]], names: dict[str
         key = wanted.get(raw_name.lower())
         if key is None or key in values:
             continue
-        if len(raw_value) > _MAX_HEADER_BYTES:
-            value = "\x00"  # certainly invalid, without decoding a huge header
-        else:
-            value = raw_value.decode("latin-1")
+        # An oversized header is certainly invalid: do not even decode it.
+        value = "\x00" if len(raw_value) > _MAX_HEADER_BYTES else raw_value.decode("latin-1")
         values[key] = attribution.validate(key, value, instruments.count_invalid)
     return values
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import trace
@@ -70,7 +70,7 @@ class JsonLogFormatter(JsonFormatter):
 
     def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
         span_context = trace.get_current_span().get_span_context()
-        log_data["time"] = datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds")
+        log_data["time"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds")
         log_data["level"] = record.levelname
         log_data["logger"] = record.name
         log_data["message"] = record.message
@@ -110,7 +110,9 @@ def install(logger_provider: LoggerProvider | None, service: str) -> None:
     if not any(getattr(h, "_glassbox", False) for h in root.handlers):
         stdout = logging.StreamHandler(sys.stdout)
         stdout._glassbox = True  # type: ignore[attr-defined]
-        stdout.setFormatter(JsonLogFormatter(service) if settings.get("GLASSBOX_LOG_FORMAT") == "json" else PlainLogFormatter())
+        stdout.setFormatter(
+            JsonLogFormatter(service) if settings.get("GLASSBOX_LOG_FORMAT") == "json" else PlainLogFormatter()
+        )
         root.addHandler(stdout)
     if logger_provider is not None and not _otlp_handler_present(root) and not _otlp_logging_instrumented_elsewhere():
         from opentelemetry.instrumentation.logging.handler import LoggingHandler

@@ -114,9 +114,7 @@ def configure(auto_instrumentation_version: str | None = None) -> Pipeline:
             resource_attributes["telemetry.auto.version"] = auto_instrumentation_version
         resource = Resource.create(resource_attributes)
         if c.DEPLOYMENT_ENVIRONMENT not in resource.attributes:
-            resource = resource.merge(
-                Resource({c.DEPLOYMENT_ENVIRONMENT: settings.get("GLASSBOX_ENVIRONMENT")})
-            )
+            resource = resource.merge(Resource({c.DEPLOYMENT_ENVIRONMENT: settings.get("GLASSBOX_ENVIRONMENT")}))
         span_exporters, metric_exporters, log_exporters = _import_exporters(
             _get_exporter_names("traces"), _get_exporter_names("metrics"), _get_exporter_names("logs")
         )

@@ -17,8 +17,11 @@ from glassbox import settings
 BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = (
     ("bearer", r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"),
     ("password", r"(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|token)\b\s*[=:]\s*\"?[^\s\",;]{3,}"),
-    ("api_key", r"\b(?:sk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}"
-     r"|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35})\b"),
+    (
+        "api_key",
+        r"\b(?:sk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}"
+        r"|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35})\b",
+    ),
     ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b"),
     ("email", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"),
     ("card", r"\b(?:\d[ -]?){12,18}\d\b"),

@@ -82,9 +82,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("GLASSBOX_METRICS_HOST", "127.0.0.1", "Address the `/metrics` endpoint binds to."),
     Setting("GLASSBOX_LOG_FORMAT", "json", "Log lines on stdout: `json` or `plain`.", _choice("json", "plain")),
-    Setting("GLASSBOX_LOG_LEVEL", "INFO", "Root log level set by glassbox.", _choice(
-        "debug", "info", "warning", "error", "critical"
-    )),
+    Setting(
+        "GLASSBOX_LOG_LEVEL",
+        "INFO",
+        "Root log level set by glassbox.",
+        _choice("debug", "info", "warning", "error", "critical"),
+    ),
     Setting(
         "GLASSBOX_CAPTURE_LOGS",
         "true",

@@ -227,9 +227,7 @@ class GlassboxSpanProcessor(SpanProcessor):
             event_replaced, event_removed = self._content(event.attributes or {})
             if event_replaced or event_removed:
                 events_changed = True
-                event_attributes = {
-                    k: v for k, v in (event.attributes or {}).items() if k not in event_removed
-                }
+                event_attributes = {k: v for k, v in (event.attributes or {}).items() if k not in event_removed}
                 event_attributes.update(event_replaced)
                 new_events.append(Event(event.name, event_attributes, event.timestamp))
             else:
@@ -261,4 +259,3 @@ class GlassboxSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return all(processor.force_flush(timeout_millis) for processor in self._next)
-

@@ -1,0 +1,230 @@
+"""The demo "agent" service: a FastAPI app that calls LLMs through the real openai and anthropic SDKs.
+
+It contains no telemetry code besides two glassbox decorators for its home-made agent and tools;
+everything else comes from running it under ``opentelemetry-instrument``::
+
+    opentelemetry-instrument python examples/demo_app/app.py
+
+Endpoints:
+
+* ``POST /chat``: one chat completion (OpenAI), optionally streamed.
+* ``POST /agent``: an agent that plans with Anthropic, calls two tools, and writes the answer with OpenAI.
+* ``POST /search``: embeds the query and ranks a small in-memory corpus.
+* ``GET/POST /admin/config``: reads or changes the app's settings (needs the admin token).
+* ``GET /healthz``.
+
+Configuration: ``DEMO_PORT`` (8000), ``DEMO_HOST`` (127.0.0.1), ``LLM_BASE_URL`` (the stub,
+http://127.0.0.1:8900), ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` (any value for the stub),
+``DEMO_ADMIN_TOKEN`` (the admin endpoint is closed when unset).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import math
+import os
+from typing import Any
+
+import anthropic
+import openai
+import uvicorn
+from fastapi import FastAPI, Header, HTTPException
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+import glassbox
+
+log = logging.getLogger("demo")
+
+LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "http://127.0.0.1:8900")
+CHAT_MODEL = os.environ.get("DEMO_CHAT_MODEL", "gpt-4o-mini")
+PLANNER_MODEL = os.environ.get("DEMO_PLANNER_MODEL", "claude-haiku-4-5")
+EMBEDDING_MODEL = "text-embedding-3-small"
+
+openai_client = openai.AsyncOpenAI(
+    base_url=f"{LLM_BASE_URL}/v1", api_key=os.environ.get("OPENAI_API_KEY", "sk-demo-key-not-secret"), max_retries=1
+)
+anthropic_client = anthropic.AsyncAnthropic(
+    base_url=LLM_BASE_URL, api_key=os.environ.get("ANTHROPIC_API_KEY", "sk-ant-demo-key-not-secret"), max_retries=1
+)
+
+CORPUS = [
+    "Invoices are sent on the first business day of each month.",
+    "Refunds take five to seven days to reach the card.",
+    "The API rate limit is 600 requests per minute per tenant.",
+    "Support is available around the clock for enterprise plans.",
+    "Data is kept in the region chosen when the workspace was created.",
+]
+SETTINGS: dict[str, Any] = {"chat_model": CHAT_MODEL, "max_tokens": 256}
+
+app = FastAPI(title="glassbox demo agent")
+
+
+class ChatRequest(BaseModel):
+    message: str
+    stream: bool = False
+    model: str | None = None
+
+
+class AgentRequest(BaseModel):
+    task: str
+
+
+class SearchRequest(BaseModel):
+    query: str
+    top_k: int = 3
+
+
+@app.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def _llm_error(exc: Exception) -> HTTPException:
+    if isinstance(exc, (openai.NotFoundError, anthropic.NotFoundError)):
+        return HTTPException(status_code=400, detail="unknown model")
+    if isinstance(exc, (openai.RateLimitError, anthropic.RateLimitError)):
+        return HTTPException(status_code=429, detail="model provider is rate limiting")
+    return HTTPException(status_code=502, detail="model provider failed")
+
+
+@app.post("/chat")
+async def chat(request: ChatRequest) -> Any:
+    model = request.model or SETTINGS["chat_model"]
+    messages: Any = [{"role": "user", "content": request.message}]
+    try:
+        if request.stream:
+            stream = await openai_client.chat.completions.create(
+                model=model, messages=messages, stream=True, stream_options={"include_usage": True}
+            )
+
+            async def body() -> Any:
+                async for chunk in stream:
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        yield chunk.choices[0].delta.content
+
+            return StreamingResponse(body(), media_type="text/plain")
+        completion = await openai_client.chat.completions.create(
+            model=model, messages=messages, max_tokens=SETTINGS["max_tokens"]
+        )
+    except openai.APIError as exc:
+        log.warning("chat failed", extra={"model": model, "error": type(exc).__name__})
+        raise _llm_error(exc) from exc
+    log.info("chat answered", extra={"model": model})
+    return {"answer": completion.choices[0].message.content}
+
+
+@glassbox.tool("lookup_account")
+async def lookup_account(query: str) -> dict[str, Any]:
+    return {"plan": "enterprise", "open_tickets": 2, "query": query[:40]}
+
+
+@glassbox.tool("search_docs")
+async def search_docs(query: str) -> list[str]:
+    ranked = await rank(query, 2)
+    return [text for text, _ in ranked]
+
+
+PLANNER_TOOLS: Any = [
+    {"name": "lookup_account", "description": "Look up the customer's account", "input_schema": {"type": "object"}},
+    {"name": "search_docs", "description": "Search the documentation", "input_schema": {"type": "object"}},
+]
+
+
+@glassbox.agent("support_agent")
+async def run_agent(task: str) -> dict[str, Any]:
+    plan = await anthropic_client.messages.create(
+        model=PLANNER_MODEL,
+        max_tokens=200,
+        system="You plan the steps to answer a support request.",
+        messages=[{"role": "user", "content": task}],
+        tools=PLANNER_TOOLS,
+    )
+    tool_use = next((block for block in plan.content if block.type == "tool_use"), None)
+    account = await lookup_account(task)
+    docs = await search_docs(task)
+    log.info("agent tools done", extra={"tool": tool_use.name if tool_use else None, "docs": len(docs)})
+    review = await anthropic_client.messages.create(
+        model=PLANNER_MODEL,
+        max_tokens=200,
+        messages=[
+            {"role": "user", "content": task},
+            {"role": "assistant", "content": [{"type": "text", "text": "I looked up the account and the docs."}]},
+            {"role": "user", "content": f"Account: {json.dumps(account)}. Docs: {' '.join(docs)}"},
+        ],
+    )
+    draft = review.content[0].text if review.content and review.content[0].type == "text" else ""
+    final = await openai_client.chat.completions.create(
+        model=SETTINGS["chat_model"],
+        messages=[{"role": "system", "content": "Write the final answer."}, {"role": "user", "content": draft}],
+    )
+    return {"answer": final.choices[0].message.content, "steps": 5}
+
+
+@app.post("/agent")
+async def agent(request: AgentRequest) -> Any:
+    try:
+        return await run_agent(request.task)
+    except (openai.APIError, anthropic.APIError) as exc:
+        log.warning("agent failed", extra={"error": type(exc).__name__})
+        raise _llm_error(exc) from exc
+
+
+async def rank(query: str, top_k: int) -> list[tuple[str, float]]:
+    result = await openai_client.embeddings.create(model=EMBEDDING_MODEL, input=[query, *CORPUS])
+    vectors = [item.embedding for item in result.data]
+    query_vector, doc_vectors = vectors[0], vectors[1:]
+
+    def cosine(a: list[float], b: list[float]) -> float:
+        dot = sum(x * y for x, y in zip(a, b, strict=True))
+        return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)) or 1.0)
+
+    pairs = zip(CORPUS, doc_vectors, strict=True)
+    scored = sorted(((text, cosine(query_vector, v)) for text, v in pairs), key=lambda p: -p[1])
+    return scored[:top_k]
+
+
+@app.post("/search")
+async def search(request: SearchRequest) -> Any:
+    try:
+        ranked = await rank(request.query, max(1, min(request.top_k, len(CORPUS))))
+    except openai.APIError as exc:
+        raise _llm_error(exc) from exc
+    return {"results": [{"text": text, "score": round(score, 4)} for text, score in ranked]}
+
+
+def _check_admin(token: str | None) -> None:
+    expected = os.environ.get("DEMO_ADMIN_TOKEN", "")
+    if not expected or not token or not hmac.compare_digest(token, expected):
+        log.warning("admin access refused")
+        raise HTTPException(status_code=403, detail="admin token required")
+
+
+@app.get("/admin/config")
+async def get_config(x_admin_token: str | None = Header(default=None)) -> dict[str, Any]:
+    _check_admin(x_admin_token)
+    return SETTINGS
+
+
+@app.post("/admin/config")
+async def set_config(changes: dict[str, Any], x_admin_token: str | None = Header(default=None)) -> dict[str, Any]:
+    _check_admin(x_admin_token)
+    unknown = set(changes) - set(SETTINGS)
+    if unknown:
+        raise HTTPException(status_code=400, detail=f"unknown settings: {sorted(unknown)}")
+    before = dict(SETTINGS)
+    SETTINGS.update(changes)
+    log.info("config changed", extra={"before": json.dumps(before), "after": json.dumps(SETTINGS)})
+    return SETTINGS
+
+
+if __name__ == "__main__":
+    uvicorn.run(
+        app,
+        host=os.environ.get("DEMO_HOST", "127.0.0.1"),
+        port=int(os.environ.get("DEMO_PORT", "8000")),
+        log_config=None,
+        access_log=False,
+    )

@@ -1,0 +1,114 @@
+"""Sends a realistic mix of requests to the demo app, across several tenants and users.
+
+    python examples/traffic.py --url http://127.0.0.1:8000 --seconds 60 --concurrency 4
+
+Each request carries ``x-tenant-id``, ``x-user-id``, ``x-session-id`` and ``x-request-id``. The mix:
+chat (plain and streamed), agent runs, searches, admin reads and changes (some with a wrong token), and a
+few requests for a model that does not exist. Prints a summary by endpoint and status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import httpx
+
+TENANTS = {"acme": 5, "globex": 3, "initech": 2}
+QUESTIONS = [
+    "How do I download last month's invoice?",
+    "Why was my card charged twice?",
+    "What is the API rate limit for my plan?",
+    "Can I move my workspace to another region?",
+    "Please reset the password for jane.doe@example.com",
+]
+
+
+def pick_request(rng: random.Random, admin_token: str) -> tuple[str, str, dict[str, Any] | None, dict[str, str]]:
+    roll = rng.random()
+    question = rng.choice(QUESTIONS)
+    if roll < 0.45:
+        return "chat", "/chat", {"message": question}, {}
+    if roll < 0.55:
+        return "chat_stream", "/chat", {"message": question, "stream": True}, {}
+    if roll < 0.75:
+        return "agent", "/agent", {"task": question}, {}
+    if roll < 0.92:
+        return "search", "/search", {"query": question, "top_k": 2}, {}
+    if roll < 0.95:
+        return "unknown_model", "/chat", {"message": question, "model": "no-such-model"}, {}
+    token = admin_token if rng.random() < 0.7 else "wrong-token"
+    if rng.random() < 0.5:
+        return "admin_read", "/admin/config", None, {"x-admin-token": token}
+    return "admin_change", "/admin/config", {"max_tokens": rng.choice([128, 256, 512])}, {"x-admin-token": token}
+
+
+async def worker(
+    client: httpx.AsyncClient,
+    rng: random.Random,
+    deadline: float,
+    limit: int | None,
+    counts: Counter[str],
+    admin_token: str,
+    sent: list[int],
+) -> None:
+    tenants, weights = list(TENANTS), list(TENANTS.values())
+    while time.monotonic() < deadline and (limit is None or sent[0] < limit):
+        sent[0] += 1
+        tenant = rng.choices(tenants, weights)[0]
+        kind, path, body, headers = pick_request(rng, admin_token)
+        headers = {
+            "x-tenant-id": tenant,
+            "x-user-id": f"{tenant}-user-{rng.randint(1, 20)}",
+            "x-session-id": f"s-{rng.randint(1, 50)}",
+            "x-request-id": f"req-{uuid.uuid4().hex[:16]}",
+            **headers,
+        }
+        try:
+            if body is None:
+                response = await client.get(path, headers=headers)
+            else:
+                response = await client.post(path, json=body, headers=headers)
+            counts[f"{kind} {response.status_code}"] += 1
+        except httpx.HTTPError as exc:
+            counts[f"{kind} {type(exc).__name__}"] += 1
+
+
+async def run(url: str, seconds: float, concurrency: int, limit: int | None, seed: int) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    deadline = time.monotonic() + seconds
+    admin_token = os.environ.get("DEMO_ADMIN_TOKEN", "")
+    sent = [0]
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        await asyncio.gather(
+            *(
+                worker(client, random.Random(seed + i), deadline, limit, counts, admin_token, sent)
+                for i in range(concurrency)
+            )
+        )
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--requests", type=int, default=None, help="stop after this many requests")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    counts = asyncio.run(run(args.url, args.seconds, args.concurrency, args.requests, args.seed))
+    total = sum(counts.values())
+    print(f"traffic: {total} requests across tenants {', '.join(TENANTS)}")
+    for key, value in sorted(counts.items()):
+        print(f"  {key:<28} {value}")
+
+
+if __name__ == "__main__":
+    main()

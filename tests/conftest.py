@@ -1,0 +1,141 @@
+"""Shared fixtures: the stub LLM server, an in-memory OpenTelemetry SDK with glassbox, free ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from glassbox import instruments as instruments_module
+from glassbox.instruments import Instruments
+from glassbox.pipeline import replaced_instrument_views
+from glassbox.spans import GlassboxSpanProcessor
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 20.0, process: subprocess.Popen[Any] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+def stop(process: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+
+@pytest.fixture(scope="session")
+def stub_url() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "stub_llm" / "server.py"), "--port", str(port), "--latency-ms", "1"],
+        env={k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", process=process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+class Telemetry:
+    """The in-memory SDK that the unit tests read: spans, log records and metric points."""
+
+    def __init__(self) -> None:
+        self.spans = InMemorySpanExporter()
+        self.logs = InMemoryLogRecordExporter()
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader], views=replaced_instrument_views())
+        self.instruments = Instruments(meter_provider=self.meter_provider, max_tenants=50)
+        self.processor = GlassboxSpanProcessor(SimpleSpanProcessor(self.spans), instruments=self.instruments)
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(self.processor)
+        self.logger_provider = LoggerProvider()
+        self.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self.logs))
+
+    def finished(self) -> list[Any]:
+        return list(self.spans.get_finished_spans())
+
+    def points(self, name: str, **match: Any) -> list[Any]:
+        """Data points of metric ``name`` whose attributes include ``match`` (dots as ``__``)."""
+        wanted = {k.replace("__", "."): v for k, v in match.items()}
+        found = []
+        data = self.reader.get_metrics_data()
+        for resource_metrics in data.resource_metrics if data else []:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    if metric.name != name:
+                        continue
+                    for point in metric.data.data_points:
+                        attributes = dict(point.attributes or {})
+                        if all(attributes.get(k) == v for k, v in wanted.items()):
+                            found.append(point)
+        return found
+
+    def total(self, name: str, **match: Any) -> float:
+        return sum(getattr(p, "sum", getattr(p, "value", 0)) for p in self.points(name, **match))
+
+
+_telemetry: Telemetry | None = None
+
+
+@pytest.fixture(scope="session")
+def _global_telemetry() -> Telemetry:
+    """One SDK for the whole session (the OTel API allows setting global providers only once)."""
+    global _telemetry
+    if _telemetry is None:
+        _telemetry = Telemetry()
+        trace.set_tracer_provider(_telemetry.tracer_provider)
+        metrics.set_meter_provider(_telemetry.meter_provider)
+        _logs.set_logger_provider(_telemetry.logger_provider)
+        instruments_module.install(_telemetry.instruments)
+        from opentelemetry.instrumentation.genai.anthropic import AnthropicInstrumentor
+        from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
+
+        OpenAIInstrumentor().instrument()
+        AnthropicInstrumentor().instrument()
+    return _telemetry
+
+
+@pytest.fixture
+def telemetry(_global_telemetry: Telemetry) -> Telemetry:
+    _global_telemetry.spans.clear()
+    _global_telemetry.logs.clear()
+    return _global_telemetry
