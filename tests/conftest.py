@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+
+# What the glassbox distro sets under opentelemetry-instrument; set before any instrumentation loads.
+os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
 import socket
 import subprocess
 import sys

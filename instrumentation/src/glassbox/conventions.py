@@ -53,6 +53,8 @@ SEMCONV_RENAMES: Final[Mapping[str, str]] = {
     "gen_ai.usage.completion_tokens": GEN_AI_USAGE_OUTPUT_TOKENS,
     "gen_ai.usage.cache_read_input_tokens": GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
     "gen_ai.usage.cache_creation_input_tokens": GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+    "http.status_code": "http.response.status_code",
+    "http.method": "http.request.method",
 }
 _OLD_NAMES: Final[Mapping[str, tuple[str, ...]]] = {
     new: tuple(old for old, current in SEMCONV_RENAMES.items() if current == new)

@@ -33,6 +33,10 @@ _SHORT_NAMES = {
     c.USER_ID: "user",
     c.SESSION_ID: "session",
 }
+# Record keys that are printed as fields of their own (or as exc_info) rather than as extras.
+_NOT_EXTRA = frozenset(
+    {c.TENANT_ID, c.REQUEST_ID, "exception.type", "exception.message", "exception.stacktrace", "color_message"}
+)
 # Characters that could forge a new line or drive a terminal in plain output.
 _PLAIN_ESCAPES = {i: f"\\x{i:02x}" for i in list(range(0x20)) + list(range(0x7F, 0xA0))}
 _PLAIN_ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
@@ -53,8 +57,18 @@ class GlassboxLogFilter(logging.Filter):
             for key, value in list(record.__dict__.items()):
                 if key not in _STANDARD_RECORD_KEYS and isinstance(value, str):
                     record.__dict__[key] = redactor.redact(value)
-            if record.exc_info and not record.exc_text:
-                record.exc_text = redactor.redact(logging.Formatter().formatException(record.exc_info))
+            if record.exc_info:
+                # The OTLP handler would export the raw exception message and stack trace: replace the
+                # exception by its redacted text, under the semconv exception attribute names.
+                exc_type, exc_value, _ = record.exc_info
+                stacktrace = redactor.redact(logging.Formatter().formatException(record.exc_info))
+                record.exc_text = stacktrace
+                record.exc_info = None
+                if exc_type is not None:
+                    record.__dict__["exception.type"] = exc_type.__name__
+                if exc_value is not None:
+                    record.__dict__["exception.message"] = redactor.redact(str(exc_value))
+                record.__dict__["exception.stacktrace"] = stacktrace
             for key, value in attribution.current().items():
                 record.__dict__.setdefault(key, value)
         except Exception:
@@ -80,7 +94,7 @@ class JsonLogFormatter(JsonFormatter):
         log_data["tenant"] = record.__dict__.get(c.TENANT_ID)
         log_data["request_id"] = record.__dict__.get(c.REQUEST_ID)
         for key, value in record.__dict__.items():
-            if key in _STANDARD_RECORD_KEYS or key in (c.TENANT_ID, c.REQUEST_ID):
+            if key in _STANDARD_RECORD_KEYS or key in _NOT_EXTRA:
                 continue
             log_data[_SHORT_NAMES.get(key, key)] = value
         log_data.update(message_dict)

@@ -137,7 +137,7 @@ class GlassboxSpanProcessor(SpanProcessor):
             c.TENANT_ID: self.instruments.tenants.label(attributes.get(c.TENANT_ID)),
         }
         for key in (c.HTTP_REQUEST_METHOD, c.HTTP_ROUTE, c.HTTP_RESPONSE_STATUS_CODE, c.ERROR_TYPE):
-            value = attributes.get(key)
+            value = c.attribute(attributes, key)
             if value is not None:
                 labels[key] = value
         self.instruments.http_server_duration.record(

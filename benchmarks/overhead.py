@@ -1,0 +1,423 @@
+"""Overhead of glassbox on the demo app, against the bare app and against the upstream OpenTelemetry distro.
+
+    python benchmarks/overhead.py --rounds 3 --seconds 15 --concurrency 8
+
+One stub LLM (20 ms latency) serves every run. Each round starts the demo app once per mode:
+
+* ``a`` bare: ``python examples/demo_app/app.py`` with ``OTEL_SDK_DISABLED=true``;
+* ``b`` upstream: ``opentelemetry-instrument`` with the upstream distro and configurator, OTLP/HTTP export;
+* ``c`` glassbox: ``opentelemetry-instrument`` with the glassbox distro and configurator, JSON logs.
+
+``b`` and ``c`` export to a small OTLP/HTTP sink inside this process that answers 200 to everything.
+For each run the app is warmed up, then ``POST /chat`` is driven for a fixed time at a fixed concurrency;
+the per-request latency and the app's CPU time (``/proc/<pid>/stat`` utime + stime) over the timed window
+are recorded. The table shows the median over rounds per mode. Everything listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+APP = ROOT / "examples" / "demo_app" / "app.py"
+STUB = ROOT / "examples" / "stub_llm" / "server.py"
+HOST = "127.0.0.1"
+MODES = ("a", "b", "c")
+MODE_NAMES = {"a": "bare", "b": "upstream", "c": "glassbox"}
+STALL_SECONDS = 1.0
+CPU_TARGET = 1.10
+WARMUP_REQUESTS = 50
+MAX_REQUESTS_PER_WORKER = 1_000_000
+STARTUP_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+CHAT_BODY = {"message": "What is the API rate limit for my plan?"}
+OTLP_PATHS = ("/v1/traces", "/v1/metrics", "/v1/logs")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+class OtlpSink:
+    """OTLP/HTTP receiver that accepts and discards everything, counting requests per path."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                path = self.path if self.path in OTLP_PATHS else "other"
+                with sink.lock:
+                    sink.counts[path] += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer((HOST, free_port()), Handler)
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, name="otlp-sink", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+    def snapshot(self) -> Counter[str]:
+        with self.lock:
+            return Counter(self.counts)
+
+
+@dataclass
+class RunResult:
+    mode: str
+    round: int
+    ok: bool
+    note: str = ""
+    requests: int = 0
+    errors: int = 0
+    elapsed_s: float = 0.0
+    cpu_s: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    sink: dict[str, int] = field(default_factory=dict)
+    stop_s: float = 0.0
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.elapsed_s if self.elapsed_s else 0.0
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return 1000.0 * self.cpu_s / self.requests if self.requests else float("nan")
+
+    def quantile(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    @property
+    def max_latency(self) -> float:
+        return max(self.latencies) if self.latencies else float("nan")
+
+    @property
+    def stalls(self) -> int:
+        return sum(1 for latency in self.latencies if latency > STALL_SECONDS)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of one process, from /proc/<pid>/stat (children not included)."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    fields = raw[raw.rindex(")") + 2 :].split()
+    # After the command name: state is field 3, so utime (14) and stime (15) are at offsets 11 and 12.
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GLASSBOX_"))}
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def mode_command_and_env(mode: str, app_port: int, stub_port: int, sink_port: int) -> tuple[list[str], dict[str, str]]:
+    env = base_env()
+    env.update({"DEMO_HOST": HOST, "DEMO_PORT": str(app_port), "LLM_BASE_URL": f"http://{HOST}:{stub_port}"})
+    python = str(VENV_BIN / "python")
+    if mode == "a":
+        env["OTEL_SDK_DISABLED"] = "true"
+        return [python, str(APP)], env
+    env.update(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{HOST}:{sink_port}",
+            "OTEL_METRIC_EXPORT_INTERVAL": "5000",
+            "OTEL_BSP_SCHEDULE_DELAY": "1000",
+        }
+    )
+    if mode == "b":
+        env.update(
+            {
+                "OTEL_PYTHON_DISTRO": "distro",
+                "OTEL_PYTHON_CONFIGURATOR": "configurator",
+                "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "glassbox_edge",
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_METRICS_EXPORTER": "otlp",
+                "OTEL_LOGS_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                "OTEL_SEMCONV_STABILITY_OPT_IN": "http",
+            }
+        )
+    else:
+        env.update(
+            {
+                "OTEL_PYTHON_DISTRO": "glassbox",
+                "OTEL_PYTHON_CONFIGURATOR": "glassbox",
+                "GLASSBOX_METRICS_PORT": str(free_port()),
+                "GLASSBOX_LOG_FORMAT": "json",
+            }
+        )
+    return [str(VENV_BIN / "opentelemetry-instrument"), python, str(APP)], env
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no output)"
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> float:
+    """SIGTERM, wait, SIGKILL if needed; returns the seconds it took to exit."""
+    started = time.monotonic()
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT_S)
+    return time.monotonic() - started
+
+
+async def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return False
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    return False
+
+
+async def drive(base_url: str, seconds: float, concurrency: int, warmup: int) -> tuple[list[float], int, float]:
+    """Warm up, then POST /chat for ``seconds``; returns latencies of successes, errors and wall time."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0, limits=limits) as client:
+        warm_left = [warmup]
+
+        async def warm_worker() -> None:
+            while warm_left[0] > 0:
+                warm_left[0] -= 1
+                with contextlib.suppress(httpx.HTTPError):
+                    await client.post("/chat", json=CHAT_BODY)
+
+        await asyncio.gather(*(warm_worker() for _ in range(concurrency)))
+
+        latencies: list[float] = []
+        errors = [0]
+        deadline = time.monotonic() + seconds
+
+        async def worker() -> None:
+            for _ in range(MAX_REQUESTS_PER_WORKER):
+                if time.monotonic() >= deadline:
+                    return
+                started = time.perf_counter()
+                try:
+                    response = await client.post("/chat", json=CHAT_BODY)
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                elapsed = time.perf_counter() - started
+                if ok:
+                    latencies.append(elapsed)
+                else:
+                    errors[0] += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return latencies, errors[0], time.monotonic() - started
+
+
+def run_mode(
+    mode: str, round_no: int, args: argparse.Namespace, stub_port: int, sink: OtlpSink, workdir: Path
+) -> RunResult:
+    app_port = free_port()
+    command, env = mode_command_and_env(mode, app_port, stub_port, sink.port)
+    stdout_path = workdir / f"app-{mode}-round{round_no}.stdout"
+    stderr_path = workdir / f"app-{mode}-round{round_no}.stderr"
+    result = RunResult(mode=mode, round=round_no, ok=False)
+    sink_before = sink.snapshot()
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        try:
+            base_url = f"http://{HOST}:{app_port}"
+            if not asyncio.run(wait_healthy(f"{base_url}/healthz", proc, STARTUP_TIMEOUT_S)):
+                result.note = f"did not become healthy (exit code {proc.poll()}); stderr {stderr_path}"
+                print(f"  mode {mode} round {round_no}: {result.note}\n{tail(stderr_path)}", file=sys.stderr)
+                return result
+            cpu_before = process_cpu_seconds(proc.pid)
+            latencies, errors, elapsed = asyncio.run(drive(base_url, args.seconds, args.concurrency, WARMUP_REQUESTS))
+            cpu_after = process_cpu_seconds(proc.pid) if proc.poll() is None else cpu_before
+            if proc.poll() is not None:
+                result.note = f"exited during the run (exit code {proc.returncode}); stderr {stderr_path}"
+            result.latencies, result.errors, result.elapsed_s = latencies, errors, elapsed
+            result.requests = len(latencies)
+            result.cpu_s = cpu_after - cpu_before
+            result.ok = proc.poll() is None
+        finally:
+            result.stop_s = stop_process(proc)
+    # Exporters flush on shutdown; give the sink a moment to count the last requests.
+    time.sleep(0.2)
+    after = sink.snapshot()
+    result.sink = {path.rsplit("/", 1)[-1]: after[path] - sink_before[path] for path in (*OTLP_PATHS, "other")}
+    return result
+
+
+def start_stub(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    command = [str(VENV_BIN / "python"), str(STUB), "--host", HOST, "--port", str(port), "--latency-ms", "20"]
+    with (workdir / "stub.stdout").open("wb") as out, (workdir / "stub.stderr").open("wb") as err:
+        return subprocess.Popen(command, env=base_env(), cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def summarize(results: list[RunResult], concurrency: int, seconds: float) -> str:
+    rows: dict[str, dict[str, float]] = {}
+    lines = [
+        f"Concurrency {concurrency}, {seconds:g} s per run; median over the successful rounds of each mode.",
+        "",
+        "| mode | rounds ok | req/s | CPU ms/req | p50 ms | p99 ms | max ms | >1 s | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for mode in MODES:
+        runs = [r for r in results if r.mode == mode and r.ok]
+        all_runs = [r for r in results if r.mode == mode]
+        row = {
+            "throughput": median([r.throughput for r in runs]),
+            "cpu": median([r.cpu_ms_per_request for r in runs]),
+            "p50": median([1000 * r.quantile(0.50) for r in runs]),
+            "p99": median([1000 * r.quantile(0.99) for r in runs]),
+            "max": median([1000 * r.max_latency for r in runs]),
+            "stalls": median([float(r.stalls) for r in runs]),
+            "errors": median([float(r.errors) for r in runs]),
+            "stalls_total": float(sum(r.stalls for r in runs)),
+        }
+        rows[mode] = row
+        lines.append(
+            f"| {mode} {MODE_NAMES[mode]} | {len(runs)}/{len(all_runs)} | {row['throughput']:.1f} | {row['cpu']:.2f} "
+            f"| {row['p50']:.1f} | {row['p99']:.1f} | {row['max']:.1f} | {row['stalls']:g} | {row['errors']:g} |"
+        )
+    lines += ["", "| ratio | throughput | CPU per request |", "|---|---|---|"]
+    for num, den in (("b", "a"), ("c", "a"), ("c", "b")):
+        lines.append(
+            f"| {num}/{den} | {rows[num]['throughput'] / rows[den]['throughput']:.3f} "
+            f"| {rows[num]['cpu'] / rows[den]['cpu']:.3f} |"
+        )
+    cpu_ratio = rows["c"]["cpu"] / rows["b"]["cpu"]
+    new_stalls = rows["c"]["stalls_total"] > 0 and rows["a"]["stalls_total"] == 0
+    complete = all(r.ok for r in results)
+    holds = complete and cpu_ratio <= CPU_TARGET and not new_stalls
+    lines += [
+        "",
+        f"Target: c/b CPU per request <= {CPU_TARGET:.2f} and no >1 s stalls that bare lacks.",
+        f"- c/b CPU per request = {cpu_ratio:.3f} ({'met' if cpu_ratio <= CPU_TARGET else 'NOT met'})",
+        f"- requests over 1 s, all rounds: a={rows['a']['stalls_total']:g}, b={rows['b']['stalls_total']:g}, "
+        f"c={rows['c']['stalls_total']:g} ({'new stalls in c' if new_stalls else 'no stalls that bare lacks'})",
+    ]
+    if not complete:
+        lines.append("- some runs failed (see above), so the comparison is incomplete")
+    lines.append(f"- target {'HOLDS' if holds else 'DOES NOT HOLD'}")
+    return "\n".join(lines)
+
+
+def describe_run(r: RunResult) -> str:
+    if not r.latencies and not r.ok:
+        return f"round {r.round} mode {r.mode}: FAILED ({r.note})"
+    sink = " ".join(f"{k}={v}" for k, v in r.sink.items() if v or k != "other")
+    return (
+        f"round {r.round} mode {r.mode}: {r.requests} ok, {r.errors} errors, {r.throughput:.1f} req/s, "
+        f"CPU {r.cpu_s:.2f} s ({r.cpu_ms_per_request:.2f} ms/req), p50 {1000 * r.quantile(0.5):.1f} ms, "
+        f"p99 {1000 * r.quantile(0.99):.1f} ms, max {1000 * r.max_latency:.1f} ms, >1 s {r.stalls}, "
+        f"stop {r.stop_s:.2f} s, OTLP requests [{sink}]" + (f" NOTE: {r.note}" if r.note else "")
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--keep-logs", action="store_true", help="keep the temp dir with the app's stdout/stderr")
+    args = parser.parse_args(argv)
+    if not sys.platform.startswith("linux"):
+        print("this benchmark reads /proc and needs Linux", file=sys.stderr)
+        return 2
+
+    workdir = Path(tempfile.mkdtemp(prefix="glassbox-bench-"))
+    print(f"app output in {workdir}", file=sys.stderr)
+    results: list[RunResult] = []
+    sink = OtlpSink()
+    sink.start()
+    stub_port = free_port()
+    stub = start_stub(stub_port, workdir)
+    try:
+        if not asyncio.run(wait_healthy(f"http://{HOST}:{stub_port}/health", stub, STARTUP_TIMEOUT_S)):
+            print(f"stub did not start:\n{tail(workdir / 'stub.stderr')}", file=sys.stderr)
+            return 1
+        for round_no in range(1, args.rounds + 1):
+            # Rotate the order each round so no mode always runs first or last.
+            shift = (round_no - 1) % len(MODES)
+            for mode in MODES[shift:] + MODES[:shift]:
+                result = run_mode(mode, round_no, args, stub_port, sink, workdir)
+                results.append(result)
+                print(describe_run(result), flush=True)
+    finally:
+        stop_process(stub)
+        sink.stop()
+    print()
+    print(summarize(results, args.concurrency, args.seconds))
+    if not args.keep_logs and all(r.ok for r in results):
+        for path in sorted(workdir.iterdir()):
+            path.unlink()
+        workdir.rmdir()
+    else:
+        print(f"\napp output kept in {workdir}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Logs: one JSON line per record with trace and attribution fields, secrets never written, sent once by OTLP."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
+
+from glassbox import attribution, logs
+from glassbox import conventions as c
+from glassbox.redaction import BUILTIN_PATTERNS, Redactor, luhn_valid
+
+from .conftest import Telemetry
+
+# Seeded corpus: every one of these must be gone from every output line.
+SECRETS = [
+    "sk-proj-4fGh7Jk9Lm2Np5Qr8St1Uv3Wx6Yz0Ab",
+    "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz012345",
+    "AKIAIOSFODNN7EXAMPLE",
+    "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+]
+PASSWORDS = ["password=hunter2hunter2", "passwd: S3cr3t!value", 'api_key="abc123def456"']
+BEARERS = ["Authorization: Bearer abcdef0123456789.ghijkl"]
+PII = ["jane.doe@example.com", "4111 1111 1111 1111", "+1 415 555 0134"]
+
+
+@pytest.fixture
+def captured(telemetry: Telemetry) -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    stream = io.StringIO()
+    logger = logging.getLogger(f"test.logs.{id(stream)}")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    stdout = logging.StreamHandler(stream)
+    stdout.setFormatter(logs.JsonLogFormatter("svc"))
+    otlp = LoggingHandler(logger_provider=telemetry.logger_provider)
+    for handler in (stdout, otlp):
+        handler.addFilter(logs.GlassboxLogFilter())
+        logger.addHandler(handler)
+    yield logger, stream
+    for handler in (stdout, otlp):
+        logger.removeHandler(handler)
+
+
+def lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_json_line_has_fields_trace_and_attribution(
+    telemetry: Telemetry, captured: tuple[logging.Logger, io.StringIO]
+) -> None:
+    logger, stream = captured
+    token = otel_context.attach(attribution.with_attribution({c.TENANT_ID: "acme", c.REQUEST_ID: "req-42"}))
+    try:
+        with telemetry.tracer_provider.get_tracer("t").start_as_current_span("work") as span:
+            logger.info("hello %s", "world", extra={"order": 17})
+    finally:
+        otel_context.detach(token)
+    (line,) = lines(stream)
+    assert list(line)[: len(c.LOG_FIELDS)] == list(c.LOG_FIELDS)
+    assert line["message"] == "hello world"
+    assert line["level"] == "INFO"
+    assert line["service"] == "svc"
+    assert line["trace_id"] == f"{span.get_span_context().trace_id:032x}"
+    assert line["span_id"] == f"{span.get_span_context().span_id:016x}"
+    assert line["tenant"] == "acme"
+    assert line["request_id"] == "req-42"
+    assert line["order"] == 17
+    # the same record went out by OTLP exactly once, with the trace and attribution
+    (record,) = telemetry.logs.get_finished_logs()
+    assert record.log_record.body == "hello world"
+    assert record.log_record.trace_id == span.get_span_context().trace_id
+    assert record.log_record.attributes[c.TENANT_ID] == "acme"
+
+
+def test_outside_a_span_trace_fields_are_null(captured: tuple[logging.Logger, io.StringIO]) -> None:
+    logger, stream = captured
+    assert trace.get_current_span() is trace.INVALID_SPAN
+    logger.warning("no span here")
+    (line,) = lines(stream)
+    assert line["trace_id"] is None and line["tenant"] is None
+
+
+@pytest.mark.parametrize("secret", SECRETS + PASSWORDS + BEARERS + PII)
+def test_secrets_never_reach_a_line(
+    telemetry: Telemetry, captured: tuple[logging.Logger, io.StringIO], secret: str
+) -> None:
+    logger, stream = captured
+    logger.info("calling with %s", secret, extra={"header": secret})
+    try:
+        raise ValueError(f"bad credentials {secret}")
+    except ValueError:
+        logger.exception("failed")
+    output = stream.getvalue()
+    otlp = repr([(r.log_record.body, r.log_record.attributes) for r in telemetry.logs.get_finished_logs()])
+    sensitive = secret.split("=")[-1].split(":")[-1].strip(' "')
+    if secret in BEARERS:
+        sensitive = "abcdef0123456789"
+    for text in (output, otlp):
+        assert sensitive not in text
+        assert "[REDACTED:" in text
+    assert len(lines(stream)) == 2
+
+
+def test_log_forging_cannot_break_a_line(captured: tuple[logging.Logger, io.StringIO]) -> None:
+    logger, stream = captured
+    evil = 'user\n{"level": "CRITICAL", "message": "forged"}\r\x1b[31mred\x1b[0m\u2028next\x85'
+    logger.info("login by %s", evil, extra={"agent": evil})
+    raw = stream.getvalue()
+    assert raw.count("\n") == 1
+    assert "\x1b" not in raw and "\r" not in raw and "\u2028" not in raw and "\x85" not in raw
+    (line,) = lines(stream)
+    assert line["message"] == f"login by {evil}"  # intact after decoding, inert in the file
+
+
+def test_plain_format_escapes_control_characters() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "a\nb\x1b[2Jc", (), None)
+    formatted = logs.PlainLogFormatter().format(record)
+    assert "\n" not in formatted and "\x1b" not in formatted
+    assert "a\\x0ab\\x1b[2Jc" in formatted
+
+
+def test_luhn_keeps_order_numbers() -> None:
+    redactor = Redactor(BUILTIN_PATTERNS)
+    assert luhn_valid("4111111111111111")
+    assert redactor.redact("card 4111-1111-1111-1111 ok") == "card [REDACTED:card] ok"
+    assert redactor.redact("order 1234567890123") == "order 1234567890123"
+    assert redactor.redact_value(["mail a@b.io", {"k": "x@y.org"}, 3]) == [
+        "mail [REDACTED:email]",
+        {"k": "[REDACTED:email]"},
+        3,
+    ]
+
+
+def test_redactions_are_counted(telemetry: Telemetry, captured: tuple[logging.Logger, io.StringIO]) -> None:
+    before = telemetry.total(c.METRIC_LOG_SECRETS_REDACTED, kind="email")
+    logger, _ = captured
+    logger.info("contact bob@example.org")
+    assert telemetry.total(c.METRIC_LOG_SECRETS_REDACTED, kind="email") == before + 1
+
+
+def test_install_adds_one_otlp_handler(telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = logging.getLogger()
+    saved = list(root.handlers)
+    try:
+        root.handlers = []
+        logs.install(telemetry.logger_provider, "svc")
+        logs.install(telemetry.logger_provider, "svc")
+        kinds = sorted(type(h).__name__ for h in root.handlers)
+        assert kinds == ["LoggingHandler", "StreamHandler"]
+        assert all(any(isinstance(f, logs.GlassboxLogFilter) for f in h.filters) for h in root.handlers)
+        # a user who turned the logging instrumentor on gets its handler instead of a second one
+        root.handlers = []
+        monkeypatch.setenv("OTEL_PYTHON_LOG_AUTO_INSTRUMENTATION", "true")
+        logs.install(telemetry.logger_provider, "svc")
+        assert [type(h).__name__ for h in root.handlers] == ["StreamHandler"]
+    finally:
+        root.handlers = saved
