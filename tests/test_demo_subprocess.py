@@ -1,0 +1,193 @@
+"""The demo app under ``opentelemetry-instrument`` as a subprocess, exporting to an OTLP endpoint the test runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from glassbox import conventions as c
+
+from .conftest import EXAMPLES, free_port, stop, wait_http
+from .otlp_receiver import OTLPReceiver
+
+ADMIN_TOKEN = "test-admin-token"
+
+
+@contextmanager
+def demo_app(stub_url: str, otlp_endpoint: str, tmp_path: Path, **env: str) -> Iterator[dict[str, Any]]:
+    port, metrics_port = free_port(), free_port()
+    bin_dir = str(Path(sys.executable).parent)
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GLASSBOX_"))},
+        "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
+        "OTEL_PYTHON_DISTRO": "glassbox",
+        "OTEL_PYTHON_CONFIGURATOR": "glassbox",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+        "OTEL_SERVICE_NAME": "demo-agent",
+        "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "OTEL_BLRP_SCHEDULE_DELAY": "200",
+        "GLASSBOX_METRICS_PORT": str(metrics_port),
+        "DEMO_PORT": str(port),
+        "LLM_BASE_URL": stub_url,
+        "DEMO_ADMIN_TOKEN": ADMIN_TOKEN,
+        **env,
+    }
+    stdout_path = tmp_path / f"demo-{port}.out"
+    with open(stdout_path, "wb") as out:
+        process = subprocess.Popen(
+            [str(Path(bin_dir) / "opentelemetry-instrument"), "python", str(EXAMPLES / "demo_app" / "app.py")],
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_http(f"http://127.0.0.1:{port}/healthz", timeout=30, process=process)
+            yield {
+                "url": f"http://127.0.0.1:{port}",
+                "metrics_url": f"http://127.0.0.1:{metrics_port}/metrics",
+                "process": process,
+                "stdout": stdout_path,
+            }
+        finally:
+            stop(process)
+
+
+def poll(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.2)
+
+
+def headers(tenant: str, request_id: str | None = None) -> dict[str, str]:
+    return {
+        "x-tenant-id": tenant,
+        "x-user-id": f"{tenant}-u1",
+        "x-request-id": request_id or f"req-{uuid.uuid4().hex[:12]}",
+        "x-admin-token": ADMIN_TOKEN,
+    }
+
+
+def test_demo_exports_traces_logs_and_metrics(stub_url: str, tmp_path: Path) -> None:
+    with OTLPReceiver() as receiver, demo_app(stub_url, receiver.endpoint, tmp_path) as app:
+        client = httpx.Client(base_url=app["url"], timeout=30)
+        assert client.post("/chat", json={"message": "hello"}, headers=headers("acme", "req-chat")).status_code == 200
+        assert (
+            client.post("/agent", json={"task": "refund?"}, headers=headers("globex", "req-agent")).status_code == 200
+        )
+        assert client.post("/search", json={"query": "invoice"}, headers=headers("initech")).status_code == 200
+        assert client.post("/admin/config", json={"max_tokens": 128}, headers=headers("acme")).status_code == 200
+        assert client.post("/chat", json={"message": "x", "model": "nope"}, headers=headers("acme")).status_code == 400
+        scrape = httpx.get(app["metrics_url"]).text
+
+        def agent_trace_complete() -> bool:
+            names = {s["name"] for s in receiver.spans()}
+            return {"invoke_agent support_agent", "execute_tool search_docs", "POST /agent"} <= names
+
+        assert poll(agent_trace_complete), sorted({s["name"] for s in receiver.spans()})
+        spans = receiver.spans()
+        by_request = {s["attributes"].get(c.REQUEST_ID) for s in spans}
+        assert {"req-chat", "req-agent"} <= by_request
+        agent_spans = [s for s in spans if s["attributes"].get(c.REQUEST_ID) == "req-agent"]
+        assert len({s["trace_id"] for s in agent_spans}) == 1
+        names = [s["name"] for s in agent_spans]
+        for expected in ("POST /agent", "invoke_agent support_agent", "execute_tool lookup_account",
+                         "execute_tool search_docs", "chat claude-haiku-4-5", "chat gpt-4o-mini",
+                         "embeddings text-embedding-3-small"):  # fmt: skip
+            assert expected in names
+        counted = [s for s in agent_spans if s["attributes"].get(c.USAGE_COUNTED) is True]
+        # 2 Anthropic calls + 1 OpenAI chat + 1 embedding, each counted once, all priced, all under the agent
+        assert len(counted) == 4
+        assert all(s["attributes"][c.COST_USD] > 0 for s in counted)
+        assert all(s["attributes"].get(c.GEN_AI_AGENT_NAME) == "support_agent" for s in counted)
+        assert all(s["attributes"][c.TENANT_ID] == "globex" for s in agent_spans)
+        assert all(s["resource"]["service.name"] == "demo-agent" for s in spans)
+        assert all(s["resource"]["deployment.environment.name"] == "development" for s in spans)
+        # content is not captured by default
+        assert not any(key in s["attributes"] for s in spans for key in c.CONTENT_ATTRIBUTES)
+
+        # logs: OTLP records carry the trace id of a real span, once each
+        span_traces = {s["trace_id"] for s in spans}
+        records = poll(lambda: [r for r in receiver.logs() if r["body"] == "agent tools done"])
+        assert len(records) == 1
+        assert records[0]["trace_id"] in span_traces
+        assert records[0]["attributes"][c.TENANT_ID] == "globex"
+
+        # metrics over OTLP: tenant-labelled, standard names, exemplars attached
+        metrics = poll(lambda: (m := receiver.metric_names()).get(c.METRIC_COST) and m)
+        tenants = {p.get(c.TENANT_ID) for p in metrics[c.METRIC_TOKEN_USAGE]}
+        assert {"acme", "globex", "initech"} <= tenants
+        assert any(p["_exemplars"] for p in metrics[c.METRIC_OPERATION_DURATION])
+        assert any(p.get(c.LABEL_REASON) is None for p in metrics[c.METRIC_COST])
+        assert {p.get(c.TENANT_ID) for p in metrics[c.METRIC_HTTP_SERVER_DURATION]} >= {"acme", "globex"}
+
+    # the same instruments on /metrics
+    assert "glassbox_gen_ai_cost_USD_total{" in scrape
+    assert 'glassbox_tenant_id="acme"' in scrape
+    # stdout: one JSON object per line, with the trace id
+    lines = [json.loads(line) for line in app["stdout"].read_text().splitlines() if line.startswith("{")]
+    agent_lines = [line for line in lines if line["message"] == "agent tools done"]
+    assert agent_lines and agent_lines[0]["trace_id"] == records[0]["trace_id"]
+    assert agent_lines[0]["tenant"] == "globex" and agent_lines[0]["request_id"] == "req-agent"
+
+
+def test_sigterm_right_after_a_burst_loses_no_span(stub_url: str, tmp_path: Path) -> None:
+    request_ids = [f"burst-{i}-{uuid.uuid4().hex[:6]}" for i in range(40)]
+    # A long batch delay: only the flush on SIGTERM can deliver these spans in time.
+    with (
+        OTLPReceiver() as receiver,
+        demo_app(
+            stub_url, receiver.endpoint, tmp_path, OTEL_BSP_SCHEDULE_DELAY="60000", OTEL_BLRP_SCHEDULE_DELAY="60000"
+        ) as app,
+    ):
+        client = httpx.Client(base_url=app["url"], timeout=30)
+
+        def send(request_id: str) -> int:
+            return client.post("/chat", json={"message": "hi"}, headers=headers("acme", request_id)).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(send, request_ids)) == {200}
+        process: subprocess.Popen[Any] = app["process"]
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+        assert process.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM, 0)
+        server = [s for s in receiver.spans() if s["name"] == "POST /chat"]
+        assert {s["attributes"].get(c.REQUEST_ID) for s in server} >= set(request_ids)
+        chats = [s for s in receiver.spans() if s["attributes"].get(c.USAGE_COUNTED)]
+        assert len(chats) >= len(request_ids)
+
+
+@pytest.mark.parametrize("endpoint", ["closed-port"])
+def test_collector_unreachable_app_serves_and_counts_the_loss(stub_url: str, tmp_path: Path, endpoint: str) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    with demo_app(stub_url, dead, tmp_path, OTEL_EXPORTER_OTLP_TIMEOUT="1") as app:
+        client = httpx.Client(base_url=app["url"], timeout=10)
+        statuses = [
+            client.post("/chat", json={"message": "hi"}, headers=headers("acme")).status_code for _ in range(30)
+        ]
+        assert statuses == [200] * 30
+
+        def failed_exports() -> float:
+            total = 0.0
+            for line in httpx.get(app["metrics_url"]).text.splitlines():
+                if line.startswith("otel_sdk_exporter_span_exported_total{") and "error_type=" in line:
+                    total += float(line.rsplit(" ", 1)[1])
+            return total
+
+        assert poll(failed_exports, timeout=40) >= 1
