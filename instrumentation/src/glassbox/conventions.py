@@ -121,7 +121,7 @@ SESSION_ID: Final = "session.id"
 REQUEST_ID: Final = "glassbox.request.id"
 ATTRIBUTION_KEYS: Final = (TENANT_ID, USER_ID, SESSION_ID, REQUEST_ID)
 # Only the tenant is ever a metric label; user, session and request ids are unbounded.
-METRIC_ATTRIBUTION_KEYS: Final = (TENANT_ID,)
+LABEL_ATTRIBUTION_KEYS: Final = (TENANT_ID,)
 
 PLACEHOLDER_INVALID: Final = "_invalid"
 PLACEHOLDER_OVERFLOW: Final = "_other"
