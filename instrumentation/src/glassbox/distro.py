@@ -67,6 +67,8 @@ class GlassboxDistro(BaseDistro):  # type: ignore[misc]
 
 class GlassboxConfigurator(_BaseConfigurator):
     def _configure(self, **kwargs: Any) -> None:
+        if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+            return
         from glassbox.pipeline import configure
 
         configure(auto_instrumentation_version=kwargs.get("auto_instrumentation_version"))
