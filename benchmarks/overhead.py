@@ -115,6 +115,10 @@ class RunResult:
     latencies: list[float] = field(default_factory=list)
     sink: dict[str, int] = field(default_factory=dict)
     stop_s: float = 0.0
+    stub_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+    other_cpu_s: float = 0.0
+    steal_s: float = 0.0
 
     @property
     def throughput(self) -> float:
@@ -148,6 +152,14 @@ def process_cpu_seconds(pid: int) -> float:
     return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
+def system_cpu_seconds() -> tuple[float, float]:
+    """Busy and steal CPU seconds of the whole machine so far, from the first line of /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
+
+
 def base_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GLASSBOX_"))}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
@@ -157,7 +169,15 @@ def base_env() -> dict[str, str]:
 
 def mode_command_and_env(mode: str, app_port: int, stub_port: int, sink_port: int) -> tuple[list[str], dict[str, str]]:
     env = base_env()
-    env.update({"DEMO_HOST": HOST, "DEMO_PORT": str(app_port), "LLM_BASE_URL": f"http://{HOST}:{stub_port}"})
+    # Every mode logs the same records at INFO, so b and c export the same telemetry (c also prints JSON).
+    env.update(
+        {
+            "DEMO_HOST": HOST,
+            "DEMO_PORT": str(app_port),
+            "LLM_BASE_URL": f"http://{HOST}:{stub_port}",
+            "DEMO_LOG_LEVEL": "INFO",
+        }
+    )
     python = str(VENV_BIN / "python")
     if mode == "a":
         env["OTEL_SDK_DISABLED"] = "true"
@@ -271,7 +291,13 @@ async def drive(base_url: str, seconds: float, concurrency: int, warmup: int) ->
 
 
 def run_mode(
-    mode: str, round_no: int, args: argparse.Namespace, stub_port: int, sink: OtlpSink, workdir: Path
+    mode: str,
+    round_no: int,
+    args: argparse.Namespace,
+    stub: subprocess.Popen[bytes],
+    stub_port: int,
+    sink: OtlpSink,
+    workdir: Path,
 ) -> RunResult:
     app_port = free_port()
     command, env = mode_command_and_env(mode, app_port, stub_port, sink.port)
@@ -287,9 +313,19 @@ def run_mode(
                 result.note = f"did not become healthy (exit code {proc.poll()}); stderr {stderr_path}"
                 print(f"  mode {mode} round {round_no}: {result.note}\n{tail(stderr_path)}", file=sys.stderr)
                 return result
+            system_before, steal_before = system_cpu_seconds()
+            stub_before, client_before = process_cpu_seconds(stub.pid), time.process_time()
             cpu_before = process_cpu_seconds(proc.pid)
             latencies, errors, elapsed = asyncio.run(drive(base_url, args.seconds, args.concurrency, WARMUP_REQUESTS))
             cpu_after = process_cpu_seconds(proc.pid) if proc.poll() is None else cpu_before
+            result.stub_cpu_s = process_cpu_seconds(stub.pid) - stub_before
+            result.client_cpu_s = time.process_time() - client_before
+            system_after, steal_after = system_cpu_seconds()
+            result.steal_s = steal_after - steal_before
+            # Whatever else ran on the machine during the window (other processes, the kernel's own threads).
+            result.other_cpu_s = (
+                system_after - system_before - (cpu_after - cpu_before) - result.stub_cpu_s - result.client_cpu_s
+            )
             if proc.poll() is not None:
                 result.note = f"exited during the run (exit code {proc.returncode}); stderr {stderr_path}"
             result.latencies, result.errors, result.elapsed_s = latencies, errors, elapsed
@@ -320,8 +356,9 @@ def summarize(results: list[RunResult], concurrency: int, seconds: float) -> str
     lines = [
         f"Concurrency {concurrency}, {seconds:g} s per run; median over the successful rounds of each mode.",
         "",
-        "| mode | rounds ok | req/s | CPU ms/req | p50 ms | p99 ms | max ms | >1 s | errors |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| mode | rounds ok | req/s | CPU ms/req | CPU ms/req min-max | p50 ms | p99 ms | max ms | >1 s | errors "
+        "| other CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for mode in MODES:
         runs = [r for r in results if r.mode == mode and r.ok]
@@ -335,11 +372,15 @@ def summarize(results: list[RunResult], concurrency: int, seconds: float) -> str
             "stalls": median([float(r.stalls) for r in runs]),
             "errors": median([float(r.errors) for r in runs]),
             "stalls_total": float(sum(r.stalls for r in runs)),
+            "cpu_min": min((r.cpu_ms_per_request for r in runs), default=float("nan")),
+            "cpu_max": max((r.cpu_ms_per_request for r in runs), default=float("nan")),
+            "other": median([r.other_cpu_s for r in runs]),
         }
         rows[mode] = row
         lines.append(
             f"| {mode} {MODE_NAMES[mode]} | {len(runs)}/{len(all_runs)} | {row['throughput']:.1f} | {row['cpu']:.2f} "
-            f"| {row['p50']:.1f} | {row['p99']:.1f} | {row['max']:.1f} | {row['stalls']:g} | {row['errors']:g} |"
+            f"| {row['cpu_min']:.2f}-{row['cpu_max']:.2f} | {row['p50']:.1f} | {row['p99']:.1f} | {row['max']:.1f} "
+            f"| {row['stalls']:g} | {row['errors']:g} | {row['other']:.2f} |"
         )
     lines += ["", "| ratio | throughput | CPU per request |", "|---|---|---|"]
     for num, den in (("b", "a"), ("c", "a"), ("c", "b")):
@@ -347,6 +388,12 @@ def summarize(results: list[RunResult], concurrency: int, seconds: float) -> str
             f"| {num}/{den} | {rows[num]['throughput'] / rows[den]['throughput']:.3f} "
             f"| {rows[num]['cpu'] / rows[den]['cpu']:.3f} |"
         )
+    paired = []
+    for round_no in sorted({r.round for r in results}):
+        by_mode = {r.mode: r for r in results if r.round == round_no and r.ok}
+        if "b" in by_mode and "c" in by_mode:
+            paired.append(f"{by_mode['c'].cpu_ms_per_request / by_mode['b'].cpu_ms_per_request:.3f}")
+    lines += ["", f"c/b CPU per request within each round: {', '.join(paired) or 'n/a'}"]
     cpu_ratio = rows["c"]["cpu"] / rows["b"]["cpu"]
     new_stalls = rows["c"]["stalls_total"] > 0 and rows["a"]["stalls_total"] == 0
     complete = all(r.ok for r in results)
@@ -372,7 +419,9 @@ def describe_run(r: RunResult) -> str:
         f"round {r.round} mode {r.mode}: {r.requests} ok, {r.errors} errors, {r.throughput:.1f} req/s, "
         f"CPU {r.cpu_s:.2f} s ({r.cpu_ms_per_request:.2f} ms/req), p50 {1000 * r.quantile(0.5):.1f} ms, "
         f"p99 {1000 * r.quantile(0.99):.1f} ms, max {1000 * r.max_latency:.1f} ms, >1 s {r.stalls}, "
-        f"stop {r.stop_s:.2f} s, OTLP requests [{sink}]" + (f" NOTE: {r.note}" if r.note else "")
+        f"stop {r.stop_s:.2f} s, OTLP requests [{sink}]; window CPU s: stub {r.stub_cpu_s:.2f}, "
+        f"load generator {r.client_cpu_s:.2f}, everything else {r.other_cpu_s:.2f}, steal {r.steal_s:.2f}"
+        + (f" NOTE: {r.note}" if r.note else "")
     )
 
 
@@ -402,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
             # Rotate the order each round so no mode always runs first or last.
             shift = (round_no - 1) % len(MODES)
             for mode in MODES[shift:] + MODES[:shift]:
-                result = run_mode(mode, round_no, args, stub_port, sink, workdir)
+                result = run_mode(mode, round_no, args, stub, stub_port, sink, workdir)
                 results.append(result)
                 print(describe_run(result), flush=True)
     finally:

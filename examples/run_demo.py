@@ -113,6 +113,7 @@ def main() -> None:
         "OTEL_SERVICE_NAME": os.environ.get("OTEL_SERVICE_NAME", "demo-agent"),
         "OTEL_EXPORTER_OTLP_TIMEOUT": os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT", "2"),
         "GLASSBOX_METRICS_PORT": str(metrics_port),
+        "OTEL_METRIC_EXPORT_INTERVAL": os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "5000"),
         "DEMO_PORT": str(app_port),
         "LLM_BASE_URL": f"http://127.0.0.1:{stub_port}",
         "DEMO_ADMIN_TOKEN": os.environ.get("DEMO_ADMIN_TOKEN", "demo-admin-token"),
@@ -155,6 +156,7 @@ def main() -> None:
             env=env,
             check=True,
         )  # fmt: skip
+        time.sleep(6)  # one more metric collection, so /metrics includes the last requests
         summarise(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text, app_log_path)
     finally:
         for process in reversed(processes):

@@ -26,8 +26,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from glassbox import instruments as instruments_module
+from glassbox import metric_labels
 from glassbox.instruments import Instruments
-from glassbox.pipeline import replaced_instrument_views
 from glassbox.spans import GlassboxSpanProcessor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +85,8 @@ class Telemetry:
         self.spans = InMemorySpanExporter()
         self.logs = InMemoryLogRecordExporter()
         self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader], views=replaced_instrument_views())
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        metric_labels.install(self.meter_provider, lambda tenant: self.instruments.tenants.label(tenant))
         self.instruments = Instruments(meter_provider=self.meter_provider, max_tenants=50)
         self.processor = GlassboxSpanProcessor(SimpleSpanProcessor(self.spans), instruments=self.instruments)
         self.tracer_provider = TracerProvider()

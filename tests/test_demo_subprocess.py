@@ -94,7 +94,14 @@ def test_demo_exports_traces_logs_and_metrics(stub_url: str, tmp_path: Path) -> 
         assert client.post("/search", json={"query": "invoice"}, headers=headers("initech")).status_code == 200
         assert client.post("/admin/config", json={"max_tokens": 128}, headers=headers("acme")).status_code == 200
         assert client.post("/chat", json={"message": "x", "model": "nope"}, headers=headers("acme")).status_code == 400
-        scrape = httpx.get(app["metrics_url"]).text
+
+        # /metrics shows the last collection (every second here): wait for one after the traffic
+        def scraped() -> str:
+            text = httpx.get(app["metrics_url"]).text
+            wanted = ("glassbox_gen_ai_cost_USD_total{", 'glassbox_tenant_id="initech"')
+            return text if all(w in text for w in wanted) else ""
+
+        scrape = poll(scraped)
 
         def agent_trace_complete() -> bool:
             names = {s["name"] for s in receiver.spans()}
@@ -193,3 +200,7 @@ def test_collector_unreachable_app_serves_and_counts_the_loss(stub_url: str, tmp
             return total
 
         assert poll(failed_exports, timeout=40) >= 1
+        # only the processors' and exporters' self-metrics are on, not the per-span ones (see pipeline.py)
+        scrape = httpx.get(app["metrics_url"]).text
+        assert "otel_sdk_processor_span_queue_size" in scrape
+        assert "otel_sdk_span_started_total" not in scrape

@@ -8,6 +8,8 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
@@ -162,3 +164,21 @@ def test_install_adds_one_otlp_handler(telemetry: Telemetry, monkeypatch: pytest
         assert [type(h).__name__ for h in root.handlers] == ["StreamHandler"]
     finally:
         root.handlers = saved
+
+
+_SENSITIVE_ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 @.+-()_:="/\n'
+_FRAGMENTS = [*SECRETS, *PASSWORDS, *BEARERS, *PII, "415.555.0134", "(415) 555-0134", "Bearer x", "TOKEN: abcdef"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.text(alphabet=_SENSITIVE_ALPHABET, max_size=40), st.sampled_from(_FRAGMENTS)),
+        max_size=5,
+    )
+)
+def test_the_cheap_precheck_never_skips_a_match(parts: list[str]) -> None:
+    text = " ".join(parts)
+    redactor = Redactor(BUILTIN_PATTERNS)
+    full_scan = redactor._regex.sub(redactor._replace, text)
+    assert redactor.redact(text) == full_scan

@@ -15,7 +15,7 @@ Endpoints:
 
 Configuration: ``DEMO_PORT`` (8000), ``DEMO_HOST`` (127.0.0.1), ``LLM_BASE_URL`` (the stub,
 http://127.0.0.1:8900), ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` (any value for the stub),
-``DEMO_ADMIN_TOKEN`` (the admin endpoint is closed when unset).
+``DEMO_ADMIN_TOKEN`` (the admin endpoint is closed when unset), ``DEMO_LOG_LEVEL`` (root log level, if set).
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from pydantic import BaseModel
 import glassbox
 
 log = logging.getLogger("demo")
+if os.environ.get("DEMO_LOG_LEVEL"):
+    logging.getLogger().setLevel(os.environ["DEMO_LOG_LEVEL"].upper())
 
 LLM_BASE_URL = os.environ.get("LLM_BASE_URL", "http://127.0.0.1:8900")
 CHAT_MODEL = os.environ.get("DEMO_CHAT_MODEL", "gpt-4o-mini")

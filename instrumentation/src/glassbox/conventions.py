@@ -170,27 +170,18 @@ UNIT_TOKENS: Final = "{token}"
 UNIT_SECONDS: Final = "s"
 UNIT_USD: Final = "USD"
 
-# Semconv-recommended histogram boundaries.
-TOKEN_USAGE_BUCKETS: Final = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
-OPERATION_DURATION_BUCKETS: Final = (
-    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
-)  # fmt: skip
-HTTP_DURATION_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
-
-# Upstream instruments that glassbox records itself (with the tenant label, counted once, with exemplars),
-# so the upstream copies are dropped by a view: (meter name, instrument name).
-REPLACED_UPSTREAM_INSTRUMENTS: Final = tuple(
-    (meter, instrument)
-    for meter in (
-        "opentelemetry.instrumentation.genai.openai",
-        "opentelemetry.instrumentation.genai.anthropic",
-        "opentelemetry.instrumentation.openai_v2",
-        "opentelemetry.util.genai.handler",
-    )
-    for instrument in (METRIC_TOKEN_USAGE, METRIC_OPERATION_DURATION)
-) + tuple(
-    (meter, METRIC_HTTP_SERVER_DURATION)
-    for meter in ("opentelemetry.instrumentation.asgi", "opentelemetry.instrumentation.fastapi")
+# Request-scoped metrics (recorded by the upstream instrumentations or by glassbox) that get the tenant label
+# from the baggage of the context they are recorded in (see glassbox.metric_labels).
+TENANT_LABELLED_METRICS: Final = frozenset(
+    {
+        METRIC_TOKEN_USAGE,
+        METRIC_OPERATION_DURATION,
+        "gen_ai.client.operation.time_to_first_chunk",
+        "gen_ai.client.operation.time_per_output_chunk",
+        METRIC_HTTP_SERVER_DURATION,
+        METRIC_COST,
+        METRIC_COST_UNPRICED,
+    }
 )
 
 # Prometheus exposition names of the metrics above, as the OTel Prometheus/OTLP translation spells them.

@@ -29,8 +29,8 @@ DEFAULTS = {
     "OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4318",
     # Stable HTTP semantic conventions: http.route, http.response.status_code, http.server.request.duration.
     "OTEL_SEMCONV_STABILITY_OPT_IN": "http",
-    # The SDK counts what its processors drop (queue full) and what its exporters fail to send.
-    "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED": "true",
+    # /metrics shows the last collection, so collect more often than the SDK's 60 s default.
+    "OTEL_METRIC_EXPORT_INTERVAL": "15000",
     # Glassbox installs the one OTLP log handler itself (see glassbox.logs).
     "OTEL_PYTHON_LOG_AUTO_INSTRUMENTATION": "false",
     # Health checks and scrapes are not worth a trace each.

@@ -21,18 +21,6 @@ from glassbox.version import __version__
 class Instruments:
     def __init__(self, meter_provider: MeterProvider | None = None, max_tenants: int | None = None) -> None:
         meter = metrics.get_meter("glassbox", __version__, meter_provider=meter_provider)
-        self.token_usage = meter.create_histogram(
-            c.METRIC_TOKEN_USAGE,
-            unit=c.UNIT_TOKENS,
-            description="Number of input and output tokens used, counted once per model call.",
-            explicit_bucket_boundaries_advisory=list(c.TOKEN_USAGE_BUCKETS),
-        )
-        self.operation_duration = meter.create_histogram(
-            c.METRIC_OPERATION_DURATION,
-            unit=c.UNIT_SECONDS,
-            description="GenAI operation duration.",
-            explicit_bucket_boundaries_advisory=list(c.OPERATION_DURATION_BUCKETS),
-        )
         self.cost = meter.create_counter(
             c.METRIC_COST,
             unit=c.UNIT_USD,
@@ -42,12 +30,6 @@ class Instruments:
             c.METRIC_COST_UNPRICED,
             unit="{call}",
             description="Model calls that got no cost, by reason (unknown model, missing usage, ...).",
-        )
-        self.http_server_duration = meter.create_histogram(
-            c.METRIC_HTTP_SERVER_DURATION,
-            unit=c.UNIT_SECONDS,
-            description="Duration of HTTP server requests, with the tenant.",
-            explicit_bucket_boundaries_advisory=list(c.HTTP_DURATION_BUCKETS),
         )
         self.attribution_invalid = meter.create_counter(
             c.METRIC_ATTRIBUTION_INVALID,

@@ -20,7 +20,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry._logs import LoggerProvider
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.json import JsonEncoder, JsonFormatter
 
 from glassbox import attribution, settings
 from glassbox import conventions as c
@@ -37,6 +37,7 @@ _SHORT_NAMES = {
 _NOT_EXTRA = frozenset(
     {c.TENANT_ID, c.REQUEST_ID, "exception.type", "exception.message", "exception.stacktrace", "color_message"}
 )
+_SKIPPED = _STANDARD_RECORD_KEYS | _NOT_EXTRA
 # Characters that could forge a new line or drive a terminal in plain output.
 _PLAIN_ESCAPES = {i: f"\\x{i:02x}" for i in list(range(0x20)) + list(range(0x7F, 0xA0))}
 _PLAIN_ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
@@ -54,9 +55,11 @@ class GlassboxLogFilter(logging.Filter):
             redactor = instruments_module.get().log_redactor
             record.msg = _RedactedMessage(redactor.redact(record.getMessage()))
             record.args = None
-            for key, value in list(record.__dict__.items()):
-                if key not in _STANDARD_RECORD_KEYS and isinstance(value, str):
-                    record.__dict__[key] = redactor.redact(value)
+            fields = record.__dict__
+            for key in fields.keys() - _STANDARD_RECORD_KEYS:
+                value = fields[key]
+                if isinstance(value, str):
+                    fields[key] = redactor.redact(value)
             if record.exc_info:
                 # The OTLP handler would export the raw exception message and stack trace: replace the
                 # exception by its redacted text, under the semconv exception attribute names.
@@ -77,9 +80,17 @@ class GlassboxLogFilter(logging.Filter):
         return True
 
 
+_ENCODER = JsonEncoder(ensure_ascii=True)
+
+
+def _serialize(log_data: dict[str, Any], **_: Any) -> str:
+    # One encoder for every line: json.dumps(cls=...) would build a new one per record.
+    return _ENCODER.encode(log_data)
+
+
 class JsonLogFormatter(JsonFormatter):
     def __init__(self, service: str = "") -> None:
-        super().__init__(json_ensure_ascii=True)
+        super().__init__(json_serializer=_serialize)
         self.service = service
 
     def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
@@ -93,10 +104,9 @@ class JsonLogFormatter(JsonFormatter):
         log_data["span_id"] = f"{span_context.span_id:016x}" if span_context.is_valid else None
         log_data["tenant"] = record.__dict__.get(c.TENANT_ID)
         log_data["request_id"] = record.__dict__.get(c.REQUEST_ID)
-        for key, value in record.__dict__.items():
-            if key in _STANDARD_RECORD_KEYS or key in _NOT_EXTRA:
-                continue
-            log_data[_SHORT_NAMES.get(key, key)] = value
+        fields = record.__dict__
+        for key in fields.keys() - _SKIPPED:
+            log_data[_SHORT_NAMES.get(key, key)] = fields[key]
         log_data.update(message_dict)
 
     def formatException(self, ei: Any) -> str:  # type: ignore[override]

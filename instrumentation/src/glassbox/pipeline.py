@@ -9,12 +9,15 @@ Standard ``OTEL_*`` variables choose exporters, sampler, endpoint and resource a
 from __future__ import annotations
 
 import logging
-import sys
+import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import _logs, metrics, trace
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk._configuration import (
     _get_exporter_names,
     _get_id_generator,
@@ -26,21 +29,21 @@ from opentelemetry.sdk._configuration import (
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.metrics.view import DropAggregation, View
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from glassbox import conventions as c
 from glassbox import instruments as instruments_module
-from glassbox import logs, settings, shutdown
+from glassbox import logs, metric_labels, metrics_endpoint, settings, shutdown
 from glassbox.instruments import Instruments
 from glassbox.spans import GlassboxSpanProcessor
 from glassbox.version import __version__
 
 _logger = logging.getLogger(__name__)
 _lock = threading.Lock()
+SDK_SELF_METRICS = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
 
 
 @dataclass
@@ -73,31 +76,22 @@ def current() -> Pipeline | None:
     return _pipeline
 
 
-def replaced_instrument_views() -> list[View]:
-    """Views that drop the upstream copies of the instruments glassbox records itself."""
-    return [
-        View(meter_name=meter, instrument_name=instrument, aggregation=DropAggregation())
-        for meter, instrument in c.REPLACED_UPSTREAM_INSTRUMENTS
-    ]
+@contextmanager
+def _sdk_self_metrics() -> Iterator[None]:
+    """Turn the SDK's own metrics on for what is built inside (processors and exporters) and only that.
 
-
-def _start_metrics_endpoint() -> tuple[MetricReader | None, tuple[str, int] | None]:
-    port = settings.get("GLASSBOX_METRICS_PORT")
-    if not port:
-        return None, None
-    host = settings.get("GLASSBOX_METRICS_HOST")
-    from opentelemetry.exporter.prometheus import PrometheusMetricReader
-    from prometheus_client import start_http_server
-
+    Those report queue overflows and failed exports, which glassbox wants counted. The same switch also
+    makes every tracer and logger record per-span and per-record counters, which cost more than the rest of
+    glassbox's span processing together, so it is switched back off before any tracer exists, unless the
+    user set it.
+    """
+    user_value = os.environ.get(SDK_SELF_METRICS)
+    os.environ.setdefault(SDK_SELF_METRICS, "true")
     try:
-        start_http_server(port, addr=host)
-    except OSError as exc:
-        print(
-            f"glassbox: /metrics endpoint not started on {host}:{port} ({exc}); metrics still go out by OTLP",
-            file=sys.stderr,
-        )
-        return None, None
-    return PrometheusMetricReader(), (host, port)
+        yield
+    finally:
+        if user_value is None:
+            os.environ.pop(SDK_SELF_METRICS, None)
 
 
 def configure(auto_instrumentation_version: str | None = None) -> Pipeline:
@@ -120,39 +114,42 @@ def configure(auto_instrumentation_version: str | None = None) -> Pipeline:
         )
 
         # Metrics first: the SDK's own processor/exporter metrics bind to the provider that exists then.
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
-
-        readers: list[MetricReader] = []
-        for exporter_class in metric_exporters.values():
-            if issubclass(exporter_class, PrometheusMetricReader):
-                continue  # the /metrics endpoint below is the Prometheus path
-            if issubclass(exporter_class, MetricReader):
-                readers.append(exporter_class())
-            else:
-                readers.append(PeriodicExportingMetricReader(exporter_class()))
-        prometheus_reader, endpoint = _start_metrics_endpoint()
-        if prometheus_reader is not None:
-            readers.append(prometheus_reader)
-        meter_provider = MeterProvider(resource=resource, metric_readers=readers, views=replaced_instrument_views())
+        port = settings.get("GLASSBOX_METRICS_PORT")
+        host = settings.get("GLASSBOX_METRICS_HOST")
+        endpoint = (host, port) if port and metrics_endpoint.start_server(host, port) else None
+        pull_readers: list[MetricReader] = []
+        push_exporters: list[MetricExporter] = []
+        with _sdk_self_metrics():
+            for exporter_class in metric_exporters.values():
+                if issubclass(exporter_class, PrometheusMetricReader):
+                    continue  # the /metrics endpoint is the Prometheus path
+                if issubclass(exporter_class, MetricReader):
+                    pull_readers.append(exporter_class())
+                else:
+                    push_exporters.append(exporter_class())
+        readers = pull_readers + metrics_endpoint.build_readers(push_exporters, serve=endpoint is not None)
+        meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        metric_labels.install(meter_provider, lambda tenant: instruments_module.get().tenants.label(tenant))
         metrics.set_meter_provider(meter_provider)
         instruments = Instruments(meter_provider=meter_provider)
-        if endpoint is None and settings.get("GLASSBOX_METRICS_PORT"):
+        if port and endpoint is None:
             instruments.count_dropped("metrics", "endpoint_unavailable")
         instruments_module.install(instruments)
 
+        with _sdk_self_metrics():
+            exporting = [BatchSpanProcessor(exporter_class()) for exporter_class in span_exporters.values()]
+            log_processors: list[LogRecordProcessor] = [
+                BatchLogRecordProcessor(exporter_class()) for exporter_class in log_exporters.values()
+            ]
         tracer_provider = TracerProvider(
             resource=resource,
             sampler=_import_sampler(_get_sampler()),
             id_generator=_import_id_generator(_get_id_generator()),
         )
-        exporting = [BatchSpanProcessor(exporter_class()) for exporter_class in span_exporters.values()]
         tracer_provider.add_span_processor(GlassboxSpanProcessor(*exporting, instruments=instruments))
         trace.set_tracer_provider(tracer_provider)
 
         logger_provider = LoggerProvider(resource=resource)
-        log_processors: list[LogRecordProcessor] = [
-            BatchLogRecordProcessor(exporter_class()) for exporter_class in log_exporters.values()
-        ]
         for processor in log_processors:
             logger_provider.add_log_record_processor(processor)
         _logs.set_logger_provider(logger_provider)

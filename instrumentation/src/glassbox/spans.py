@@ -6,10 +6,11 @@ It sits in front of the exporting processors and, for every span:
   agent name down to the model and tool calls made inside an agent, and notes model calls nested inside
   another model call (two instrumentations seeing one call, e.g. the Anthropic SDK's own span inside the
   GenAI instrumentation's span);
-* on end: for the outermost span of each model call, computes its USD cost, records token usage, duration
-  and cost metrics with the tenant label (each call counted once, with the span as exemplar), and writes
-  ``glassbox.cost.*`` attributes; for server spans it records the HTTP request duration with the tenant;
-  captured prompt/completion content is redacted, or removed when capture was not opted in.
+* on end: for the outermost span of each model call, computes its USD cost, records it in the cost
+  counter with the tenant and agent labels (each call counted once, with the span as exemplar), and writes
+  ``glassbox.cost.*`` attributes; captured prompt/completion content is redacted, or removed when capture
+  was not opted in. (Token usage and durations are the upstream instrumentations' own metrics, given the
+  tenant label by :mod:`glassbox.metric_labels`.)
 
 A failure inside the processor is counted in ``glassbox.telemetry.dropped{signal="traces"}`` and the
 span is still exported unchanged: observability never breaks the app.
@@ -26,7 +27,6 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
-from opentelemetry.trace import SpanKind
 
 from glassbox import attribution, cost
 from glassbox import conventions as c
@@ -119,8 +119,6 @@ class GlassboxSpanProcessor(SpanProcessor):
     def _end(self, span: ReadableSpan) -> ReadableSpan:
         attributes = span.attributes or {}
         extra: dict[str, Any] = {}
-        if span.kind == SpanKind.SERVER:
-            self._record_server(span, attributes)
         if c.attribute(attributes, c.GEN_AI_OPERATION_NAME) in c.MODEL_CALL_OPERATIONS:
             extra = self._account_model_call(span, attributes)
         return self._rebuilt(span, attributes, extra)
@@ -129,20 +127,6 @@ class GlassboxSpanProcessor(SpanProcessor):
         if span.context is None:
             return None
         return trace.set_span_in_context(trace.NonRecordingSpan(span.context))
-
-    def _record_server(self, span: ReadableSpan, attributes: Mapping[str, Any]) -> None:
-        if span.start_time is None or span.end_time is None:
-            return
-        labels: dict[str, Any] = {
-            c.TENANT_ID: self.instruments.tenants.label(attributes.get(c.TENANT_ID)),
-        }
-        for key in (c.HTTP_REQUEST_METHOD, c.HTTP_ROUTE, c.HTTP_RESPONSE_STATUS_CODE, c.ERROR_TYPE):
-            value = c.attribute(attributes, key)
-            if value is not None:
-                labels[key] = value
-        self.instruments.http_server_duration.record(
-            (span.end_time - span.start_time) / 1e9, labels, context=self._exemplar_context(span)
-        )
 
     def _account_model_call(self, span: ReadableSpan, attributes: Mapping[str, Any]) -> dict[str, Any]:
         span_id = span.context.span_id if span.context else 0
@@ -170,22 +154,7 @@ class GlassboxSpanProcessor(SpanProcessor):
         agent = attributes.get(c.GEN_AI_AGENT_NAME)
         if agent:
             labels[c.GEN_AI_AGENT_NAME] = agent
-        exemplar = self._exemplar_context(span)
         error_type = attributes.get(c.ERROR_TYPE)
-        duration_labels = dict(labels, **{c.ERROR_TYPE: error_type}) if error_type else labels
-        if span.start_time is not None and span.end_time is not None:
-            self.instruments.operation_duration.record(
-                (span.end_time - span.start_time) / 1e9, duration_labels, context=exemplar
-            )
-        for token_type, count in (
-            (c.TOKEN_TYPE_INPUT, usage.input_tokens),
-            (c.TOKEN_TYPE_OUTPUT, usage.output_tokens),
-            (c.TOKEN_TYPE_CACHE_READ, usage.cache_read_tokens),
-        ):
-            if count is not None and (count > 0 or token_type != c.TOKEN_TYPE_CACHE_READ):
-                self.instruments.token_usage.record(
-                    count, dict(labels, **{c.GEN_AI_TOKEN_TYPE: token_type}), context=exemplar
-                )
         extra: dict[str, Any] = {c.USAGE_COUNTED: True}
         if child_usage is not None and usage is child_usage:
             extra[c.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
@@ -200,7 +169,7 @@ class GlassboxSpanProcessor(SpanProcessor):
             extra[c.COST_USD] = result.usd
             extra[c.COST_PRICE_SOURCE] = cost.PRICE_SOURCE
             extra[c.COST_PRICE_DATE] = result.price_date
-            self.instruments.cost.add(result.usd, labels, context=exemplar)
+            self.instruments.cost.add(result.usd, labels, context=self._exemplar_context(span))
         else:
             self.instruments.cost_unpriced.add(1, dict(labels, **{c.LABEL_REASON: result.status}))
         return {k: v for k, v in extra.items() if v is not None}
