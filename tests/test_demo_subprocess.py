@@ -27,7 +27,9 @@ ADMIN_TOKEN = "test-admin-token"
 
 
 @contextmanager
-def demo_app(stub_url: str, otlp_endpoint: str, tmp_path: Path, **env: str) -> Iterator[dict[str, Any]]:
+def demo_app(
+    stub_url: str, otlp_endpoint: str, tmp_path: Path, server: str = "uvicorn", **env: str
+) -> Iterator[dict[str, Any]]:
     port, metrics_port = free_port(), free_port()
     bin_dir = str(Path(sys.executable).parent)
     environment = {
@@ -48,8 +50,13 @@ def demo_app(stub_url: str, otlp_endpoint: str, tmp_path: Path, **env: str) -> I
     }
     stdout_path = tmp_path / f"demo-{port}.out"
     with open(stdout_path, "wb") as out:
+        if server == "gunicorn":
+            app_command = ["gunicorn", "-k", "uvicorn.workers.UvicornWorker", "-w", "2", "-b", f"127.0.0.1:{port}",
+                           "--chdir", str(EXAMPLES / "demo_app"), "app:app"]  # fmt: skip
+        else:
+            app_command = ["python", str(EXAMPLES / "demo_app" / "app.py")]
         process = subprocess.Popen(
-            [str(Path(bin_dir) / "opentelemetry-instrument"), "python", str(EXAMPLES / "demo_app" / "app.py")],
+            [str(Path(bin_dir) / "opentelemetry-instrument"), *app_command],
             env=environment,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -156,15 +163,12 @@ def test_demo_exports_traces_logs_and_metrics(stub_url: str, tmp_path: Path) -> 
     assert agent_lines[0]["tenant"] == "globex" and agent_lines[0]["request_id"] == "req-agent"
 
 
-def test_sigterm_right_after_a_burst_loses_no_span(stub_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])
+def test_sigterm_right_after_a_burst_loses_no_span(stub_url: str, tmp_path: Path, server: str) -> None:
     request_ids = [f"burst-{i}-{uuid.uuid4().hex[:6]}" for i in range(40)]
     # A long batch delay: only the flush on SIGTERM can deliver these spans in time.
-    with (
-        OTLPReceiver() as receiver,
-        demo_app(
-            stub_url, receiver.endpoint, tmp_path, OTEL_BSP_SCHEDULE_DELAY="60000", OTEL_BLRP_SCHEDULE_DELAY="60000"
-        ) as app,
-    ):
+    slow_batches = {"OTEL_BSP_SCHEDULE_DELAY": "60000", "OTEL_BLRP_SCHEDULE_DELAY": "60000"}
+    with OTLPReceiver() as receiver, demo_app(stub_url, receiver.endpoint, tmp_path, server, **slow_batches) as app:
         client = httpx.Client(base_url=app["url"], timeout=30)
 
         def send(request_id: str) -> int:
@@ -175,7 +179,7 @@ def test_sigterm_right_after_a_burst_loses_no_span(stub_url: str, tmp_path: Path
         process: subprocess.Popen[Any] = app["process"]
         process.send_signal(signal.SIGTERM)
         process.wait(30)
-        assert process.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM, 0)
+        assert process.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM, 0), process.returncode
         server = [s for s in receiver.spans() if s["name"] == "POST /chat"]
         assert {s["attributes"].get(c.REQUEST_ID) for s in server} >= set(request_ids)
         chats = [s for s in receiver.spans() if s["attributes"].get(c.USAGE_COUNTED)]

@@ -5,7 +5,9 @@ the signal again. With the default handler that kills the process before the SDK
 last batch of telemetry is lost. Glassbox installs a SIGTERM handler at start-up (before the server takes
 the signal), so the signal that uvicorn re-raises lands here: it flushes within
 ``GLASSBOX_SHUTDOWN_TIMEOUT`` seconds and then hands the signal to whatever handled it before glassbox
-(the default one terminates the process with the usual status).
+(the default one terminates the process with the usual status). Under gunicorn's uvicorn workers the
+handler is reset in each worker, so :class:`UvicornShutdownInstrumentor` also flushes at the end of
+uvicorn's own shutdown.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Collection
 from types import FrameType
 from typing import Any, Protocol
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from glassbox import settings
 
@@ -50,3 +55,52 @@ def install(pipeline: Flushable) -> bool:
     _previous = signal.signal(signal.SIGTERM, on_sigterm)
     _installed = True
     return True
+
+
+def flush_now() -> None:
+    """Flush the configured pipeline, if any, within ``GLASSBOX_SHUTDOWN_TIMEOUT``."""
+    from glassbox import pipeline
+
+    current = pipeline.current()
+    if current is not None:
+        current.force_flush(int(settings.get("GLASSBOX_SHUTDOWN_TIMEOUT") * 1000))
+
+
+class UvicornShutdownInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Flushes telemetry when a uvicorn server has finished shutting down, before it re-raises the signal.
+
+    The SIGTERM handler above is enough for ``uvicorn.run``; under gunicorn, the ``UvicornWorker`` resets
+    SIGTERM to the default handler in each worker after the fork, so the signal uvicorn re-raises would kill
+    the worker unflushed. Hooking the end of ``Server.shutdown`` covers both, whatever the signal handlers.
+    """
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("uvicorn >= 0.20",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        global _original_shutdown
+        from uvicorn.server import Server
+
+        if _original_shutdown is not None:
+            return
+        original = Server.shutdown
+        _original_shutdown = original
+
+        async def shutdown(self: Any, *args: Any, **kwargs: Any) -> None:
+            try:
+                await original(self, *args, **kwargs)
+            finally:
+                flush_now()
+
+        Server.shutdown = shutdown  # type: ignore[method-assign]
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        global _original_shutdown
+        from uvicorn.server import Server
+
+        if _original_shutdown is not None:
+            Server.shutdown = _original_shutdown  # type: ignore[method-assign]
+            _original_shutdown = None
+
+
+_original_shutdown: Any = None
