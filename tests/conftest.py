@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from glassbox import instruments as instruments_module
 from glassbox import metric_labels
 from glassbox.instruments import Instruments
+from glassbox.logs import GlassboxLogRecordProcessor
 from glassbox.spans import GlassboxSpanProcessor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +93,7 @@ class Telemetry:
         self.tracer_provider = TracerProvider()
         self.tracer_provider.add_span_processor(self.processor)
         self.logger_provider = LoggerProvider()
-        self.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(self.logs))
+        self.logger_provider.add_log_record_processor(GlassboxLogRecordProcessor(SimpleLogRecordProcessor(self.logs)))
 
     def finished(self) -> list[Any]:
         return list(self.spans.get_finished_spans())

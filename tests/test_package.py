@@ -10,14 +10,19 @@ from typing import Any
 
 import openai
 import pytest
+from opentelemetry import context as otel_context
+from opentelemetry._logs import LogRecord
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
 import glassbox
+from glassbox import attribution, distro, settings
 from glassbox import conventions as c
-from glassbox import distro, settings
+from glassbox.logs import GlassboxLogRecordProcessor
 from glassbox.spans import GlassboxSpanProcessor
 
 from .conftest import ROOT, Telemetry
@@ -85,6 +90,38 @@ def test_content_removed_by_default_and_redacted_when_opted_in(telemetry: Teleme
     else:
         assert "gen_ai.input.messages" not in finished.attributes
         assert "gen_ai.output.messages" not in finished.events[0].attributes
+
+
+@pytest.mark.parametrize("capture", [False, True])
+def test_genai_events_sent_as_log_records_follow_the_content_policy(telemetry: Telemetry, capture: bool) -> None:
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(
+        GlassboxLogRecordProcessor(SimpleLogRecordProcessor(exporter), capture_content=capture)
+    )
+    token = otel_context.attach(attribution.with_attribution({c.TENANT_ID: "acme"}))
+    try:
+        provider.get_logger("genai").emit(
+            LogRecord(
+                event_name="gen_ai.client.inference.operation.details",
+                body={"note": PROMPT},
+                attributes={"gen_ai.input.messages": PROMPT, c.GEN_AI_OPERATION_NAME: "chat"},
+            )
+        )
+        provider.get_logger("app").emit(LogRecord(body="ordinary record"))
+    finally:
+        otel_context.detach(token)
+    event, ordinary = (r.log_record for r in exporter.get_finished_logs())
+    text = repr(dict(event.attributes)) + repr(event.body)
+    assert "jane@example.com" not in text and "4111 1111 1111 1111" not in text
+    assert event.attributes[c.GEN_AI_OPERATION_NAME] == "chat"
+    assert event.attributes[c.TENANT_ID] == "acme" and ordinary.attributes[c.TENANT_ID] == "acme"
+    if capture:
+        assert "[REDACTED:card]" in event.attributes["gen_ai.input.messages"]
+        assert "[REDACTED:email]" in event.body["note"]
+    else:
+        assert "gen_ai.input.messages" not in event.attributes and event.body is None
+    assert ordinary.body == "ordinary record"
 
 
 def test_opted_in_content_from_the_real_sdk_is_redacted(stub_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

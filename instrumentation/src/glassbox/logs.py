@@ -20,9 +20,10 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry._logs import LoggerProvider
+from opentelemetry.sdk._logs import LogRecordProcessor
 from pythonjsonlogger.json import JsonEncoder, JsonFormatter
 
-from glassbox import attribution, settings
+from glassbox import attribution, content, settings
 from glassbox import conventions as c
 from glassbox import instruments as instruments_module
 
@@ -119,6 +120,43 @@ class PlainLogFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return super().format(record).translate(_PLAIN_ESCAPES)
+
+
+class GlassboxLogRecordProcessor(LogRecordProcessor):
+    """In front of the exporting log processors, for records from any source (stdlib logging, GenAI events,
+    audit events): adds the attribution from the record's context when missing, and applies the content
+    policy to GenAI events (content removed unless opted in, redacted when opted in)."""
+
+    def __init__(self, *exporting: LogRecordProcessor, capture_content: bool | None = None) -> None:
+        self._next = exporting
+        self._capture_content = content.capture_enabled() if capture_content is None else capture_content
+
+    def on_emit(self, log_record: Any) -> None:
+        try:
+            record = log_record.log_record
+            attributes = record.attributes
+            for key, value in attribution.current(record.context).items():
+                if key not in attributes:
+                    attributes[key] = value
+            if (record.event_name or "").startswith("gen_ai."):
+                redactor = instruments_module.get().content_redactor
+                replaced, removed = content.apply(attributes, self._capture_content, redactor)
+                for key in removed:
+                    del attributes[key]
+                attributes.update(replaced)
+                if record.body is not None:
+                    record.body = redactor.redact_value(record.body) if self._capture_content else None
+        except Exception:
+            instruments_module.get().count_dropped("logs", "processor_error")
+        for processor in self._next:
+            processor.on_emit(log_record)
+
+    def shutdown(self) -> None:
+        for processor in self._next:
+            processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return all(processor.force_flush(timeout_millis) for processor in self._next)
 
 
 def _otlp_handler_present(root: logging.Logger) -> bool:

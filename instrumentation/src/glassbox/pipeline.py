@@ -150,8 +150,8 @@ def configure(auto_instrumentation_version: str | None = None) -> Pipeline:
         trace.set_tracer_provider(tracer_provider)
 
         logger_provider = LoggerProvider(resource=resource)
-        for processor in log_processors:
-            logger_provider.add_log_record_processor(processor)
+        if log_processors:
+            logger_provider.add_log_record_processor(logs.GlassboxLogRecordProcessor(*log_processors))
         _logs.set_logger_provider(logger_provider)
         logs.install(logger_provider if log_processors else None, str(resource.attributes.get(c.SERVICE_NAME, "")))
 

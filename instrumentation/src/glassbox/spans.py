@@ -19,7 +19,6 @@ span is still exported unchanged: observability never breaks the app.
 from __future__ import annotations
 
 import logging
-import os
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,20 +27,13 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 
-from glassbox import attribution, cost
+from glassbox import attribution, content, cost
 from glassbox import conventions as c
 from glassbox import instruments as instruments_module
 from glassbox.instruments import Instruments
 
 _logger = logging.getLogger(__name__)
 _MAX_PENDING = 10_000
-CONTENT_CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-
-
-def content_capture_enabled() -> bool:
-    """True when the standard GenAI content capture variable opts in (any mode but off/false)."""
-    value = os.environ.get(CONTENT_CAPTURE_ENV, "").strip().lower()
-    return value not in ("", "false", "0", "no", "off", "no_content")
 
 
 def _live_attributes(context: Context | None) -> Mapping[str, Any] | None:
@@ -61,7 +53,7 @@ class GlassboxSpanProcessor(SpanProcessor):
     ) -> None:
         self._next: Sequence[SpanProcessor] = exporting
         self._instruments = instruments
-        self._capture_content = content_capture_enabled() if capture_content is None else capture_content
+        self._capture_content = content.capture_enabled() if capture_content is None else capture_content
         # span id of a nested model-call span -> span id of the model-call span around it
         self._nested: OrderedDict[int, int] = OrderedDict()
         # span id of an outer model-call span -> usage reported by the nested span(s)
@@ -176,16 +168,7 @@ class GlassboxSpanProcessor(SpanProcessor):
 
     # ------------------------------------------------------------------ content
     def _content(self, attributes: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        replaced: dict[str, Any] = {}
-        removed: list[str] = []
-        for key in c.CONTENT_ATTRIBUTES:
-            if key not in attributes:
-                continue
-            if self._capture_content:
-                replaced[key] = self.instruments.content_redactor.redact_value(attributes[key])
-            else:
-                removed.append(key)
-        return replaced, removed
+        return content.apply(attributes, self._capture_content, self.instruments.content_redactor)
 
     def _rebuilt(self, span: ReadableSpan, attributes: Mapping[str, Any], extra: dict[str, Any]) -> ReadableSpan:
         replaced, removed = self._content(attributes)
