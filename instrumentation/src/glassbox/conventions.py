@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-SEMCONV_VERSION: Final = "1.37.0"
-
 # --------------------------------------------------------------------------- GenAI span attributes
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
 GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
@@ -88,8 +86,6 @@ MODEL_CALL_OPERATIONS: Final = frozenset(
 
 TOKEN_TYPE_INPUT: Final = "input"
 TOKEN_TYPE_OUTPUT: Final = "output"
-# Not a semconv value yet: cached input tokens are reported as their own type so they can be told apart.
-TOKEN_TYPE_CACHE_READ: Final = "cache_read"
 
 # Semconv provider name -> genai-prices provider id.
 PROVIDER_PRICE_IDS: Final[Mapping[str, str]] = {
@@ -120,8 +116,6 @@ USER_ID: Final = "user.id"
 SESSION_ID: Final = "session.id"
 REQUEST_ID: Final = "glassbox.request.id"
 ATTRIBUTION_KEYS: Final = (TENANT_ID, USER_ID, SESSION_ID, REQUEST_ID)
-# Only the tenant is ever a metric label; user, session and request ids are unbounded.
-LABEL_ATTRIBUTION_KEYS: Final = (TENANT_ID,)
 
 PLACEHOLDER_INVALID: Final = "_invalid"
 PLACEHOLDER_OVERFLOW: Final = "_other"
@@ -133,7 +127,6 @@ COST_STATUS: Final = "glassbox.cost.status"
 COST_PRICE_SOURCE: Final = "glassbox.cost.price_source"
 COST_PRICE_DATE: Final = "glassbox.cost.price_date"
 USAGE_COUNTED: Final = "glassbox.usage.counted"
-FEATURE: Final = "glassbox.feature"
 
 COST_STATUS_PRICED: Final = "priced"
 COST_STATUS_UNKNOWN_MODEL: Final = "unknown_model"
@@ -166,8 +159,6 @@ LABEL_FIELD: Final = "field"
 LABEL_SIGNAL: Final = "signal"
 LABEL_KIND: Final = "kind"
 
-UNIT_TOKENS: Final = "{token}"
-UNIT_SECONDS: Final = "s"
 UNIT_USD: Final = "USD"
 
 # Request-scoped metrics (recorded by the upstream instrumentations or by glassbox) that get the tenant label
@@ -196,7 +187,6 @@ PROMETHEUS_NAMES: Final[Mapping[str, str]] = {
 # --------------------------------------------------------------------------- logs
 # Fields of every JSON log line (in this order), then any ``extra`` the caller passed.
 LOG_FIELDS: Final = ("time", "level", "logger", "message", "service", "trace_id", "span_id", "tenant", "request_id")
-LOG_REDACTED: Final = "[REDACTED]"
 
 # Audit events travel as OTel log events with this event name.
 AUDIT_EVENT_NAME: Final = "glassbox.audit"
