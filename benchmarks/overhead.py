@@ -40,8 +40,8 @@ VENV_BIN = ROOT / ".venv" / "bin"
 APP = ROOT / "examples" / "demo_app" / "app.py"
 STUB = ROOT / "examples" / "stub_llm" / "server.py"
 HOST = "127.0.0.1"
-MODES = ("a", "b", "c")
-MODE_NAMES = {"a": "bare", "b": "upstream", "c": "glassbox"}
+MODES = ["a", "b", "c"]  # main() adds "d" with --collector-down
+MODE_NAMES = {"a": "bare", "b": "upstream", "c": "glassbox", "d": "glassbox, collector down"}
 STALL_SECONDS = 1.0
 CPU_TARGET = 1.10
 WARMUP_REQUESTS = 50
@@ -182,9 +182,11 @@ def mode_command_and_env(mode: str, app_port: int, stub_port: int, sink_port: in
     if mode == "a":
         env["OTEL_SDK_DISABLED"] = "true"
         return [python, str(APP)], env
+    # d: nothing listens on the OTLP port; every export fails (and is counted by the app).
+    endpoint_port = free_port() if mode == "d" else sink_port
     env.update(
         {
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{HOST}:{sink_port}",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{HOST}:{endpoint_port}",
             "OTEL_METRIC_EXPORT_INTERVAL": "5000",
             "OTEL_BSP_SCHEDULE_DELAY": "1000",
         }
@@ -383,7 +385,9 @@ def summarize(results: list[RunResult], concurrency: int, seconds: float) -> str
             f"| {row['stalls']:g} | {row['errors']:g} | {row['other']:.2f} |"
         )
     lines += ["", "| ratio | throughput | CPU per request |", "|---|---|---|"]
-    for num, den in (("b", "a"), ("c", "a"), ("c", "b")):
+    for num, den in (("b", "a"), ("c", "a"), ("c", "b"), ("d", "c")):
+        if num not in rows or den not in rows:
+            continue
         lines.append(
             f"| {num}/{den} | {rows[num]['throughput'] / rows[den]['throughput']:.3f} "
             f"| {rows[num]['cpu'] / rows[den]['cpu']:.3f} |"
@@ -405,6 +409,11 @@ def summarize(results: list[RunResult], concurrency: int, seconds: float) -> str
         f"- requests over 1 s, all rounds: a={rows['a']['stalls_total']:g}, b={rows['b']['stalls_total']:g}, "
         f"c={rows['c']['stalls_total']:g} ({'new stalls in c' if new_stalls else 'no stalls that bare lacks'})",
     ]
+    if "d" in rows:
+        lines.append(
+            f"- collector down (d): throughput d/c = {rows['d']['throughput'] / rows['c']['throughput']:.3f}, "
+            f"requests over 1 s: {rows['d']['stalls_total']:g}, errors: {rows['d']['errors']:g}"
+        )
     if not complete:
         lines.append("- some runs failed (see above), so the comparison is incomplete")
     lines.append(f"- target {'HOLDS' if holds else 'DOES NOT HOLD'}")
@@ -430,8 +439,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--collector-down", action="store_true", help="add mode d: glassbox exporting to a port nobody listens on"
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the temp dir with the app's stdout/stderr")
     args = parser.parse_args(argv)
+    if args.collector_down and "d" not in MODES:
+        MODES.append("d")
     if not sys.platform.startswith("linux"):
         print("this benchmark reads /proc and needs Linux", file=sys.stderr)
         return 2
@@ -450,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         for round_no in range(1, args.rounds + 1):
             # Rotate the order each round so no mode always runs first or last.
             shift = (round_no - 1) % len(MODES)
-            for mode in MODES[shift:] + MODES[:shift]:
+            for mode in [*MODES[shift:], *MODES[:shift]]:
                 result = run_mode(mode, round_no, args, stub, stub_port, sink, workdir)
                 results.append(result)
                 print(describe_run(result), flush=True)
