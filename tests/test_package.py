@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -208,7 +207,3 @@ def test_docs_exist_for_every_doc_link() -> None:
     readme = (ROOT / "README.md").read_text()
     for target in re.findall(r"\]\(((?:docs|benchmarks|examples)/[^)#]+)", readme):
         assert (ROOT / target).exists(), target
-
-
-def test_package_has_no_path_outside_src() -> None:
-    assert Path(glassbox.__file__).parent.name == "glassbox"
