@@ -64,6 +64,13 @@ class GlassboxDistro(BaseDistro):  # type: ignore[misc]
     def _configure(self, **kwargs: Any) -> None:
         apply_defaults()
 
+    def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
+        # The ASGI instrumentation adds an "http send"/"http receive" span per ASGI message (three or more per
+        # request) that only repeat the server span's timing; glassbox leaves them out unless asked for.
+        if entry_point.name == "fastapi" and not settings.get("GLASSBOX_ASGI_MESSAGE_SPANS"):
+            kwargs.setdefault("exclude_spans", ["receive", "send"])
+        super().load_instrumentor(entry_point, **kwargs)
+
 
 class GlassboxConfigurator(_BaseConfigurator):
     def _configure(self, **kwargs: Any) -> None:

@@ -100,6 +100,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Extra regular expressions to redact, separated by `;;`, on top of the built-in list.",
     ),
     Setting(
+        "GLASSBOX_ASGI_MESSAGE_SPANS",
+        "false",
+        "Keep the FastAPI instrumentation's `http send`/`http receive` spans (one per ASGI message).",
+        _bool,
+    ),
+    Setting(
         "GLASSBOX_SHUTDOWN_TIMEOUT",
         "5",
         "Seconds allowed to flush telemetry on SIGTERM or exit.",
