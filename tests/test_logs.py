@@ -16,7 +16,7 @@ from opentelemetry.instrumentation.logging.handler import LoggingHandler
 
 from glassbox import attribution, logs
 from glassbox import conventions as c
-from glassbox.redaction import BUILTIN_PATTERNS, Redactor, luhn_valid
+from glassbox.redaction import BUILTIN_PATTERNS, Redactor, build_redactor, luhn_valid
 
 from .conftest import Telemetry
 
@@ -182,3 +182,31 @@ def test_the_cheap_precheck_never_skips_a_match(parts: list[str]) -> None:
     redactor = Redactor(BUILTIN_PATTERNS)
     full_scan = redactor._regex.sub(redactor._replace, text)
     assert redactor.redact(text) == full_scan
+
+
+def test_custom_redaction_patterns_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GLASSBOX_REDACT_PATTERNS", r"ACCT-\d{6};;[unclosed")
+    redactor = build_redactor()
+    # the valid pattern applies everywhere (no cheap pre-check can know it); the broken one is skipped
+    assert redactor.redact("account ACCT-123456 closed") == "account [REDACTED:custom] closed"
+    assert redactor.redact("mail x@y.org") == "mail [REDACTED:email]"
+
+
+def test_install_respects_format_and_capture_settings(telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = logging.getLogger()
+    saved, saved_level = list(root.handlers), root.level
+    try:
+        root.handlers = []
+        monkeypatch.setenv("GLASSBOX_LOG_FORMAT", "plain")
+        monkeypatch.setenv("GLASSBOX_LOG_LEVEL", "warning")
+        logs.install(telemetry.logger_provider, "svc")
+        (stdout,) = [h for h in root.handlers if type(h).__name__ == "StreamHandler"]
+        assert isinstance(stdout.formatter, logs.PlainLogFormatter)
+        assert root.level == logging.WARNING
+        root.handlers = []
+        monkeypatch.setenv("GLASSBOX_CAPTURE_LOGS", "false")
+        logs.install(telemetry.logger_provider, "svc")
+        assert root.handlers == []
+    finally:
+        root.handlers = saved
+        root.setLevel(saved_level)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, ClassVar
 
 import openai
 import pytest
@@ -207,3 +207,32 @@ def test_docs_exist_for_every_doc_link() -> None:
     readme = (ROOT / "README.md").read_text()
     for target in re.findall(r"\]\(((?:docs|benchmarks|examples)/[^)#]+)", readme):
         assert (ROOT / target).exists(), target
+
+
+class _RecordingInstrumentor:
+    seen: ClassVar[list[dict[str, Any]]] = []
+
+    def instrument(self, **kwargs: Any) -> None:
+        self.seen.append(kwargs)
+
+
+class _EntryPoint:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def load(self) -> type:
+        return _RecordingInstrumentor
+
+
+@pytest.mark.parametrize(
+    "name, setting, expected",
+    [("fastapi", None, ["receive", "send"]), ("fastapi", "true", None), ("httpx", None, None)],
+)
+def test_asgi_message_spans_are_left_out_unless_asked(
+    monkeypatch: pytest.MonkeyPatch, name: str, setting: str | None, expected: list[str] | None
+) -> None:
+    if setting is not None:
+        monkeypatch.setenv("GLASSBOX_ASGI_MESSAGE_SPANS", setting)
+    _RecordingInstrumentor.seen.clear()
+    distro.GlassboxDistro().load_instrumentor(_EntryPoint(name))
+    assert _RecordingInstrumentor.seen[-1].get("exclude_spans") == expected
