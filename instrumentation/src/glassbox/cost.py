@@ -50,14 +50,12 @@ class Cost:
     status: str
     usd: float | None = None
     price_date: str | None = None
-    model: str | None = None
 
 
 @dataclass(frozen=True)
 class _FlatCard:
     """Per-million-token prices of a model whose prices do not depend on volume (no tiers)."""
 
-    model: str
     input: Decimal
     output: Decimal | None
     cache_read: Decimal | None
@@ -112,7 +110,6 @@ def _card_from(calculation: Any) -> _FlatCard | None:
     if prices["input_mtok"] is None:
         return None
     return _FlatCard(
-        calculation.model.id,
         prices["input_mtok"],
         prices["output_mtok"],
         prices["cache_read_mtok"],
@@ -142,7 +139,7 @@ def price(provider: str | None, model: str | None, usage: Usage, when: datetime 
     if card is not None:
         total = card.total(usage)
         if total is not None:
-            return Cost(c.COST_STATUS_PRICED, usd=float(total), price_date=day.isoformat(), model=card.model)
+            return Cost(c.COST_STATUS_PRICED, usd=float(total), price_date=day.isoformat())
     try:
         calculation = _calc(provider_id, model, usage, when)
     except LookupError:
@@ -157,5 +154,4 @@ def price(provider: str | None, model: str | None, usage: Usage, when: datetime 
         c.COST_STATUS_PRICED,
         usd=float(calculation.total_price),
         price_date=day.isoformat(),
-        model=calculation.model.id,
     )

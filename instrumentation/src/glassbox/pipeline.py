@@ -51,8 +51,6 @@ class Pipeline:
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
     logger_provider: LoggerProvider
-    instruments: Instruments
-    metrics_endpoint: tuple[str, int] | None
 
     def force_flush(self, timeout_millis: int) -> None:
         for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
@@ -60,13 +58,6 @@ class Pipeline:
                 provider.force_flush(timeout_millis)
             except Exception:
                 _logger.debug("flush failed", exc_info=True)
-
-    def shutdown(self) -> None:
-        for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
-            try:
-                provider.shutdown()
-            except Exception:
-                _logger.debug("shutdown failed", exc_info=True)
 
 
 _pipeline: Pipeline | None = None
@@ -155,6 +146,6 @@ def configure(auto_instrumentation_version: str | None = None) -> Pipeline:
         _logs.set_logger_provider(logger_provider)
         logs.install(logger_provider if log_processors else None, str(resource.attributes.get(c.SERVICE_NAME, "")))
 
-        _pipeline = Pipeline(tracer_provider, meter_provider, logger_provider, instruments, endpoint)
+        _pipeline = Pipeline(tracer_provider, meter_provider, logger_provider)
         shutdown.install(_pipeline)
         return _pipeline

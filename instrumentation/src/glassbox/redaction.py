@@ -8,7 +8,7 @@ check, so order numbers and timestamps survive. Extra patterns come from ``GLASS
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from glassbox import settings
@@ -128,5 +128,5 @@ def patterns_from_settings() -> tuple[tuple[str, str], ...]:
     return BUILTIN_PATTERNS + tuple(extra)
 
 
-def build_redactor(on_redact: Callable[[str], None] | None = None, extra: Iterable[tuple[str, str]] = ()) -> Redactor:
-    return Redactor(patterns=patterns_from_settings() + tuple(extra), on_redact=on_redact)
+def build_redactor(on_redact: Callable[[str], None] | None = None) -> Redactor:
+    return Redactor(patterns=patterns_from_settings(), on_redact=on_redact)
