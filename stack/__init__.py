@@ -1,0 +1,1 @@
+"""Run the Glassbox stack without Docker: find the binaries, start them, wait for readiness, stop them."""

@@ -1,0 +1,45 @@
+"""Where the stack's binaries come from: the collector build, GLASSBOX_BIN_DIR, then PATH."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COLLECTOR_BUILD_DIR = Path(os.environ.get("GLASSBOX_CACHE_DIR", Path.home() / ".cache" / "glassbox")) / "collector"
+COLLECTOR_BINARY = "glassbox-otelcol"
+
+# Each component and the executable names it may have (Debian and upstream name Grafana differently).
+EXECUTABLES: dict[str, tuple[str, ...]] = {
+    "collector": (COLLECTOR_BINARY,),
+    "prometheus": ("prometheus",),
+    "promtool": ("promtool",),
+    "loki": ("loki",),
+    "tempo": ("tempo",),
+    "grafana": ("grafana", "grafana-server"),
+}
+
+
+def find_binary(component: str) -> Path | None:
+    """The executable for a component, or None when it is not on this machine."""
+    names = EXECUTABLES[component]
+    directories: list[Path] = []
+    if component == "collector":
+        directories.append(COLLECTOR_BUILD_DIR)
+    if bin_dir := os.environ.get("GLASSBOX_BIN_DIR"):
+        directories.append(Path(bin_dir))
+    for directory in directories:
+        for name in names:
+            candidate = directory / name
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return candidate
+    for name in names:
+        if found := shutil.which(name):
+            return Path(found)
+    return None
+
+
+def missing_reason(component: str) -> str:
+    names = " or ".join(EXECUTABLES[component])
+    return f"{names} binary not found on PATH or in GLASSBOX_BIN_DIR"

@@ -1,0 +1,151 @@
+"""The stack's components as the native run starts them: ports, readiness endpoints, command lines.
+
+Every port and host comes from a GLASSBOX_* environment variable (defaults below, documented in .env.example)
+and the config files in collector/, prometheus/, loki/, tempo/ and grafana/ read the same variables, so the
+native run and docker-compose.yml share one set of files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stack.binaries import ROOT
+
+# Every variable the native run reads, with its default. The configs use the same names and defaults.
+DEFAULTS: dict[str, str] = {
+    "GLASSBOX_LISTEN_ADDRESS": "127.0.0.1",
+    "GLASSBOX_OTLP_GRPC_PORT": "4317",
+    "GLASSBOX_OTLP_HTTP_PORT": "4318",
+    "GLASSBOX_COLLECTOR_HEALTH_PORT": "13133",
+    "GLASSBOX_COLLECTOR_METRICS_PORT": "8888",
+    "GLASSBOX_PROMETHEUS_PORT": "9090",
+    "GLASSBOX_LOKI_PORT": "3100",
+    "GLASSBOX_LOKI_GRPC_PORT": "9096",
+    "GLASSBOX_TEMPO_PORT": "3200",
+    "GLASSBOX_TEMPO_GRPC_PORT": "9097",
+    "GLASSBOX_TEMPO_OTLP_GRPC_PORT": "4417",
+    "GLASSBOX_TEMPO_OTLP_HTTP_PORT": "4418",
+    "GLASSBOX_GRAFANA_PORT": "3000",
+    "GLASSBOX_METRICS_RETENTION": "15d",
+}
+HOST_VARIABLES = (
+    "GLASSBOX_COLLECTOR_HOST",
+    "GLASSBOX_PROMETHEUS_HOST",
+    "GLASSBOX_LOKI_HOST",
+    "GLASSBOX_TEMPO_HOST",
+    "GLASSBOX_GRAFANA_HOST",
+)
+
+
+def settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The GLASSBOX_* settings of a native run: the environment's values over the defaults."""
+    merged = {**DEFAULTS, **{k: v for k, v in environ.items() if k.startswith("GLASSBOX_")}}
+    for name in HOST_VARIABLES:
+        merged.setdefault(name, "127.0.0.1")
+    return merged
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    required: bool
+    # The port variables it listens on; the first serves its readiness endpoint.
+    port_variables: tuple[str, ...]
+    ready_path: str
+    data_variable: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def ready_url(self, env: Mapping[str, str]) -> str:
+        return f"http://127.0.0.1:{env[self.port_variables[0]]}{self.ready_path}"
+
+
+COMPONENTS: tuple[Component, ...] = (
+    Component("prometheus", True, ("GLASSBOX_PROMETHEUS_PORT",), "/-/ready"),
+    Component("loki", False, ("GLASSBOX_LOKI_PORT", "GLASSBOX_LOKI_GRPC_PORT"), "/ready", "GLASSBOX_LOKI_DATA_DIR"),
+    Component(
+        "tempo",
+        False,
+        (
+            "GLASSBOX_TEMPO_PORT",
+            "GLASSBOX_TEMPO_GRPC_PORT",
+            "GLASSBOX_TEMPO_OTLP_GRPC_PORT",
+            "GLASSBOX_TEMPO_OTLP_HTTP_PORT",
+        ),
+        "/ready",
+        "GLASSBOX_TEMPO_DATA_DIR",
+    ),
+    Component(
+        "collector",
+        True,
+        (
+            "GLASSBOX_COLLECTOR_HEALTH_PORT",
+            "GLASSBOX_OTLP_GRPC_PORT",
+            "GLASSBOX_OTLP_HTTP_PORT",
+            "GLASSBOX_COLLECTOR_METRICS_PORT",
+        ),
+        "/",
+        "GLASSBOX_COLLECTOR_DATA_DIR",
+    ),
+    Component("grafana", False, ("GLASSBOX_GRAFANA_PORT",), "/api/health"),
+)
+BY_NAME = {component.name: component for component in COMPONENTS}
+
+# Where each component's scrape target lives, for the native copy of prometheus/targets/.
+SCRAPE_PORTS = {
+    "prometheus": "GLASSBOX_PROMETHEUS_PORT",
+    "otelcol": "GLASSBOX_COLLECTOR_METRICS_PORT",
+    "loki": "GLASSBOX_LOKI_PORT",
+    "tempo": "GLASSBOX_TEMPO_PORT",
+    "grafana": "GLASSBOX_GRAFANA_PORT",
+}
+
+
+def command(name: str, binary: Path, env: Mapping[str, str], state: Path) -> list[str]:
+    """The command line that starts a component natively, reading the repository's config file."""
+    if name == "collector":
+        return [str(binary), f"--config={ROOT / 'collector' / 'config.yaml'}"]
+    if name == "prometheus":
+        return [
+            str(binary),
+            f"--config.file={state / 'prometheus' / 'prometheus.yml'}",
+            f"--storage.tsdb.path={state / 'prometheus' / 'data'}",
+            f"--storage.tsdb.retention.time={env['GLASSBOX_METRICS_RETENTION']}",
+            f"--web.listen-address={env['GLASSBOX_LISTEN_ADDRESS']}:{env['GLASSBOX_PROMETHEUS_PORT']}",
+            "--web.enable-remote-write-receiver",
+            "--enable-feature=exemplar-storage,native-histograms",
+        ]
+    if name in ("loki", "tempo"):
+        return [str(binary), f"-config.file={ROOT / name / f'{name}.yaml'}", "-config.expand-env=true"]
+    if name == "grafana":
+        home = Path(env.get("GLASSBOX_GRAFANA_HOME") or binary.resolve().parent.parent)
+        server = [] if binary.name == "grafana-server" else ["server"]
+        return [str(binary), *server, f"--homepath={home}"]
+    raise KeyError(name)
+
+
+def component_env(name: str, env: Mapping[str, str], state: Path) -> dict[str, str]:
+    """Environment for one component: the settings plus its data directory and, for Grafana, GF_*."""
+    out = dict(os.environ)
+    out.update(env)
+    component = BY_NAME[name]
+    if component.data_variable and component.data_variable not in env:
+        out[component.data_variable] = str(state / name)
+    if name == "grafana":
+        out.update(
+            {
+                "GF_PATHS_PROVISIONING": str(ROOT / "grafana" / "provisioning"),
+                "GF_PATHS_DATA": str(state / "grafana"),
+                "GF_PATHS_LOGS": str(state / "grafana" / "logs"),
+                "GF_SERVER_HTTP_ADDR": env["GLASSBOX_LISTEN_ADDRESS"],
+                "GF_SERVER_HTTP_PORT": env["GLASSBOX_GRAFANA_PORT"],
+                "GF_AUTH_ANONYMOUS_ENABLED": "false",
+                "GF_USERS_ALLOW_SIGN_UP": "false",
+                "GF_ANALYTICS_REPORTING_ENABLED": "false",
+                "GLASSBOX_DASHBOARDS_DIR": str(ROOT / "grafana" / "dashboards"),
+                "GF_SECURITY_ADMIN_PASSWORD": env["GLASSBOX_GRAFANA_ADMIN_PASSWORD"],
+            }
+        )
+    return out

@@ -1,0 +1,290 @@
+"""`make up` / `make down`: the Glassbox stack with Docker when an engine answers, natively otherwise.
+
+Natively it starts the collector (built from collector/manifest.yaml), Prometheus (Debian package), and Loki,
+Tempo and Grafana where their binaries are on PATH or in GLASSBOX_BIN_DIR. One state directory
+(GLASSBOX_STATE_DIR, default .state/stack) holds each process's data, log and pid file; `down` stops only
+the processes whose pid files `up` wrote, after checking each pid still runs the command it started.
+
+    python -m stack.native up [--only collector,prometheus] [--docker | --no-docker]
+    python -m stack.native down
+    python -m stack.native status
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from stack.binaries import ROOT, find_binary, missing_reason
+from stack.components import BY_NAME, COMPONENTS, SCRAPE_PORTS, command, component_env, settings
+
+DEFAULT_STATE = ROOT / ".state" / "stack"
+READY_TIMEOUT = float(os.environ.get("GLASSBOX_READY_TIMEOUT", "90"))
+
+
+class StackError(RuntimeError):
+    """A problem the user must fix: a taken port, a missing required binary, a component that did not start."""
+
+
+@dataclass
+class Outcome:
+    name: str
+    status: str  # started | already running | missing | failed
+    detail: str
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def docker_engine_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=15).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+class NativeStack:
+    def __init__(self, state: Path = DEFAULT_STATE, environ: Mapping[str, str] | None = None) -> None:
+        self.state = state
+        self.env = settings(os.environ if environ is None else environ)
+
+    # -- files in the state directory -------------------------------------------------------------
+    def pid_file(self, name: str) -> Path:
+        return self.state / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.state / f"{name}.log"
+
+    def running_pid(self, name: str) -> int | None:
+        """The pid `up` recorded for a component, if that process still runs the recorded command."""
+        try:
+            record = json.loads(self.pid_file(name).read_text())
+            cmdline = Path(f"/proc/{record['pid']}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, KeyError):
+            return None
+        if [part.decode() for part in cmdline if part] != record["command"]:
+            return None
+        return int(record["pid"])
+
+    def write_prometheus_config(self) -> None:
+        """Prometheus reads no environment variables: copy its config and write targets with our ports."""
+        directory = self.state / "prometheus"
+        (directory / "targets").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / "prometheus" / "prometheus.yml", directory / "prometheus.yml")
+        for job, variable in SCRAPE_PORTS.items():
+            target = f"127.0.0.1:{self.env[variable]}"
+            (directory / "targets" / f"{job}.yml").write_text(f'- targets: ["{target}"]\n')
+
+    def grafana_password(self) -> str:
+        """GLASSBOX_GRAFANA_ADMIN_PASSWORD, or a random one kept (mode 0600) in the state directory."""
+        if password := self.env.get("GLASSBOX_GRAFANA_ADMIN_PASSWORD"):
+            return password
+        path = self.state / "grafana-admin-password"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(18))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    # -- up / down ----------------------------------------------------------------------------------
+    def up(self, only: Sequence[str] | None = None) -> list[Outcome]:
+        self.state.mkdir(parents=True, exist_ok=True)
+        wanted = [c for c in COMPONENTS if only is None or c.name in only]
+        plan: list[tuple[str, Path]] = []
+        outcomes: list[Outcome] = []
+        for component in wanted:
+            if pid := self.running_pid(component.name):
+                outcomes.append(Outcome(component.name, "already running", f"pid {pid}"))
+                continue
+            binary = find_binary(component.name)
+            if binary is None:
+                if component.required:
+                    hint = " (run `bash collector/build.sh`)" if component.name == "collector" else ""
+                    raise StackError(f"{component.name}: {missing_reason(component.name)}{hint}")
+                outcomes.append(Outcome(component.name, "missing", missing_reason(component.name)))
+                continue
+            for variable in component.port_variables:
+                port = int(self.env[variable])
+                if port_in_use(port):
+                    raise StackError(
+                        f"{component.name}: port {port} ({variable}) is already in use; "
+                        f"stop what holds it or set {variable} to a free port"
+                    )
+            plan.append((component.name, binary))
+        if any(name == "prometheus" for name, _ in plan):
+            self.write_prometheus_config()
+        if any(name == "grafana" for name, _ in plan):
+            self.env["GLASSBOX_GRAFANA_ADMIN_PASSWORD"] = self.grafana_password()
+        started: list[str] = []
+        try:
+            for name, binary in plan:
+                self.start(name, binary)
+                started.append(name)
+                outcomes.append(Outcome(name, "started", BY_NAME[name].ready_url(self.env)))
+        except StackError:
+            for name in reversed(started):
+                self.stop(name)
+            raise
+        return outcomes
+
+    def start(self, name: str, binary: Path) -> None:
+        component = BY_NAME[name]
+        argv = command(name, binary, self.env, self.state)
+        env = component_env(name, self.env, self.state)
+        if component.data_variable:
+            Path(env[component.data_variable]).mkdir(parents=True, exist_ok=True)
+        if name == "grafana":
+            Path(env["GF_PATHS_LOGS"]).mkdir(parents=True, exist_ok=True)
+        with self.log_file(name).open("ab") as log:
+            process = subprocess.Popen(
+                argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.state
+            )
+        self.pid_file(name).write_text(json.dumps({"pid": process.pid, "command": argv}))
+        url = component.ready_url(self.env)
+        print(f"  {name:<10} starting (pid {process.pid}), waiting for {url} ", end="", flush=True)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                print("exited")
+                self.pid_file(name).unlink(missing_ok=True)
+                raise StackError(f"{name} exited with status {process.returncode}:\n{self.tail(name)}")
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    print("ready")
+                    return
+            except httpx.HTTPError:
+                pass
+            print(".", end="", flush=True)
+            time.sleep(1)
+        print("timed out")
+        self.stop(name)
+        raise StackError(f"{name} was not ready within {READY_TIMEOUT:.0f}s at {url}:\n{self.tail(name)}")
+
+    def tail(self, name: str, lines: int = 15) -> str:
+        try:
+            text = self.log_file(name).read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(f"    {line}" for line in text[-lines:]) + f"\n  (full log: {self.log_file(name)})"
+
+    def stop(self, name: str, timeout: float = 20.0) -> bool:
+        pid = self.running_pid(name)
+        if pid is None:
+            self.pid_file(name).unlink(missing_ok=True)
+            return False
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and not _is_zombie(pid):
+            time.sleep(0.1)
+        if Path(f"/proc/{pid}").exists() and not _is_zombie(pid):
+            os.killpg(pid, signal.SIGKILL)
+        _reap(pid)
+        self.pid_file(name).unlink(missing_ok=True)
+        return True
+
+    def down(self) -> list[str]:
+        return [c.name for c in reversed(COMPONENTS) if self.stop(c.name)]
+
+    def status(self) -> list[Outcome]:
+        outcomes = []
+        for component in COMPONENTS:
+            pid = self.running_pid(component.name)
+            if pid is None:
+                outcomes.append(Outcome(component.name, "stopped", ""))
+                continue
+            try:
+                ok = httpx.get(component.ready_url(self.env), timeout=2).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            outcomes.append(Outcome(component.name, "ready" if ok else "not ready", f"pid {pid}"))
+        return outcomes
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return False
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def compose(*args: str) -> int:
+    return subprocess.run(["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), *args], cwd=ROOT).returncode
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stack.native", description=__doc__.split("\n")[0])
+    parser.add_argument("action", choices=["up", "down", "status"])
+    parser.add_argument("--only", help="comma-separated components to start (default: all)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--docker", action="store_true", help="use docker compose (fails without an engine)")
+    mode.add_argument("--no-docker", action="store_true", help="run natively even where Docker answers")
+    args = parser.parse_args(argv)
+    state = Path(os.environ.get("GLASSBOX_STATE_DIR", DEFAULT_STATE))
+    stack = NativeStack(state)
+    docker_marker = state / "docker"
+
+    if args.action == "down":
+        if docker_marker.exists():
+            code = compose("down")
+            docker_marker.unlink(missing_ok=True)
+            return code
+        stopped = stack.down()
+        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        return 0
+    if args.action == "status":
+        if docker_marker.exists():
+            return compose("ps")
+        for outcome in stack.status():
+            print(f"  {outcome.name:<10} {outcome.status} {outcome.detail}")
+        return 0
+
+    use_docker = args.docker or (not args.no_docker and docker_engine_answers())
+    if use_docker:
+        print("stack: a Docker engine answers; starting docker-compose.yml")
+        state.mkdir(parents=True, exist_ok=True)
+        docker_marker.write_text("compose\n")
+        return compose("up", "--detach", "--wait")
+    print(f"stack: no Docker engine answers; starting natively (state in {state})")
+    only = args.only.split(",") if args.only else None
+    try:
+        outcomes = stack.up(only)
+    except StackError as error:
+        print(f"stack: {error}", file=sys.stderr)
+        return 1
+    print("stack:")
+    for outcome in outcomes:
+        print(f"  {outcome.name:<10} {outcome.status:<16} {outcome.detail}")
+    if any(o.name == "grafana" and o.status == "started" for o in outcomes):
+        print(f"  grafana admin password: {state / 'grafana-admin-password'} or GLASSBOX_GRAFANA_ADMIN_PASSWORD")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
