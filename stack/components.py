@@ -12,40 +12,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from glassbox.endpoints import resolve
 from stack.binaries import ROOT
 
-# Every variable the native run reads, with its default. The configs use the same names and defaults.
-DEFAULTS: dict[str, str] = {
+# The native run's own settings; hosts and ports come from glassbox.endpoints, the one table of them.
+NATIVE_DEFAULTS: dict[str, str] = {
     "GLASSBOX_LISTEN_ADDRESS": "127.0.0.1",
-    "GLASSBOX_OTLP_GRPC_PORT": "4317",
-    "GLASSBOX_OTLP_HTTP_PORT": "4318",
-    "GLASSBOX_COLLECTOR_HEALTH_PORT": "13133",
-    "GLASSBOX_COLLECTOR_METRICS_PORT": "8888",
-    "GLASSBOX_PROMETHEUS_PORT": "9090",
-    "GLASSBOX_LOKI_PORT": "3100",
-    "GLASSBOX_LOKI_GRPC_PORT": "9096",
-    "GLASSBOX_TEMPO_PORT": "3200",
-    "GLASSBOX_TEMPO_GRPC_PORT": "9097",
-    "GLASSBOX_TEMPO_OTLP_GRPC_PORT": "4417",
-    "GLASSBOX_TEMPO_OTLP_HTTP_PORT": "4418",
-    "GLASSBOX_GRAFANA_PORT": "3000",
     "GLASSBOX_METRICS_RETENTION": "15d",
 }
-HOST_VARIABLES = (
-    "GLASSBOX_COLLECTOR_HOST",
-    "GLASSBOX_PROMETHEUS_HOST",
-    "GLASSBOX_LOKI_HOST",
-    "GLASSBOX_TEMPO_HOST",
-    "GLASSBOX_GRAFANA_HOST",
-)
 
 
 def settings(environ: Mapping[str, str]) -> dict[str, str]:
     """The GLASSBOX_* settings of a native run: the environment's values over the defaults."""
-    merged = {**DEFAULTS, **{k: v for k, v in environ.items() if k.startswith("GLASSBOX_")}}
-    for name in HOST_VARIABLES:
-        merged.setdefault(name, "127.0.0.1")
-    return merged
+    return {**NATIVE_DEFAULTS, **resolve(environ)}
 
 
 @dataclass(frozen=True)

@@ -197,3 +197,43 @@ SERVICE_NAME: Final = "service.name"
 TELEMETRY_DISTRO_NAME: Final = "telemetry.distro.name"
 TELEMETRY_DISTRO_VERSION: Final = "telemetry.distro.version"
 DISTRO_NAME: Final = "glassbox"
+
+# --------------------------------------------------------------------------- the stack
+# Audit events are routed by the collector into their own Loki stream, kept for years: the collector adds
+# this resource attribute, which Loki indexes as the label below (loki/loki.yaml, collector/config.yaml).
+AUDIT_STREAM_ATTRIBUTE: Final = "glassbox.stream"
+AUDIT_STREAM_VALUE: Final = "audit"
+LOKI_AUDIT_STREAM_LABEL: Final = "glassbox_stream"
+# Loki index labels: a deliberate, bounded set. Everything else (trace_id, tenant, user) is structured metadata.
+LOKI_INDEX_LABELS: Final = ("service_name", "deployment_environment_name", LOKI_AUDIT_STREAM_LABEL)
+
+# Grafana datasource UIDs (grafana/provisioning/datasources), fixed so dashboards and links can name them.
+DATASOURCE_PROMETHEUS: Final = "glassbox-prometheus"
+DATASOURCE_LOKI: Final = "glassbox-loki"
+DATASOURCE_TEMPO: Final = "glassbox-tempo"
+
+# `glassbox doctor` emits one canary trace, log record and metric point through the collector.
+CANARY_SERVICE_NAME: Final = "glassbox-doctor"
+CANARY_ID: Final = "glassbox.canary.id"
+CANARY_SPAN_NAME: Final = "glassbox canary"
+METRIC_CANARY_TIMESTAMP: Final = "glassbox.canary.timestamp"
+PROMETHEUS_CANARY_TIMESTAMP: Final = "glassbox_canary_timestamp_seconds"
+
+# The collector's own metrics (collector v0.161, scraped by Prometheus as job "otelcol"; no _total suffix).
+COLLECTOR_JOB: Final = "otelcol"
+COLLECTOR_METRICS: Final = (
+    "otelcol_receiver_accepted_spans",
+    "otelcol_receiver_accepted_log_records",
+    "otelcol_receiver_accepted_metric_points",
+    "otelcol_receiver_refused_spans",
+    "otelcol_receiver_refused_log_records",
+    "otelcol_receiver_refused_metric_points",
+    "otelcol_exporter_sent_spans",
+    "otelcol_exporter_sent_log_records",
+    "otelcol_exporter_sent_metric_points",
+    "otelcol_exporter_send_failed_spans",
+    "otelcol_exporter_send_failed_log_records",
+    "otelcol_exporter_send_failed_metric_points",
+    "otelcol_exporter_queue_size",
+    "otelcol_exporter_queue_capacity",
+)
