@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export OTEL_PYTHON_DISTRO := glassbox
 export OTEL_PYTHON_CONFIGURATOR := glassbox
 
-.PHONY: all venv test lint typecheck pytest demo bench docs clean
+.PHONY: all venv test lint typecheck pytest demo bench docs clean collector prometheus up down status
 
 all: test
 
@@ -27,13 +27,40 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy instrumentation/src
 
-pytest: venv
+# The stack's native parts: the project's collector build (cached outside the repository) and Debian's
+# Prometheus and promtool. Debian's package starts a prometheus service where systemd runs; `make up`
+# then reports port 9090 taken (set GLASSBOX_PROMETHEUS_PORT, or stop that service).
+collector:
+	bash collector/build.sh
+
+prometheus:
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null; then \
+		echo "prometheus: $$(command -v prometheus) is installed"; \
+	else \
+		echo "prometheus: installing Debian's prometheus package"; \
+		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$$sudo apt-get install -y --no-install-recommends prometheus \
+			|| { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends prometheus; }; \
+	fi
+
+pytest: venv collector prometheus
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest
 
 test: lint typecheck pytest
 
-demo: venv
+demo: venv collector prometheus
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python examples/run_demo.py
+
+# The stack alone: Docker when an engine answers, natively otherwise (see docs/stack.md).
+up: venv collector prometheus
+	$(BIN)/python -m stack.native up
+
+down: venv
+	$(BIN)/python -m stack.native down
+
+status: venv
+	$(BIN)/python -m stack.native status
 
 bench: venv
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/overhead.py

@@ -35,6 +35,7 @@ def attributes(items: Any) -> dict[str, Any]:
 class OTLPReceiver:
     def __init__(self) -> None:
         self.requests: dict[str, list[Any]] = {path: [] for path in _MESSAGES}
+        self.raw: list[bytes] = []
         self.lock = threading.Lock()
         receiver = self
 
@@ -43,7 +44,9 @@ class OTLPReceiver:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 if self.headers.get("content-encoding") == "gzip":
                     body = gzip.decompress(body)
-                message_type = _MESSAGES.get(self.path)
+                # Loki serves OTLP under /otlp; one receiver can stand in for Tempo and Loki at once.
+                path = self.path.removeprefix("/otlp")
+                message_type = _MESSAGES.get(path)
                 if message_type is None:
                     self.send_response(404)
                     self.end_headers()
@@ -51,7 +54,8 @@ class OTLPReceiver:
                 message = message_type()
                 message.ParseFromString(body)
                 with receiver.lock:
-                    receiver.requests[self.path].append(message)
+                    receiver.requests[path].append(message)
+                    receiver.raw.append(body)
                 self.send_response(200)
                 self.send_header("content-type", "application/x-protobuf")
                 self.send_header("content-length", "0")
@@ -105,6 +109,7 @@ class OTLPReceiver:
             requests = list(self.requests["/v1/logs"])
         for request in requests:
             for resource_logs in request.resource_logs:
+                resource = attributes(resource_logs.resource.attributes)
                 for scope_logs in resource_logs.scope_logs:
                     for record in scope_logs.log_records:
                         out.append(
@@ -114,6 +119,7 @@ class OTLPReceiver:
                                 "span_id": record.span_id.hex(),
                                 "attributes": attributes(record.attributes),
                                 "severity": record.severity_text,
+                                "resource": resource,
                             }
                         )
         return out

@@ -1,0 +1,218 @@
+"""The demo app under opentelemetry-instrument, the real collector and the real Prometheus, end to end.
+
+One run of traffic across three tenants feeds every test here: metrics per tenant in Prometheus (with
+exemplars), log records that carry the trace id of a real span, audit events routed to their own stream,
+seeded PII that never leaves the collector, and `glassbox doctor` passing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from examples import traffic
+from glassbox import conventions as c
+from glassbox import doctor
+from stack.native import NativeStack, StackError
+
+from .conftest import free_port
+from .otlp_receiver import OTLPReceiver
+from .stack_fixtures import native_stack, otlp_http, prom_query, prometheus_url, wait_for
+from .test_demo_subprocess import ADMIN_TOKEN, demo_app
+
+TENANTS = ("acme", "globex", "initech")
+# What a careless app might put in its telemetry; none of it may leave the collector.
+PII = {
+    "email": "pii.seed@example.com",
+    "phone": "+1 415-555-0132",
+    "card": "4111 1111 1111 1111",
+    "api_key": "sk-proj-Zx9Qw8Er7Ty6Ui5Op4As3Df2",
+    "aws_key": "AKIAIOSFODNN7EXAMPLE",
+}
+PROBE = "pii-probe"
+
+
+def send_seeded_telemetry(endpoint: str, probe_id: str) -> None:
+    """Spans, logs, an audit event and a metric point carrying PII, sent straight to the collector."""
+    resource = Resource.create({c.SERVICE_NAME: "pii-seeder"})
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")))
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"{endpoint}/v1/logs")))
+    reader = PeriodicExportingMetricReader(
+        OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics"), export_interval_millis=math.inf
+    )
+    meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+    attributes: dict[str, Any] = {PROBE: probe_id, **{f"seed.{k}": f"value {v} end" for k, v in PII.items()}}
+    attributes["http.request.header.authorization"] = "Basic dXNlcjpwYXNzd29yZA=="
+    attributes[c.GEN_AI_USAGE_INPUT_TOKENS] = 42
+    logger = logger_provider.get_logger("seeder")
+    with tracer_provider.get_tracer("seeder").start_as_current_span("seeded", attributes=attributes):
+        logger.emit(
+            LogRecord(
+                body="contact " + " / ".join(PII.values()),
+                severity_number=SeverityNumber.WARN,
+                attributes=attributes,
+            )
+        )
+        logger.emit(
+            LogRecord(
+                body=f"audit: role changed for {PII['email']}",
+                severity_number=SeverityNumber.INFO,
+                attributes={PROBE: probe_id, "event.name": c.AUDIT_EVENT_NAME, "glassbox.audit.action": "role.change"},
+            )
+        )
+    counter = meter_provider.get_meter("seeder").create_counter("glassbox.test.seeded")
+    counter.add(1, {"seed.email": PII["email"], PROBE: probe_id})
+    reader.collect()
+    for provider in (tracer_provider, logger_provider, meter_provider):
+        provider.shutdown()
+
+
+@pytest.fixture(scope="module")
+def run(stub_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp_path = tmp_path_factory.mktemp("stack")
+    probe_id = uuid.uuid4().hex
+    with OTLPReceiver() as sink, native_stack(tmp_path, sink.port) as stack:
+        with demo_app(stub_url, otlp_http(stack), tmp_path) as app:
+            counts = asyncio.run(_traffic(app["url"]))
+        send_seeded_telemetry(otlp_http(stack), probe_id)
+        yield {"stack": stack, "sink": sink, "counts": counts, "probe_id": probe_id}
+
+
+async def _traffic(url: str) -> Any:
+    os.environ["DEMO_ADMIN_TOKEN"] = ADMIN_TOKEN
+    return await traffic.run(url, seconds=12, concurrency=4, limit=None, seed=7)
+
+
+def test_every_tenant_has_metrics_in_prometheus(run: dict[str, Any]) -> None:
+    stack = run["stack"]
+    query = f'sum by (glassbox_tenant_id) ({c.PROMETHEUS_NAMES[c.METRIC_COST]}{{job="demo-agent"}})'
+
+    def tenants() -> set[str]:
+        return {r["metric"].get("glassbox_tenant_id", "") for r in prom_query(stack, query)}
+
+    assert wait_for(lambda: set(TENANTS) <= tenants(), what=f"cost per tenant in {query}")
+    for otel_name, prometheus_name in c.PROMETHEUS_NAMES.items():
+        if otel_name == c.METRIC_COST_UNPRICED:
+            continue  # only emitted when a call cannot be priced; the traffic prices every call
+        selector = f'{{__name__=~"{prometheus_name}(_bucket|_count|_sum)?",job="demo-agent"}}'
+        assert wait_for(lambda s=selector: prom_query(stack, s), what=f"series for {selector}")
+        tenant_selector = selector.replace("}", ',glassbox_tenant_id!=""}')
+        labelled = prom_query(stack, f"count by (glassbox_tenant_id) ({tenant_selector})")
+        if otel_name in c.TENANT_LABELLED_METRICS:
+            assert {r["metric"]["glassbox_tenant_id"] for r in labelled} >= set(TENANTS), prometheus_name
+
+
+def test_latency_histograms_carry_exemplars_to_traces(run: dict[str, Any]) -> None:
+    stack = run["stack"]
+    name = c.PROMETHEUS_NAMES[c.METRIC_OPERATION_DURATION] + "_bucket"
+
+    def exemplars() -> list[dict[str, Any]]:
+        response = httpx.get(
+            f"{prometheus_url(stack)}/api/v1/query_exemplars",
+            params={"query": name, "start": time.time() - 600, "end": time.time()},
+            timeout=10,
+        )
+        return [e for series in response.json()["data"] for e in series["exemplars"]]
+
+    found = wait_for(exemplars, what=f"exemplars on {name}")
+    span_trace_ids = {span["trace_id"] for span in run["sink"].spans()}
+    assert any(e["labels"].get("trace_id") in span_trace_ids for e in found), found[:3]
+
+
+def test_log_records_carry_the_trace_id_of_a_real_span(run: dict[str, Any]) -> None:
+    sink = run["sink"]
+    wait_for(lambda: sink.logs() and sink.spans(), what="logs and spans at the Loki and Tempo endpoints")
+    trace_ids = {span["trace_id"] for span in sink.spans() if span["resource"].get(c.SERVICE_NAME) == "demo-agent"}
+    app_logs = [log for log in sink.logs() if log["resource"].get(c.SERVICE_NAME) == "demo-agent"]
+    linked = [log for log in app_logs if log["trace_id"] and log["trace_id"] in trace_ids]
+    assert len(linked) >= len(app_logs) // 2 > 0, (len(linked), len(app_logs))
+    tenants = {log["attributes"].get(c.TENANT_ID) for log in linked}
+    assert set(TENANTS) <= tenants
+
+
+def test_audit_events_go_to_their_own_stream_once(run: dict[str, Any]) -> None:
+    sink, probe_id = run["sink"], run["probe_id"]
+
+    def probe_logs() -> list[dict[str, Any]]:
+        return [log for log in sink.logs() if log["attributes"].get(PROBE) == probe_id]
+
+    logs = wait_for(lambda: len(probe_logs()) >= 2 and probe_logs(), what="the seeded log records")
+    audit = [log for log in logs if log["attributes"].get("event.name") == c.AUDIT_EVENT_NAME]
+    other = [log for log in logs if log["attributes"].get("event.name") != c.AUDIT_EVENT_NAME]
+    assert len(audit) == 1 and len(other) == 1, logs
+    assert audit[0]["resource"].get(c.AUDIT_STREAM_ATTRIBUTE) == c.AUDIT_STREAM_VALUE
+    assert all(c.AUDIT_STREAM_ATTRIBUTE not in log["resource"] for log in sink.logs() if log not in audit)
+
+
+def test_seeded_pii_never_leaves_the_collector(run: dict[str, Any]) -> None:
+    sink, stack, probe_id = run["sink"], run["stack"], run["probe_id"]
+    spans = wait_for(
+        lambda: [s for s in sink.spans() if s["attributes"].get(PROBE) == probe_id], what="the seeded span"
+    )
+    wait_for(lambda: len([log for log in sink.logs() if log["attributes"].get(PROBE) == probe_id]) == 2)
+    # What was redacted is masked, and what was not sensitive is intact.
+    attributes = spans[0]["attributes"]
+    assert attributes["http.request.header.authorization"] == "****"
+    assert attributes[c.GEN_AI_USAGE_INPUT_TOKENS] == 42
+    assert attributes["seed.email"].startswith("value ") and attributes["seed.email"].endswith(" end")
+    everything = b"".join(sink.raw)
+    for kind, value in PII.items():
+        assert value.encode() not in everything, f"{kind} left the collector toward Tempo or Loki"
+    series = wait_for(
+        lambda: prom_query(stack, f'glassbox_test_seeded_total{{{PROBE.replace("-", "_")}="{probe_id}"}}'),
+        what="the seeded metric in Prometheus",
+    )
+    assert PII["email"] not in str(series)
+
+
+def test_doctor_passes_and_skips_what_is_not_running(run: dict[str, Any]) -> None:
+    stack = run["stack"]
+    lines: list[str] = []
+    environ = {
+        **{k: v for k, v in stack.env.items() if k.startswith("GLASSBOX_")},
+        # Nothing runs as Tempo, Loki or Grafana in this test (their OTLP ports are the capture sink).
+        "GLASSBOX_TEMPO_PORT": str(free_port()),
+        "GLASSBOX_LOKI_PORT": str(free_port()),
+        "GLASSBOX_GRAFANA_PORT": str(free_port()),
+    }
+    code = doctor.run(environ, timeout=60, out=lines.append)
+    text = "\n".join(lines)
+    assert code == 0, text
+    assert "PASS  collector" in text and "PASS  prometheus" in text
+    assert "SKIP  tempo" in text and "SKIP  loki" in text
+    # Required but absent is a failure, with a non-zero status.
+    assert doctor.run(environ, required=("collector", "prometheus", "loki"), timeout=5, out=lines.append) == 1
+
+
+def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        stack = NativeStack(tmp_path / "stack", {"GLASSBOX_PROMETHEUS_PORT": str(port)})
+        with pytest.raises(StackError, match=f"port {port} \\(GLASSBOX_PROMETHEUS_PORT\\) is already in use"):
+            stack.up(["prometheus"])
+    assert not (tmp_path / "stack" / "prometheus.pid").exists()
