@@ -1,12 +1,13 @@
-"""`make demo`: the stub LLM, the demo app under opentelemetry-instrument, a minute of traffic, a summary.
+"""`make demo`: the stack, the demo app under opentelemetry-instrument, a minute of traffic, proof it arrived.
 
-Starts the stub LLM server and the demo app (with glassbox) on loopback ports, sends traffic across three
-tenants, then reads the app's Prometheus endpoint and its JSON log lines and prints what the telemetry
-shows: requests, tokens and USD per tenant, a sample trace id, and what was dropped. Every process it
-starts, it stops. Traces, logs and metrics also go out by OTLP to ``OTEL_EXPORTER_OTLP_ENDPOINT``
-(default http://localhost:4318): when no collector listens there, the loss is counted, as shown at the end.
+Brings the stack up (`python -m stack.native up`: Docker when an engine answers, natively otherwise), starts
+the stub LLM server and the demo app (with glassbox) on loopback ports, exporting by OTLP to the stack's
+collector, and sends traffic across three tenants. Then it runs `glassbox doctor` and prints what arrived:
+requests, tokens and USD per tenant as the app counted them and as Prometheus holds them, log records in
+Loki and traces in Tempo where they run, a sample trace id, and where to look. The app and the stub stop at
+the end; the stack keeps running for Grafana until `make down`.
 
-    python examples/run_demo.py [--seconds 60]
+    python examples/run_demo.py [--seconds 60] [--no-stack]
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from glassbox.endpoints import Endpoints
 
 HERE = Path(__file__).resolve().parent
 STATE = HERE.parent / ".state" / "demo"
@@ -63,7 +66,7 @@ def parse_metrics(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
     return series
 
 
-def summarise(metrics_text: str, log_path: Path) -> None:
+def summarise(metrics_text: str, log_path: Path) -> str | None:
     series = parse_metrics(metrics_text)
     per_tenant: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for labels, value in series.get("http_server_request_duration_seconds_count", []):
@@ -96,13 +99,64 @@ def summarise(metrics_text: str, log_path: Path) -> None:
     print(f"  JSON log lines written: {lines}")
     if trace_id:
         print(f"  sample agent trace id: {trace_id}  (grep it in {log_path})")
+    return trace_id
+
+
+def prometheus_summary(endpoints: Endpoints, instance: str) -> None:
+    """Requests and USD per tenant as Prometheus holds them, for this run's app instance only."""
+
+    def per_tenant(metric: str) -> dict[str, float]:
+        query = f'sum by (glassbox_tenant_id) ({metric}{{job="demo-agent",instance="{instance}"}})'
+        response = httpx.get(f"{endpoints.prometheus}/api/v1/query", params={"query": query}, timeout=10)
+        rows = response.json()["data"]["result"]
+        return {r["metric"].get("glassbox_tenant_id", "?"): float(r["value"][1]) for r in rows}
+
+    try:
+        requests = per_tenant("http_server_request_duration_seconds_count")
+        usd = per_tenant("glassbox_gen_ai_cost_USD_total")
+    except (httpx.HTTPError, KeyError, ValueError) as error:
+        print(f"\nPrometheus could not be queried at {endpoints.prometheus}: {error}")
+        return
+    print(f"\nPer tenant (from Prometheus at {endpoints.prometheus}, through the collector):")
+    print(f"  {'tenant':<10} {'requests':>9} {'USD':>10}")
+    for tenant in sorted(requests):
+        print(f"  {tenant:<10} {requests[tenant]:>9.0f} {usd.get(tenant, 0):>10.5f}")
+
+
+def backend_counts(endpoints: Endpoints, trace_id: str | None) -> None:
+    """Log records in Loki and the sample trace in Tempo, where they run."""
+    now = time.time()
+    try:
+        response = httpx.get(
+            f"{endpoints.loki}/loki/api/v1/query",
+            params={"query": 'sum(count_over_time({service_name="demo-agent"}[15m]))', "time": str(int(now * 1e9))},
+            timeout=10,
+        )
+        rows = response.json()["data"]["result"]
+        print(f"  Loki: {float(rows[0]['value'][1]) if rows else 0:.0f} log records from demo-agent in 15 min")
+    except (httpx.HTTPError, KeyError, ValueError):
+        print(f"  Loki: not reachable at {endpoints.loki}")
+    if trace_id:
+        try:
+            status = httpx.get(f"{endpoints.tempo}/api/traces/{trace_id}", timeout=10).status_code
+            print(f"  Tempo: sample trace {trace_id} " + ("found" if status == 200 else f"answered {status}"))
+        except httpx.HTTPError:
+            print(f"  Tempo: not reachable at {endpoints.tempo}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--no-stack", action="store_true", help="do not start the stack (use one already up)")
     args = parser.parse_args()
     STATE.mkdir(parents=True, exist_ok=True)
+    root = HERE.parent
+    if not args.no_stack:
+        print("Starting the stack:")
+        if subprocess.run([sys.executable, "-m", "stack.native", "up"], cwd=root).returncode != 0:
+            raise SystemExit("the stack did not start; see the message above")
+    endpoints = Endpoints.from_environ(os.environ)
+    instance = f"demo-{os.getpid()}-{int(time.time())}"
     stub_port, app_port, metrics_port = free_port(), free_port(), free_port()
     bin_dir = Path(sys.executable).parent
     env = {
@@ -117,6 +171,8 @@ def main() -> None:
         "DEMO_PORT": str(app_port),
         "LLM_BASE_URL": f"http://127.0.0.1:{stub_port}",
         "DEMO_ADMIN_TOKEN": os.environ.get("DEMO_ADMIN_TOKEN", "demo-admin-token"),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoints.otlp_http,
+        "OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id={instance}",
     }
     processes: list[subprocess.Popen[Any]] = []
     try:
@@ -157,7 +213,12 @@ def main() -> None:
             check=True,
         )  # fmt: skip
         time.sleep(6)  # one more metric collection, so /metrics includes the last requests
-        summarise(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text, app_log_path)
+        trace_id = summarise(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text, app_log_path)
+        time.sleep(6)  # the collector sends metrics on within seconds
+        prometheus_summary(endpoints, instance)
+        backend_counts(endpoints, trace_id)
+        print("\nglassbox doctor:")
+        subprocess.run([str(bin_dir / "glassbox"), "doctor", "--timeout", "30"], env=env, check=False)
     finally:
         for process in reversed(processes):
             if process.poll() is None:
@@ -168,6 +229,15 @@ def main() -> None:
                     process.kill()
                     process.wait(5)
     print(f"\nLogs of this run: {STATE}")
+    if not args.no_stack:
+        try:
+            grafana = httpx.get(f"{endpoints.grafana}/api/health", timeout=3).status_code == 200
+        except httpx.HTTPError:
+            grafana = False
+        print(
+            (f"Grafana: {endpoints.grafana} (user admin)" if grafana else "Grafana: not running here")
+            + f"; Prometheus: {endpoints.prometheus}. `make down` stops the stack."
+        )
 
 
 if __name__ == "__main__":

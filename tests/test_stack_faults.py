@@ -1,0 +1,142 @@
+"""Faults with the real collector and Prometheus: the app keeps serving, and data accepted is never lost silently.
+
+1. The collector is down when the app starts: every request is served, and data flows once it is up.
+2. Prometheus goes down while traffic runs, the collector is SIGKILLed and restarted, Prometheus comes back:
+   the metric points the collector accepted while Prometheus was down reach Prometheus, with no gap.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from glassbox import conventions as c
+from glassbox.endpoints import PORT_DEFAULTS
+from stack.native import NativeStack
+
+from .conftest import free_port
+from .otlp_receiver import OTLPReceiver
+from .stack_fixtures import collector_metric, otlp_http, prom_query, prometheus_url, wait_for
+from .test_demo_subprocess import demo_app, headers
+
+REQUESTS = c.PROMETHEUS_NAMES[c.METRIC_HTTP_SERVER_DURATION] + "_count"
+
+
+def new_stack(tmp_path: Path, sink_port: int) -> NativeStack:
+    environ = {name: str(free_port()) for name in PORT_DEFAULTS}
+    environ["GLASSBOX_TEMPO_OTLP_HTTP_PORT"] = environ["GLASSBOX_LOKI_PORT"] = str(sink_port)
+    return NativeStack(tmp_path / "stack", environ)
+
+
+@contextmanager
+def steady_traffic(url: str, per_second: float = 5.0) -> Iterator[list[int]]:
+    """Chat requests at a steady rate in a thread; yields the status codes as they come."""
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            while not stop.is_set():
+                response = client.post("/chat", json={"message": "hello"}, headers=headers("acme"))
+                statuses.append(response.status_code)
+                stop.wait(1 / per_second)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield statuses
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def test_collector_down_when_the_app_starts_then_up(stub_url: str, tmp_path: Path) -> None:
+    with OTLPReceiver() as sink:
+        stack = new_stack(tmp_path, sink.port)
+        try:
+            with demo_app(stub_url, otlp_http(stack), tmp_path) as app, steady_traffic(app["url"]) as statuses:
+                wait_for(lambda: len(statuses) >= 15, what="15 requests served with no collector")
+                served_before = len(statuses)
+                stack.up(["prometheus", "collector"])
+                wait_for(
+                    lambda: [s for s in sink.spans() if s["resource"].get(c.SERVICE_NAME) == "demo-agent"],
+                    what="spans through the collector once it is up",
+                )
+                wait_for(lambda: prom_query(stack, f'{REQUESTS}{{job="demo-agent"}}'), what="metrics in Prometheus")
+            assert served_before >= 15
+            assert set(statuses) == {200}, sorted(set(statuses))
+        finally:
+            stack.down()
+
+
+def raw_sample_times(stack: NativeStack, selector: str, start: float, end: float) -> list[float]:
+    """Timestamps of the raw samples of the series (under selector) that has the most samples in [start, end]."""
+    window = max(1, int(end - start) + 1)
+    response = httpx.get(
+        f"{prometheus_url(stack)}/api/v1/query", params={"query": f"{selector}[{window}s]", "time": end}, timeout=10
+    )
+    series: list[dict[str, Any]] = response.json()["data"]["result"]
+    if not series:
+        return []
+    best = max(series, key=lambda s: len(s["values"]))
+    return [float(t) for t, _ in best["values"] if start <= float(t) <= end]
+
+
+def largest_gap(times: list[float], start: float, end: float) -> float:
+    points = [start, *sorted(times), end]
+    return max(b - a for a, b in itertools.pairwise(points))
+
+
+def test_prometheus_down_collector_killed_and_restarted_loses_no_accepted_point(stub_url: str, tmp_path: Path) -> None:
+    with OTLPReceiver() as sink:
+        stack = new_stack(tmp_path, sink.port)
+        try:
+            stack.up(["prometheus", "collector"])
+            # The demo app exports its metrics every second (OTEL_METRIC_EXPORT_INTERVAL=1000).
+            with demo_app(stub_url, otlp_http(stack), tmp_path) as app, steady_traffic(app["url"]) as statuses:
+                selector = f'{REQUESTS}{{job="demo-agent",http_route="/chat"}}'
+                wait_for(lambda: prom_query(stack, selector), what="the request counter in Prometheus")
+
+                prometheus_down = time.time()
+                stack.stop("prometheus")
+                accepted_before = collector_metric(stack, "otelcol_receiver_accepted_metric_points")
+                time.sleep(12)  # the collector accepts points it cannot send
+                accepted = collector_metric(stack, "otelcol_receiver_accepted_metric_points") - accepted_before
+                assert accepted > 0, "the collector accepted nothing while Prometheus was down"
+                killed = time.time()
+                collector_pid = stack.running_pid("collector")
+                assert collector_pid is not None
+                os.killpg(collector_pid, signal.SIGKILL)
+                wait_for(lambda: stack.running_pid("collector") is None, what="the collector to die")
+
+                stack.up(["collector"])
+                time.sleep(3)
+                stack.up(["prometheus"])
+                back = time.time()
+                wait_for(
+                    lambda: raw_sample_times(stack, selector, back, time.time() + 1),
+                    timeout=90,
+                    what="fresh samples after Prometheus came back",
+                )
+                # The points accepted while Prometheus was down come back from the collector's WAL.
+                window = (prometheus_down + 1, killed - 2)
+
+                def no_gap() -> float | None:
+                    times = raw_sample_times(stack, selector, *window)
+                    gap = largest_gap(times, *window)
+                    return gap if gap <= 5 else None
+
+                gap = wait_for(no_gap, timeout=120, what=f"no gap over 5 s in {selector} between {window}")
+            assert gap <= 5
+            assert set(statuses) == {200}, "the app must serve throughout"
+        finally:
+            stack.down()
