@@ -62,7 +62,7 @@ def demo_app(
             stderr=subprocess.STDOUT,
         )
         try:
-            wait_http(f"http://127.0.0.1:{port}/healthz", timeout=30, process=process)
+            wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60, process=process)
             yield {
                 "url": f"http://127.0.0.1:{port}",
                 "metrics_url": f"http://127.0.0.1:{metrics_port}/metrics",
