@@ -3,11 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+GLASSBOX_CACHE_DIR ?= $(HOME)/.cache/glassbox
+# The compose file is validated against the JSON schema docker compose itself embeds (from the Go proxy).
+COMPOSE_GO := github.com/compose-spec/compose-go/v2@v2.16.1
+export GLASSBOX_COMPOSE_SCHEMA := $(GLASSBOX_CACHE_DIR)/go/mod/$(COMPOSE_GO)/schema/compose-spec.json
 # With several OpenTelemetry distros installed, opentelemetry-instrument must be told which one to load.
 export OTEL_PYTHON_DISTRO := glassbox
 export OTEL_PYTHON_CONFIGURATOR := glassbox
 
-.PHONY: all venv test lint typecheck pytest demo bench docs clean collector prometheus up down status
+.PHONY: all venv test lint typecheck pytest demo bench docs clean collector prometheus compose-schema up down status
 
 all: test
 
@@ -44,7 +48,11 @@ prometheus:
 			|| { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends prometheus; }; \
 	fi
 
-pytest: venv collector prometheus
+compose-schema:
+	@test -f $(GLASSBOX_COMPOSE_SCHEMA) || GOMODCACHE=$(GLASSBOX_CACHE_DIR)/go/mod GOFLAGS=-modcacherw \
+		go mod download $(COMPOSE_GO)
+
+pytest: venv collector prometheus compose-schema
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest
 
 test: lint typecheck pytest
