@@ -34,8 +34,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from examples import traffic
 from glassbox import conventions as c
 from glassbox import doctor
+from glassbox.endpoints import PORT_DEFAULTS
 from stack.native import NativeStack, StackError
 
+from .binaries import requires
 from .conftest import free_port
 from .otlp_receiver import OTLPReceiver
 from .stack_fixtures import native_stack, otlp_http, prom_query, prometheus_url, wait_for
@@ -216,3 +218,46 @@ def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
         with pytest.raises(StackError, match=f"port {port} \\(GLASSBOX_PROMETHEUS_PORT\\) is already in use"):
             stack.up(["prometheus"])
     assert not (tmp_path / "stack" / "prometheus.pid").exists()
+
+
+@requires("loki")
+@requires("tempo")
+def test_doctor_finds_the_canary_in_loki_and_tempo(tmp_path: Path) -> None:
+    environ = {name: str(free_port()) for name in PORT_DEFAULTS}
+    stack = NativeStack(tmp_path / "stack", environ)
+    try:
+        stack.up(["prometheus", "loki", "tempo", "collector"])
+        lines: list[str] = []
+        code = doctor.run(
+            stack.env, required=("collector", "prometheus", "loki", "tempo"), timeout=90, out=lines.append
+        )
+        text = "\n".join(lines)
+        assert code == 0, text
+        assert "PASS  loki" in text and "PASS  tempo" in text
+    finally:
+        stack.down()
+
+
+@requires("grafana")
+def test_grafana_starts_with_the_provisioning_and_its_links(tmp_path: Path) -> None:
+    environ = {name: str(free_port()) for name in PORT_DEFAULTS}
+    environ["GLASSBOX_GRAFANA_ADMIN_PASSWORD"] = uuid.uuid4().hex
+    stack = NativeStack(tmp_path / "stack", environ)
+    try:
+        stack.up(["grafana"])
+        base = f"http://127.0.0.1:{environ['GLASSBOX_GRAFANA_PORT']}"
+        auth = ("admin", environ["GLASSBOX_GRAFANA_ADMIN_PASSWORD"])
+        assert httpx.get(f"{base}/api/datasources", timeout=10).status_code == 401, "no anonymous access"
+        loki = httpx.get(f"{base}/api/datasources/uid/{c.DATASOURCE_LOKI}", auth=auth, timeout=10).json()
+        assert loki["jsonData"]["derivedFields"][0]["datasourceUid"] == c.DATASOURCE_TEMPO
+        tempo = httpx.get(f"{base}/api/datasources/uid/{c.DATASOURCE_TEMPO}", auth=auth, timeout=10).json()
+        assert tempo["jsonData"]["tracesToLogsV2"]["datasourceUid"] == c.DATASOURCE_LOKI
+        prometheus = httpx.get(f"{base}/api/datasources/uid/{c.DATASOURCE_PROMETHEUS}", auth=auth, timeout=10).json()
+        assert prometheus["jsonData"]["exemplarTraceIdDestinations"][0]["datasourceUid"] == c.DATASOURCE_TEMPO
+        folders = httpx.get(f"{base}/api/folders", auth=auth, timeout=10).json()
+        assert "Glassbox" in {folder["title"] for folder in folders}
+        log = stack.log_file("grafana").read_text(errors="replace")
+        errors = [line for line in log.splitlines() if "level=error" in line and "provisioning" in line]
+        assert not errors, errors
+    finally:
+        stack.down()
