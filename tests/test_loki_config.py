@@ -19,10 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from stack.binaries import find_binary
 
 from .binaries import requires
+from .config_keys import accepted_keys, dig, expand, key_paths, leaves, load, variables
 from .conftest import free_port, stop, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,157 +60,6 @@ CONTRACT_DEFAULTS = {
 }
 
 
-# --- a strict reader for the YAML subset loki.yaml uses (PyYAML is not a project dependency) -----------------
-
-_KEY = re.compile(r"^([A-Za-z0-9_.\-/]+):(?:\s+(.*))?$")
-
-
-def _scalar(text: str) -> Any:
-    if text.startswith("[") and text.endswith("]"):
-        inner = text[1:-1].strip()
-        return [_scalar(part.strip()) for part in inner.split(",")] if inner else []
-    if text == "{}":
-        return {}
-    if text[:1] in "\"'" and text[-1:] == text[:1] and len(text) >= 2:
-        return text[1:-1]
-    if text in ("true", "false"):
-        return text == "true"
-    if re.fullmatch(r"-?\d+", text):
-        return int(text)
-    if text in ("~", "null"):
-        return None
-    if text[:1] in "{&*!|>\"'":
-        raise ValueError(f"unsupported YAML scalar {text!r}")
-    return text
-
-
-def _lines(text: str) -> list[tuple[int, str]]:
-    lines = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        if "\t" in raw:
-            raise ValueError(f"line {number}: tab")
-        content = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
-        if content.strip():
-            lines.append((len(content) - len(content.lstrip()), content.strip()))
-    return lines
-
-
-def _block(lines: list[tuple[int, str]], i: int, indent: int) -> tuple[Any, int]:
-    if lines[i][1] == "-" or lines[i][1].startswith("- "):
-        items: list[Any] = []
-        while i < len(lines) and lines[i][0] == indent and (lines[i][1] == "-" or lines[i][1].startswith("- ")):
-            rest = lines[i][1][2:].strip()
-            if _KEY.match(rest):  # a mapping item: its first key sits two columns in
-                lines[i] = (indent + 2, rest)
-                item, i = _block(lines, i, indent + 2)
-            else:
-                item, i = _scalar(rest), i + 1
-            items.append(item)
-        return items, i
-    mapping: dict[str, Any] = {}
-    while i < len(lines) and lines[i][0] == indent:
-        match = _KEY.match(lines[i][1])
-        if match is None:
-            raise ValueError(f"unsupported YAML line {lines[i][1]!r}")
-        key, value = match.group(1), match.group(2)
-        if key in mapping:
-            raise ValueError(f"duplicate key {key!r}")
-        i += 1
-        if value:
-            mapping[key] = _scalar(value.strip())
-        elif i < len(lines) and lines[i][0] > indent:
-            mapping[key], i = _block(lines, i, lines[i][0])
-        elif i < len(lines) and lines[i][0] == indent and lines[i][1].startswith("- "):
-            mapping[key], i = _block(lines, i, indent)
-        else:
-            mapping[key] = None
-    if i < len(lines) and lines[i][0] > indent:
-        raise ValueError(f"bad indentation at {lines[i][1]!r}")
-    return mapping, i
-
-
-def load_yaml(text: str) -> Any:
-    lines = _lines(text)
-    value, end = _block(lines, 0, lines[0][0])
-    if end != len(lines):
-        raise ValueError(f"unparsed YAML from {lines[end][1]!r}")
-    return value
-
-
-def key_paths(value: Any, prefix: str = "") -> set[str]:
-    """Dotted key paths; list items that are mappings continue under ``key[]``, scalar lists end at the key."""
-    paths: set[str] = set()
-    if isinstance(value, dict):
-        for key, child in value.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            paths.add(path)
-            paths |= key_paths(child, path)
-    elif isinstance(value, list):
-        for item in value:
-            paths |= key_paths(item, f"{prefix}[]")
-    return paths
-
-
-def printed_key_paths(text: str) -> set[str]:
-    """Key paths of Loki's ``-print-config-stderr`` YAML, read from its lines (values are never interpreted).
-
-    The printed config holds values the strict reader above refuses (plain scalars folded over several lines,
-    quoted PromQL), so each ``key:`` or ``- key:`` line is placed by its column; any line deeper than a key that
-    has an inline value continues that value and is skipped. Paths are spelled as ``key_paths`` spells them.
-    """
-    paths: set[str] = set()
-    frames: list[tuple[int, str, bool]] = []  # (column, path, is a list item)
-    value_column: int | None = None
-    for number, raw in enumerate(text.splitlines(), 1):
-        content = raw.strip()
-        if not content or content == "---" or content.startswith("#"):
-            continue
-        indent = len(raw) - len(raw.lstrip(" "))
-        if value_column is not None and indent > value_column:
-            continue
-        value_column = None
-        column = indent
-        if content == "-" or content.startswith("- "):
-            while frames and (frames[-1][0] > indent or (frames[-1][0] == indent and frames[-1][2])):
-                frames.pop()
-            if not frames or frames[-1][2]:
-                raise ValueError(f"line {number}: list item without a key")
-            frames.append((indent, frames[-1][1] + "[]", True))
-            rest = content[1:].lstrip()
-            column = len(raw) - len(rest)
-            content = rest
-            if not content or _KEY.match(content) is None:
-                continue  # "-" opening a nested block, or a scalar item (a value)
-        match = _KEY.match(content)
-        if match is None:
-            raise ValueError(f"line {number}: not a key: {content!r}")
-        while frames and frames[-1][0] >= column:
-            frames.pop()
-        path = f"{frames[-1][1]}.{match.group(1)}" if frames else match.group(1)
-        paths.add(path)
-        frames.append((column, path, False))
-        if match.group(2):
-            value_column = column
-    return paths
-
-
-def expand(text: str, env: dict[str, str]) -> str:
-    """What ``-config.expand-env`` does for the ``${VAR:-default}`` and ``${VAR}`` forms used here."""
-    return re.sub(
-        r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}",
-        lambda m: env.get(m.group(1)) or (m.group(2) or ""),
-        text,
-    )
-
-
-def dig(config: dict[str, Any], path: str) -> Any:
-    value: Any = config
-    for part in path.split("."):
-        assert isinstance(value, dict) and part in value, f"{path} is not set in loki.yaml"
-        value = value[part]
-    return value
-
-
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
 
@@ -227,32 +78,13 @@ def raw() -> str:
 
 @pytest.fixture(scope="module")
 def config(raw: str) -> dict[str, Any]:
-    loaded = load_yaml(raw)
-    assert isinstance(loaded, dict)
-    return loaded
+    return load(raw)
 
 
 @pytest.fixture(scope="module")
 def defaults(raw: str) -> dict[str, Any]:
     """loki.yaml as a native run with no GLASSBOX_* variables set sees it."""
-    loaded = load_yaml(expand(raw, {}))
-    assert isinstance(loaded, dict)
-    return loaded
-
-
-def accepted_keys() -> tuple[list[str], set[str]]:
-    header, keys = [], set()
-    for line in ACCEPTED_KEYS.read_text().splitlines():
-        if line.startswith("#"):
-            header.append(line)
-        elif line.strip():
-            keys.add(line.strip())
-    return header, keys
-
-
-def variables(raw: str) -> list[tuple[str, str | None]]:
-    """Each ``${NAME}`` or ``${NAME:-default}`` in loki.yaml, in order."""
-    return [(m.group(1), m.group(2)) for m in re.finditer(r"\$\{([^}:]*)(?::-([^}]*))?\}", raw)]
+    return load(expand(raw, {}))
 
 
 def index_label_rules(config: dict[str, Any], section: str) -> list[dict[str, Any]]:
@@ -266,31 +98,8 @@ def index_label_rules(config: dict[str, Any], section: str) -> list[dict[str, An
 # --- static checks -------------------------------------------------------------------------------------------
 
 
-def test_readers_handle_the_shapes_used_and_reject_others() -> None:
-    text = "a:\n  b: [x, y]  # c\n  l:\n    - u: 1\n      v: true\n  m: ${X:-1}:${Y}\n  s: '{k=\"v\"}'\n"
-    assert load_yaml(text) == {"a": {"b": ["x", "y"], "l": [{"u": 1, "v": True}], "m": "${X:-1}:${Y}", "s": '{k="v"}'}}
-    assert key_paths(load_yaml(text)) == {"a", "a.b", "a.l", "a.l[].u", "a.l[].v", "a.m", "a.s"}
-    for bad in ("a: &x 1\n", "a: |\n  text\n", "a:\n  b: 1\n   c: 2\n", "a: 1\na: 2\n"):
-        with pytest.raises(ValueError):
-            load_yaml(bad)
-    # The printout's shapes: lists at their key's column, a plain value folded over lines, scalar lists.
-    printed = (
-        "---\na:\n  l:\n  - u: 1\n    w:\n    - x\n    - y\n  - u: 2\n    v: sum(rate(x[1m]))\n      or vector(0)\n"
-        "  n:\n    deep: |\n      not: a key\n  after: 1\nb: {}\n"
-    )
-    assert printed_key_paths(printed) == {
-        "a", "a.l", "a.l[].u", "a.l[].w", "a.l[].v", "a.n", "a.n.deep", "a.after", "b"
-    }  # fmt: skip
-    with pytest.raises(ValueError):
-        printed_key_paths("a:\n  not a key\n")
-
-
-def test_both_readers_agree_on_loki_yaml(raw: str, config: dict[str, Any]) -> None:
-    assert printed_key_paths(raw) == key_paths(config)
-
-
 def test_accepted_keys_come_from_the_pinned_binary() -> None:
-    header, keys = accepted_keys()
+    header, keys = accepted_keys(ACCEPTED_KEYS)
     assert any(LOKI_VERSION in line for line in header), "accepted-keys.txt must name the Loki version"
     assert any("-print-config-stderr" in line for line in header), "accepted-keys.txt must name how it was made"
     assert LOKI_VERSION in CONFIG.read_text().split("\n", 1)[0], "loki.yaml's first line names the pinned version"
@@ -307,7 +116,7 @@ def test_accepted_keys_come_from_the_pinned_binary() -> None:
 
 
 def test_every_key_in_loki_yaml_is_accepted(defaults: dict[str, Any]) -> None:
-    _, accepted = accepted_keys()
+    _, accepted = accepted_keys(ACCEPTED_KEYS)
     unknown = sorted(key_paths(defaults) - accepted)
     assert not unknown, f"keys Loki {LOKI_VERSION} does not accept: {unknown}"
 
@@ -335,7 +144,7 @@ def test_contract_defaults_and_compose_values(defaults: dict[str, Any], raw: str
     assert defaults["common"]["instance_addr"] == "127.0.0.1"
     assert defaults["limits_config"]["retention_period"] == "720h"
     assert defaults["limits_config"]["retention_stream"][0]["period"] == "61320h"
-    compose = load_yaml(expand(raw, {"GLASSBOX_LISTEN_ADDRESS": "0.0.0.0", "GLASSBOX_LOKI_DATA_DIR": "/loki"}))
+    compose = load(expand(raw, {"GLASSBOX_LISTEN_ADDRESS": "0.0.0.0", "GLASSBOX_LOKI_DATA_DIR": "/loki"}))
     assert compose["server"]["http_listen_address"] == "0.0.0.0"
     assert compose["server"]["grpc_listen_address"] == "0.0.0.0"
     assert compose["common"]["path_prefix"] == "/loki"
@@ -350,20 +159,9 @@ def test_listeners_follow_the_contract(config: dict[str, Any]) -> None:
 
 def test_every_path_follows_the_data_dir(config: dict[str, Any]) -> None:
     assert dig(config, "common.path_prefix") == DATA_DIR
-    paths = [(k, v) for k, v in _leaves(config) if k.endswith(("_directory", "path_prefix", "_dir"))]
+    paths = [(k, v) for k, v in leaves(config) if k.endswith(("_directory", "path_prefix", "_dir"))]
     assert len(paths) >= 4, paths
     assert all(v == DATA_DIR or str(v).startswith(DATA_DIR + "/") for _, v in paths), paths
-
-
-def _leaves(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _leaves(child, f"{prefix}.{key}" if prefix else key)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _leaves(item, prefix + "[]")
-    else:
-        yield prefix, value
 
 
 def test_single_tenant_single_host_no_usage_report(config: dict[str, Any]) -> None:
@@ -441,20 +239,17 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
+def _verify(binary: Path, config: Path, *flags: str, **env: str) -> subprocess.CompletedProcess[str]:
+    command = [str(binary), f"-config.file={config}", "-config.expand-env=true", *flags, "-verify-config"]
+    return subprocess.run(command, env=_clean_env(**env), capture_output=True, text=True, timeout=120, check=False)
+
+
 def binary_key_paths(binary: Path) -> set[str]:
     """What accepted-keys.txt lists: the printed config's keys plus loki.yaml's own (see the file's header)."""
-    result = subprocess.run(
-        [str(binary), f"-config.file={CONFIG}", "-config.expand-env=true", "-print-config-stderr", "-verify-config"],
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = _verify(binary, CONFIG, "-print-config-stderr")
     assert result.returncode == 0, result.stderr[-2000:]
     printed = "\n".join(line for line in result.stderr.splitlines() if not line.startswith("level="))
-    config = load_yaml(expand(CONFIG.read_text(), {}))
-    return printed_key_paths(printed) | key_paths(config)
+    return key_paths(yaml.safe_load(printed)) | key_paths(load(expand(CONFIG.read_text(), {})))
 
 
 @requires("loki")
@@ -462,33 +257,19 @@ def test_binary_is_the_pinned_version_and_accepts_the_config(tmp_path: Path) -> 
     binary = _binary()
     version = subprocess.run([str(binary), "-version"], capture_output=True, text=True, timeout=60, check=False)
     assert f"version {LOKI_VERSION} " in version.stdout + version.stderr, version.stdout + version.stderr
-    result = subprocess.run(
-        [str(binary), f"-config.file={CONFIG}", "-config.expand-env=true", "-verify-config"],
-        env=_clean_env(GLASSBOX_LOKI_DATA_DIR=str(tmp_path)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = _verify(binary, CONFIG, GLASSBOX_LOKI_DATA_DIR=str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "config is valid" in result.stderr
     # Loki parses strictly: the same check fails on a key it does not know.
     bad = tmp_path / "bad.yaml"
     bad.write_text(CONFIG.read_text().replace("  retention_enabled: true", "  retention_enabled: true\n  no_such: 1"))
-    result = subprocess.run(
-        [str(binary), f"-config.file={bad}", "-config.expand-env=true", "-verify-config"],
-        env=_clean_env(GLASSBOX_LOKI_DATA_DIR=str(tmp_path)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = _verify(binary, bad, GLASSBOX_LOKI_DATA_DIR=str(tmp_path))
     assert result.returncode != 0 and "no_such" in result.stderr
 
 
 @requires("loki")
 def test_accepted_keys_match_the_binary() -> None:
-    _, keys = accepted_keys()
+    _, keys = accepted_keys(ACCEPTED_KEYS)
     generated = binary_key_paths(_binary())
     assert keys == generated, (
         f"accepted-keys.txt is stale: missing {sorted(generated - keys)[:20]}, extra {sorted(keys - generated)[:20]}"
@@ -668,15 +449,12 @@ def test_otlp_logs_get_the_chosen_labels_and_structured_metadata(loki: Loki) -> 
 def test_running_config_has_the_retention_rules(loki: Loki) -> None:
     response = httpx.get(f"{loki.url}/config", timeout=30)
     assert response.status_code == 200, response.text
-    text = response.text
-    effective = printed_key_paths(text)
-    assert {"compactor.retention_enabled", "limits_config.retention_stream[].selector"} <= effective
-    assert re.search(r"\n  retention_enabled: true\n", text)
-    assert re.search(r"\n  retention_period: 30d\n", text), "GLASSBOX_LOGS_RETENTION's default is 720h = 30d"
-    stream = re.search(r"\n  retention_stream:\n  - period: (\S+)\n    priority: (\d+)\n    selector: (.+)\n", text)
-    assert stream is not None
-    assert seconds(stream.group(1)) == seconds("61320h")
-    assert stream.group(3) == "'" + AUDIT_SELECTOR + "'"
+    effective = yaml.safe_load(response.text)
+    assert dig(effective, "compactor.retention_enabled") is True
+    assert dig(effective, "limits_config.retention_period") == "30d", "GLASSBOX_LOGS_RETENTION's default is 720h"
+    [stream] = dig(effective, "limits_config.retention_stream")
+    assert stream["selector"] == AUDIT_SELECTOR
+    assert seconds(stream["period"]) == seconds("61320h")
 
 
 if __name__ == "__main__":
@@ -688,7 +466,7 @@ if __name__ == "__main__":
     print(f"# Config key paths Loki {LOKI_VERSION} (image grafana/loki:{LOKI_VERSION}) accepts; list items as key[].")
     print(f"# From the real binary ({version.splitlines()[0].strip()}), values dropped:")
     print("#   loki -config.file=loki/loki.yaml -config.expand-env=true -print-config-stderr -verify-config")
-    print("# read by printed_key_paths() in tests/test_loki_config.py, plus loki.yaml's own keys: Loki leaves false")
+    print("# flattened by key_paths() in tests/config_keys.py, plus loki.yaml's own keys: Loki leaves false")
     print("# omitempty fields (auth_enabled, pattern_ingester.enabled) out of the printout, and -verify-config")
     print("# parses strictly, so a key of loki.yaml it did not reject is accepted.")
     print("# Regenerate: .venv/bin/python -m tests.test_loki_config /path/to/loki > loki/accepted-keys.txt")

@@ -20,10 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from stack.binaries import find_binary
 
 from .binaries import requires
+from .config_keys import accepted_keys, dig, expand, key_paths, leaves, load, variables
 from .conftest import free_port, stop, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,110 +61,6 @@ UNBOUNDED_ATTRIBUTES = {
 }
 
 
-# --- a strict reader for the YAML subset tempo.yaml uses (PyYAML is not a project dependency) ------------------
-
-_KEY = re.compile(r"^([A-Za-z0-9_.\-]+):(?:\s+(.*))?$")
-
-
-def _scalar(text: str) -> Any:
-    if text.startswith("[") and text.endswith("]"):
-        inner = text[1:-1].strip()
-        return [_scalar(part.strip()) for part in inner.split(",")] if inner else []
-    if text[:1] in "\"'" and text[-1:] == text[:1] and len(text) >= 2:
-        return text[1:-1]
-    if text in ("true", "false"):
-        return text == "true"
-    if re.fullmatch(r"-?\d+", text):
-        return int(text)
-    if text[:1] in "{&*!|>\"'" or text in ("~", "null"):
-        raise ValueError(f"unsupported YAML scalar {text!r}")
-    return text
-
-
-def _lines(text: str) -> list[tuple[int, str]]:
-    lines = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        if "\t" in raw:
-            raise ValueError(f"line {number}: tab")
-        content = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
-        if content.strip():
-            lines.append((len(content) - len(content.lstrip()), content.strip()))
-    return lines
-
-
-def _block(lines: list[tuple[int, str]], i: int, indent: int) -> tuple[Any, int]:
-    if lines[i][1].startswith("- "):
-        items: list[Any] = []
-        while i < len(lines) and lines[i][0] == indent and lines[i][1].startswith("- "):
-            rest = lines[i][1][2:].strip()
-            if _KEY.match(rest):  # a mapping item: its first key sits two columns in
-                lines[i] = (indent + 2, rest)
-                item, i = _block(lines, i, indent + 2)
-            else:
-                item, i = _scalar(rest), i + 1
-            items.append(item)
-        return items, i
-    mapping: dict[str, Any] = {}
-    while i < len(lines) and lines[i][0] == indent:
-        match = _KEY.match(lines[i][1])
-        if match is None or lines[i][1].startswith("- "):
-            raise ValueError(f"unsupported YAML line {lines[i][1]!r}")
-        key, value = match.group(1), match.group(2)
-        if key in mapping:
-            raise ValueError(f"duplicate key {key!r}")
-        i += 1
-        if value:
-            mapping[key] = _scalar(value.strip())
-        elif i < len(lines) and lines[i][0] > indent:
-            mapping[key], i = _block(lines, i, lines[i][0])
-        elif i < len(lines) and lines[i][0] == indent and lines[i][1].startswith("- "):
-            mapping[key], i = _block(lines, i, indent)
-        else:
-            mapping[key] = None
-    if i < len(lines) and lines[i][0] > indent:
-        raise ValueError(f"bad indentation at {lines[i][1]!r}")
-    return mapping, i
-
-
-def load_yaml(text: str) -> Any:
-    lines = _lines(text)
-    value, end = _block(lines, 0, lines[0][0])
-    if end != len(lines):
-        raise ValueError(f"unparsed YAML from {lines[end][1]!r}")
-    return value
-
-
-def key_paths(value: Any, prefix: str = "") -> set[str]:
-    """Dotted key paths; list items that are mappings continue under ``key[]``, scalar lists end at the key."""
-    paths: set[str] = set()
-    if isinstance(value, dict):
-        for key, child in value.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            paths.add(path)
-            paths |= key_paths(child, path)
-    elif isinstance(value, list):
-        for item in value:
-            paths |= key_paths(item, f"{prefix}[]")
-    return paths
-
-
-def expand(text: str, env: dict[str, str]) -> str:
-    """What ``-config.expand-env`` does for the ``${VAR:-default}`` and ``${VAR}`` forms used here."""
-    return re.sub(
-        r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}",
-        lambda m: env.get(m.group(1)) or (m.group(2) or ""),
-        text,
-    )
-
-
-def dig(config: dict[str, Any], path: str) -> Any:
-    value: Any = config
-    for part in path.split("."):
-        assert isinstance(value, dict) and part in value, f"{path} is not set in tempo.yaml"
-        value = value[part]
-    return value
-
-
 @pytest.fixture(scope="module")
 def raw() -> str:
     return CONFIG.read_text()
@@ -170,35 +68,14 @@ def raw() -> str:
 
 @pytest.fixture(scope="module")
 def config(raw: str) -> dict[str, Any]:
-    loaded = load_yaml(raw)
-    assert isinstance(loaded, dict)
-    return loaded
-
-
-def accepted_keys() -> tuple[list[str], set[str]]:
-    header, keys = [], set()
-    for line in ACCEPTED_KEYS.read_text().splitlines():
-        if line.startswith("#"):
-            header.append(line)
-        elif line.strip():
-            keys.add(line.strip())
-    return header, keys
+    return load(raw)
 
 
 # --- static checks -------------------------------------------------------------------------------------------
 
 
-def test_reader_handles_the_shapes_used_and_rejects_others() -> None:
-    text = "a:\n  b: [x, y]  # c\n  l:\n    - u: 1\n      v: true\n  m: ${X:-1}:${Y}\n"
-    assert load_yaml(text) == {"a": {"b": ["x", "y"], "l": [{"u": 1, "v": True}], "m": "${X:-1}:${Y}"}}
-    assert key_paths(load_yaml(text)) == {"a", "a.b", "a.l", "a.l[].u", "a.l[].v", "a.m"}
-    for bad in ("a: &x 1\n", "a: |\n  text\n", "a:\n  b: 1\n   c: 2\n", "a: 1\na: 2\n"):
-        with pytest.raises(ValueError):
-            load_yaml(bad)
-
-
 def test_accepted_keys_come_from_the_pinned_3x_binary() -> None:
-    header, keys = accepted_keys()
+    header, keys = accepted_keys(ACCEPTED_KEYS)
     assert any(TEMPO_VERSION in line for line in header), "accepted-keys.txt must name the Tempo version"
     assert any("/status/config" in line for line in header), "accepted-keys.txt must name how it was made"
     assert TEMPO_VERSION in CONFIG.read_text().split("\n", 1)[0], "tempo.yaml's first line names the pinned version"
@@ -208,7 +85,7 @@ def test_accepted_keys_come_from_the_pinned_3x_binary() -> None:
 
 
 def test_every_key_in_tempo_yaml_is_accepted(config: dict[str, Any]) -> None:
-    _, accepted = accepted_keys()
+    _, accepted = accepted_keys(ACCEPTED_KEYS)
     unknown = []
     for path in sorted(key_paths(config)):
         if any(path.startswith(prefix + ".") or path.startswith(prefix + "[]") for prefix in FREE_FORM):
@@ -220,7 +97,7 @@ def test_every_key_in_tempo_yaml_is_accepted(config: dict[str, Any]) -> None:
 
 
 def test_every_variable_is_glassbox_and_no_bare_dollar(raw: str) -> None:
-    names = re.findall(r"\$\{([^}:]*)", raw)
+    names = [name for name, _ in variables(raw)]
     assert names, "tempo.yaml must take its values from the environment"
     assert all(name.startswith("GLASSBOX_") for name in names), names
     # -config.expand-env substitutes $NAME anywhere in the file, comments included.
@@ -228,7 +105,7 @@ def test_every_variable_is_glassbox_and_no_bare_dollar(raw: str) -> None:
 
 
 def test_contract_defaults(raw: str) -> None:
-    defaults = load_yaml(expand(raw, {}))
+    defaults = load(expand(raw, {}))
     assert defaults["server"]["http_listen_address"] == "127.0.0.1"
     assert defaults["server"]["grpc_listen_address"] == "127.0.0.1"
     assert defaults["server"]["http_listen_port"] == 3200
@@ -240,7 +117,7 @@ def test_contract_defaults(raw: str) -> None:
     remote_write = defaults["metrics_generator"]["storage"]["remote_write"]
     assert [rw["url"] for rw in remote_write] == ["http://127.0.0.1:9090/api/v1/write"]
     # Compose values land where the contract says.
-    compose = load_yaml(expand(raw, {"GLASSBOX_LISTEN_ADDRESS": "0.0.0.0", "GLASSBOX_PROMETHEUS_HOST": "prometheus"}))
+    compose = load(expand(raw, {"GLASSBOX_LISTEN_ADDRESS": "0.0.0.0", "GLASSBOX_PROMETHEUS_HOST": "prometheus"}))
     assert compose["distributor"]["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4418"
     assert compose["metrics_generator"]["storage"]["remote_write"][0]["url"] == "http://prometheus:9090/api/v1/write"
 
@@ -273,19 +150,8 @@ def test_storage_and_retention(config: dict[str, Any]) -> None:
         "metrics_generator.storage.path",
     ):
         assert str(dig(config, key)).startswith(DATA_DIR + "/"), key
-    paths = [v for k, v in _leaves(config) if k.endswith(("path", "_dir"))]
+    paths = [v for k, v in leaves(config) if k.endswith(("path", "_dir"))]
     assert all(str(p).startswith(DATA_DIR + "/") for p in paths), paths
-
-
-def _leaves(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _leaves(child, f"{prefix}.{key}" if prefix else key)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _leaves(item, prefix + "[]")
-    else:
-        yield prefix, value
 
 
 def test_metrics_generator_writes_to_prometheus_with_exemplars(config: dict[str, Any]) -> None:
@@ -500,10 +366,10 @@ def test_tempo_starts_with_the_config_and_returns_a_pushed_trace(stack: Stack) -
     assert names == {"POST /answer", "chat gpt-4o-mini"}
     # The effective config is the one on disk with the environment applied: retention follows
     # GLASSBOX_TRACES_RETENTION (the fixture sets 1h) in the backend worker, the module that deletes blocks.
-    diff = httpx.get(f"{stack.tempo_url}/status/config", params={"mode": "diff"}, timeout=10).text
-    worker = re.search(r"^backend_worker:\n((?:[ -].*\n)+)", diff, re.MULTILINE)
-    assert worker is not None and "block_retention: 1h0m0s" in worker.group(1), diff
-    assert "send_exemplars: true" in diff
+    text = httpx.get(f"{stack.tempo_url}/status/config", params={"mode": "diff"}, timeout=10).text
+    _, diff = yaml.safe_load_all(text)  # the page is the request line, "---", then the config
+    assert dig(diff, "backend_worker.compaction.block_retention") == "1h0m0s", diff
+    assert [rw["send_exemplars"] for rw in dig(diff, "metrics_generator.storage.remote_write")] == [True], diff
 
 
 @requires("tempo")
