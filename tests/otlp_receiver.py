@@ -33,7 +33,7 @@ def attributes(items: Any) -> dict[str, Any]:
 
 
 class OTLPReceiver:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: dict[str, list[Any]] = {path: [] for path in _MESSAGES}
         self.raw: list[bytes] = []
         self.lock = threading.Lock()
@@ -64,7 +64,7 @@ class OTLPReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -7,6 +7,9 @@ error here, not a skip.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +20,8 @@ import httpx
 
 from glassbox.endpoints import PORT_DEFAULTS
 from stack.binaries import find_binary, missing_reason
-from stack.native import NativeStack
+from stack.components import BY_NAME
+from stack.native import NativeStack, port_in_use
 
 from .conftest import free_port
 
@@ -83,3 +87,14 @@ def wait_for(check: Callable[[], Any], timeout: float = 60.0, what: str = "condi
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout:.0f}s (last: {result!r})")
         time.sleep(0.5)
+
+
+def sigkill(stack: NativeStack, name: str) -> None:
+    """Kill a component the hard way (a crash), and wait until its ports are free again."""
+    pid = stack.running_pid(name)
+    assert pid is not None, f"{name} is not running"
+    os.killpg(pid, signal.SIGKILL)
+    ports = [int(stack.env[variable]) for variable in BY_NAME[name].port_variables]
+    wait_for(lambda: not any(port_in_use(port) for port in ports), what=f"{name}'s ports to be released")
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)

@@ -3,13 +3,13 @@
 1. The collector is down when the app starts: every request is served, and data flows once it is up.
 2. Prometheus goes down while traffic runs, the collector is SIGKILLed and restarted, Prometheus comes back:
    the metric points the collector accepted while Prometheus was down reach Prometheus, with no gap.
+3. Tempo and Loki are down and the collector is SIGKILLed: the spans and log records it had queued on disk
+   are delivered once it restarts and they are back.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from opentelemetry._logs import LogRecord
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from glassbox import conventions as c
 from glassbox.endpoints import PORT_DEFAULTS
@@ -25,7 +33,7 @@ from stack.native import NativeStack
 
 from .conftest import free_port
 from .otlp_receiver import OTLPReceiver
-from .stack_fixtures import collector_metric, otlp_http, prom_query, prometheus_url, wait_for
+from .stack_fixtures import collector_metric, otlp_http, prom_query, prometheus_url, sigkill, wait_for
 from .test_demo_subprocess import demo_app, headers
 
 REQUESTS = c.PROMETHEUS_NAMES[c.METRIC_HTTP_SERVER_DURATION] + "_count"
@@ -113,10 +121,7 @@ def test_prometheus_down_collector_killed_and_restarted_loses_no_accepted_point(
                 accepted = collector_metric(stack, "otelcol_receiver_accepted_metric_points") - accepted_before
                 assert accepted > 0, "the collector accepted nothing while Prometheus was down"
                 killed = time.time()
-                collector_pid = stack.running_pid("collector")
-                assert collector_pid is not None
-                os.killpg(collector_pid, signal.SIGKILL)
-                wait_for(lambda: stack.running_pid("collector") is None, what="the collector to die")
+                sigkill(stack, "collector")
 
                 stack.up(["collector"])
                 time.sleep(3)
@@ -140,3 +145,48 @@ def test_prometheus_down_collector_killed_and_restarted_loses_no_accepted_point(
             assert set(statuses) == {200}, "the app must serve throughout"
         finally:
             stack.down()
+
+
+def test_spans_and_logs_queued_on_disk_survive_a_collector_kill(tmp_path: Path) -> None:
+    """Tempo and Loki down: what the collector accepted waits in its file_storage queue, through a SIGKILL."""
+    sink_port = free_port()
+    stack = new_stack(tmp_path, sink_port)
+    marker = f"queued-{time.time_ns()}"
+    try:
+        stack.up(["collector"])
+        send_marked_telemetry(otlp_http(stack), marker, count=20)
+        wait_for(
+            lambda: collector_metric(stack, "otelcol_exporter_queue_size") >= 2,
+            what="spans and logs waiting in the collector's queues",
+        )
+        sigkill(stack, "collector")
+        stack.up(["collector"])
+        with OTLPReceiver(sink_port) as sink:  # Tempo and Loki are back
+            spans = wait_for(
+                lambda: {s["name"] for s in sink.spans() if s["attributes"].get("marker") == marker} or None,
+                timeout=90,
+                what="the queued spans after the restart",
+            )
+            logs = wait_for(
+                lambda: [log for log in sink.logs() if log["attributes"].get("marker") == marker] or None,
+                timeout=90,
+                what="the queued log records after the restart",
+            )
+        assert spans == {f"queued {i}" for i in range(20)}
+        assert len(logs) >= 20
+    finally:
+        stack.down()
+
+
+def send_marked_telemetry(endpoint: str, marker: str, count: int) -> None:
+    resource = Resource.create({c.SERVICE_NAME: "queue-test"})
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")))
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"{endpoint}/v1/logs")))
+    tracer, logger = tracer_provider.get_tracer("queue-test"), logger_provider.get_logger("queue-test")
+    for i in range(count):
+        with tracer.start_as_current_span(f"queued {i}", attributes={"marker": marker}):
+            logger.emit(LogRecord(body=f"queued {i}", attributes={"marker": marker}))
+    tracer_provider.shutdown()
+    logger_provider.shutdown()

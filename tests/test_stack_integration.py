@@ -53,6 +53,8 @@ PII = {
     "aws_key": "AKIAIOSFODNN7EXAMPLE",
 }
 PROBE = "pii-probe"
+# Long digit runs that are not card numbers (ids, nanosecond timestamps) must pass unmasked.
+NUMERIC_ID = "1795361620252000123"
 
 
 def send_seeded_telemetry(endpoint: str, probe_id: str) -> None:
@@ -69,6 +71,7 @@ def send_seeded_telemetry(endpoint: str, probe_id: str) -> None:
     attributes: dict[str, Any] = {PROBE: probe_id, **{f"seed.{k}": f"value {v} end" for k, v in PII.items()}}
     attributes["http.request.header.authorization"] = "Basic dXNlcjpwYXNzd29yZA=="
     attributes[c.GEN_AI_USAGE_INPUT_TOKENS] = 42
+    attributes["order.id"] = NUMERIC_ID
     logger = logger_provider.get_logger("seeder")
     with tracer_provider.get_tracer("seeder").start_as_current_span("seeded", attributes=attributes):
         logger.emit(
@@ -179,6 +182,7 @@ def test_seeded_pii_never_leaves_the_collector(run: dict[str, Any]) -> None:
     attributes = spans[0]["attributes"]
     assert attributes["http.request.header.authorization"] == "****"
     assert attributes[c.GEN_AI_USAGE_INPUT_TOKENS] == 42
+    assert attributes["order.id"] == NUMERIC_ID
     assert attributes["seed.email"].startswith("value ") and attributes["seed.email"].endswith(" end")
     everything = b"".join(sink.raw)
     for kind, value in PII.items():
