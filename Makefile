@@ -70,9 +70,10 @@ down: venv
 status: venv
 	$(BIN)/python -m stack.native status
 
-bench: venv
+bench: venv collector
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/overhead.py
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/log_format.py
+	$(BIN)/python benchmarks/collector_throughput.py
 
 docs: venv
 	$(BIN)/python -m glassbox.docs README.md
