@@ -123,6 +123,9 @@ def component_env(name: str, env: Mapping[str, str], state: Path) -> dict[str, s
                 "GF_AUTH_ANONYMOUS_ENABLED": "false",
                 "GF_USERS_ALLOW_SIGN_UP": "false",
                 "GF_ANALYTICS_REPORTING_ENABLED": "false",
+                "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+                "GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES": "false",
+                "GF_PLUGINS_PREINSTALL_DISABLED": "true",
                 "GLASSBOX_DASHBOARDS_DIR": str(ROOT / "grafana" / "dashboards"),
                 "GF_SECURITY_ADMIN_PASSWORD": env["GLASSBOX_GRAFANA_ADMIN_PASSWORD"],
             }

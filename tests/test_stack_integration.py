@@ -246,6 +246,9 @@ def test_doctor_finds_the_canary_in_loki_and_tempo(tmp_path: Path) -> None:
 def test_grafana_starts_with_the_provisioning_and_its_links(tmp_path: Path) -> None:
     environ = {name: str(free_port()) for name in PORT_DEFAULTS}
     environ["GLASSBOX_GRAFANA_ADMIN_PASSWORD"] = uuid.uuid4().hex
+    # A source-built Grafana keeps conf/ and public/ apart from its binary: pass its home through.
+    if home := os.environ.get("GLASSBOX_GRAFANA_HOME"):
+        environ["GLASSBOX_GRAFANA_HOME"] = home
     stack = NativeStack(tmp_path / "stack", environ)
     try:
         stack.up(["grafana"])
