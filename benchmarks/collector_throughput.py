@@ -803,6 +803,8 @@ class Bench:
                 GLASSBOX_COLLECTOR_DATA_DIR=str(data_dir),
                 GLASSBOX_COLLECTOR_MEMORY_LIMIT_MIB=str(limit_mib),
                 GLASSBOX_COLLECTOR_MEMORY_SPIKE_MIB=str(spike_mib),
+                # As the stack runs it (stack/components.py, docker-compose.yml).
+                GOMEMLIMIT=f"{limit_mib}MiB",
                 GLASSBOX_COLLECTOR_LOG_LEVEL="info",
                 GLASSBOX_ENVIRONMENT="bench",
                 GLASSBOX_TEMPO_HOST=HOST,

@@ -112,6 +112,9 @@ def component_env(name: str, env: Mapping[str, str], state: Path) -> dict[str, s
     component = BY_NAME[name]
     if component.data_variable and component.data_variable not in env:
         out[component.data_variable] = str(state / name)
+    if name == "collector" and "GOMEMLIMIT" not in out:
+        # Go's soft memory limit at the memory_limiter's limit: the GC works harder before RSS grows past it.
+        out["GOMEMLIMIT"] = f"{env.get('GLASSBOX_COLLECTOR_MEMORY_LIMIT_MIB', '512')}MiB"
     if name == "grafana":
         out.update(
             {
