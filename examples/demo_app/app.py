@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import os
+from collections import deque
 from typing import Any
 
 import anthropic
@@ -61,6 +62,15 @@ CORPUS = [
 ]
 SETTINGS: dict[str, Any] = {"chat_model": CHAT_MODEL, "max_tokens": 256}
 
+# Answers about money wait for a human approval; past 20 waiting, the oldest is approved (a reviewer at work).
+PENDING_APPROVALS: dict[str, glassbox.Activity] = {}
+MAX_PENDING = 20
+# Follow-up jobs queued by the agent and worked off by chat requests; every 25th one fails to a dead letter.
+FOLLOWUPS: deque[str] = deque(maxlen=1000)
+DEAD_LETTERS: deque[str] = deque(maxlen=1000)
+followups_done = 0
+glassbox.track_queue("followups", depth=lambda: len(FOLLOWUPS), dead_letters=lambda: len(DEAD_LETTERS))
+
 app = FastAPI(title="glassbox demo agent")
 
 
@@ -92,8 +102,18 @@ def _llm_error(exc: Exception) -> HTTPException:
     return HTTPException(status_code=502, detail="model provider failed")
 
 
+def work_off_a_followup() -> None:
+    global followups_done
+    if FOLLOWUPS:
+        job = FOLLOWUPS.popleft()
+        followups_done += 1
+        if followups_done % 25 == 0:
+            DEAD_LETTERS.append(job)
+
+
 @app.post("/chat")
 async def chat(request: ChatRequest) -> Any:
+    work_off_a_followup()
     model = request.model or SETTINGS["chat_model"]
     messages: Any = [{"role": "user", "content": request.message}]
     try:
@@ -167,11 +187,39 @@ async def run_agent(task: str) -> dict[str, Any]:
 
 @app.post("/agent")
 async def agent(request: AgentRequest) -> Any:
+    task = glassbox.activity(role="support_agent", deliverable="answer")
+    task.start()
     try:
-        return await run_agent(request.task)
+        result = await run_agent(request.task)
     except (openai.APIError, anthropic.APIError) as exc:
+        task.fail(type(exc).__name__)
         log.warning("agent failed", extra={"error": type(exc).__name__})
         raise _llm_error(exc) from exc
+    FOLLOWUPS.append(task.id)
+    if any(word in request.task.lower() for word in ("refund", "charged", "invoice")):
+        task.await_approval()
+        PENDING_APPROVALS[task.id] = task
+        result["approval"] = task.id
+        while len(PENDING_APPROVALS) > MAX_PENDING:
+            approve(PENDING_APPROVALS.pop(next(iter(PENDING_APPROVALS))))
+    else:
+        task.complete()
+    return result
+
+
+def approve(task: glassbox.Activity) -> None:
+    task.approve()
+    task.complete()
+
+
+@app.post("/admin/approvals/{activity_id}")
+async def approve_answer(activity_id: str, x_admin_token: str | None = Header(default=None)) -> dict[str, str]:
+    _check_admin(x_admin_token)
+    task = PENDING_APPROVALS.pop(activity_id, None)
+    if task is None:
+        raise HTTPException(status_code=404, detail="no answer waits for that approval")
+    approve(task)
+    return {"approved": activity_id}
 
 
 async def rank(query: str, top_k: int) -> list[tuple[str, float]]:

@@ -5,8 +5,20 @@ and logs with cost and tenant attribution and no code change. The few calls for 
 covers are re-exported here.
 """
 
+from glassbox.activities import Activity, activity, running_activity
 from glassbox.agents import agent, tool
 from glassbox.pipeline import configure
+from glassbox.queues import track_queue, untrack_queue
 from glassbox.version import __version__
 
-__all__ = ["__version__", "agent", "configure", "tool"]
+__all__ = [
+    "Activity",
+    "__version__",
+    "activity",
+    "agent",
+    "configure",
+    "running_activity",
+    "tool",
+    "track_queue",
+    "untrack_queue",
+]

@@ -161,6 +161,30 @@ LABEL_KIND: Final = "kind"
 
 UNIT_USD: Final = "USD"
 
+# --------------------------------------------------------------------------- agent pipeline and job queues
+METRIC_ACTIVITY_TRANSITIONS: Final = "glassbox.activity.transitions"
+METRIC_ACTIVITY_DURATION: Final = "glassbox.activity.duration"
+METRIC_APPROVAL_BACKLOG: Final = "glassbox.activity.approval_backlog"
+METRIC_QUEUE_DEPTH: Final = "glassbox.queue.depth"
+METRIC_QUEUE_DEAD_LETTERS: Final = "glassbox.queue.dead_letters"
+ACTIVITY_ID: Final = "glassbox.activity.id"
+ACTIVITY_STATUS: Final = "glassbox.activity.status"
+AGENT_ROLE: Final = "glassbox.agent.role"
+DELIVERABLE_TYPE: Final = "glassbox.deliverable.type"
+QUEUE_NAME: Final = "glassbox.queue.name"
+ACTIVITY_CREATED: Final = "created"
+ACTIVITY_IN_PROGRESS: Final = "in_progress"
+ACTIVITY_AWAITING_APPROVAL: Final = "awaiting_approval"
+ACTIVITY_COMPLETED: Final = "completed"
+ACTIVITY_FAILED: Final = "failed"
+ACTIVITY_STATUSES: Final = (
+    ACTIVITY_CREATED,
+    ACTIVITY_IN_PROGRESS,
+    ACTIVITY_AWAITING_APPROVAL,
+    ACTIVITY_COMPLETED,
+    ACTIVITY_FAILED,
+)
+
 # Request-scoped metrics (recorded by the upstream instrumentations or by glassbox) that get the tenant label
 # from the baggage of the context they are recorded in (see glassbox.metric_labels).
 TENANT_LABELLED_METRICS: Final = frozenset(
@@ -172,6 +196,9 @@ TENANT_LABELLED_METRICS: Final = frozenset(
         METRIC_HTTP_SERVER_DURATION,
         METRIC_COST,
         METRIC_COST_UNPRICED,
+        METRIC_ACTIVITY_TRANSITIONS,
+        METRIC_ACTIVITY_DURATION,
+        METRIC_APPROVAL_BACKLOG,
     }
 )
 
@@ -182,6 +209,11 @@ PROMETHEUS_NAMES: Final[Mapping[str, str]] = {
     METRIC_COST: "glassbox_gen_ai_cost_USD_total",
     METRIC_COST_UNPRICED: "glassbox_gen_ai_cost_unpriced_total",
     METRIC_HTTP_SERVER_DURATION: "http_server_request_duration_seconds",
+    METRIC_ACTIVITY_TRANSITIONS: "glassbox_activity_transitions_total",
+    METRIC_ACTIVITY_DURATION: "glassbox_activity_duration_seconds",
+    METRIC_APPROVAL_BACKLOG: "glassbox_activity_approval_backlog",
+    METRIC_QUEUE_DEPTH: "glassbox_queue_depth",
+    METRIC_QUEUE_DEAD_LETTERS: "glassbox_queue_dead_letters",
 }
 
 # --------------------------------------------------------------------------- logs

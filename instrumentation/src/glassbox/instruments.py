@@ -56,6 +56,21 @@ class Instruments:
             unit="{item}",
             description="Telemetry glassbox itself could not deliver or record, by signal and reason.",
         )
+        self.activity_transitions = meter.create_counter(
+            c.METRIC_ACTIVITY_TRANSITIONS,
+            unit="{activity}",
+            description="Pipeline activities entering a status, by agent role and deliverable type.",
+        )
+        self.activity_duration = meter.create_histogram(
+            c.METRIC_ACTIVITY_DURATION,
+            unit="s",
+            description="Time from an activity's creation to its completion or failure.",
+        )
+        self.approval_backlog = meter.create_up_down_counter(
+            c.METRIC_APPROVAL_BACKLOG,
+            unit="{activity}",
+            description="Activities waiting for a human approval.",
+        )
         limit = settings.get("GLASSBOX_MAX_TENANTS") if max_tenants is None else max_tenants
         self.tenants = TenantLimiter(limit, on_overflow=lambda: self.tenant_overflow.add(1))
         self.log_redactor: Redactor = build_redactor(
