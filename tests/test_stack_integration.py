@@ -209,6 +209,7 @@ def test_doctor_passes_and_skips_what_is_not_running(run: dict[str, Any]) -> Non
     assert code == 0, text
     assert "PASS  collector" in text and "PASS  prometheus" in text
     assert "SKIP  tempo" in text and "SKIP  loki" in text
+    assert "requests the collector holds for it in its retry queue" in text
     # Required but absent is a failure, with a non-zero status.
     assert doctor.run(environ, required=("collector", "prometheus", "loki"), timeout=5, out=lines.append) == 1
 

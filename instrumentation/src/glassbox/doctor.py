@@ -39,6 +39,8 @@ from glassbox import conventions as c
 from glassbox.endpoints import Endpoints
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+# The collector exporter (collector/config.yaml) that feeds each backend the canary can be looked for in.
+BACKEND_EXPORTERS = {"tempo": "otlp_http/tempo", "loki": "otlp_http/loki"}
 COMPONENTS = ("collector", "prometheus", "tempo", "loki", "grafana")
 READY_PATHS = {
     "collector": "",  # the health_check extension answers on its root
@@ -77,6 +79,16 @@ def ready(endpoints: Endpoints, component: str, client: httpx.Client) -> tuple[b
     if response.status_code != 200:
         return False, f"not ready ({url} answered {response.status_code}: {response.text.strip()[:80]})"
     return True, f"ready ({url})"
+
+
+def queued_for(endpoints: Endpoints, client: httpx.Client, exporter: str) -> float:
+    """Batches waiting in one collector exporter's sending queue (delivered when its backend comes up)."""
+    try:
+        text = client.get(endpoints.collector_metrics).text
+    except httpx.HTTPError:
+        return 0.0
+    pattern = rf'^otelcol_exporter_queue_size\{{[^}}]*exporter="{re.escape(exporter)}"[^}}]*\}} (\S+)$'
+    return sum(float(match.group(1)) for match in re.finditer(pattern, text, re.M))
 
 
 def collector_counters(endpoints: Endpoints, client: httpx.Client) -> dict[str, float]:
@@ -188,7 +200,11 @@ def run(
         }
         for name, probe in probes.items():
             if not readiness[name][0]:
-                checks.append(_unreached(name, readiness[name], required))
+                check = _unreached(name, readiness[name], required)
+                if name in BACKEND_EXPORTERS:
+                    queued = queued_for(endpoints, client, BACKEND_EXPORTERS[name])
+                    check.detail += f"; requests the collector holds for it in its retry queue: {queued:.0f}"
+                checks.append(check)
                 continue
             found = poll(probe, deadline)
             checks.append(
