@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from glassbox.endpoints import resolve
@@ -35,7 +35,6 @@ class Component:
     port_variables: tuple[str, ...]
     ready_path: str
     data_variable: str | None = None
-    extra_env: dict[str, str] = field(default_factory=dict)
 
     def ready_url(self, env: Mapping[str, str]) -> str:
         return f"http://127.0.0.1:{env[self.port_variables[0]]}{self.ready_path}"

@@ -8,6 +8,7 @@ error here, not a skip.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import time
@@ -17,13 +18,34 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+from glassbox import conventions as c
+from glassbox.doctor import sum_samples
 from glassbox.endpoints import PORT_DEFAULTS
 from stack.binaries import find_binary, missing_reason
 from stack.components import BY_NAME
 from stack.native import NativeStack, port_in_use
 
 from .conftest import free_port
+
+
+def new_stack(tmp_path: Path, sink_port: int | None = None, **env: str) -> NativeStack:
+    """A stack (not started) on free loopback ports; Tempo's and Loki's OTLP endpoints on sink_port if given."""
+    environ = {name: str(free_port()) for name in PORT_DEFAULTS}
+    if sink_port is not None:
+        environ["GLASSBOX_TEMPO_OTLP_HTTP_PORT"] = environ["GLASSBOX_LOKI_PORT"] = str(sink_port)
+    environ.update(env)
+    return NativeStack(tmp_path / "stack", environ)
 
 
 @contextmanager
@@ -33,15 +55,25 @@ def native_stack(
     for component in components:
         if find_binary(component) is None:
             raise RuntimeError(f"{missing_reason(component)}; `make test` installs it (see the Makefile)")
-    environ = {name: str(free_port()) for name in PORT_DEFAULTS}
-    environ["GLASSBOX_TEMPO_OTLP_HTTP_PORT"] = environ["GLASSBOX_LOKI_PORT"] = str(sink_port)
-    environ.update(env)
-    stack = NativeStack(tmp_path / "stack", environ)
+    stack = new_stack(tmp_path, sink_port, **env)
     try:
         stack.up(list(components))
         yield stack
     finally:
         stack.down()
+
+
+def otlp_providers(endpoint: str, service: str) -> tuple[TracerProvider, LoggerProvider, MeterProvider]:
+    """Fresh SDK providers exporting synchronously by OTLP/HTTP to endpoint (metrics on force_flush)."""
+    resource = Resource.create({c.SERVICE_NAME: service})
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")))
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"{endpoint}/v1/logs")))
+    reader = PeriodicExportingMetricReader(
+        OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics"), export_interval_millis=math.inf
+    )
+    return tracer_provider, logger_provider, MeterProvider(resource=resource, metric_readers=[reader])
 
 
 def otlp_http(stack: NativeStack) -> str:
@@ -71,11 +103,7 @@ def prom_range(stack: NativeStack, query: str, start: float, end: float, step: s
 def collector_metric(stack: NativeStack, name: str) -> float:
     """Sum of one of the collector's own metrics over all its label sets (0 when absent)."""
     text = httpx.get(f"http://127.0.0.1:{stack.env['GLASSBOX_COLLECTOR_METRICS_PORT']}/metrics", timeout=5).text
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    return sum_samples(text, name)
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:

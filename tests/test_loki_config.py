@@ -21,6 +21,7 @@ import httpx
 import pytest
 import yaml
 
+from glassbox import conventions as c
 from stack.binaries import find_binary
 
 from .binaries import requires
@@ -32,14 +33,12 @@ CONFIG = ROOT / "loki" / "loki.yaml"
 ACCEPTED_KEYS = ROOT / "loki" / "accepted-keys.txt"
 LOKI_VERSION = "3.7.8"
 DATA_DIR = "${GLASSBOX_LOKI_DATA_DIR:-/loki}"
-AUDIT_SELECTOR = '{glassbox_stream="audit"}'
+AUDIT_SELECTOR = f'{{{c.LOKI_AUDIT_STREAM_LABEL}="{c.AUDIT_STREAM_VALUE}"}}'
 
 # The OTLP resource attributes Glassbox indexes, and the label names Loki derives from them.
-INDEX_ATTRIBUTES = {
-    "service.name": "service_name",
-    "deployment.environment.name": "deployment_environment_name",
-    "glassbox.stream": "glassbox_stream",
-}
+INDEX_ATTRIBUTES = dict(
+    zip((c.SERVICE_NAME, c.DEPLOYMENT_ENVIRONMENT, c.AUDIT_STREAM_ATTRIBUTE), c.LOKI_INDEX_LABELS, strict=True)
+)
 # Unbounded or per-request values: structured metadata only, never index labels.
 NEVER_LABELS = {
     "service.instance.id",
@@ -201,6 +200,8 @@ def test_retention_is_enforced_and_audit_is_kept_longest(config: dict[str, Any],
     assert audit_period > default_period
     # The compactor only deletes whole index periods (24h).
     assert default_period % 86400 == 0 and audit_period % 86400 == 0
+    # Only retention deletes: no delete API that could erase audit events.
+    assert dig(config, "limits_config.deletion_mode") == "disabled"
 
 
 def test_index_labels_are_exactly_the_chosen_set(config: dict[str, Any]) -> None:

@@ -19,30 +19,25 @@ from typing import Any
 
 import httpx
 from opentelemetry._logs import LogRecord
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from glassbox import conventions as c
-from glassbox.endpoints import PORT_DEFAULTS
 from stack.native import NativeStack
 
 from .conftest import free_port
 from .otlp_receiver import OTLPReceiver
-from .stack_fixtures import collector_metric, otlp_http, prom_query, prometheus_url, sigkill, wait_for
+from .stack_fixtures import (
+    collector_metric,
+    new_stack,
+    otlp_http,
+    otlp_providers,
+    prom_query,
+    prometheus_url,
+    sigkill,
+    wait_for,
+)
 from .test_demo_subprocess import demo_app, headers
 
 REQUESTS = c.PROMETHEUS_NAMES[c.METRIC_HTTP_SERVER_DURATION] + "_count"
-
-
-def new_stack(tmp_path: Path, sink_port: int) -> NativeStack:
-    environ = {name: str(free_port()) for name in PORT_DEFAULTS}
-    environ["GLASSBOX_TEMPO_OTLP_HTTP_PORT"] = environ["GLASSBOX_LOKI_PORT"] = str(sink_port)
-    return NativeStack(tmp_path / "stack", environ)
 
 
 @contextmanager
@@ -179,11 +174,7 @@ def test_spans_and_logs_queued_on_disk_survive_a_collector_kill(tmp_path: Path) 
 
 
 def send_marked_telemetry(endpoint: str, marker: str, count: int) -> None:
-    resource = Resource.create({c.SERVICE_NAME: "queue-test"})
-    tracer_provider = TracerProvider(resource=resource)
-    tracer_provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")))
-    logger_provider = LoggerProvider(resource=resource)
-    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"{endpoint}/v1/logs")))
+    tracer_provider, logger_provider, _ = otlp_providers(endpoint, "queue-test")
     tracer, logger = tracer_provider.get_tracer("queue-test"), logger_provider.get_logger("queue-test")
     for i in range(count):
         with tracer.start_as_current_span(f"queued {i}", attributes={"marker": marker}):

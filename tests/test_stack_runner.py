@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from stack.components import component_env, settings
 from stack.native import NativeStack, StackError, main
 
 from .conftest import stop
@@ -80,3 +81,8 @@ def test_status_and_down_with_nothing_running(tmp_path: Path, capsys: pytest.Cap
         assert main(["down"]) == 0
     out = capsys.readouterr().out
     assert "collector  stopped" in out and "nothing was running" in out
+
+
+def test_the_collector_gets_a_go_memory_limit_at_its_memory_limiter_limit(tmp_path: Path) -> None:
+    env = component_env("collector", settings({"GLASSBOX_COLLECTOR_MEMORY_LIMIT_MIB": "300"}), tmp_path)
+    assert env["GOMEMLIMIT"] == "300MiB"

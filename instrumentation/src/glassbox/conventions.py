@@ -252,6 +252,7 @@ METRIC_CANARY_TIMESTAMP: Final = "glassbox.canary.timestamp"
 PROMETHEUS_CANARY_TIMESTAMP: Final = "glassbox_canary_timestamp_seconds"
 
 # The collector's own metrics (collector v0.161, scraped by Prometheus as job "otelcol"; no _total suffix).
+# The send_failed_* series exist only once an exporter has given up on some data.
 COLLECTOR_JOB: Final = "otelcol"
 COLLECTOR_METRICS: Final = (
     "otelcol_receiver_accepted_spans",

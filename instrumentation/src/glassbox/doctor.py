@@ -81,27 +81,37 @@ def ready(endpoints: Endpoints, component: str, client: httpx.Client) -> tuple[b
     return True, f"ready ({url})"
 
 
-def queued_for(endpoints: Endpoints, client: httpx.Client, exporter: str) -> float:
-    """Batches waiting in one collector exporter's sending queue (delivered when its backend comes up)."""
-    try:
-        text = client.get(endpoints.collector_metrics).text
-    except httpx.HTTPError:
-        return 0.0
-    pattern = rf'^otelcol_exporter_queue_size\{{[^}}]*exporter="{re.escape(exporter)}"[^}}]*\}} (\S+)$'
-    return sum(float(match.group(1)) for match in re.finditer(pattern, text, re.M))
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
-def collector_counters(endpoints: Endpoints, client: httpx.Client) -> dict[str, float]:
-    """The collector's accepted-item counters, summed over receivers and transports."""
-    totals = {"spans": 0.0, "log_records": 0.0, "metric_points": 0.0}
+def sum_samples(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples called name (with these label values) in a Prometheus text exposition.
+
+    Names are matched as written: the collector's counters have no ``_total`` suffix in this version, which
+    prometheus_client's parser would add.
+    """
+    total = 0.0
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match and match.group(1) == name:
+            found = dict(_LABEL.findall(match.group(2) or ""))
+            if all(found.get(key) == value for key, value in labels.items()):
+                total += float(match.group(3))
+    return total
+
+
+def collector_metrics(endpoints: Endpoints, client: httpx.Client) -> str:
+    """The collector's own metrics as Prometheus text, or "" when it does not answer."""
     try:
-        text = client.get(endpoints.collector_metrics).text
+        return client.get(endpoints.collector_metrics).text
     except httpx.HTTPError:
-        return totals
-    for signal in totals:
-        for match in re.finditer(rf"^otelcol_receiver_accepted_{signal}(?:\{{[^}}]*\}})? (\S+)$", text, re.M):
-            totals[signal] += float(match.group(1))
-    return totals
+        return ""
+
+
+def accepted(text: str) -> dict[str, float]:
+    """The collector's accepted-item counters per signal, summed over receivers and transports."""
+    return {s: sum_samples(text, f"otelcol_receiver_accepted_{s}") for s in ("spans", "log_records", "metric_points")}
 
 
 def send_canary(endpoints: Endpoints, timeout: float) -> Canary:
@@ -175,13 +185,13 @@ def run(
                 checks.append(_unreached(name, readiness[name], required))
             return _report(checks, out)
 
-        before = collector_counters(endpoints, client)
+        before = accepted(collector_metrics(endpoints, client))
         canary = send_canary(endpoints, timeout=min(timeout, 10))
         out(f"  canary {canary.id} (trace {canary.trace_id}) sent at {canary.timestamp:.3f}")
         deadline = time.monotonic() + timeout
 
         def collector_probe() -> str | None:
-            after = collector_counters(endpoints, client)
+            after = accepted(collector_metrics(endpoints, client))
             if all(after[s] > before[s] for s in before):
                 return "accepted the canary span, log record and metric point"
             return None
@@ -198,11 +208,12 @@ def run(
             "tempo": lambda: _tempo_probe(endpoints, client, canary),
             "loki": lambda: _loki_probe(endpoints, client, canary),
         }
+        text = collector_metrics(endpoints, client)
         for name, probe in probes.items():
             if not readiness[name][0]:
                 check = _unreached(name, readiness[name], required)
                 if name in BACKEND_EXPORTERS:
-                    queued = queued_for(endpoints, client, BACKEND_EXPORTERS[name])
+                    queued = sum_samples(text, "otelcol_exporter_queue_size", exporter=BACKEND_EXPORTERS[name])
                     check.detail += f"; requests the collector holds for it in its retry queue: {queued:.0f}"
                 checks.append(check)
                 continue
