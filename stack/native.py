@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import yaml
 
 from stack.binaries import ROOT, find_binary, missing_reason
 from stack.components import BY_NAME, COMPONENTS, SCRAPE_PORTS, command, component_env, settings
@@ -45,6 +47,31 @@ class Outcome:
     name: str
     status: str  # started | already running | missing | failed
     detail: str
+
+
+def out_of_order_window(config: Path = ROOT / "prometheus" / "prometheus.yml") -> float:
+    """Seconds: how late a sample Prometheus still accepts (storage.tsdb.out_of_order_time_window)."""
+    tsdb = (yaml.safe_load(config.read_text()).get("storage") or {}).get("tsdb") or {}
+    window = str(tsdb.get("out_of_order_time_window", "0s"))
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+    return sum(float(n) * units[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", window))
+
+
+def set_aside_stale_wal(data_dir: Path, window: float, now: float | None = None) -> Path | None:
+    """Move the collector's remote-write WAL aside when every point in it is older than Prometheus accepts.
+
+    Debian's Prometheus 2.42 answers such points with 500 "too old sample", which the exporter retries for
+    an hour per batch while every fresh point waits behind them. The WAL is kept, renamed, not deleted.
+    """
+    wal = data_dir / "prometheus_wal"
+    if not wal.is_dir():
+        return None
+    newest = max((p.stat().st_mtime for p in wal.rglob("*")), default=wal.stat().st_mtime)
+    if (now if now is not None else time.time()) - newest <= window:
+        return None
+    stale = wal.with_name(f"prometheus_wal.stale-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(newest))}")
+    wal.rename(stale)
+    return stale
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -157,6 +184,13 @@ class NativeStack:
             Path(env[component.data_variable]).mkdir(parents=True, exist_ok=True)
         if name == "grafana":
             Path(env["GF_PATHS_LOGS"]).mkdir(parents=True, exist_ok=True)
+        if name == "collector" and (
+            stale := set_aside_stale_wal(Path(env["GLASSBOX_COLLECTOR_DATA_DIR"]), out_of_order_window())
+        ):
+            print(
+                f"  collector: its remote-write WAL holds only points older than Prometheus accepts "
+                f"(out_of_order_time_window); kept aside at {stale}"
+            )
         with self.log_file(name).open("ab") as log:
             process = subprocess.Popen(
                 argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.state

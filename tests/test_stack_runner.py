@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stack.components import component_env, settings
-from stack.native import NativeStack, StackError, main
+from stack.native import NativeStack, StackError, main, out_of_order_window, set_aside_stale_wal
 
 from .conftest import stop
 
@@ -86,3 +86,20 @@ def test_status_and_down_with_nothing_running(tmp_path: Path, capsys: pytest.Cap
 def test_the_collector_gets_a_go_memory_limit_at_its_memory_limiter_limit(tmp_path: Path) -> None:
     env = component_env("collector", settings({"GLASSBOX_COLLECTOR_MEMORY_LIMIT_MIB": "300"}), tmp_path)
     assert env["GOMEMLIMIT"] == "300MiB"
+
+
+def test_a_remote_write_wal_older_than_prometheus_accepts_is_set_aside(tmp_path: Path) -> None:
+    """Points Prometheus 2.42 refuses with a retried 500 would block every fresh point behind them."""
+    segment = tmp_path / "prometheus_wal" / "prom_remotewrite" / "00000000"
+    segment.parent.mkdir(parents=True)
+    segment.write_bytes(b"old points")
+    window = out_of_order_window()
+    assert window == 30 * 60  # prometheus/prometheus.yml
+    written = segment.stat().st_mtime
+    assert set_aside_stale_wal(tmp_path, window, now=written + window - 1) is None
+    assert segment.exists()
+    stale = set_aside_stale_wal(tmp_path, window, now=written + window + 1)
+    assert stale is not None and stale.name.startswith("prometheus_wal.stale-")
+    assert (stale / "prom_remotewrite" / "00000000").read_bytes() == b"old points"
+    assert not (tmp_path / "prometheus_wal").exists()
+    assert set_aside_stale_wal(tmp_path, window) is None  # nothing left to move
