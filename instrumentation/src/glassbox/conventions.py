@@ -185,6 +185,17 @@ ACTIVITY_STATUSES: Final = (
     ACTIVITY_FAILED,
 )
 
+# --------------------------------------------------------------------------- tenant budgets
+# USD limits per tenant and calendar period (UTC), and what was spent in the current period. The alert rules
+# and the LLM cost and tenant dashboards divide one by the other.
+METRIC_BUDGET_LIMIT: Final = "glassbox.budget.limit"
+METRIC_BUDGET_SPENT: Final = "glassbox.budget.spent"
+BUDGET_PERIOD: Final = "glassbox.budget.period"
+BUDGET_PERIOD_DAY: Final = "day"
+BUDGET_PERIOD_MONTH: Final = "month"
+BUDGET_PERIODS: Final = (BUDGET_PERIOD_DAY, BUDGET_PERIOD_MONTH)
+BUDGET_ALERT_RATIOS: Final = (0.8, 0.95, 1.0)
+
 # Request-scoped metrics (recorded by the upstream instrumentations or by glassbox) that get the tenant label
 # from the baggage of the context they are recorded in (see glassbox.metric_labels).
 TENANT_LABELLED_METRICS: Final = frozenset(
@@ -214,14 +225,31 @@ PROMETHEUS_NAMES: Final[Mapping[str, str]] = {
     METRIC_APPROVAL_BACKLOG: "glassbox_activity_approval_backlog",
     METRIC_QUEUE_DEPTH: "glassbox_queue_depth",
     METRIC_QUEUE_DEAD_LETTERS: "glassbox_queue_dead_letters",
+    METRIC_BUDGET_LIMIT: "glassbox_budget_limit_USD",
+    METRIC_BUDGET_SPENT: "glassbox_budget_spent_USD",
 }
 
 # --------------------------------------------------------------------------- logs
 # Fields of every JSON log line (in this order), then any ``extra`` the caller passed.
 LOG_FIELDS: Final = ("time", "level", "logger", "message", "service", "trace_id", "span_id", "tenant", "request_id")
 
-# Audit events travel as OTel log events with this event name.
+# Audit events travel as OTel log events with this event name, and these attributes (Loki keeps them as
+# structured metadata, dots spelled as underscores: see loki_field).
 AUDIT_EVENT_NAME: Final = "glassbox.audit"
+AUDIT_ACTOR_TYPE: Final = "glassbox.audit.actor.type"
+AUDIT_ACTOR_ID: Final = "glassbox.audit.actor.id"
+AUDIT_ACTION: Final = "glassbox.audit.action"
+AUDIT_RESOURCE_TYPE: Final = "glassbox.audit.resource.type"
+AUDIT_RESOURCE_ID: Final = "glassbox.audit.resource.id"
+AUDIT_OUTCOME: Final = "glassbox.audit.outcome"
+AUDIT_FIELDS: Final = (
+    AUDIT_ACTOR_TYPE,
+    AUDIT_ACTOR_ID,
+    AUDIT_ACTION,
+    AUDIT_RESOURCE_TYPE,
+    AUDIT_RESOURCE_ID,
+    AUDIT_OUTCOME,
+)
 
 # --------------------------------------------------------------------------- resource
 DEPLOYMENT_ENVIRONMENT: Final = "deployment.environment.name"
@@ -238,6 +266,15 @@ AUDIT_STREAM_VALUE: Final = "audit"
 LOKI_AUDIT_STREAM_LABEL: Final = "glassbox_stream"
 # Loki index labels: a deliberate, bounded set. Everything else (trace_id, tenant, user) is structured metadata.
 LOKI_INDEX_LABELS: Final = ("service_name", "deployment_environment_name", LOKI_AUDIT_STREAM_LABEL)
+
+# Loki keeps OTLP log attributes it does not index as structured metadata, named with dots as underscores.
+LOKI_TRACE_ID_FIELD: Final = "trace_id"
+
+
+def loki_field(attribute_name: str) -> str:
+    """The structured-metadata name Loki's OTLP ingestion gives a log attribute."""
+    return attribute_name.replace(".", "_").replace("-", "_")
+
 
 # Grafana datasource UIDs (grafana/provisioning/datasources), fixed so dashboards and links can name them.
 DATASOURCE_PROMETHEUS: Final = "glassbox-prometheus"
