@@ -3,8 +3,8 @@
     python examples/traffic.py --url http://127.0.0.1:8000 --seconds 60 --concurrency 4
 
 Each request carries ``x-tenant-id``, ``x-user-id``, ``x-session-id`` and ``x-request-id``. The mix:
-chat (plain and streamed), agent runs, searches, admin reads and changes (some with a wrong token), and a
-few requests for a model that does not exist. Prints a summary by endpoint and status.
+chat (plain and streamed), agent runs (a few of them failing), searches, admin reads and changes (some with a
+wrong token), a few requests for a model that does not exist and a few for a model that has no price. Prints a summary by endpoint and status.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 
 TENANTS = {"acme": 5, "globex": 3, "initech": 2}
+# Served by the stub LLM, unknown to the price list: its calls are counted as unpriced, never guessed.
+UNPRICED_MODEL = "experimental-model-x"
 QUESTIONS = [
     "How do I download last month's invoice?",
     "Why was my card charged twice?",
@@ -37,12 +39,16 @@ def pick_request(rng: random.Random, admin_token: str) -> tuple[str, str, dict[s
         return "chat", "/chat", {"message": question}, {}
     if roll < 0.55:
         return "chat_stream", "/chat", {"message": question, "stream": True}, {}
-    if roll < 0.75:
+    if roll < 0.73:
         return "agent", "/agent", {"task": question}, {}
+    if roll < 0.75:
+        return "agent_failing", "/agent", {"task": question, "model": "no-such-model"}, {}
     if roll < 0.92:
         return "search", "/search", {"query": question, "top_k": 2}, {}
-    if roll < 0.95:
+    if roll < 0.94:
         return "unknown_model", "/chat", {"message": question, "model": "no-such-model"}, {}
+    if roll < 0.95:
+        return "unpriced_model", "/chat", {"message": question, "model": UNPRICED_MODEL}, {}
     token = admin_token if rng.random() < 0.7 else "wrong-token"
     if rng.random() < 0.5:
         return "admin_read", "/admin/config", None, {"x-admin-token": token}

@@ -82,6 +82,8 @@ class ChatRequest(BaseModel):
 
 class AgentRequest(BaseModel):
     task: str
+    # The model for the final answer; an unknown one makes the run fail (the pipeline dashboard shows it).
+    model: str | None = None
 
 
 class SearchRequest(BaseModel):
@@ -156,7 +158,7 @@ PLANNER_TOOLS: Any = [
 
 
 @glassbox.agent("support_agent")
-async def run_agent(task: str) -> dict[str, Any]:
+async def run_agent(task: str, final_model: str | None = None) -> dict[str, Any]:
     plan = await anthropic_client.messages.create(
         model=PLANNER_MODEL,
         max_tokens=200,
@@ -179,7 +181,7 @@ async def run_agent(task: str) -> dict[str, Any]:
     )
     draft = review.content[0].text if review.content and review.content[0].type == "text" else ""
     final = await openai_client.chat.completions.create(
-        model=SETTINGS["chat_model"],
+        model=final_model or SETTINGS["chat_model"],
         messages=[{"role": "system", "content": "Write the final answer."}, {"role": "user", "content": draft}],
     )
     return {"answer": final.choices[0].message.content, "steps": 5}
@@ -190,7 +192,7 @@ async def agent(request: AgentRequest) -> Any:
     task = glassbox.activity(role="support_agent", deliverable="answer")
     task.start()
     try:
-        result = await run_agent(request.task)
+        result = await run_agent(request.task, request.model)
     except (openai.APIError, anthropic.APIError) as exc:
         task.fail(type(exc).__name__)
         log.warning("agent failed", extra={"error": type(exc).__name__})
