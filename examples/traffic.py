@@ -4,7 +4,8 @@
 
 Each request carries ``x-tenant-id``, ``x-user-id``, ``x-session-id`` and ``x-request-id``. The mix:
 chat (plain and streamed), agent runs (a few of them failing), searches, admin reads and changes (some with a
-wrong token), a few requests for a model that does not exist and a few for a model that has no price. Prints a summary by endpoint and status.
+wrong token), a few requests for a model that does not exist and a few for a model that has no price.
+Prints a summary by endpoint and status.
 """
 
 from __future__ import annotations
