@@ -167,6 +167,7 @@ def main() -> None:
         "OTEL_SERVICE_NAME": os.environ.get("OTEL_SERVICE_NAME", "demo-agent"),
         "OTEL_EXPORTER_OTLP_TIMEOUT": os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT", "2"),
         "GLASSBOX_METRICS_PORT": str(metrics_port),
+        "GLASSBOX_BUDGETS_FILE": os.environ.get("GLASSBOX_BUDGETS_FILE", str(HERE / "demo_app" / "budgets.yaml")),
         "OTEL_METRIC_EXPORT_INTERVAL": os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "5000"),
         "DEMO_PORT": str(app_port),
         "LLM_BASE_URL": f"http://127.0.0.1:{stub_port}",

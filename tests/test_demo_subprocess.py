@@ -43,6 +43,7 @@ def demo_app(
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "OTEL_BLRP_SCHEDULE_DELAY": "200",
         "GLASSBOX_METRICS_PORT": str(metrics_port),
+        "GLASSBOX_BUDGETS_FILE": str(EXAMPLES / "demo_app" / "budgets.yaml"),
         "DEMO_PORT": str(port),
         "LLM_BASE_URL": stub_url,
         "DEMO_ADMIN_TOKEN": ADMIN_TOKEN,
@@ -158,6 +159,8 @@ def test_demo_exports_traces_logs_and_metrics(stub_url: str, tmp_path: Path) -> 
     # the same instruments on /metrics
     assert "glassbox_gen_ai_cost_USD_total{" in scrape
     assert 'glassbox_tenant_id="acme"' in scrape
+    # the demo's tenant budgets (examples/demo_app/budgets.yaml)
+    assert "glassbox_budget_limit_USD{" in scrape and "glassbox_budget_spent_USD{" in scrape
     # stdout: one JSON object per line, with the trace id
     lines = [json.loads(line) for line in app["stdout"].read_text().splitlines() if line.startswith("{")]
     agent_lines = [line for line in lines if line["message"] == "agent tools done"]

@@ -273,3 +273,23 @@ def test_conditional_and_tiered_prices_take_the_full_path() -> None:
     today = cost.datetime.now(cost.UTC).date()
     assert cost._cards[("anthropic", "claude-sonnet-4-5", today)] is None
     assert cost._cards[("deepseek", "deepseek-chat", today)] is None
+
+
+def test_prompt_cache_reads_are_counted_per_model(telemetry: Telemetry, claude: anthropic.Anthropic) -> None:
+    tenant = new_tenant()
+    with as_tenant(tenant):
+        message = claude.messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=100,
+            system="a long cached system prompt",
+            messages=[{"role": "user", "content": "one two three four"}],
+        )
+    assert message.usage.cache_read_input_tokens
+    read = telemetry.total(
+        c.METRIC_CACHE_TOKENS,
+        glassbox__tenant__id=tenant,
+        gen_ai__token__type=c.TOKEN_TYPE_CACHE_READ,
+        gen_ai__request__model="claude-sonnet-4-5",
+    )
+    assert read == message.usage.cache_read_input_tokens
+    assert not telemetry.points(c.METRIC_CACHE_TOKENS, glassbox__tenant__id=tenant, gen_ai__token__type="cache_write")

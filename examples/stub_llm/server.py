@@ -225,7 +225,10 @@ class StubLLM:
         if model not in self.config.models:
             return self._anthropic_error(404, f"model: {model}")
         messages = body.get("messages", [])
-        prompt = " ".join(_text_of(m.get("content")) for m in messages) + " " + _text_of(body.get("system", ""))
+        prompt = " ".join(_text_of(m.get("content")) for m in messages)
+        # The system prompt stands for a cached prefix: read from the prompt cache, not counted as input.
+        system = _text_of(body.get("system", ""))
+        cached_tokens = count_tokens(system) if system.strip() else 0
         input_tokens = count_tokens(prompt)
         tools = body.get("tools") or []
         last = messages[-1] if messages else {}
@@ -252,7 +255,7 @@ class StubLLM:
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
             "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+            "cache_read_input_tokens": cached_tokens,
         }
         full = {
             "id": message_id,

@@ -152,6 +152,12 @@ METRIC_TENANT_OVERFLOW: Final = "glassbox.attribution.tenant_overflow"
 METRIC_LOG_SECRETS_REDACTED: Final = "glassbox.log.secrets_redacted"
 METRIC_CONTENT_REDACTED: Final = "glassbox.content.redactions"
 METRIC_TELEMETRY_DROPPED: Final = "glassbox.telemetry.dropped"
+# Input tokens served from (cache_read) or written to (cache_write) a provider's prompt cache, per model call.
+METRIC_CACHE_TOKENS: Final = "glassbox.gen_ai.cache_tokens"
+TOKEN_TYPE_CACHE_READ: Final = "cache_read"
+TOKEN_TYPE_CACHE_WRITE: Final = "cache_write"
+# The OTel SDK's own exporter metric (spans exported, error.type set on failures).
+METRIC_SDK_SPANS_EXPORTED: Final = "otel.sdk.exporter.span.exported"
 
 # Label (attribute) names used on glassbox-recorded metrics besides the semconv ones above.
 LABEL_REASON: Final = "reason"
@@ -207,6 +213,7 @@ TENANT_LABELLED_METRICS: Final = frozenset(
         METRIC_HTTP_SERVER_DURATION,
         METRIC_COST,
         METRIC_COST_UNPRICED,
+        METRIC_CACHE_TOKENS,
         METRIC_ACTIVITY_TRANSITIONS,
         METRIC_ACTIVITY_DURATION,
         METRIC_APPROVAL_BACKLOG,
@@ -225,6 +232,8 @@ PROMETHEUS_NAMES: Final[Mapping[str, str]] = {
     METRIC_APPROVAL_BACKLOG: "glassbox_activity_approval_backlog",
     METRIC_QUEUE_DEPTH: "glassbox_queue_depth",
     METRIC_QUEUE_DEAD_LETTERS: "glassbox_queue_dead_letters",
+    METRIC_CACHE_TOKENS: "glassbox_gen_ai_cache_tokens_total",
+    METRIC_SDK_SPANS_EXPORTED: "otel_sdk_exporter_span_exported_total",
     METRIC_BUDGET_LIMIT: "glassbox_budget_limit_USD",
     METRIC_BUDGET_SPENT: "glassbox_budget_spent_USD",
 }
@@ -291,6 +300,11 @@ PROMETHEUS_CANARY_TIMESTAMP: Final = "glassbox_canary_timestamp_seconds"
 # The collector's own metrics (collector v0.161, scraped by Prometheus as job "otelcol"; no _total suffix).
 # The send_failed_* series exist only once an exporter has given up on some data.
 COLLECTOR_JOB: Final = "otelcol"
+# Prometheus jobs of the stack's own components (prometheus/prometheus.yml, prometheus/targets/).
+STACK_JOBS: Final = ("prometheus", COLLECTOR_JOB, "loki", "tempo", "grafana")
+COLLECTOR_SIGNALS: Final = ("spans", "log_records", "metric_points")
+# The collector's exporter for the audit stream (collector/config.yaml); its failures are audit write failures.
+COLLECTOR_AUDIT_EXPORTER: Final = "otlp_http/loki_audit"
 COLLECTOR_METRICS: Final = (
     "otelcol_receiver_accepted_spans",
     "otelcol_receiver_accepted_log_records",

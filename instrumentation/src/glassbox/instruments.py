@@ -31,6 +31,11 @@ class Instruments:
             unit="{call}",
             description="Model calls that got no cost, by reason (unknown model, missing usage, ...).",
         )
+        self.cache_tokens = meter.create_counter(
+            c.METRIC_CACHE_TOKENS,
+            unit="{token}",
+            description="Input tokens of model calls read from or written to the provider's prompt cache.",
+        )
         self.attribution_invalid = meter.create_counter(
             c.METRIC_ATTRIBUTION_INVALID,
             unit="{value}",

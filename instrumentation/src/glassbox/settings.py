@@ -106,6 +106,11 @@ SETTINGS: tuple[Setting, ...] = (
         _bool,
     ),
     Setting(
+        "GLASSBOX_BUDGETS_FILE",
+        "",
+        "YAML file of USD budgets per tenant and UTC day/month, reported as `glassbox.budget.*` gauges; empty: none.",
+    ),
+    Setting(
         "GLASSBOX_SHUTDOWN_TIMEOUT",
         "5",
         "Seconds allowed to flush telemetry on SIGTERM or exit.",

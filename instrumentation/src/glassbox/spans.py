@@ -7,10 +7,11 @@ It sits in front of the exporting processors and, for every span:
   another model call (two instrumentations seeing one call, e.g. the Anthropic SDK's own span inside the
   GenAI instrumentation's span);
 * on end: for the outermost span of each model call, computes its USD cost, records it in the cost
-  counter with the tenant and agent labels (each call counted once, with the span as exemplar), and writes
-  ``glassbox.cost.*`` attributes; captured prompt/completion content is redacted, or removed when capture
-  was not opted in. (Token usage and durations are the upstream instrumentations' own metrics, given the
-  tenant label by :mod:`glassbox.metric_labels`.)
+  counter with the tenant and agent labels (each call counted once, with the span as exemplar), adds it to
+  the tenant's budget spend (:mod:`glassbox.budgets`), and writes ``glassbox.cost.*`` attributes; captured
+  prompt/completion content is redacted, or removed when capture was not opted in. (Token usage and
+  durations are the upstream instrumentations' own metrics, given the tenant label by
+  :mod:`glassbox.metric_labels`.)
 
 A failure inside the processor is counted in ``glassbox.telemetry.dropped{signal="traces"}`` and the
 span is still exported unchanged: observability never breaks the app.
@@ -27,7 +28,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 
-from glassbox import attribution, content, cost
+from glassbox import attribution, budgets, content, cost
 from glassbox import conventions as c
 from glassbox import instruments as instruments_module
 from glassbox.instruments import Instruments
@@ -58,6 +59,10 @@ class GlassboxSpanProcessor(SpanProcessor):
         self._nested: OrderedDict[int, int] = OrderedDict()
         # span id of an outer model-call span -> usage reported by the nested span(s)
         self._child_usage: OrderedDict[int, cost.Usage] = OrderedDict()
+        try:
+            budgets.ensure_configured()  # load GLASSBOX_BUDGETS_FILE now, so limits are reported before any spend
+        except Exception:
+            _logger.debug("glassbox budgets failed to load", exc_info=True)
 
     @property
     def instruments(self) -> Instruments:
@@ -155,6 +160,12 @@ class GlassboxSpanProcessor(SpanProcessor):
             # A failed call that reported no usage is not billed; it is not an unpriced call either.
             extra[c.COST_STATUS] = c.COST_STATUS_ERROR
             return {k: v for k, v in extra.items() if v is not None}
+        for token_type, tokens in (
+            (c.TOKEN_TYPE_CACHE_READ, usage.cache_read_tokens),
+            (c.TOKEN_TYPE_CACHE_WRITE, usage.cache_write_tokens),
+        ):
+            if tokens:
+                self.instruments.cache_tokens.add(tokens, {**labels, c.GEN_AI_TOKEN_TYPE: token_type})
         result = cost.price(provider, model, usage)
         extra[c.COST_STATUS] = result.status
         if result.usd is not None:
@@ -162,6 +173,11 @@ class GlassboxSpanProcessor(SpanProcessor):
             extra[c.COST_PRICE_SOURCE] = cost.PRICE_SOURCE
             extra[c.COST_PRICE_DATE] = result.price_date
             self.instruments.cost.add(result.usd, labels, context=self._exemplar_context(span))
+            try:
+                budgets.record_spend(labels[c.TENANT_ID], result.usd)
+            except Exception:
+                _logger.debug("glassbox budget spend failed", exc_info=True)
+                self.instruments.count_dropped("metrics", "budget_error")
         else:
             self.instruments.cost_unpriced.add(1, dict(labels, **{c.LABEL_REASON: result.status}))
         return {k: v for k, v in extra.items() if v is not None}
