@@ -1,11 +1,13 @@
 """`make up` / `make down`: the Glassbox stack with Docker when an engine answers, natively otherwise.
 
 Natively it starts the collector (built from collector/manifest.yaml), Prometheus (Debian package), and Loki,
-Tempo and Grafana where their binaries are on PATH or in GLASSBOX_BIN_DIR. One state directory
-(GLASSBOX_STATE_DIR, default .state/stack) holds each process's data, log and pid file; `down` stops only
-the processes whose pid files `up` wrote, after checking each pid still runs the command it started.
+Tempo and Grafana where their binaries are on PATH or in GLASSBOX_BIN_DIR, then the canary:
+`glassbox doctor --watch GLASSBOX_CANARY_INTERVAL` (default 60 s), which keeps the canary metric fresh. One
+state directory (GLASSBOX_STATE_DIR, default .state/stack) holds each process's data, log and pid file;
+`down` stops only the processes whose pid files `up` wrote, after checking each pid still runs the command it
+started. Prometheus scrapes only the components that start or already run: an absent one is no target.
 
-    python -m stack.native up [--only collector,prometheus] [--docker | --no-docker]
+    python -m stack.native up [--only collector,prometheus,canary] [--docker | --no-docker]
     python -m stack.native down
     python -m stack.native status
 """
@@ -24,18 +26,20 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import yaml
 
-from stack.binaries import ROOT, find_binary, missing_reason
-from stack.components import BY_NAME, COMPONENTS, SCRAPE_PORTS, command, component_env, settings
+from stack.binaries import ROOT
+from stack.components import BY_NAME, COMPONENTS, SCRAPE_JOBS, command, component_env, executable, not_found, settings
 
 DEFAULT_STATE = ROOT / ".state" / "stack"
 READY_TIMEOUT = float(os.environ.get("GLASSBOX_READY_TIMEOUT", "90"))
+# A component without a readiness endpoint (the canary) counts as started when it still runs after this long.
+ALIVE_AFTER = 1.0
 
 
 class StackError(RuntimeError):
@@ -116,14 +120,38 @@ class NativeStack:
             return None
         return int(record["pid"])
 
-    def write_prometheus_config(self) -> None:
-        """Prometheus reads no environment variables: copy its config and write targets with our ports."""
+    def running(self) -> set[str]:
+        return {component.name for component in COMPONENTS if self.running_pid(component.name)}
+
+    def write_prometheus_config(self, components: Iterable[str] | None = None) -> None:
+        """Prometheus reads no environment variables: copy its config and write targets with our ports.
+
+        components: those about to start or running (default: all); see write_prometheus_targets.
+        """
         directory = self.state / "prometheus"
         (directory / "targets").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / "prometheus" / "prometheus.yml", directory / "prometheus.yml")
-        for job, variable in SCRAPE_PORTS.items():
-            target = f"127.0.0.1:{self.env[variable]}"
-            (directory / "targets" / f"{job}.yml").write_text(f'- targets: ["{target}"]\n')
+        self.write_prometheus_targets(components)
+
+    def write_prometheus_targets(self, components: Iterable[str] | None = None) -> None:
+        """One file_sd file per scrape job; a component not among components (not installed, not started) gets
+        an empty list, so that it is no target at all rather than a target that is down. Prometheus itself is
+        always one. Each file is replaced whole, since Prometheus re-reads them when they change.
+        """
+        present = {"prometheus", *(BY_NAME if components is None else components)}
+        directory = self.state / "prometheus" / "targets"
+        directory.mkdir(parents=True, exist_ok=True)
+        for job, (component, variable) in SCRAPE_JOBS.items():
+            if component in present:
+                text = f'- targets: ["127.0.0.1:{self.env[variable]}"]\n'
+            else:
+                text = f"# {component} is not running in this native stack, so it is no scrape target.\n[]\n"
+            path = directory / f"{job}.yml"
+            if path.exists() and path.read_text() == text:
+                continue
+            partial = directory / f".{job}.yml.new"
+            partial.write_text(text)
+            partial.replace(path)
 
     def grafana_password(self) -> str:
         """GLASSBOX_GRAFANA_ADMIN_PASSWORD, or a random one kept (mode 0600) in the state directory."""
@@ -137,20 +165,22 @@ class NativeStack:
 
     # -- up / down ----------------------------------------------------------------------------------
     def up(self, only: Sequence[str] | None = None) -> list[Outcome]:
+        """Start the components named in only (default: all, the canary included) that are not running yet."""
         self.state.mkdir(parents=True, exist_ok=True)
         wanted = [c for c in COMPONENTS if only is None or c.name in only]
+        running = self.running()
         plan: list[tuple[str, Path]] = []
         outcomes: list[Outcome] = []
         for component in wanted:
             if pid := self.running_pid(component.name):
                 outcomes.append(Outcome(component.name, "already running", f"pid {pid}"))
                 continue
-            binary = find_binary(component.name)
+            binary = executable(component.name)
             if binary is None:
                 if component.required:
                     hint = " (run `bash collector/build.sh`)" if component.name == "collector" else ""
-                    raise StackError(f"{component.name}: {missing_reason(component.name)}{hint}")
-                outcomes.append(Outcome(component.name, "missing", missing_reason(component.name)))
+                    raise StackError(f"{component.name}: {not_found(component.name)}{hint}")
+                outcomes.append(Outcome(component.name, "missing", not_found(component.name)))
                 continue
             for variable in component.port_variables:
                 port = int(self.env[variable])
@@ -160,25 +190,50 @@ class NativeStack:
                         f"stop what holds it or set {variable} to a free port"
                     )
             plan.append((component.name, binary))
-        if any(name == "prometheus" for name, _ in plan):
-            self.write_prometheus_config()
-        if any(name == "grafana" for name, _ in plan):
+        planned = {name for name, _ in plan}
+        # Scrape targets from the plan: what is about to start and what already runs (Prometheus re-reads them).
+        if "prometheus" in planned:
+            self.write_prometheus_config(planned | running)
+        elif "prometheus" in running and planned:
+            self.write_prometheus_targets(planned | running)
+        if "grafana" in planned:
             self.env["GLASSBOX_GRAFANA_ADMIN_PASSWORD"] = self.grafana_password()
         started: list[str] = []
         try:
             for name, binary in plan:
-                self.start(name, binary)
+                try:
+                    self.start(name, binary)
+                except StackError as error:
+                    if not BY_NAME[name].best_effort:
+                        raise
+                    outcomes.append(Outcome(name, "failed", str(error)))
+                    continue
                 started.append(name)
-                outcomes.append(Outcome(name, "started", BY_NAME[name].ready_url(self.env)))
+                outcomes.append(Outcome(name, "started", self.started_detail(name)))
         except StackError:
             for name in reversed(started):
                 self.stop(name)
+            if self.running_pid("prometheus"):
+                self.write_prometheus_targets(self.running())
             raise
         return outcomes
 
+    def started_detail(self, name: str) -> str:
+        if url := BY_NAME[name].ready_url(self.env):
+            return url
+        detail = f"pid {self.running_pid(name)}, log {self.log_file(name)}"
+        if name == "canary":
+            detail = f"glassbox doctor every {self.env['GLASSBOX_CANARY_INTERVAL']}s, {detail}"
+            if not self.running_pid("collector"):
+                detail += "; the collector is not running, so its passes fail until it is"
+        return detail
+
     def start(self, name: str, binary: Path) -> None:
         component = BY_NAME[name]
-        argv = command(name, binary, self.env, self.state)
+        try:
+            argv = command(name, binary, self.env, self.state)
+        except ValueError as error:
+            raise StackError(f"{name}: {error}") from None
         env = component_env(name, self.env, self.state)
         if component.data_variable:
             Path(env[component.data_variable]).mkdir(parents=True, exist_ok=True)
@@ -197,13 +252,19 @@ class NativeStack:
             )
         self.pid_file(name).write_text(json.dumps({"pid": process.pid, "command": argv}))
         url = component.ready_url(self.env)
+        if url is None:
+            print(f"  {name:<10} starting (pid {process.pid}) ", end="", flush=True)
+            deadline = time.monotonic() + ALIVE_AFTER
+            while time.monotonic() < deadline:
+                self._raise_if_exited(name, process)
+                time.sleep(0.1)
+            self._raise_if_exited(name, process)
+            print("running")
+            return
         print(f"  {name:<10} starting (pid {process.pid}), waiting for {url} ", end="", flush=True)
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                print("exited")
-                self.pid_file(name).unlink(missing_ok=True)
-                raise StackError(f"{name} exited with status {process.returncode}:\n{self.tail(name)}")
+            self._raise_if_exited(name, process)
             try:
                 if httpx.get(url, timeout=1).status_code == 200:
                     print("ready")
@@ -215,6 +276,12 @@ class NativeStack:
         print("timed out")
         self.stop(name)
         raise StackError(f"{name} was not ready within {READY_TIMEOUT:.0f}s at {url}:\n{self.tail(name)}")
+
+    def _raise_if_exited(self, name: str, process: subprocess.Popen[bytes]) -> None:
+        if process.poll() is not None:
+            print("exited")
+            self.pid_file(name).unlink(missing_ok=True)
+            raise StackError(f"{name} exited with status {process.returncode}:\n{self.tail(name)}")
 
     def tail(self, name: str, lines: int = 15) -> str:
         try:
@@ -248,8 +315,12 @@ class NativeStack:
             if pid is None:
                 outcomes.append(Outcome(component.name, "stopped", ""))
                 continue
+            url = component.ready_url(self.env)
+            if url is None:
+                outcomes.append(Outcome(component.name, "running", f"pid {pid}, log {self.log_file(component.name)}"))
+                continue
             try:
-                ok = httpx.get(component.ready_url(self.env), timeout=2).status_code == 200
+                ok = httpx.get(url, timeout=2).status_code == 200
             except httpx.HTTPError:
                 ok = False
             outcomes.append(Outcome(component.name, "ready" if ok else "not ready", f"pid {pid}"))
@@ -275,11 +346,17 @@ def compose(*args: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack.native", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=["up", "down", "status"])
-    parser.add_argument("--only", help="comma-separated components to start (default: all)")
+    parser.add_argument(
+        "--only",
+        help="comma-separated components to start, from " + ",".join(BY_NAME) + " (default: all, canary included)",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--docker", action="store_true", help="use docker compose (fails without an engine)")
     mode.add_argument("--no-docker", action="store_true", help="run natively even where Docker answers")
     args = parser.parse_args(argv)
+    only = [name.strip() for name in args.only.split(",") if name.strip()] if args.only else None
+    if only is not None and (unknown := sorted(set(only) - set(BY_NAME))):
+        parser.error(f"--only: unknown components {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")
     state = Path(os.environ.get("GLASSBOX_STATE_DIR", DEFAULT_STATE))
     stack = NativeStack(state)
     docker_marker = state / "docker"
@@ -306,7 +383,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         docker_marker.write_text("compose\n")
         return compose("up", "--detach", "--wait")
     print(f"stack: no Docker engine answers; starting natively (state in {state})")
-    only = args.only.split(",") if args.only else None
     try:
         outcomes = stack.up(only)
     except StackError as error:

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 
-from stack.components import component_env, settings
+from glassbox.endpoints import PORT_DEFAULTS
+from stack.binaries import find_binary, missing_reason
+from stack.components import COMPONENTS, component_env, settings
 from stack.native import NativeStack, StackError, main, out_of_order_window, set_aside_stale_wal
 
-from .conftest import stop
+from .conftest import free_port, stop
+from .stack_fixtures import new_stack, prometheus_url, wait_for
 
 
 def started(command: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
@@ -103,3 +109,107 @@ def test_a_remote_write_wal_older_than_prometheus_accepts_is_set_aside(tmp_path:
     assert (stale / "prom_remotewrite" / "00000000").read_bytes() == b"old points"
     assert not (tmp_path / "prometheus_wal").exists()
     assert set_aside_stale_wal(tmp_path, window) is None  # nothing left to move
+
+
+# -- the canary: `glassbox doctor --watch` as one more process of the native stack ----------------------------
+def test_the_canary_is_started_listed_and_stopped_like_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing else runs: its doctor, pointed at this stack's (free, unused) ports, fails every pass but runs on."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("GLASSBOX_STATE_DIR", str(state))
+    monkeypatch.setenv("GLASSBOX_CANARY_INTERVAL", "5")
+    for variable in PORT_DEFAULTS:
+        monkeypatch.setenv(variable, str(free_port()))
+    assert COMPONENTS[-1].name == "canary", "started last, stopped first, and in the default set"
+    try:
+        assert main(["up", "--no-docker", "--only", "canary"]) == 0
+        assert "canary     started          glassbox doctor every 5s" in capsys.readouterr().out
+        record = json.loads((state / "canary.pid").read_text())
+        assert record["command"] == [sys.executable, "-m", "glassbox.cli", "doctor", "--watch", "5"]
+        pid = record["pid"]
+
+        assert main(["status"]) == 0
+        assert f"canary     running pid {pid}, log {state / 'canary.log'}" in capsys.readouterr().out
+        assert main(["up", "--no-docker", "--only", "canary"]) == 0
+        assert f"canary     already running  pid {pid}" in capsys.readouterr().out
+
+        log = state / "canary.log"
+        wait_for(lambda: log.read_text().count("FAIL  collector   not ready") >= 1, 30, "the canary's first pass")
+        assert f"http://127.0.0.1:{os.environ['GLASSBOX_COLLECTOR_HEALTH_PORT']}" in log.read_text()
+
+        assert main(["down"]) == 0
+        assert capsys.readouterr().out.strip() == "stopped: canary"
+        assert not Path(f"/proc/{pid}").exists()
+        assert not (state / "canary.pid").exists()
+        assert "glassbox doctor stopped after" in log.read_text(), "SIGTERM ends it cleanly"
+    finally:
+        NativeStack(state, {}).down()
+
+
+def test_a_canary_that_cannot_start_is_reported_and_stops_nothing(no_binaries: None, tmp_path: Path) -> None:
+    stack = NativeStack(tmp_path / "state", {"GLASSBOX_CANARY_INTERVAL": "2"})
+    outcomes = {o.name: o for o in stack.up(["loki", "canary"])}
+    assert outcomes["loki"].status == "missing"
+    assert outcomes["canary"].status == "failed"
+    assert "GLASSBOX_CANARY_INTERVAL='2' must be a number of seconds, at least 5" in outcomes["canary"].detail
+    assert not (tmp_path / "state" / "canary.pid").exists()
+
+
+def test_unknown_only_components_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["up", "--no-docker", "--only", "collector,canery"])
+    assert "unknown components canery" in capsys.readouterr().err
+
+
+# -- scrape targets: only what starts or runs --------------------------------------------------------------
+def targets(state: Path) -> dict[str, object]:
+    return {path.stem: yaml.safe_load(path.read_text()) for path in (state / "prometheus" / "targets").glob("*.yml")}
+
+
+def test_scrape_targets_are_written_only_for_components_that_start_or_run(tmp_path: Path) -> None:
+    stack = NativeStack(tmp_path, {"GLASSBOX_PROMETHEUS_PORT": "19090", "GLASSBOX_COLLECTOR_METRICS_PORT": "18888"})
+    stack.write_prometheus_config({"collector", "canary"})
+    assert targets(tmp_path) == {
+        "prometheus": [{"targets": ["127.0.0.1:19090"]}],
+        "otelcol": [{"targets": ["127.0.0.1:18888"]}],
+        "loki": [],
+        "tempo": [],
+        "grafana": [],
+    }
+    # Debian's Prometheus (as promtool checks it) takes a job with an empty target list.
+    promtool = find_binary("promtool")
+    if promtool is None:
+        pytest.fail(f"{missing_reason('promtool')}: `make test` installs Debian's prometheus package")
+    result = subprocess.run(
+        [promtool, "check", "config", str(tmp_path / "prometheus" / "prometheus.yml")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    stack.write_prometheus_targets({"collector", "loki"})
+    assert targets(tmp_path)["loki"] == [{"targets": [f"127.0.0.1:{stack.env['GLASSBOX_LOKI_PORT']}"]}]
+    assert targets(tmp_path)["tempo"] == []
+    assert not list((tmp_path / "prometheus" / "targets").glob(".*")), "no partial file left behind"
+
+
+def test_prometheus_scrapes_what_runs_and_a_later_up_adds_its_components(tmp_path: Path) -> None:
+    for component in ("prometheus", "collector"):
+        if find_binary(component) is None:
+            pytest.fail(f"{missing_reason(component)}; `make test` installs it (see the Makefile)")
+    stack = new_stack(tmp_path)
+
+    def active_jobs() -> set[str]:
+        response = httpx.get(f"{prometheus_url(stack)}/api/v1/targets", timeout=5).json()
+        return {target["labels"]["job"] for target in response["data"]["activeTargets"]}
+
+    try:
+        stack.up(["prometheus"])
+        assert targets(stack.state)["otelcol"] == []
+        assert wait_for(active_jobs, 30, "Prometheus' first targets") == {"prometheus"}
+        stack.up(["collector"])
+        port = stack.env["GLASSBOX_COLLECTOR_METRICS_PORT"]
+        assert targets(stack.state)["otelcol"] == [{"targets": [f"127.0.0.1:{port}"]}]
+        # Prometheus re-reads the file_sd files by itself: the collector becomes a target without a restart.
+        wait_for(lambda: active_jobs() == {"prometheus", "otelcol"}, 60, "the collector as a scrape target")
+    finally:
+        stack.down()

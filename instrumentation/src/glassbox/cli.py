@@ -1,4 +1,10 @@
-"""The `glassbox` command: `glassbox doctor` checks a running stack end to end."""
+"""The `glassbox` command: `glassbox doctor` checks a running stack end to end.
+
+    glassbox doctor [--require ...] [--timeout SECONDS]    one pass; exit status 1 on any failure
+    glassbox doctor --watch SECONDS                        a pass every SECONDS until SIGTERM/SIGINT (exit 0)
+
+`python -m glassbox.cli ...` is the same command (the native stack's canary process runs it that way).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ COMMANDS = {"doctor": "glassbox.doctor"}
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] not in COMMANDS:
-        print("usage: glassbox {" + ",".join(COMMANDS) + "} [options]", file=sys.stderr)
+        print("usage: glassbox {" + ",".join(COMMANDS) + "} [options]  (glassbox doctor --help)", file=sys.stderr)
         return 2
     import importlib
 

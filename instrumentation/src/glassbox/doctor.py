@@ -6,6 +6,11 @@ Loki (by the canary id in structured metadata), the metric point in Prometheus (
 time). Where a backend is not running, the collector's own counters show whether the canary got that far.
 One line per component: PASS, FAIL or SKIP (an optional component that is not running). Exit status 1 on
 any FAIL.
+
+With ``--watch SECONDS`` it runs a pass every SECONDS (start to start) until SIGTERM or SIGINT, each pass
+under a UTC timestamp line: the periodic canary whose ``glassbox_canary_timestamp_seconds`` alerts watch for
+staleness. A failing pass, or one that raises, does not end the loop; a stop request abandons the current pass
+at its next wait, and the exit status is 0.
 """
 
 from __future__ import annotations
@@ -14,11 +19,15 @@ import argparse
 import math
 import os
 import re
+import signal
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import FrameType
 
 import httpx
 from opentelemetry._logs import LogRecord, SeverityNumber
@@ -49,6 +58,41 @@ READY_PATHS = {
     "loki": "/ready",
     "grafana": "/api/health",
 }
+# The shortest --watch interval: a pass with nothing running takes about a second, with the stack a few.
+MIN_WATCH_INTERVAL = 5.0
+
+
+class Stop:
+    """A stop request, set from a signal handler; waits check it every tenth of a second.
+
+    A plain flag rather than a threading.Event: Event.set takes a lock that the code the signal interrupted may
+    hold (inside Event.wait), which would deadlock the handler.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def set(self) -> None:
+        self.requested = True
+
+    def is_set(self) -> bool:
+        return self.requested
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to seconds, less when a stop is requested; True when one is."""
+        deadline = time.monotonic() + seconds
+        while not self.requested and (remaining := deadline - time.monotonic()) > 0:
+            time.sleep(min(remaining, 0.1))
+        return self.requested
+
+
+class Stopped(Exception):
+    """A stop was requested in the middle of a pass; raised at its next wait."""
+
+
+def _check(stop: Stop | None) -> None:
+    if stop is not None and stop.is_set():
+        raise Stopped
 
 
 @dataclass
@@ -119,11 +163,12 @@ def send_canary(endpoints: Endpoints, timeout: float) -> Canary:
     canary_id = uuid.uuid4().hex
     timestamp = round(time.time(), 3)
     resource = Resource.create({c.SERVICE_NAME: c.CANARY_SERVICE_NAME})
-    tracer_provider = TracerProvider(resource=resource)
+    # Shut down below rather than at exit: under --watch a pass every minute would pile up exit handlers.
+    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     tracer_provider.add_span_processor(
         SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoints.otlp_http}/v1/traces", timeout=timeout))
     )
-    logger_provider = LoggerProvider(resource=resource)
+    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     logger_provider.add_log_record_processor(
         SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"{endpoints.otlp_http}/v1/logs", timeout=timeout))
     )
@@ -131,40 +176,49 @@ def send_canary(endpoints: Endpoints, timeout: float) -> Canary:
         OTLPMetricExporter(endpoint=f"{endpoints.otlp_http}/v1/metrics", timeout=timeout),
         export_interval_millis=math.inf,
     )
-    meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
-    meter_provider.get_meter("glassbox.doctor").create_observable_gauge(
-        c.METRIC_CANARY_TIMESTAMP,
-        callbacks=[lambda _options: [Observation(timestamp)]],
-        unit="s",
-        description="Unix time of the last canary glassbox doctor sent through the stack",
-    )
-    tracer = tracer_provider.get_tracer("glassbox.doctor")
-    with tracer.start_as_current_span(c.CANARY_SPAN_NAME, attributes={c.CANARY_ID: canary_id}) as span:
-        trace_id = format_trace_id(span.get_span_context().trace_id)
-        logger_provider.get_logger("glassbox.doctor").emit(
-            LogRecord(
-                body=f"glassbox canary {canary_id}",
-                severity_number=SeverityNumber.INFO,
-                severity_text="INFO",
-                attributes={c.CANARY_ID: canary_id},
-            )
+    meter_provider = MeterProvider(resource=resource, metric_readers=[reader], shutdown_on_exit=False)
+    try:
+        meter_provider.get_meter("glassbox.doctor").create_observable_gauge(
+            c.METRIC_CANARY_TIMESTAMP,
+            callbacks=[lambda _options: [Observation(timestamp)]],
+            unit="s",
+            description="Unix time of the last canary glassbox doctor sent through the stack",
         )
-    reader.collect()
-    for provider in (tracer_provider, logger_provider, meter_provider):
-        provider.shutdown()
+        tracer = tracer_provider.get_tracer("glassbox.doctor")
+        with tracer.start_as_current_span(c.CANARY_SPAN_NAME, attributes={c.CANARY_ID: canary_id}) as span:
+            trace_id = format_trace_id(span.get_span_context().trace_id)
+            logger_provider.get_logger("glassbox.doctor").emit(
+                LogRecord(
+                    body=f"glassbox canary {canary_id}",
+                    severity_number=SeverityNumber.INFO,
+                    severity_text="INFO",
+                    attributes={c.CANARY_ID: canary_id},
+                )
+            )
+        reader.collect()
+    finally:
+        for provider in (tracer_provider, logger_provider, meter_provider):
+            provider.shutdown()
     return Canary(canary_id, trace_id, timestamp)
 
 
-def poll(probe: Callable[[], str | None], deadline: float) -> str | None:
-    """Call probe until it returns a finding or the deadline passes; None means nothing was found."""
+def poll(probe: Callable[[], str | None], deadline: float, stop: Stop | None = None) -> str | None:
+    """Call probe until it returns a finding or the deadline passes; None means nothing was found.
+
+    With stop, a stop request between probes raises Stopped.
+    """
     while True:
+        _check(stop)
         try:
             found = probe()
-        except (httpx.HTTPError, ValueError, KeyError):
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
             found = None
         if found is not None or time.monotonic() >= deadline:
             return found
-        time.sleep(1)
+        if stop is None:
+            time.sleep(1)
+        elif stop.wait(1):
+            raise Stopped
 
 
 def run(
@@ -172,11 +226,16 @@ def run(
     required: Sequence[str] = ("collector", "prometheus"),
     timeout: float = 60.0,
     out: Callable[[str], None] = print,
+    stop: Stop | None = None,
 ) -> int:
+    """One pass; with stop, a stop request raises Stopped at the pass's next wait or request."""
     endpoints = Endpoints.from_environ(environ)
     checks: list[Check] = []
     with httpx.Client(timeout=5) as client:
-        readiness = {name: ready(endpoints, name, client) for name in COMPONENTS}
+        readiness: dict[str, tuple[bool, str]] = {}
+        for name in COMPONENTS:
+            _check(stop)
+            readiness[name] = ready(endpoints, name, client)
         for name, (_ok, detail) in readiness.items():
             out(f"  {name:<11} {detail}")
         if not readiness["collector"][0]:
@@ -185,6 +244,7 @@ def run(
                 checks.append(_unreached(name, readiness[name], required))
             return _report(checks, out)
 
+        _check(stop)
         before = accepted(collector_metrics(endpoints, client))
         canary = send_canary(endpoints, timeout=min(timeout, 10))
         out(f"  canary {canary.id} (trace {canary.trace_id}) sent at {canary.timestamp:.3f}")
@@ -196,7 +256,7 @@ def run(
                 return "accepted the canary span, log record and metric point"
             return None
 
-        found = poll(collector_probe, deadline)
+        found = poll(collector_probe, deadline, stop)
         checks.append(
             Check("collector", PASS, found)
             if found
@@ -217,7 +277,7 @@ def run(
                     check.detail += f"; requests the collector holds for it in its retry queue: {queued:.0f}"
                 checks.append(check)
                 continue
-            found = poll(probe, deadline)
+            found = poll(probe, deadline, stop)
             checks.append(
                 Check(name, PASS, found)
                 if found
@@ -273,6 +333,54 @@ def _report(checks: list[Check], out: Callable[[str], None]) -> int:
     return 1 if failed else 0
 
 
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def watch(
+    environ: Mapping[str, str],
+    interval: float,
+    stop: Stop,
+    required: Sequence[str] = ("collector", "prometheus"),
+    timeout: float = 60.0,
+    out: Callable[[str], None] = print,
+) -> int:
+    """A pass every interval seconds, start to start (at once when a pass ran longer), until stop is set.
+
+    Whatever a pass raises is printed and the loop goes on; the status is 0 when it is stopped.
+    """
+    passes = 0
+    while not stop.is_set():
+        started = time.monotonic()
+        passes += 1
+        out(f"=== {utc_now()} glassbox doctor pass {passes} (every {interval:g}s) ===")
+        try:
+            run(environ, required, timeout, out, stop=stop)
+        except Stopped:
+            out("doctor: stop requested, pass abandoned")
+        except Exception as error:
+            out(f"ERROR  doctor pass {passes} raised {type(error).__name__}: {error}")
+            for line in traceback.format_exc().rstrip().splitlines():
+                out(f"    {line}")
+        stop.wait(max(0.0, started + interval - time.monotonic()))
+    out(f"=== {utc_now()} glassbox doctor stopped after {passes} passes ===")
+    return 0
+
+
+def _watch_interval(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not math.isfinite(seconds) or seconds < MIN_WATCH_INTERVAL:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_WATCH_INTERVAL:g} seconds, got {value}")
+    return seconds
+
+
+def _print_flushed(line: str) -> None:
+    print(line, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="glassbox doctor", description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -281,12 +389,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="components that must pass; others are skipped when not running (default: collector,prometheus)",
     )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the canary (default 60)")
+    parser.add_argument(
+        "--watch",
+        type=_watch_interval,
+        metavar="SECONDS",
+        help=f"run a pass every SECONDS (at least {MIN_WATCH_INTERVAL:g}) until SIGTERM or SIGINT, then exit 0",
+    )
     args = parser.parse_args(argv)
     required = [name.strip() for name in args.require.split(",") if name.strip()]
     unknown = sorted(set(required) - set(COMPONENTS))
     if unknown:
         parser.error(f"unknown components {unknown}; choose from {', '.join(COMPONENTS)}")
-    return run(os.environ, required, args.timeout)
+    if args.watch is None:
+        return run(os.environ, required, args.timeout)
+
+    stop = Stop()
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {number: signal.signal(number, request_stop) for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return watch(os.environ, args.watch, stop, required, args.timeout, _print_flushed)
+    finally:
+        for number, handler in previous.items():
+            if handler is not None:  # None: a handler not set from Python, which cannot be restored
+                signal.signal(number, handler)
 
 
 if __name__ == "__main__":
