@@ -146,6 +146,11 @@ def command(name: str, binary: Path, env: Mapping[str, str], state: Path) -> lis
     raise KeyError(name)
 
 
+# Where alerts go until GLASSBOX_ALERT_WEBHOOK_URL is set: nowhere (port 9, discard). Grafana shows each failed
+# delivery on the contact point, and docs/runbooks.md says how to set a real one.
+ALERT_WEBHOOK_UNSET = "http://127.0.0.1:9/glassbox-alert-webhook-not-set"
+
+
 def component_env(name: str, env: Mapping[str, str], state: Path) -> dict[str, str]:
     """Environment for one component: the settings plus its data directory and, for Grafana, GF_*.
 
@@ -177,6 +182,8 @@ def component_env(name: str, env: Mapping[str, str], state: Path) -> dict[str, s
                 "GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES": "false",
                 "GF_PLUGINS_PREINSTALL_DISABLED": "true",
                 "GLASSBOX_DASHBOARDS_DIR": str(ROOT / "grafana" / "dashboards"),
+                # grafana/provisioning/alerting/contact-points.yaml: Grafana refuses to start without a URL.
+                "GLASSBOX_ALERT_WEBHOOK_URL": env.get("GLASSBOX_ALERT_WEBHOOK_URL", ALERT_WEBHOOK_UNSET),
                 "GF_SECURITY_ADMIN_PASSWORD": env["GLASSBOX_GRAFANA_ADMIN_PASSWORD"],
             }
         )

@@ -62,18 +62,24 @@ def out_of_order_window(config: Path = ROOT / "prometheus" / "prometheus.yml") -
 
 
 def set_aside_stale_wal(data_dir: Path, window: float, now: float | None = None) -> Path | None:
-    """Move the collector's remote-write WAL aside when every point in it is older than Prometheus accepts.
+    """Move the collector's remote-write WAL aside when its oldest unsent points are older than Prometheus
+    accepts.
 
     Debian's Prometheus 2.42 answers such points with 500 "too old sample", which the exporter retries for
-    an hour per batch while every fresh point waits behind them. The WAL is kept, renamed, not deleted.
+    an hour per batch while every point behind them waits. Sent segments are truncated every few seconds, so
+    the oldest segment file still there holds the oldest unsent points: when it was last written longer ago
+    than the out-of-order window, the head of the WAL can never be delivered. The WAL is kept, renamed.
     """
     wal = data_dir / "prometheus_wal"
     if not wal.is_dir():
         return None
-    newest = max((p.stat().st_mtime for p in wal.rglob("*")), default=wal.stat().st_mtime)
-    if (now if now is not None else time.time()) - newest <= window:
+    segments = [p for p in wal.rglob("*") if p.is_file()]
+    if not segments:
         return None
-    stale = wal.with_name(f"prometheus_wal.stale-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(newest))}")
+    oldest = min(p.stat().st_mtime for p in segments)
+    if (now if now is not None else time.time()) - oldest <= window:
+        return None
+    stale = wal.with_name(f"prometheus_wal.stale-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(oldest))}")
     wal.rename(stale)
     return stale
 
@@ -243,7 +249,7 @@ class NativeStack:
             stale := set_aside_stale_wal(Path(env["GLASSBOX_COLLECTOR_DATA_DIR"]), out_of_order_window())
         ):
             print(
-                f"  collector: its remote-write WAL holds only points older than Prometheus accepts "
+                f"  collector: its remote-write WAL starts with points older than Prometheus accepts "
                 f"(out_of_order_time_window); kept aside at {stale}"
             )
         with self.log_file(name).open("ab") as log:

@@ -100,7 +100,7 @@ def test_a_remote_write_wal_older_than_prometheus_accepts_is_set_aside(tmp_path:
     segment.parent.mkdir(parents=True)
     segment.write_bytes(b"old points")
     window = out_of_order_window()
-    assert window == 30 * 60  # prometheus/prometheus.yml
+    assert window == 7 * 86400  # prometheus/prometheus.yml
     written = segment.stat().st_mtime
     assert set_aside_stale_wal(tmp_path, window, now=written + window - 1) is None
     assert segment.exists()
@@ -109,6 +109,18 @@ def test_a_remote_write_wal_older_than_prometheus_accepts_is_set_aside(tmp_path:
     assert (stale / "prom_remotewrite" / "00000000").read_bytes() == b"old points"
     assert not (tmp_path / "prometheus_wal").exists()
     assert set_aside_stale_wal(tmp_path, window) is None  # nothing left to move
+
+
+def test_a_wal_whose_oldest_segment_is_stale_is_set_aside_though_it_is_still_written(tmp_path: Path) -> None:
+    """Old unsent points at the head block the fresh ones written behind them."""
+    segments = tmp_path / "prometheus_wal" / "prom_remotewrite"
+    segments.mkdir(parents=True)
+    (segments / "00000001").write_bytes(b"old")
+    (segments / "00000002").write_bytes(b"fresh")
+    now = time.time()
+    os.utime(segments / "00000001", (now - 3600, now - 3600))
+    stale = set_aside_stale_wal(tmp_path, 30 * 60, now=now)
+    assert stale is not None and (stale / "prom_remotewrite" / "00000002").read_bytes() == b"fresh"
 
 
 # -- the canary: `glassbox doctor --watch` as one more process of the native stack ----------------------------

@@ -1,0 +1,615 @@
+"""The alert rules, written once. Each becomes a Grafana-managed rule (provisioned from a file), a Prometheus
+rule in prometheus/rules/ (for Alertmanager users, and for promtool), and promtool unit tests from its own
+cases: one input that must fire at the intended condition and one that must not.
+
+A rule is a PromQL value, a comparison and a threshold. Grafana evaluates the value (query A) and a threshold
+expression on it (C); Prometheus evaluates ``(value) > threshold``. Both come from the same fields here.
+"""
+
+from __future__ import annotations
+
+import re as regex
+from dataclasses import dataclass, field
+from typing import Any
+
+from glassbox import conventions as c
+from grafana import promql as p
+from grafana.dashboards import (
+    COST,
+    HTTP_BUCKET,
+    HTTP_COUNT,
+    LLM_COUNT,
+    SERVER_ERROR,
+    collector_metric,
+    collector_signals,
+)
+
+FOLDER = "Glassbox"
+RUNBOOKS = "docs/runbooks.md"
+HTTP_P95_SLO_SECONDS = 2.0
+LLM_ERROR_RATIO = 0.05
+HTTP_ERROR_RATIO = 0.05
+SPEND_SPIKE_FACTOR = 2.0
+SPEND_SPIKE_MIN_USD = 1.0
+SILENT_AFTER_SECONDS = 120
+CANARY_STALE_SECONDS = 300
+QUEUE_FULL_RATIO = 0.8
+SEVERITIES = ("critical", "warning", "info")
+CONTACT_POINT = "glassbox-webhook"
+WEBHOOK_URL_VARIABLE = "GLASSBOX_ALERT_WEBHOOK_URL"
+
+
+@dataclass(frozen=True)
+class Case:
+    """A promtool test: input series (selector -> values in promtool's notation) evaluated at ``at``."""
+
+    series: dict[str, str]
+    at: str
+    # Labels of each alert expected to fire (besides severity); empty means it must not fire.
+    fires: tuple[dict[str, str], ...] = ()
+    interval: str = "1m"
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    group: str
+    value: str
+    above: float
+    # Optional upper bound (exclusive): the rule fires only for values between ``above`` and ``below``.
+    below: float | None
+    duration: str
+    severity: str
+    summary: str
+    description: str
+    runbook: str
+    fires: Case
+    quiet: Case
+    no_data: str = "OK"
+    exec_error: str = "Error"
+    window_seconds: int = 600
+    keep_firing: str = ""
+    extra_labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def uid(self) -> str:
+        return "glassbox-" + regex.sub(r"(?<!^)(?=[A-Z])", "-", self.name.removeprefix("Glassbox")).lower()
+
+    @property
+    def expr(self) -> str:
+        """The Prometheus rule expression."""
+        condition = f"({self.value}) > {_number(self.above)}"
+        if self.below is not None:
+            condition += f" < {_number(self.below)}"
+        return condition
+
+    @property
+    def runbook_url(self) -> str:
+        return f"{RUNBOOKS}#{self.runbook}"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {"severity": self.severity, **self.extra_labels}
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return {"summary": self.summary, "description": self.description, "runbook_url": self.runbook_url}
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+# --------------------------------------------------------------------------- series used by the tests
+APP_LABELS = f'{p.ENVIRONMENT}="prod", job="checkout"'
+
+
+def series(name: str, labels: str = "") -> str:
+    return f"{name}{{{', '.join(x for x in (APP_LABELS, labels) if x)}}}"
+
+
+def collector_series(name: str, labels: str) -> str:
+    return f'{name}{{job="{c.COLLECTOR_JOB}", instance="otelcol:8888", {labels}}}'
+
+
+APP = {p.ENVIRONMENT: "prod", "job": "checkout"}
+
+
+# --------------------------------------------------------------------------- the rules
+def _http_5xx() -> Alert:
+    keys = f"{p.ENVIRONMENT}, job"
+    errors = f"sum by ({keys}) ({p.rate(p.sel(HTTP_COUNT, SERVER_ERROR), '5m')})"
+    total = f"sum by ({keys}) ({p.rate(p.sel(HTTP_COUNT), '5m')})"
+
+    def case(errors_per_min: int, ok_per_min: int) -> dict[str, str]:
+        return {
+            series(HTTP_COUNT, f'{p.STATUS_CODE}="500"'): f"0+{errors_per_min}x30",
+            series(HTTP_COUNT, f'{p.STATUS_CODE}="200"'): f"0+{ok_per_min}x30",
+        }
+
+    return Alert(
+        "GlassboxHTTP5xxRate",
+        "glassbox-service",
+        f"{errors} / {total}",
+        HTTP_ERROR_RATIO,
+        None,
+        "5m",
+        "critical",
+        "{{ $labels.job }} answers over 5% of requests with a 5xx error",
+        "More than 5% of HTTP requests to {{ $labels.job }} ({{ $labels.deployment_environment_name }}) "
+        "failed with a server error over the last 5 minutes, for 5 minutes.",
+        "http-5xx-rate",
+        Case(case(6, 94), "20m", (APP,)),
+        Case(case(4, 96), "20m"),
+    )
+
+
+def _http_latency() -> Alert:
+    keys = (p.ENVIRONMENT, "job", p.ROUTE)
+    value = p.quantile(0.95, p.sel(HTTP_BUCKET), *keys, window="5m")
+
+    def buckets(slow: bool) -> dict[str, str]:
+        route = f'{p.ROUTE}="/checkout"'
+        # 100 requests a minute; slow: all between 2.5 s and 5 s; fast: all under 1 s.
+        return {
+            series(HTTP_BUCKET, f'{route}, le="1"'): "0+0x30" if slow else "0+100x30",
+            series(HTTP_BUCKET, f'{route}, le="2.5"'): "0+0x30" if slow else "0+100x30",
+            series(HTTP_BUCKET, f'{route}, le="5"'): "0+100x30",
+            series(HTTP_BUCKET, f'{route}, le="+Inf"'): "0+100x30",
+        }
+
+    return Alert(
+        "GlassboxHTTPLatencyP95",
+        "glassbox-service",
+        value,
+        HTTP_P95_SLO_SECONDS,
+        None,
+        "10m",
+        "warning",
+        "p95 latency of {{ $labels.job }} {{ $labels.http_route }} is over its 2 s objective",
+        "The 95th percentile of HTTP latency for {{ $labels.http_route }} on {{ $labels.job }} "
+        "({{ $labels.deployment_environment_name }}) has been above 2 s for 10 minutes.",
+        "http-latency-p95",
+        Case(buckets(slow=True), "20m", ({**APP, p.ROUTE: "/checkout"},)),
+        Case(buckets(slow=False), "20m"),
+    )
+
+
+def _llm_errors() -> Alert:
+    keys = f"{p.ENVIRONMENT}, job, {p.PROVIDER}, {p.MODEL}"
+    failed = f"sum by ({keys}) ({p.rate(p.sel(LLM_COUNT, p.ne(p.ERROR_TYPE, '')), '5m')})"
+    total = f"sum by ({keys}) ({p.rate(p.sel(LLM_COUNT), '5m')})"
+    model = f'{p.PROVIDER}="openai", {p.MODEL}="gpt-4o"'
+
+    def case(failed_per_min: int, ok_per_min: int) -> dict[str, str]:
+        return {
+            series(LLM_COUNT, f'{model}, {p.ERROR_TYPE}="openai.InternalServerError"'): f"0+{failed_per_min}x30",
+            series(LLM_COUNT, model): f"0+{ok_per_min}x30",
+        }
+
+    return Alert(
+        "GlassboxLLMErrorRate",
+        "glassbox-service",
+        f"{failed} / {total}",
+        LLM_ERROR_RATIO,
+        None,
+        "5m",
+        "warning",
+        "Over 5% of {{ $labels.gen_ai_request_model }} calls from {{ $labels.job }} fail",
+        "More than 5% of calls to {{ $labels.gen_ai_provider_name }} {{ $labels.gen_ai_request_model }} from "
+        "{{ $labels.job }} ({{ $labels.deployment_environment_name }}) failed over 5 minutes, for 5 minutes.",
+        "llm-error-rate",
+        Case(case(6, 94), "20m", ({**APP, p.PROVIDER: "openai", p.MODEL: "gpt-4o"},)),
+        Case(case(4, 96), "20m"),
+    )
+
+
+def _budget(lower: float, upper: float | None, severity: str) -> Alert:
+    percent = round(lower * 100) if lower < 0.99 else 100
+    tenant = f'{p.TENANT}="acme", {p.PERIOD}="{c.BUDGET_PERIOD_DAY}"'
+    limit = p.metric(c.METRIC_BUDGET_LIMIT)
+    spent = p.metric(c.METRIC_BUDGET_SPENT)
+
+    def case(share: float) -> dict[str, str]:
+        # Two instances of the service share the tenant's spend; each reports the same limit.
+        return {
+            series(limit, f'{tenant}, instance="a"'): "10x20",
+            series(limit, f'{tenant}, instance="b"'): "10x20",
+            series(spent, f'{tenant}, instance="a"'): f"{_number(share * 10 / 2)}x20",
+            series(spent, f'{tenant}, instance="b"'): f"{_number(share * 10 / 2)}x20",
+        }
+
+    inside = (lower + upper) / 2 if upper is not None else 1.1
+    quiet = lower - 0.02 if upper is None else upper + 0.001
+    return Alert(
+        f"GlassboxTenantBudget{percent}",
+        "glassbox-cost",
+        p.budget_used(),
+        lower,
+        upper,
+        "1m",
+        severity,
+        f"Tenant {{{{ $labels.glassbox_tenant_id }}}} has spent {percent}% of its "
+        "{{ $labels.glassbox_budget_period }} budget",
+        f"Tenant {{{{ $labels.glassbox_tenant_id }}}} on {{{{ $labels.job }}}} has used "
+        f"{'over ' + str(percent) + '%' if percent < 100 else 'all'} of its USD budget for this "
+        "{{ $labels.glassbox_budget_period }}"
+        + (" (the next threshold has its own alert)." if upper is not None else "."),
+        f"tenant-budget-{percent}",
+        Case(case(inside), "5m", ({**APP, p.TENANT: "acme", p.PERIOD: c.BUDGET_PERIOD_DAY},)),
+        Case(case(quiet), "5m"),
+    )
+
+
+def _spend_spike() -> Alert:
+    keys = f"{p.ENVIRONMENT}, job"
+    now = f"sum by ({keys}) ({p.increase(p.sel(COST), '1h')})"
+    last_week = f"sum by ({keys}) (increase({p.sel(COST)}[1h] offset 1w))"
+    value = f"({now} and {now} > {_number(SPEND_SPIKE_MIN_USD)}) / {last_week}"
+    week = 7 * 24 * 2  # half-hour steps in a week
+
+    return Alert(
+        "GlassboxSpendSpike",
+        "glassbox-cost",
+        value,
+        SPEND_SPIKE_FACTOR,
+        None,
+        "15m",
+        "warning",
+        "{{ $labels.job }} spends over twice as much on models as this hour last week",
+        "Model spend of {{ $labels.job }} ({{ $labels.deployment_environment_name }}) in the last hour is more "
+        "than twice the same hour a week ago, and over $1.",
+        "spend-spike",
+        # 0.60 USD/h for a week, then 6 USD/h: ten times last week's hour.
+        Case({series(COST): f"0+0.3x{week} {week * 0.3:g}+3x4"}, f"{(week + 4) * 30}m", (APP,), interval="30m"),
+        # A steady 1.80 USD/h: as much as a week ago.
+        Case({series(COST): f"0+0.9x{week + 4}"}, f"{(week + 4) * 30}m", interval="30m"),
+    )
+
+
+def _silent_service() -> Alert:
+    sdk = f'{p.label("telemetry.sdk.name")}="opentelemetry"'
+    return Alert(
+        "GlassboxServiceStoppedSending",
+        "glassbox-service",
+        p.seconds_since_last_data(),
+        SILENT_AFTER_SECONDS,
+        None,
+        "1m",
+        "critical",
+        "{{ $labels.job }} stopped sending telemetry",
+        "No data from {{ $labels.job }} ({{ $labels.deployment_environment_name }}) has reached Prometheus "
+        "for over 2 minutes: the service is down, or its export to the collector fails.",
+        "service-stopped-sending",
+        Case({series(p.SERVICE_INFO, sdk): "1x10 _x20"}, "20m", (APP,)),
+        Case({series(p.SERVICE_INFO, sdk): "1x30"}, "20m"),
+        window_seconds=3900,
+    )
+
+
+def _export_failures() -> Alert:
+    value = f"sum by (exporter) ({p.rate(collector_signals('exporter_send_failed'), '5m')})"
+    failed = collector_series("otelcol_exporter_send_failed_spans", 'exporter="otlp_http/tempo"')
+    return Alert(
+        "GlassboxCollectorExportFailures",
+        "glassbox-telemetry",
+        value,
+        0,
+        None,
+        "1m",
+        "critical",
+        "The collector is dropping data for {{ $labels.exporter }}",
+        "The collector's {{ $labels.exporter }} exporter gave up on data after its retries: that data is lost "
+        "for its backend.",
+        "collector-export-failures",
+        Case({failed: "0x5 1+1x20"}, "15m", ({"exporter": "otlp_http/tempo"},)),
+        Case({failed: "0x25"}, "15m"),
+    )
+
+
+def _refused() -> Alert:
+    value = f"sum by (receiver) ({p.rate(collector_signals('receiver_refused'), '5m')})"
+    refused = collector_series("otelcol_receiver_refused_log_records", 'receiver="otlp", transport="http"')
+    return Alert(
+        "GlassboxCollectorRefusedData",
+        "glassbox-telemetry",
+        value,
+        0,
+        None,
+        "5m",
+        "warning",
+        "The collector refuses data on {{ $labels.receiver }}",
+        "The collector's {{ $labels.receiver }} receiver refused data for 5 minutes (memory limit or invalid "
+        "data); senders see errors and may drop it.",
+        "collector-refused-data",
+        Case({refused: "0x5 1+1x20"}, "20m", ({"receiver": "otlp"},)),
+        Case({refused: "0x25"}, "20m"),
+    )
+
+
+def _queue_full() -> Alert:
+    size = p.sel(collector_metric("otelcol_exporter_queue_size"))
+    capacity = p.sel(collector_metric("otelcol_exporter_queue_capacity"))
+    labels = 'exporter="otlp_http/loki", data_type="logs"'
+    return Alert(
+        "GlassboxCollectorQueueNearlyFull",
+        "glassbox-telemetry",
+        f"max by (exporter) ({size} / {capacity})",
+        QUEUE_FULL_RATIO,
+        None,
+        "5m",
+        "warning",
+        "The collector's {{ $labels.exporter }} queue is over 80% full",
+        "The sending queue of {{ $labels.exporter }} has been over 80% of its capacity for 5 minutes: its "
+        "backend is slow or down, and data will be dropped when the queue is full.",
+        "collector-queue-nearly-full",
+        Case(
+            {
+                collector_series("otelcol_exporter_queue_size", labels): "4500x20",
+                collector_series("otelcol_exporter_queue_capacity", labels): "5000x20",
+            },
+            "15m",
+            ({"exporter": "otlp_http/loki"},),
+        ),
+        Case(
+            {
+                collector_series("otelcol_exporter_queue_size", labels): "3500x20",
+                collector_series("otelcol_exporter_queue_capacity", labels): "5000x20",
+            },
+            "15m",
+        ),
+    )
+
+
+def _target_down() -> Alert:
+    up = 'up{job="loki", instance="loki:3100"}'
+    return Alert(
+        "GlassboxStackComponentDown",
+        "glassbox-telemetry",
+        f"1 - max by (job, instance) ({p.sel('up', p.re('job', '|'.join(c.STACK_JOBS)))})",
+        0,
+        None,
+        "2m",
+        "critical",
+        "{{ $labels.job }} is down",
+        "Prometheus cannot scrape {{ $labels.job }} at {{ $labels.instance }} for 2 minutes.",
+        "stack-component-down",
+        Case({up: "1x5 0x15"}, "15m", ({"job": "loki", "instance": "loki:3100"},)),
+        Case({up: "1x20"}, "15m"),
+    )
+
+
+def _audit_failures() -> Alert:
+    exporter = p.eq("exporter", c.COLLECTOR_AUDIT_EXPORTER)
+    failed_name = collector_metric("otelcol_exporter_send_failed_log_records")
+    value = f"sum({p.rate(p.sel(failed_name, p.COLLECTOR, exporter), '5m')})"
+    failed = collector_series(failed_name, exporter)
+    return Alert(
+        "GlassboxAuditWriteFailures",
+        "glassbox-telemetry",
+        value,
+        0,
+        None,
+        "0s",
+        "critical",
+        "Audit events are being lost on their way to Loki",
+        "The collector's audit exporter gave up on audit events after its retries: the audit stream in Loki has a gap.",
+        "audit-write-failures",
+        Case({failed: "0x5 1x20"}, "10m", ({},)),
+        Case({failed: "0x20"}, "10m"),
+    )
+
+
+def _canary_stale() -> Alert:
+    canary = p.sel(c.PROMETHEUS_CANARY_TIMESTAMP)
+    return Alert(
+        "GlassboxCanaryStale",
+        "glassbox-telemetry",
+        f"time() - max(max_over_time({canary}[1d]))",
+        CANARY_STALE_SECONDS,
+        None,
+        "0s",
+        "warning",
+        "No canary has come through the pipeline for 5 minutes",
+        "The last `glassbox doctor` canary point reached Prometheus over 5 minutes ago: the canary has stopped, "
+        "or the collector to Prometheus path is broken.",
+        "canary-stale",
+        # The canary's value is the Unix time it was sent: t seconds into the test.
+        Case({f"{c.PROMETHEUS_CANARY_TIMESTAMP}{{}}": "0+60x5 _x20"}, "15m", ({},)),
+        Case({f"{c.PROMETHEUS_CANARY_TIMESTAMP}{{}}": "0+60x20"}, "15m"),
+        window_seconds=86400,
+    )
+
+
+ALERTS: tuple[Alert, ...] = (
+    _http_5xx(),
+    _http_latency(),
+    _llm_errors(),
+    _silent_service(),
+    _budget(c.BUDGET_ALERT_RATIOS[0], c.BUDGET_ALERT_RATIOS[1], "warning"),
+    _budget(c.BUDGET_ALERT_RATIOS[1], 0.999, "critical"),
+    _budget(0.999, None, "critical"),
+    _spend_spike(),
+    _export_failures(),
+    _refused(),
+    _queue_full(),
+    _target_down(),
+    _audit_failures(),
+    _canary_stale(),
+)
+GROUPS = {"glassbox-service": "1m", "glassbox-cost": "1m", "glassbox-telemetry": "1m"}
+
+
+# --------------------------------------------------------------------------- Grafana provisioning
+def grafana_rule(alert: Alert) -> dict[str, Any]:
+    if alert.below is None:
+        evaluator = {"type": "gt", "params": [alert.above]}
+    else:
+        evaluator = {"type": "within_range", "params": [alert.above, alert.below]}
+    rule: dict[str, Any] = {
+        "uid": alert.uid,
+        "title": alert.name,
+        "condition": "C",
+        "data": [
+            {
+                "refId": "A",
+                "relativeTimeRange": {"from": alert.window_seconds, "to": 0},
+                "datasourceUid": c.DATASOURCE_PROMETHEUS,
+                "model": {
+                    "refId": "A",
+                    "expr": alert.value,
+                    "instant": True,
+                    "range": False,
+                    "intervalMs": 60000,
+                    "maxDataPoints": 43200,
+                },
+            },
+            {
+                "refId": "C",
+                "datasourceUid": "__expr__",
+                "model": {
+                    "refId": "C",
+                    "type": "threshold",
+                    "expression": "A",
+                    "datasource": {"type": "__expr__", "uid": "__expr__"},
+                    "conditions": [{"evaluator": evaluator}],
+                },
+            },
+        ],
+        "noDataState": alert.no_data,
+        "execErrState": alert.exec_error,
+        "for": alert.duration,
+        "annotations": alert.annotations,
+        "labels": alert.labels,
+        "isPaused": False,
+    }
+    return rule
+
+
+def grafana_rules() -> dict[str, Any]:
+    return {
+        "apiVersion": 1,
+        "groups": [
+            {
+                "orgId": 1,
+                "name": group,
+                "folder": FOLDER,
+                "interval": interval,
+                "rules": [grafana_rule(a) for a in ALERTS if a.group == group],
+            }
+            for group, interval in GROUPS.items()
+        ],
+    }
+
+
+def contact_points() -> dict[str, Any]:
+    return {
+        "apiVersion": 1,
+        "contactPoints": [
+            {
+                "orgId": 1,
+                "name": CONTACT_POINT,
+                "receivers": [
+                    {
+                        "uid": CONTACT_POINT,
+                        "type": "webhook",
+                        "settings": {"url": f"${WEBHOOK_URL_VARIABLE}", "httpMethod": "POST"},
+                        "disableResolveMessage": False,
+                    }
+                ],
+            }
+        ],
+    }
+
+
+# Severity decides how fast and how often: critical at once and hourly, warning batched, info daily.
+SEVERITY_TIMING = {
+    "critical": {"group_wait": "10s", "group_interval": "1m", "repeat_interval": "1h"},
+    "warning": {"group_wait": "1m", "group_interval": "5m", "repeat_interval": "4h"},
+    "info": {"group_wait": "5m", "group_interval": "30m", "repeat_interval": "24h"},
+}
+
+
+def policies(receivers: dict[str, str] | None = None) -> dict[str, Any]:
+    """The notification policy tree: one route per severity (to the receiver named for it)."""
+    receivers = receivers or {}
+    return {
+        "apiVersion": 1,
+        "policies": [
+            {
+                "orgId": 1,
+                "receiver": CONTACT_POINT,
+                "group_by": ["grafana_folder", "alertname"],
+                "routes": [
+                    {
+                        "receiver": receivers.get(severity, CONTACT_POINT),
+                        "object_matchers": [["severity", "=", severity]],
+                        **SEVERITY_TIMING[severity],
+                    }
+                    for severity in SEVERITIES
+                ],
+            }
+        ],
+    }
+
+
+# --------------------------------------------------------------------------- Prometheus form and tests
+PROMETHEUS_RULES_FILE = "glassbox-alerts.yml"
+
+
+def prometheus_rules() -> dict[str, Any]:
+    return {
+        "groups": [
+            {
+                "name": group,
+                "interval": interval,
+                "rules": [
+                    {
+                        "alert": a.name,
+                        "expr": a.expr,
+                        "for": a.duration,
+                        "labels": a.labels,
+                        "annotations": a.annotations,
+                    }
+                    for a in ALERTS
+                    if a.group == group
+                ],
+            }
+            for group, interval in GROUPS.items()
+        ]
+    }
+
+
+_LABEL_TEMPLATE = regex.compile(r"\{\{ \$labels\.(\w+) \}\}")
+
+
+def render(template: str, labels: dict[str, str]) -> str:
+    """Expand ``{{ $labels.x }}``, the only template the annotations use (both Grafana and Prometheus know it)."""
+    rendered = _LABEL_TEMPLATE.sub(lambda m: labels.get(m.group(1), ""), template)
+    if "{{" in rendered:
+        raise ValueError(f"unsupported template in {template!r}")
+    return rendered
+
+
+def promtool_tests() -> dict[str, Any]:
+    tests = []
+    for alert in ALERTS:
+        for kind, case in (("fires", alert.fires), ("stays quiet", alert.quiet)):
+            expected = []
+            for labels in case.fires:
+                all_labels = {**labels, **alert.labels}
+                expected.append(
+                    {
+                        "exp_labels": all_labels,
+                        "exp_annotations": {k: render(v, all_labels) for k, v in alert.annotations.items()},
+                    }
+                )
+            tests.append(
+                {
+                    "name": f"{alert.name} {kind}",
+                    "interval": case.interval,
+                    "input_series": [{"series": s, "values": v} for s, v in case.series.items()],
+                    "alert_rule_test": [{"eval_time": case.at, "alertname": alert.name, "exp_alerts": expected}],
+                }
+            )
+    return {"rule_files": [PROMETHEUS_RULES_FILE], "evaluation_interval": "1m", "tests": tests}

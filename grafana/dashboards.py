@@ -1,0 +1,588 @@
+"""The six Glassbox dashboards. Every query is built from glassbox.conventions names through grafana.promql."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from glassbox import conventions as c
+from grafana import promql as p
+from grafana.panels import (
+    UP_DOWN,
+    LogQuery,
+    Panel,
+    Query,
+    Row,
+    TraceQuery,
+    bargauge,
+    bars,
+    dashboard,
+    logs,
+    piechart,
+    query_variable,
+    stat,
+    table,
+    text_variable,
+    timeseries,
+)
+
+HTTP_COUNT = p.metric(c.METRIC_HTTP_SERVER_DURATION, "_count")
+HTTP_BUCKET = p.metric(c.METRIC_HTTP_SERVER_DURATION, "_bucket")
+LLM_COUNT = p.metric(c.METRIC_OPERATION_DURATION, "_count")
+LLM_BUCKET = p.metric(c.METRIC_OPERATION_DURATION, "_bucket")
+TOKENS_SUM = p.metric(c.METRIC_TOKEN_USAGE, "_sum")
+COST = p.metric(c.METRIC_COST)
+UNPRICED = p.metric(c.METRIC_COST_UNPRICED)
+TRANSITIONS = p.metric(c.METRIC_ACTIVITY_TRANSITIONS)
+BACKLOG = p.metric(c.METRIC_APPROVAL_BACKLOG)
+ACTIVITY_BUCKET = p.metric(c.METRIC_ACTIVITY_DURATION, "_bucket")
+ACTIVITY_SUM = p.metric(c.METRIC_ACTIVITY_DURATION, "_sum")
+ACTIVITY_COUNT = p.metric(c.METRIC_ACTIVITY_DURATION, "_count")
+QUEUE_DEPTH = p.metric(c.METRIC_QUEUE_DEPTH)
+DEAD_LETTERS = p.metric(c.METRIC_QUEUE_DEAD_LETTERS)
+SERVER_ERROR = p.re(p.STATUS_CODE, "5..")
+# Budget states, as shares of the limit; the same steps colour the panels and name the alert thresholds.
+BUDGET_STEPS = [(c.BUDGET_ALERT_RATIOS[0], "yellow"), (c.BUDGET_ALERT_RATIOS[1], "orange"), (1.0, "red")]
+PIPELINE_SLO_SECONDS = 300.0
+
+
+def collector_metric(name: str) -> str:
+    if name not in c.COLLECTOR_METRICS:
+        raise KeyError(f"{name} is not in glassbox.conventions.COLLECTOR_METRICS")
+    return name
+
+
+def collector_signals(kind: str) -> str:
+    """One selector for a collector counter across the three signals, e.g. receiver_accepted."""
+    names = [collector_metric(f"otelcol_{kind}_{signal}") for signal in c.COLLECTOR_SIGNALS]
+    prefix = f"otelcol_{kind}_"
+    return p.sel("", f'__name__=~"{prefix}({"|".join(n[len(prefix) :] for n in names)})"', p.COLLECTOR)
+
+
+def per_signal(kind: str) -> list[Query]:
+    """A collector counter's rate, one query per signal (legend: the signal)."""
+    return [
+        Query(f"sum({p.rate(p.sel(collector_metric(f'otelcol_{kind}_{signal}'), p.COLLECTOR))})", signal)
+        for signal in c.COLLECTOR_SIGNALS
+    ]
+
+
+# --------------------------------------------------------------------------- variables
+SDK_INFO = p.sel(p.SERVICE_INFO, p.SDK_PRESENT)
+ENV_VARIABLE = query_variable("env", "Environment", f"label_values({SDK_INFO}, {p.ENVIRONMENT})")
+SERVICE_VARIABLE = query_variable(
+    "service", "Service", f"label_values({p.sel(p.SERVICE_INFO, p.SDK_PRESENT, p.VAR_ENV)}, job)"
+)
+
+
+def tenant_variable(source: str) -> dict[str, Any]:
+    return query_variable("tenant", "Tenant", f"label_values({p.sel(source, *p.APP)}, {p.TENANT})")
+
+
+MODEL_VARIABLE = query_variable("model", "Model", f"label_values({p.sel(LLM_COUNT, *p.APP)}, {p.MODEL})")
+
+
+# --------------------------------------------------------------------------- shared panels
+def service_freshness() -> Panel:
+    return stat(
+        "Seconds since each service last sent data",
+        "Age of each service's last export through the collector; over 120 s means it stopped sending.",
+        "s",
+        Query(p.seconds_since_last_data(*p.APP), "{{job}}", instant=True),
+        width=12,
+        thresholds=[(120, "red")],
+    )
+
+
+def stack_targets() -> Panel:
+    return stat(
+        "Stack components",
+        "Prometheus's scrape of each stack component: UP or DOWN.",
+        "none",
+        Query(p.sel("up", p.re("job", "|".join(c.STACK_JOBS))), "{{job}}", instant=True),
+        width=12,
+        mappings=UP_DOWN,
+        thresholds=[(1, "green")],
+        options={"colorMode": "background", "graphMode": "none"},
+    )
+
+
+def canary_age(width: int = 6) -> Panel:
+    canary = p.sel(c.PROMETHEUS_CANARY_TIMESTAMP)
+    return stat(
+        "Canary age",
+        "Seconds since the last `glassbox doctor` canary point reached Prometheus through the collector.",
+        "s",
+        Query(f"time() - max(max_over_time({canary}[1d]))", "canary", instant=True),
+        width=width,
+        thresholds=[(300, "red")],
+    )
+
+
+def pipeline_summary() -> list[Panel]:
+    return [
+        stat(
+            "Accepted by the collector",
+            "Spans, log records and metric points per second the collector accepted.",
+            "short",
+            *per_signal("receiver_accepted"),
+        ),
+        stat(
+            "Refused by the collector",
+            "Items per second the collector refused (memory limit, bad data); any is a loss at the source.",
+            "short",
+            Query(f"sum({p.rate(collector_signals('receiver_refused'))})", "refused"),
+            thresholds=[(0.001, "red")],
+        ),
+        stat(
+            "Failed to export",
+            "Items per second an exporter gave up on after its retries; each is data lost for a backend.",
+            "short",
+            Query(f"sum({p.rate(collector_signals('exporter_send_failed'))}) or vector(0)", "failed"),
+            thresholds=[(0.001, "red")],
+        ),
+        canary_age(),
+    ]
+
+
+# --------------------------------------------------------------------------- 1. system health
+def system_health() -> dict[str, Any]:
+    app_http = p.sel(HTTP_COUNT, *p.APP)
+    per_route = f"sum by (job, {p.ROUTE}) ({p.rate(app_http)})"
+    errors = f"sum by (job) ({p.rate(p.sel(HTTP_COUNT, *p.APP, SERVER_ERROR))})"
+    total = f"sum by (job) ({p.rate(app_http)})"
+    bucket = p.sel(HTTP_BUCKET, *p.APP)
+    latency = [
+        Query(p.quantile(q, bucket, "job", p.ROUTE), f"p{int(q * 100)} {{{{{p.ROUTE}}}}}", exemplar=True)
+        for q in (0.5, 0.95, 0.99)
+    ]
+    return dashboard(
+        "glassbox-system-health",
+        "Glassbox / System health",
+        "Is every service up and answering: rate, errors and latency per route, job queues, the telemetry pipeline.",
+        [ENV_VARIABLE, SERVICE_VARIABLE],
+        [
+            Row("Services"),
+            service_freshness(),
+            stack_targets(),
+            timeseries(
+                "Request rate by route",
+                "HTTP requests per second served, per service and route.",
+                "reqps",
+                Query(per_route, "{{job}} {{" + p.ROUTE + "}}"),
+            ),
+            timeseries(
+                "5xx error rate",
+                "Share of HTTP requests answered with a 5xx status, per service.",
+                "percentunit",
+                Query(f"{errors} / {total}", "{{job}}"),
+                thresholds=[(0.05, "red")],
+            ),
+            timeseries(
+                "Latency p50 / p95 / p99 by route",
+                "HTTP server latency quantiles per route; dots are exemplars linking to the trace.",
+                "s",
+                *latency,
+                width=24,
+            ),
+            Row("Job queues"),
+            timeseries(
+                "Queue depth",
+                "Jobs waiting in each queue, as the app reports it.",
+                "short",
+                Query(f"sum by (job, {p.QUEUE}) ({p.sel(QUEUE_DEPTH, *p.APP)})", "{{job}} {{" + p.QUEUE + "}}"),
+            ),
+            timeseries(
+                "Dead letters",
+                "Jobs in each queue's dead-letter store; a rising line needs a look.",
+                "short",
+                Query(f"sum by (job, {p.QUEUE}) ({p.sel(DEAD_LETTERS, *p.APP)})", "{{job}} {{" + p.QUEUE + "}}"),
+            ),
+            Row("Telemetry pipeline"),
+            *pipeline_summary(),
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- 2. LLM cost
+def llm_cost() -> dict[str, Any]:
+    cost = p.sel(COST, *p.APP, p.VAR_TENANT, p.VAR_MODEL)
+
+    def spend(group: str, window: str) -> str:
+        return f"sum by ({group}) ({p.increase(cost, window)})"
+
+    tokens = p.sel(TOKENS_SUM, *p.APP, p.VAR_TENANT, p.VAR_MODEL)
+    cache_tokens = p.sel(p.metric(c.METRIC_CACHE_TOKENS), *p.APP, p.VAR_TENANT, p.VAR_MODEL)
+    calls = p.sel(LLM_COUNT, *p.APP, p.VAR_TENANT, p.VAR_MODEL)
+    budget = p.budget_used(*p.APP, p.VAR_TENANT)
+    return dashboard(
+        "glassbox-llm-cost",
+        "Glassbox / LLM cost",
+        "What the models cost: spend by model, tenant and agent, tokens, budgets, and the most expensive calls.",
+        [ENV_VARIABLE, SERVICE_VARIABLE, tenant_variable(COST), MODEL_VARIABLE],
+        [
+            Row("Spend"),
+            stat(
+                "Spend in the time range",
+                "USD spent on model calls over the dashboard's time range.",
+                "currencyUSD",
+                Query(f"sum({p.increase(cost, '$__range')})", "USD", instant=True),
+                decimals=4,
+            ),
+            stat(
+                "Spend in the last 30 days",
+                "USD spent on model calls over the last 30 days.",
+                "currencyUSD",
+                Query(f"sum({p.increase(cost, '30d')})", "USD", instant=True),
+                decimals=2,
+            ),
+            stat(
+                "Model calls without a price",
+                "Calls the price list does not cover (unknown model or provider); counted, never guessed.",
+                "short",
+                Query(f"sum({p.increase(p.sel(UNPRICED, *p.APP, p.VAR_TENANT, p.VAR_MODEL), '$__range')})", "calls"),
+                thresholds=[(1, "orange")],
+            ),
+            stat(
+                "Spend rate",
+                "USD per hour at the current rate; exemplars on the graph below link to expensive calls' traces.",
+                "currencyUSD",
+                Query(f"sum({p.rate(cost)}) * 3600", "USD/h"),
+                decimals=4,
+            ),
+            bars(
+                "Spend per day by model",
+                "USD per UTC day, stacked by requested model.",
+                "currencyUSD",
+                Query(spend(p.MODEL, "$__interval"), "{{" + p.MODEL + "}}"),
+                interval="1d",
+            ),
+            bars(
+                "Spend per day by tenant",
+                "USD per UTC day, stacked by tenant.",
+                "currencyUSD",
+                Query(spend(p.TENANT, "$__interval"), "{{" + p.TENANT + "}}"),
+                interval="1d",
+            ),
+            bars(
+                "Spend per month by model",
+                "USD per 30 days, stacked by requested model.",
+                "currencyUSD",
+                Query(spend(p.MODEL, "$__interval"), "{{" + p.MODEL + "}}"),
+                interval="30d",
+            ),
+            timeseries(
+                "Spend rate by agent",
+                "USD per hour by agent (feature); exemplar dots link to the trace of a priced call.",
+                "currencyUSD",
+                Query(f"sum by ({p.AGENT}) ({p.rate(cost)}) * 3600", "{{" + p.AGENT + "}}", exemplar=True),
+            ),
+            Row("Tokens and models"),
+            timeseries(
+                "Tokens per second by model and type",
+                "Input and output tokens per second per model, as the GenAI instrumentations report them.",
+                "short",
+                Query(
+                    f"sum by ({p.MODEL}, {p.TOKEN_TYPE}) ({p.rate(tokens)})",
+                    "{{" + p.MODEL + "}} {{" + p.TOKEN_TYPE + "}}",
+                ),
+            ),
+            timeseries(
+                "Cached input tokens per second by model",
+                "Input tokens read from or written to the provider's prompt cache (a share of the input tokens).",
+                "short",
+                Query(
+                    f"sum by ({p.MODEL}, {p.TOKEN_TYPE}) ({p.rate(cache_tokens)})",
+                    "{{" + p.MODEL + "}} {{" + p.TOKEN_TYPE + "}}",
+                ),
+            ),
+            piechart(
+                "Calls by provider and model",
+                "Share of model calls per provider and model over the time range.",
+                "short",
+                Query(
+                    f"sum by ({p.PROVIDER}, {p.MODEL}) ({p.increase(calls, '$__range')})",
+                    "{{" + p.PROVIDER + "}} {{" + p.MODEL + "}}",
+                    instant=True,
+                ),
+            ),
+            bargauge(
+                "Budget used per tenant",
+                "Share of each tenant's daily and monthly USD budget spent in the current period.",
+                "percentunit",
+                Query(budget, "{{" + p.TENANT + "}} {{" + p.PERIOD + "}}", instant=True),
+                thresholds=BUDGET_STEPS,
+                options={"minVizHeight": 10},
+            ),
+            Row("Most expensive calls"),
+            table(
+                "Most expensive model calls (traces)",
+                "Traces whose priced model calls add up to the most USD; open one for the whole request.",
+                "currencyUSD",
+                TraceQuery(
+                    f"{{ span.{c.COST_USD} > 0 }} | sum(span.{c.COST_USD}) > 0.001"
+                    f" | select(span.{c.TENANT_ID}, span.{c.GEN_AI_REQUEST_MODEL}, span.{c.COST_USD})",
+                    limit=20,
+                ),
+                width=24,
+            ),
+        ],
+        time_from="now-7d",
+    )
+
+
+# --------------------------------------------------------------------------- 3. pipeline
+def pipeline() -> dict[str, Any]:
+    scope = (*p.APP, p.VAR_TENANT)
+    transitions = p.sel(TRANSITIONS, *scope)
+    group = f"{p.AGENT_ROLE}, {p.DELIVERABLE}"
+    failed = p.sel(TRANSITIONS, *scope, p.eq(p.ACTIVITY_STATUS, c.ACTIVITY_FAILED))
+    created = p.sel(TRANSITIONS, *scope, p.eq(p.ACTIVITY_STATUS, c.ACTIVITY_CREATED))
+    completed = (*scope, p.eq(p.ACTIVITY_STATUS, c.ACTIVITY_COMPLETED))
+    mean_count = f"sum({p.rate(p.sel(ACTIVITY_COUNT, *completed))})"
+    return dashboard(
+        "glassbox-pipeline",
+        "Glassbox / Pipeline",
+        "Agent pipeline activities: where they are, how long they take, what waits for a human, what fails.",
+        [ENV_VARIABLE, SERVICE_VARIABLE, tenant_variable(TRANSITIONS)],
+        [
+            bargauge(
+                "Activities by status, last 24 h",
+                "Activities that entered each status in the last 24 hours.",
+                "short",
+                Query(
+                    f"sum by ({p.ACTIVITY_STATUS}) ({p.increase(transitions, '24h')})",
+                    "{{" + p.ACTIVITY_STATUS + "}}",
+                    instant=True,
+                ),
+            ),
+            timeseries(
+                "Status changes per minute",
+                "Activities entering each status, per minute.",
+                "short",
+                Query(f"sum by ({p.ACTIVITY_STATUS}) ({p.rate(transitions)}) * 60", "{{" + p.ACTIVITY_STATUS + "}}"),
+            ),
+            timeseries(
+                "Approval backlog per tenant",
+                "Activities waiting for a human approval, per tenant.",
+                "short",
+                Query(f"sum by ({p.TENANT}) ({p.sel(BACKLOG, *scope)})", "{{" + p.TENANT + "}}"),
+            ),
+            timeseries(
+                "Pipeline duration",
+                "Creation to completion: the mean, and p95 with exemplars linking to a trace.",
+                "s",
+                Query(p.ratio(f"sum({p.rate(p.sel(ACTIVITY_SUM, *completed))})", mean_count), "mean"),
+                Query(p.quantile(0.95, p.sel(ACTIVITY_BUCKET, *completed)), "p95", exemplar=True),
+                thresholds=[(PIPELINE_SLO_SECONDS, "red")],
+            ),
+            timeseries(
+                "Failure rate by agent role and deliverable",
+                "Failed activities as a share of those created, per agent role and deliverable type.",
+                "percentunit",
+                Query(
+                    f"sum by ({group}) ({p.rate(failed)}) / sum by ({group}) ({p.rate(created)})",
+                    "{{" + p.AGENT_ROLE + "}} / {{" + p.DELIVERABLE + "}}",
+                ),
+                width=24,
+            ),
+        ],
+        time_from="now-24h",
+    )
+
+
+# --------------------------------------------------------------------------- 4. tenant
+def tenant() -> dict[str, Any]:
+    scope = (*p.APP, p.VAR_TENANT)
+    http = p.sel(HTTP_COUNT, *scope)
+    by_tenant = f"sum by ({p.TENANT}) ({p.increase(http, '$__range')})"
+    errors = f"sum by ({p.TENANT}) ({p.rate(p.sel(HTTP_COUNT, *scope, SERVER_ERROR), '15m')})"
+    requests = f"sum by ({p.TENANT}) ({p.rate(http, '15m')})"
+    budget = p.budget_used(*scope)
+    overdue = f"min_over_time((sum by ({p.TENANT}) ({p.sel(BACKLOG, *scope)}))[30m:1m])"
+    return dashboard(
+        "glassbox-tenant",
+        "Glassbox / Tenants",
+        "Who uses the service, how much, how it serves them, and which tenants are at risk.",
+        [ENV_VARIABLE, SERVICE_VARIABLE, tenant_variable(HTTP_COUNT)],
+        [
+            stat(
+                "Active tenants",
+                "Tenants with at least one request in the time range.",
+                "short",
+                Query(f"count({by_tenant} > 0)", "tenants", instant=True),
+            ),
+            bargauge(
+                "Top 10 tenants by requests",
+                "Requests per tenant over the time range, the ten busiest.",
+                "short",
+                Query(f"topk(10, {by_tenant})", "{{" + p.TENANT + "}}", instant=True),
+                width=18,
+            ),
+            bargauge(
+                "Spend against budget",
+                "Share of each tenant's daily and monthly USD budget spent in the current period.",
+                "percentunit",
+                Query(budget, "{{" + p.TENANT + "}} {{" + p.PERIOD + "}}", instant=True),
+                thresholds=BUDGET_STEPS,
+            ),
+            table(
+                "Tenants at risk",
+                "Tenants near their budget cap (80%+), with over 5% errors in 15 min, or approvals waiting 30 min.",
+                "none",
+                Query(f"max by ({p.TENANT}) ({budget}) >= {c.BUDGET_ALERT_RATIOS[0]}", instant=True),
+                Query(f"{errors} / {requests} > 0.05", instant=True),
+                Query(f"{overdue} > 0", instant=True),
+                transformations=[
+                    {"id": "joinByField", "options": {"byField": p.TENANT, "mode": "outer"}},
+                    {
+                        "id": "organize",
+                        "options": {
+                            "excludeByName": {"Time": True, "Time 1": True, "Time 2": True, "Time 3": True},
+                            "renameByName": {
+                                "Value #A": "budget used",
+                                "Value #B": "error rate",
+                                "Value #C": "approvals waiting",
+                            },
+                        },
+                    },
+                ],
+            ),
+            timeseries(
+                "Latency p95 per tenant",
+                "HTTP latency p95 per tenant; exemplar dots link to the trace.",
+                "s",
+                Query(
+                    p.quantile(0.95, p.sel(HTTP_BUCKET, *scope), p.TENANT),
+                    "{{" + p.TENANT + "}}",
+                    exemplar=True,
+                ),
+                width=24,
+            ),
+        ],
+        time_from="now-24h",
+    )
+
+
+# --------------------------------------------------------------------------- 5. audit
+def audit() -> dict[str, Any]:
+    stream = p.loki_stream(
+        f'{c.LOKI_AUDIT_STREAM_LABEL}="{c.AUDIT_STREAM_VALUE}"',
+        f'{c.loki_field(c.SERVICE_NAME)}=~"$service"',
+        f'{c.loki_field(c.DEPLOYMENT_ENVIRONMENT)}=~"$env"',
+    )
+    filters = " ".join(
+        [
+            p.loki_filter(c.TENANT_ID, "$tenant"),
+            p.loki_filter(c.AUDIT_ACTOR_ID, "$actor"),
+            p.loki_filter(c.AUDIT_ACTION, "$action"),
+            p.loki_filter(c.AUDIT_RESOURCE_TYPE, "$resource"),
+        ]
+    )
+    action = c.loki_field(c.AUDIT_ACTION)
+    return dashboard(
+        "glassbox-audit",
+        "Glassbox / Audit",
+        "The audit stream: who did what to which resource, for which tenant; each entry links to its trace.",
+        [
+            ENV_VARIABLE,
+            SERVICE_VARIABLE,
+            text_variable("tenant", "Tenant (regex)"),
+            text_variable("actor", "Actor id (regex)"),
+            text_variable("action", "Action (regex)"),
+            text_variable("resource", "Resource type (regex)"),
+        ],
+        [
+            timeseries(
+                "Audit events by action",
+                "Audit events per action over time, after the filters above.",
+                "short",
+                LogQuery(f"sum by ({action}) (count_over_time({stream} {filters} [$__auto]))", "{{" + action + "}}"),
+                width=24,
+                height=7,
+            ),
+            logs(
+                "Audit events",
+                "Each event with its actor, action, resource and outcome; the trace_id field opens its trace.",
+                LogQuery(f"{stream} {filters}"),
+            ),
+        ],
+        time_from="now-24h",
+    )
+
+
+# --------------------------------------------------------------------------- 6. telemetry pipeline
+def telemetry_pipeline() -> dict[str, Any]:
+    queue = p.sel(collector_metric("otelcol_exporter_queue_size"), p.COLLECTOR)
+    capacity = p.sel(collector_metric("otelcol_exporter_queue_capacity"), p.COLLECTOR)
+    exported = p.sel(p.metric(c.METRIC_SDK_SPANS_EXPORTED), *p.APP)
+    return dashboard(
+        "glassbox-telemetry-pipeline",
+        "Glassbox / Telemetry pipeline",
+        "Is telemetry getting through: what the collector accepted, refused, sent and failed, its queues, "
+        "each backend, and the age of the last canary.",
+        [ENV_VARIABLE, SERVICE_VARIABLE],
+        [
+            timeseries(
+                "Accepted per signal",
+                "Spans, log records and metric points per second the collector's receivers accepted.",
+                "short",
+                *per_signal("receiver_accepted"),
+                width=8,
+            ),
+            timeseries(
+                "Refused per signal",
+                "Items per second the receivers refused (memory limiter, malformed); the sender sees an error.",
+                "short",
+                *per_signal("receiver_refused"),
+                width=8,
+            ),
+            timeseries(
+                "Sent per signal",
+                "Items per second the exporters delivered to Tempo, Loki and Prometheus.",
+                "short",
+                *per_signal("exporter_sent"),
+                width=8,
+            ),
+            timeseries(
+                "Failed to export, per exporter",
+                "Items per second an exporter gave up on after its retries: lost for that backend.",
+                "short",
+                Query(
+                    f"sum by (exporter) ({p.rate(collector_signals('exporter_send_failed'))})",
+                    "{{exporter}}",
+                ),
+            ),
+            timeseries(
+                "Exporter queue used",
+                "Each exporter's sending queue as a share of its capacity; near 100% the collector starts dropping.",
+                "percentunit",
+                Query(f"max by (exporter) ({queue} / {capacity})", "{{exporter}}"),
+                thresholds=[(0.8, "red")],
+            ),
+            stack_targets(),
+            canary_age(width=12),
+            timeseries(
+                "Spans exported by each service's SDK",
+                "Spans per second each service's OTel SDK exported, and those that failed (by error type).",
+                "short",
+                Query(f"sum by (job, {p.ERROR_TYPE}) ({p.rate(exported)})", "{{job}} {{" + p.ERROR_TYPE + "}}"),
+                width=24,
+            ),
+        ],
+        time_from="now-3h",
+    )
+
+
+DASHBOARDS = {
+    "system-health": system_health,
+    "llm-cost": llm_cost,
+    "pipeline": pipeline,
+    "tenant": tenant,
+    "audit": audit,
+    "telemetry-pipeline": telemetry_pipeline,
+}
+
+
+def all_dashboards() -> dict[str, dict[str, Any]]:
+    """File stem -> dashboard JSON."""
+    return {name: build() for name, build in DASHBOARDS.items()}

@@ -1,0 +1,110 @@
+"""PromQL and LogQL building blocks: metric names and label names from glassbox.conventions, nothing typed twice."""
+
+from __future__ import annotations
+
+from glassbox import conventions as c
+
+
+def label(attribute: str) -> str:
+    """The Prometheus label an OTel attribute becomes (dots and dashes as underscores)."""
+    return attribute.replace(".", "_").replace("-", "_")
+
+
+def metric(otel_name: str, suffix: str = "") -> str:
+    """The Prometheus name of a glassbox or GenAI metric, plus _bucket/_count/_sum where asked."""
+    return c.PROMETHEUS_NAMES[otel_name] + suffix
+
+
+def sel(name: str, *matchers: str) -> str:
+    """A selector. Every selector in a dashboard or rule is written through here, with braces, so the data
+    test can find them all: ``name{matcher, ...}``."""
+    return f"{name}{{{', '.join(m for m in matchers if m)}}}"
+
+
+def eq(attribute_or_label: str, value: str) -> str:
+    return f'{label(attribute_or_label)}="{value}"'
+
+
+def re(attribute_or_label: str, pattern: str) -> str:
+    return f'{label(attribute_or_label)}=~"{pattern}"'
+
+
+def ne(attribute_or_label: str, value: str) -> str:
+    return f'{label(attribute_or_label)}!="{value}"'
+
+
+def by(*attributes: str) -> str:
+    return ", ".join(label(a) for a in attributes)
+
+
+TENANT = label(c.TENANT_ID)
+MODEL = label(c.GEN_AI_REQUEST_MODEL)
+PROVIDER = label(c.GEN_AI_PROVIDER_NAME)
+AGENT = label(c.GEN_AI_AGENT_NAME)
+TOKEN_TYPE = label(c.GEN_AI_TOKEN_TYPE)
+ROUTE = label(c.HTTP_ROUTE)
+STATUS_CODE = label(c.HTTP_RESPONSE_STATUS_CODE)
+ERROR_TYPE = label(c.ERROR_TYPE)
+ENVIRONMENT = label(c.DEPLOYMENT_ENVIRONMENT)
+PERIOD = label(c.BUDGET_PERIOD)
+ACTIVITY_STATUS = label(c.ACTIVITY_STATUS)
+AGENT_ROLE = label(c.AGENT_ROLE)
+DELIVERABLE = label(c.DELIVERABLE_TYPE)
+QUEUE = label(c.QUEUE_NAME)
+# Prometheus's job is the service name for pushed series (service.namespace/service.name when namespaced).
+SERVICE = "job"
+
+# Dashboard template variables, as matchers.
+VAR_ENV = re(ENVIRONMENT, "$env")
+VAR_SERVICE = re(SERVICE, "$service")
+VAR_TENANT = re(TENANT, "$tenant")
+VAR_MODEL = re(MODEL, "$model")
+APP = (VAR_ENV, VAR_SERVICE)
+
+# Series a service pushes through the SDK (scraped stack components have no telemetry_sdk_name).
+SERVICE_INFO = "target_info"
+SDK_PRESENT = ne("telemetry.sdk.name", "")
+COLLECTOR = eq("job", c.COLLECTOR_JOB)
+
+
+# Seconds since each service last pushed its resource (target_info is written with every export).
+def seconds_since_last_data(*matchers: str) -> str:
+    info = sel(SERVICE_INFO, SDK_PRESENT, *matchers)
+    return f"time() - max by (job, {ENVIRONMENT}) (max_over_time(timestamp({info})[1h:30s]))"
+
+
+def rate(selector: str, window: str = "$__rate_interval") -> str:
+    return f"rate({selector}[{window}])"
+
+
+def increase(selector: str, window: str) -> str:
+    return f"increase({selector}[{window}])"
+
+
+def ratio(numerator: str, denominator: str) -> str:
+    return f"({numerator}) / ({denominator})"
+
+
+def quantile(q: float, bucket_selector: str, *group: str, window: str = "$__rate_interval") -> str:
+    keys = ", ".join(["le", *group])
+    return f"histogram_quantile({q}, sum by ({keys}) ({rate(bucket_selector, window)}))"
+
+
+def budget_used(*matchers: str) -> str:
+    """Share of each tenant's budget spent in the current period: spend summed over the app's instances,
+    against the limit (the same in every instance)."""
+    spent = sel(metric(c.METRIC_BUDGET_SPENT), *matchers)
+    limit = sel(metric(c.METRIC_BUDGET_LIMIT), *matchers)
+    keys = f"{ENVIRONMENT}, job, {TENANT}, {PERIOD}"
+    return f"sum by ({keys}) ({spent}) / max by ({keys}) ({limit})"
+
+
+# --------------------------------------------------------------------------- LogQL
+def loki_stream(*matchers: str) -> str:
+    """A Loki stream selector; only labels Loki indexes may appear (checked by the tests)."""
+    return "{" + ", ".join(matchers) + "}"
+
+
+def loki_filter(field_attribute: str, pattern: str) -> str:
+    """A structured-metadata filter on a log attribute, in the name Loki's OTLP ingestion gives it."""
+    return f'| {c.loki_field(field_attribute)}=~"{pattern}"'

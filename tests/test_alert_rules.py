@@ -1,0 +1,149 @@
+"""The alert rules: one source, unit-tested by promtool, complete for Grafana, each with its runbook."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from glassbox import conventions as c
+from grafana import alerts
+
+from .dashboard_queries import GRAFANA_RULES, PROMETHEUS_RULES, ROOT
+
+RULES_DIR = PROMETHEUS_RULES.parent
+TESTS = RULES_DIR / "glassbox-alerts.test.yml"
+ALERTING = ROOT / "grafana" / "provisioning" / "alerting"
+REQUIRED = {
+    "HTTP 5xx rate": "GlassboxHTTP5xxRate",
+    "p95 latency over an SLO": "GlassboxHTTPLatencyP95",
+    "LLM error rate above 5%": "GlassboxLLMErrorRate",
+    "tenant spend at 80%": "GlassboxTenantBudget80",
+    "tenant spend at 95%": "GlassboxTenantBudget95",
+    "tenant spend at 100%": "GlassboxTenantBudget100",
+    "spend spike against the same hour last week": "GlassboxSpendSpike",
+    "a service that stopped sending data": "GlassboxServiceStoppedSending",
+    "collector export failures": "GlassboxCollectorExportFailures",
+    "collector refused data": "GlassboxCollectorRefusedData",
+    "collector queue above 80% of capacity": "GlassboxCollectorQueueNearlyFull",
+    "a backend target down": "GlassboxStackComponentDown",
+    "audit write failures": "GlassboxAuditWriteFailures",
+    "canary stale": "GlassboxCanaryStale",
+}
+
+
+def grafana_rules() -> dict[str, dict[str, object]]:
+    groups = yaml.safe_load(GRAFANA_RULES.read_text())["groups"]
+    return {rule["title"]: rule for group in groups for rule in group["rules"]}
+
+
+def prometheus_rules() -> dict[str, dict[str, object]]:
+    groups = yaml.safe_load(PROMETHEUS_RULES.read_text())["groups"]
+    return {rule["alert"]: rule for group in groups for rule in group["rules"]}
+
+
+def test_every_required_alert_exists_in_both_forms() -> None:
+    assert set(REQUIRED.values()) <= set(grafana_rules())
+    assert set(grafana_rules()) == set(prometheus_rules()) == {a.name for a in alerts.ALERTS}
+
+
+def test_grafana_and_prometheus_rules_are_the_same_rule() -> None:
+    """The committed files agree: Prometheus's expression is Grafana's query A compared as its threshold C."""
+    prometheus = prometheus_rules()
+    for name, rule in grafana_rules().items():
+        query, threshold = rule["data"]  # type: ignore[misc]
+        evaluator = threshold["model"]["conditions"][0]["evaluator"]
+        low, *high = evaluator["params"]
+        expected = f"({query['model']['expr']}) > {low:g}" + (f" < {high[0]:g}" if high else "")
+        assert evaluator["type"] == ("within_range" if high else "gt"), name
+        assert prometheus[name]["expr"] == expected, name
+        assert prometheus[name]["for"] == rule["for"], name
+        assert prometheus[name]["labels"] == rule["labels"], name
+        assert prometheus[name]["annotations"] == rule["annotations"], name
+        assert query["datasourceUid"] == c.DATASOURCE_PROMETHEUS, name
+        assert rule["condition"] == threshold["refId"], name
+
+
+def test_every_rule_says_what_it_means_and_how_to_handle_it() -> None:
+    runbooks = (ROOT / "docs" / "runbooks.md").read_text()
+    for name, rule in grafana_rules().items():
+        annotations, labels = rule["annotations"], rule["labels"]
+        assert isinstance(annotations, dict) and isinstance(labels, dict)
+        assert annotations["summary"] and annotations["description"], name
+        assert labels["severity"] in alerts.SEVERITIES, name
+        assert rule["noDataState"] in ("OK", "NoData", "Alerting"), name
+        assert rule["execErrState"] in ("Error", "Alerting", "OK"), name
+        assert re.fullmatch(r"\d+[smh]", str(rule["for"])), name
+        page, anchor = str(annotations["runbook_url"]).split("#")
+        assert page == "docs/runbooks.md", name
+        assert runbooks.count(f'<a id="{anchor}"></a>') == 1, f"{name}: no runbook section {anchor}"
+
+
+def test_each_runbook_section_has_checks_and_commands() -> None:
+    text = (ROOT / "docs" / "runbooks.md").read_text()
+    sections = re.split(r'<a id="[^"]+"></a>', text)[1:]
+    assert len(sections) == len(alerts.ALERTS)
+    for section in sections:
+        heading = section.strip().splitlines()[0]
+        assert "First three checks" in section, heading
+        assert "```sh" in section, heading
+
+
+def _promtool_test(directory: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["promtool", "test", "rules", TESTS.name], cwd=directory, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_promtool_checks_the_prometheus_rules() -> None:
+    result = subprocess.run(["promtool", "check", "rules", str(PROMETHEUS_RULES)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(alerts.ALERTS)} rules found" in result.stdout
+
+
+def test_every_alert_fires_at_its_condition_and_stays_quiet_below_it() -> None:
+    tests = yaml.safe_load(TESTS.read_text())["tests"]
+    for alert in alerts.ALERTS:
+        cases = [t for t in tests if t["alert_rule_test"][0]["alertname"] == alert.name]
+        assert [bool(t["alert_rule_test"][0]["exp_alerts"]) for t in cases] == [True, False], alert.name
+    result = _promtool_test(RULES_DIR)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_unit_tests_fail_when_a_threshold_is_wrong(tmp_path: Path) -> None:
+    """Raise every threshold out of reach: each alert's "fires" test must then fail, by name."""
+    rules = yaml.safe_load(PROMETHEUS_RULES.read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            rule["expr"] = re.sub(r"\) > [^)]*$", ") > 1e15", rule["expr"])
+    (tmp_path / PROMETHEUS_RULES.name).write_text(yaml.safe_dump(rules))
+    shutil.copy(TESTS, tmp_path / TESTS.name)
+    result = _promtool_test(tmp_path)
+    assert result.returncode != 0
+    for alert in alerts.ALERTS:
+        assert f"name: {alert.name} fires," in result.stdout + result.stderr, alert.name
+
+
+def test_contact_point_is_a_webhook_from_the_environment() -> None:
+    (point,) = yaml.safe_load((ALERTING / "contact-points.yaml").read_text())["contactPoints"]
+    (receiver,) = point["receivers"]
+    assert receiver["type"] == "webhook"
+    assert receiver["settings"]["url"] == f"${alerts.WEBHOOK_URL_VARIABLE}"
+    examples = yaml.safe_load((ROOT / "grafana" / "alerting-examples" / "contact-points.yaml").read_text())
+    assert {r["type"] for p in examples["contactPoints"] for r in p["receivers"]} == {"email", "slack"}
+    for point in examples["contactPoints"]:
+        for receiver in point["receivers"]:
+            assert all(str(v).startswith("$") for k, v in receiver["settings"].items() if k in ("url", "addresses"))
+
+
+def test_the_policy_routes_every_severity_to_a_known_receiver() -> None:
+    points = {p["name"] for p in yaml.safe_load((ALERTING / "contact-points.yaml").read_text())["contactPoints"]}
+    (policy,) = yaml.safe_load((ALERTING / "policies.yaml").read_text())["policies"]
+    assert policy["receiver"] in points
+    routed = {route["object_matchers"][0][2]: route for route in policy["routes"]}
+    assert set(routed) == {a.severity for a in alerts.ALERTS} | {"info"}
+    assert all(route["receiver"] in points for route in routed.values())
+    assert routed["critical"]["repeat_interval"] != routed["warning"]["repeat_interval"]
