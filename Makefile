@@ -11,7 +11,7 @@ export GLASSBOX_COMPOSE_SCHEMA := $(GLASSBOX_CACHE_DIR)/go/mod/$(COMPOSE_GO)/sch
 export OTEL_PYTHON_DISTRO := glassbox
 export OTEL_PYTHON_CONFIGURATOR := glassbox
 
-.PHONY: all venv test lint typecheck pytest demo bench docs clean collector prometheus compose-schema up down status
+.PHONY: all venv test lint typecheck pytest demo bench docs dashboards clean collector prometheus compose-schema up down status
 
 all: test
 
@@ -30,6 +30,7 @@ lint: venv
 
 typecheck: venv
 	$(BIN)/mypy instrumentation/src
+	$(BIN)/mypy --strict grafana
 
 # The stack's native parts: the project's collector build (cached outside the repository) and Debian's
 # Prometheus and promtool. Debian's package starts a prometheus service where systemd runs; `make up`
@@ -77,6 +78,10 @@ bench: venv collector
 
 docs: venv
 	$(BIN)/python -m glassbox.docs README.md
+
+# Dashboards, alert rules, contact points and policies from grafana/dashboards.py and grafana/alerts.py.
+dashboards: venv
+	$(BIN)/python -m grafana.generate
 
 clean:
 	rm -rf $(VENV) .state .pytest_cache .mypy_cache .ruff_cache

@@ -21,7 +21,7 @@ from grafana.dashboards import (
     LLM_COUNT,
     SERVER_ERROR,
     collector_metric,
-    collector_signals,
+    collector_rates,
 )
 
 FOLDER = "Glassbox"
@@ -288,8 +288,16 @@ def _silent_service() -> Alert:
 
 
 def _export_failures() -> Alert:
-    value = f"sum by (exporter) ({p.rate(collector_signals('exporter_send_failed'), '5m')})"
-    failed = collector_series("otelcol_exporter_send_failed_spans", 'exporter="otlp_http/tempo"')
+    value = collector_rates("exporter_send_failed", "exporter", window="5m", over=p.grown)
+    tempo = 'exporter="otlp_http/tempo"'
+    loki = 'exporter="otlp_http/loki"'
+
+    def case(tempo_failures: str) -> dict[str, str]:
+        return {
+            collector_series("otelcol_exporter_send_failed_spans", tempo): tempo_failures,
+            collector_series("otelcol_exporter_send_failed_log_records", loki): "0x25",
+        }
+
     return Alert(
         "GlassboxCollectorExportFailures",
         "glassbox-telemetry",
@@ -298,18 +306,29 @@ def _export_failures() -> Alert:
         None,
         "1m",
         "critical",
-        "The collector is dropping data for {{ $labels.exporter }}",
-        "The collector's {{ $labels.exporter }} exporter gave up on data after its retries: that data is lost "
-        "for its backend.",
+        "The collector is dropping {{ $labels.signal }} for {{ $labels.exporter }}",
+        "The collector's {{ $labels.exporter }} exporter gave up on {{ $labels.signal }} after its retries: "
+        "that data is lost for its backend.",
         "collector-export-failures",
-        Case({failed: "0x5 1+1x20"}, "15m", ({"exporter": "otlp_http/tempo"},)),
-        Case({failed: "0x25"}, "15m"),
+        # The collector creates the counter at the first failure, already at the items lost.
+        Case(case("_x10 3x15"), "12m", ({"exporter": "otlp_http/tempo", "signal": "spans"},)),
+        # Losses 10 minutes ago, none since.
+        Case(case("_x2 3x25"), "15m"),
     )
 
 
 def _refused() -> Alert:
-    value = f"sum by (receiver) ({p.rate(collector_signals('receiver_refused'), '5m')})"
-    refused = collector_series("otelcol_receiver_refused_log_records", 'receiver="otlp", transport="http"')
+    value = collector_rates("receiver_refused", "receiver", window="5m")
+    otlp = 'receiver="otlp", transport="http"'
+
+    def case(refused_logs: str) -> dict[str, str]:
+        # One receiver, three signals, the same labels: only the metric names tell them apart.
+        return {
+            collector_series("otelcol_receiver_refused_spans", otlp): "0x25",
+            collector_series("otelcol_receiver_refused_log_records", otlp): refused_logs,
+            collector_series("otelcol_receiver_refused_metric_points", otlp): "0x25",
+        }
+
     return Alert(
         "GlassboxCollectorRefusedData",
         "glassbox-telemetry",
@@ -318,12 +337,12 @@ def _refused() -> Alert:
         None,
         "5m",
         "warning",
-        "The collector refuses data on {{ $labels.receiver }}",
-        "The collector's {{ $labels.receiver }} receiver refused data for 5 minutes (memory limit or invalid "
-        "data); senders see errors and may drop it.",
+        "The collector refuses {{ $labels.signal }} on {{ $labels.receiver }}",
+        "The collector's {{ $labels.receiver }} receiver refused {{ $labels.signal }} for 5 minutes (memory "
+        "limit or invalid data); senders see errors and may drop it.",
         "collector-refused-data",
-        Case({refused: "0x5 1+1x20"}, "20m", ({"receiver": "otlp"},)),
-        Case({refused: "0x25"}, "20m"),
+        Case(case("0x5 1+1x20"), "20m", ({"receiver": "otlp", "signal": "log_records"},)),
+        Case(case("0x25"), "20m"),
     )
 
 
@@ -382,7 +401,7 @@ def _target_down() -> Alert:
 def _audit_failures() -> Alert:
     exporter = p.eq("exporter", c.COLLECTOR_AUDIT_EXPORTER)
     failed_name = collector_metric("otelcol_exporter_send_failed_log_records")
-    value = f"sum({p.rate(p.sel(failed_name, p.COLLECTOR, exporter), '5m')})"
+    value = f"sum({p.grown(p.sel(failed_name, p.COLLECTOR, exporter), '5m')})"
     failed = collector_series(failed_name, exporter)
     return Alert(
         "GlassboxAuditWriteFailures",
@@ -395,8 +414,8 @@ def _audit_failures() -> Alert:
         "Audit events are being lost on their way to Loki",
         "The collector's audit exporter gave up on audit events after its retries: the audit stream in Loki has a gap.",
         "audit-write-failures",
-        Case({failed: "0x5 1x20"}, "10m", ({},)),
-        Case({failed: "0x20"}, "10m"),
+        Case({failed: "_x8 1x20"}, "10m", ({},)),
+        Case({failed: "_x2 1x20"}, "10m"),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from glassbox import conventions as c
@@ -51,11 +52,26 @@ def collector_metric(name: str) -> str:
     return name
 
 
-def collector_signals(kind: str) -> str:
-    """One selector for a collector counter across the three signals, e.g. receiver_accepted."""
-    names = [collector_metric(f"otelcol_{kind}_{signal}") for signal in c.COLLECTOR_SIGNALS]
-    prefix = f"otelcol_{kind}_"
-    return p.sel("", f'__name__=~"{prefix}({"|".join(n[len(prefix) :] for n in names)})"', p.COLLECTOR)
+def collector_rates(
+    kind: str,
+    *group: str,
+    window: str = "$__rate_interval",
+    matchers: tuple[str, ...] = (),
+    over: Callable[[str, str], str] = p.rate,
+) -> str:
+    """A collector counter across the three signals (its rate, or ``over`` it), summed by ``group`` plus a
+    ``signal`` label.
+
+    rate() drops the metric name, so the signals' series would collide (same receiver, same labels); each
+    gets its signal as a label before the union.
+    """
+    parts = [
+        f"label_replace({over(p.sel(collector_metric(f'otelcol_{kind}_{signal}'), *matchers), window)}, "
+        f'"signal", "{signal}", "", "")'
+        for signal in c.COLLECTOR_SIGNALS
+    ]
+    keys = ", ".join([*group, "signal"])
+    return f"sum by ({keys}) ({' or '.join(parts)})"
 
 
 def per_signal(kind: str) -> list[Query]:
@@ -130,14 +146,14 @@ def pipeline_summary() -> list[Panel]:
             "Refused by the collector",
             "Items per second the collector refused (memory limit, bad data); any is a loss at the source.",
             "short",
-            Query(f"sum({p.rate(collector_signals('receiver_refused'))})", "refused"),
+            Query(f"sum({collector_rates('receiver_refused', matchers=(p.COLLECTOR,))})", "refused"),
             thresholds=[(0.001, "red")],
         ),
         stat(
             "Failed to export",
             "Items per second an exporter gave up on after its retries; each is data lost for a backend.",
             "short",
-            Query(f"sum({p.rate(collector_signals('exporter_send_failed'))}) or vector(0)", "failed"),
+            Query(f"sum({collector_rates('exporter_send_failed', matchers=(p.COLLECTOR,))}) or vector(0)", "failed"),
             thresholds=[(0.001, "red")],
         ),
         canary_age(),
@@ -218,7 +234,13 @@ def llm_cost() -> dict[str, Any]:
         "glassbox-llm-cost",
         "Glassbox / LLM cost",
         "What the models cost: spend by model, tenant and agent, tokens, budgets, and the most expensive calls.",
-        [ENV_VARIABLE, SERVICE_VARIABLE, tenant_variable(COST), MODEL_VARIABLE],
+        [
+            ENV_VARIABLE,
+            SERVICE_VARIABLE,
+            tenant_variable(COST),
+            MODEL_VARIABLE,
+            text_variable("min_trace_cost", "Minimum USD per trace", "0.0001"),
+        ],
         [
             Row("Spend"),
             stat(
@@ -315,11 +337,12 @@ def llm_cost() -> dict[str, Any]:
             ),
             Row("Most expensive calls"),
             table(
-                "Most expensive model calls (traces)",
-                "Traces whose priced model calls add up to the most USD; open one for the whole request.",
+                "Expensive requests (traces)",
+                "Traces whose priced model calls add up to more than the minimum USD above; open one to see why.",
                 "currencyUSD",
+                # TraceQL compares a float attribute with float literals only: 0.0, not 0.
                 TraceQuery(
-                    f"{{ span.{c.COST_USD} > 0 }} | sum(span.{c.COST_USD}) > 0.001"
+                    f"{{ span.{c.COST_USD} > 0.0 }} | sum(span.{c.COST_USD}) > $min_trace_cost"
                     f" | select(span.{c.TENANT_ID}, span.{c.GEN_AI_REQUEST_MODEL}, span.{c.COST_USD})",
                     limit=20,
                 ),
@@ -548,8 +571,8 @@ def telemetry_pipeline() -> dict[str, Any]:
                 "Items per second an exporter gave up on after its retries: lost for that backend.",
                 "short",
                 Query(
-                    f"sum by (exporter) ({p.rate(collector_signals('exporter_send_failed'))})",
-                    "{{exporter}}",
+                    collector_rates("exporter_send_failed", "exporter", matchers=(p.COLLECTOR,)),
+                    "{{exporter}} {{signal}}",
                 ),
             ),
             timeseries(

@@ -81,6 +81,15 @@ def increase(selector: str, window: str) -> str:
     return f"increase({selector}[{window}])"
 
 
+def grown(selector: str, window: str) -> str:
+    """How much a counter grew over the window, a series that appeared within it counted from zero.
+
+    increase() never sees a counter's first value, and the collector creates its send_failed counters at the
+    first failure (already at the number of items lost): an alert on increase() would miss the first loss.
+    """
+    return f"(({selector} - {selector} offset {window}) or {selector})"
+
+
 def ratio(numerator: str, denominator: str) -> str:
     return f"({numerator}) / ({denominator})"
 

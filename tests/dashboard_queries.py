@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ class PanelQuery:
     language: str  # promql | logql | traceql
     expr: str
     target: dict[str, Any]
+    # Free-text variables of the dashboard and their default values.
+    defaults: dict[str, str] = field(default_factory=dict)
 
 
 def dashboards() -> dict[str, dict[str, Any]]:
@@ -49,6 +51,7 @@ def panels(board: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def queries() -> list[PanelQuery]:
     found: list[PanelQuery] = []
     for name, board in dashboards().items():
+        defaults = {v["name"]: v["query"] for v in board["templating"]["list"] if v["type"] == "textbox"}
         for variable in board["templating"]["list"]:
             if variable["type"] == "query":
                 found.append(
@@ -59,11 +62,11 @@ def queries() -> list[PanelQuery]:
                 where = f"{name} / {panel['title']} ({target['refId']})"
                 kind = target["datasource"]["type"]
                 if kind == "prometheus":
-                    found.append(PanelQuery(where, "promql", target["expr"], target))
+                    found.append(PanelQuery(where, "promql", target["expr"], target, defaults))
                 elif kind == "loki":
-                    found.append(PanelQuery(where, "logql", target["expr"], target))
+                    found.append(PanelQuery(where, "logql", target["expr"], target, defaults))
                 elif kind == "tempo":
-                    found.append(PanelQuery(where, "traceql", target["query"], target))
+                    found.append(PanelQuery(where, "traceql", target["query"], target, defaults))
                 else:
                     raise AssertionError(f"{where}: unknown datasource type {kind}")
     for group in yaml.safe_load(GRAFANA_RULES.read_text())["groups"]:
@@ -74,12 +77,14 @@ def queries() -> list[PanelQuery]:
     return found
 
 
-def substitute(expr: str, builtins: bool = True) -> str:
-    """The expression with every template variable at All and, unless builtins is False (Grafana fills
-    them in), Grafana's built-in variables at fixed windows."""
+def substitute(expr: str, builtins: bool = True, defaults: dict[str, str] | None = None) -> str:
+    """The expression with free-text variables at their defaults, every other template variable at All and,
+    unless builtins is False (Grafana fills them in), Grafana's built-in variables at fixed windows."""
     if builtins:
         for name, value in SUBSTITUTIONS.items():
             expr = expr.replace(name, value)
+    for name, value in sorted((defaults or {}).items(), key=lambda item: -len(item[0])):
+        expr = expr.replace(f"${name}", value)
     return re.sub(r"\$(?!__)[a-z_]+", ".*", expr)
 
 

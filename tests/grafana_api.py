@@ -12,11 +12,11 @@ from .dashboard_queries import dashboards, panels, substitute
 QUERYABLE = {"prometheus", "loki", "tempo"}
 
 
-def query_body(target: dict[str, Any], window: str) -> dict[str, Any]:
+def query_body(target: dict[str, Any], window: str, defaults: dict[str, str]) -> dict[str, Any]:
     query = dict(target)
     for key in ("expr", "query"):
         if key in query:
-            query[key] = substitute(query[key], builtins=False)
+            query[key] = substitute(query[key], builtins=False, defaults=defaults)
     query.setdefault("intervalMs", 15000)
     query.setdefault("maxDataPoints", 500)
     return {"queries": [query], "from": f"now-{window}", "to": "now"}
@@ -32,17 +32,20 @@ def rows(response: dict[str, Any]) -> int:
     return count
 
 
-def panel_results(base: str, auth: tuple[str, str], window: str = "1h") -> dict[str, tuple[int, str]]:
+def panel_results(
+    base: str, auth: tuple[str, str], window: str = "1h", datasources: set[str] = QUERYABLE
+) -> dict[str, tuple[int, str]]:
     """'dashboard / panel (ref)' -> (values returned, error text) for every panel query."""
     results: dict[str, tuple[int, str]] = {}
     with httpx.Client(base_url=base, auth=auth, timeout=30) as client:
         for name, board in dashboards().items():
+            defaults = {v["name"]: v["query"] for v in board["templating"]["list"] if v["type"] == "textbox"}
             for panel in panels(board):
                 for target in panel["targets"]:
-                    if target["datasource"]["type"] not in QUERYABLE:
+                    if target["datasource"]["type"] not in datasources:
                         continue
                     where = f"{name} / {panel['title']} ({target['refId']})"
-                    response = client.post("/api/ds/query", json=query_body(target, window))
+                    response = client.post("/api/ds/query", json=query_body(target, window, defaults))
                     body = response.json()
                     errors = [r.get("error", "") for r in body.get("results", {}).values() if r.get("error")]
                     error = body.get("message", "") if response.status_code >= 400 else "; ".join(errors)

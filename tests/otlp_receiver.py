@@ -36,6 +36,9 @@ class OTLPReceiver:
     def __init__(self, port: int = 0) -> None:
         self.requests: dict[str, list[Any]] = {path: [] for path in _MESSAGES}
         self.raw: list[bytes] = []
+        # Requests containing these bytes are answered 400, as a backend refuses bad data (not retried).
+        self.reject: bytes | None = None
+        self.rejected = 0
         self.lock = threading.Lock()
         receiver = self
 
@@ -49,6 +52,13 @@ class OTLPReceiver:
                 message_type = _MESSAGES.get(path)
                 if message_type is None:
                     self.send_response(404)
+                    self.end_headers()
+                    return
+                if receiver.reject and receiver.reject in body:
+                    with receiver.lock:
+                        receiver.rejected += 1
+                    self.send_response(400)
+                    self.send_header("content-length", "0")
                     self.end_headers()
                     return
                 message = message_type()
