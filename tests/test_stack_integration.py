@@ -427,3 +427,51 @@ def where_expr(where: str) -> str:
         if query.where == where:
             return query.expr
     raise KeyError(where)
+
+
+@requires("loki")
+@requires("tempo")
+@requires("grafana")
+def test_grafana_shows_the_audit_stream_and_expensive_traces(stub_url: str, tmp_path: Path) -> None:
+    """The Loki and Tempo panels, through Grafana, against the whole stack after demo traffic."""
+    home = {k: v for k, v in os.environ.items() if k == "GLASSBOX_GRAFANA_HOME"}
+    stack = new_stack(tmp_path, GLASSBOX_GRAFANA_ADMIN_PASSWORD=uuid.uuid4().hex, **home)
+    try:
+        stack.up(["prometheus", "loki", "tempo", "collector", "grafana"])
+        with demo_app(stub_url, otlp_http(stack), tmp_path) as app:
+            asyncio.run(traffic.run(app["url"], seconds=8, concurrency=4, limit=None, seed=3))
+        tracer_provider, logger_provider, meter_provider = otlp_providers(otlp_http(stack), "audit-seeder")
+        with tracer_provider.get_tracer("seeder").start_as_current_span("change role"):
+            logger_provider.get_logger("seeder").emit(
+                LogRecord(
+                    body="role changed",
+                    severity_number=SeverityNumber.INFO,
+                    attributes={
+                        "event.name": c.AUDIT_EVENT_NAME,
+                        c.TENANT_ID: "acme",
+                        c.AUDIT_ACTOR_TYPE: "human",
+                        c.AUDIT_ACTOR_ID: "user-7",
+                        c.AUDIT_ACTION: "role.change",
+                        c.AUDIT_RESOURCE_TYPE: "user",
+                        c.AUDIT_RESOURCE_ID: "user-9",
+                        c.AUDIT_OUTCOME: "success",
+                    },
+                )
+            )
+        for provider in (tracer_provider, logger_provider, meter_provider):
+            provider.shutdown()
+        base = f"http://127.0.0.1:{stack.env['GLASSBOX_GRAFANA_PORT']}"
+        auth = ("admin", stack.env["GLASSBOX_GRAFANA_ADMIN_PASSWORD"])
+
+        def problems() -> list[str]:
+            results = panel_results(base, auth, datasources={"loki", "tempo"})
+            assert results
+            return [
+                f"{where}: {error or 'no data'}" for where, (values, error) in results.items() if error or not values
+            ]
+
+        with contextlib.suppress(AssertionError):  # the assertion below names the empty panels
+            wait_for(lambda: not problems(), what="data in every Loki and Tempo panel", timeout=120)
+        assert not (empty := problems()), "\n".join(empty)
+    finally:
+        stack.down()
