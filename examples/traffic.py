@@ -4,8 +4,8 @@
 
 Each request carries ``x-tenant-id``, ``x-user-id``, ``x-session-id`` and ``x-request-id``. The mix:
 chat (plain and streamed), agent runs (a few of them failing), searches, admin reads and changes (some with a
-wrong token), a few requests for a model that does not exist and a few for a model that has no price.
-Prints a summary by endpoint and status.
+wrong token), and a few requests for a model that does not exist, one without a price and one whose provider
+is down. Prints a summary by endpoint and status.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import httpx
 TENANTS = {"acme": 5, "globex": 3, "initech": 2}
 # Served by the stub LLM, unknown to the price list: its calls are counted as unpriced, never guessed.
 UNPRICED_MODEL = "experimental-model-x"
+# The stub LLM answers this one with 503s, as a provider that is down: the app's 5xx errors.
+OUTAGE_MODEL = "outage-model"
 QUESTIONS = [
     "How do I download last month's invoice?",
     "Why was my card charged twice?",
@@ -48,8 +50,10 @@ def pick_request(rng: random.Random, admin_token: str) -> tuple[str, str, dict[s
         return "search", "/search", {"query": question, "top_k": 2}, {}
     if roll < 0.94:
         return "unknown_model", "/chat", {"message": question, "model": "no-such-model"}, {}
-    if roll < 0.95:
+    if roll < 0.945:
         return "unpriced_model", "/chat", {"message": question, "model": UNPRICED_MODEL}, {}
+    if roll < 0.95:
+        return "provider_outage", "/chat", {"message": question, "model": OUTAGE_MODEL}, {}
     token = admin_token if rng.random() < 0.7 else "wrong-token"
     if rng.random() < 0.5:
         return "admin_read", "/admin/config", None, {"x-admin-token": token}

@@ -73,7 +73,8 @@ class Alert:
 
     @property
     def uid(self) -> str:
-        return "glassbox-" + regex.sub(r"(?<!^)(?=[A-Z])", "-", self.name.removeprefix("Glassbox")).lower()
+        words = regex.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", self.name.removeprefix("Glassbox"))
+        return "glassbox-" + words.lower()
 
     @property
     def expr(self) -> str:
@@ -258,7 +259,7 @@ def _spend_spike() -> Alert:
         "warning",
         "{{ $labels.job }} spends over twice as much on models as this hour last week",
         "Model spend of {{ $labels.job }} ({{ $labels.deployment_environment_name }}) in the last hour is more "
-        "than twice the same hour a week ago, and over $1.",
+        "than twice the same hour a week ago, and over 1 USD.",
         "spend-spike",
         # 0.60 USD/h for a week, then 6 USD/h: ten times last week's hour.
         Case({series(COST): f"0+0.3x{week} {week * 0.3:g}+3x4"}, f"{(week + 4) * 30}m", (APP,), interval="30m"),

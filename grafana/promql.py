@@ -68,8 +68,12 @@ COLLECTOR = eq("job", c.COLLECTOR_JOB)
 
 
 # Seconds since each service last pushed its resource (target_info is written with every export).
+# `glassbox doctor` sends through the SDK too, once per pass or by hand: it has the canary's own rule.
+NOT_CANARY = ne("job", c.CANARY_SERVICE_NAME)
+
+
 def seconds_since_last_data(*matchers: str) -> str:
-    info = sel(SERVICE_INFO, SDK_PRESENT, *matchers)
+    info = sel(SERVICE_INFO, SDK_PRESENT, NOT_CANARY, *matchers)
     return f"time() - max by (job, {ENVIRONMENT}) (max_over_time(timestamp({info})[1h:30s]))"
 
 

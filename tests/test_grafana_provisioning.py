@@ -336,6 +336,10 @@ def test_only_glassbox_variables_are_expanded_and_compose_sets_them() -> None:
     for path in provisioning_files():
         for value in strings(load(path)):
             for name in grafana_references(value):
+                if path.name == "rules.yaml" and name in ("labels", "values"):
+                    # Alert annotation templates ({{ $labels.job }}): Grafana does not expand rule files'
+                    # annotations (test_grafana_runs_every_panel_and_alert_rule_on_the_data checks it).
+                    continue
                 # Anything else is a Grafana macro that needed "$$": Grafana would replace it with "".
                 assert re.fullmatch(r"GLASSBOX_[A-Z0-9_]+", name), f"{path.name}: {value!r} expands ${name}"
                 assert name in env, f"{path.name}: docker-compose.yml does not give Grafana {name}"

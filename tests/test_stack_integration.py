@@ -12,8 +12,6 @@ import contextlib
 import os
 import re
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,7 +31,7 @@ from stack.binaries import find_binary
 from stack.native import NativeStack, StackError
 
 from .binaries import requires
-from .conftest import EXAMPLES, free_port, stop, wait_http
+from .conftest import free_port
 from .dashboard_queries import queries, selector_metric, selectors, substitute
 from .grafana_api import panel_results
 from .otlp_receiver import OTLPReceiver
@@ -87,22 +85,6 @@ def send_seeded_telemetry(endpoint: str, probe_id: str) -> None:
 REJECT_PROBE = b"glassbox-reject-probe"
 
 
-@pytest.fixture(scope="module")
-def flaky_stub_url() -> Iterator[str]:
-    """The stub LLM failing 3% of calls, so error panels and alerts have real errors to show."""
-    port = free_port()
-    command = [sys.executable, str(EXAMPLES / "stub_llm" / "server.py"), "--port", str(port), "--latency-ms", "1"]
-    process = subprocess.Popen(
-        [*command, "--error-rate", "0.03", "--seed", "7"],
-        env={k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health", process=process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
-
-
 def stack_components() -> tuple[str, ...]:
     """The collector and Prometheus always; Grafana too where its binary is (Tempo and Loki are the sink)."""
     return ("prometheus", "collector", *(("grafana",) if find_binary("grafana") else ()))
@@ -129,13 +111,13 @@ def send_rejected_telemetry(endpoint: str, sink: OTLPReceiver) -> None:
 
 
 @pytest.fixture(scope="module")
-def run(flaky_stub_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def run(stub_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp_path = tmp_path_factory.mktemp("stack")
     probe_id = uuid.uuid4().hex
     grafana = {"GLASSBOX_GRAFANA_ADMIN_PASSWORD": uuid.uuid4().hex}
     grafana.update({k: v for k, v in os.environ.items() if k == "GLASSBOX_GRAFANA_HOME"})
     with OTLPReceiver() as sink, native_stack(tmp_path, sink.port, stack_components(), **grafana) as stack:
-        with demo_app(flaky_stub_url, otlp_http(stack), tmp_path) as app:
+        with demo_app(stub_url, otlp_http(stack), tmp_path) as app:
             counts = asyncio.run(_traffic(app["url"]))
         send_seeded_telemetry(otlp_http(stack), probe_id)
         # Everything above reaches the sink before the probes the sink refuses, so none of it is refused too.
@@ -416,6 +398,9 @@ def test_grafana_runs_every_panel_and_alert_rule_on_the_data(run: dict[str, Any]
     assert not broken, "\n".join(broken)
     state = {r["name"]: r["state"] for r in found}
     assert set(state) == {a.name for a in alerts.ALERTS}
+    # Annotations arrive as written: their {{ $labels.x }} templates are not taken for environment variables.
+    provisioned = httpx.get(f"{base}/api/v1/provisioning/alert-rules", auth=auth, timeout=10).json()
+    assert {r["title"]: r["annotations"] for r in provisioned} == {a.name: a.annotations for a in alerts.ALERTS}
     for name in expected:
         assert state[name] in ("pending", "firing"), (name, state)
     assert state["GlassboxCollectorQueueNearlyFull"] == "inactive"

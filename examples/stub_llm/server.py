@@ -12,6 +12,7 @@ Behaviour is configurable from the command line or the environment:
 * ``--error-rate`` / ``STUB_ERROR_RATE``: share of requests answered with a 500 error (0..1).
 * ``--models`` / ``STUB_MODELS``: comma-separated model names that exist; any other gives a 404.
 * A request header ``x-stub-status: 429|500|529`` forces that error for one request (tests use it).
+* The model ``outage-model`` always answers 503, as a provider that is down (the demo's 5xx errors).
 
 Token counts are deterministic: one token per whitespace-separated word (at least one), so tests can
 assert exact usage.
@@ -35,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+OUTAGE_MODEL = "outage-model"
 DEFAULT_MODELS = "gpt-4o,gpt-4o-mini,text-embedding-3-small,claude-sonnet-4-5,claude-haiku-4-5,experimental-model-x"
 EMBEDDING_DIMENSIONS = 8
 
@@ -81,7 +83,9 @@ class StubLLM:
             jitter = self.config.random.uniform(0.75, 1.25)
             await asyncio.sleep(self.config.latency_s * jitter)
 
-    def _forced_or_random_error(self, request: Request) -> int | None:
+    def _forced_or_random_error(self, request: Request, model: str) -> int | None:
+        if model == OUTAGE_MODEL:
+            return 503
         forced = request.headers.get("x-stub-status")
         if forced and forced.isdigit():
             return int(forced)
@@ -99,7 +103,7 @@ class StubLLM:
 
     async def _openai_guard(self, request: Request, body: dict[str, Any]) -> JSONResponse | None:
         await self._pause()
-        status = self._forced_or_random_error(request)
+        status = self._forced_or_random_error(request, body.get("model", ""))
         if status is not None:
             return self._openai_error(status, f"stub error {status}", f"stub_{status}")
         model = body.get("model", "")
@@ -218,7 +222,7 @@ class StubLLM:
     async def messages(self, request: Request) -> Response:
         body = await request.json()
         await self._pause()
-        status = self._forced_or_random_error(request)
+        status = self._forced_or_random_error(request, body.get("model", ""))
         if status is not None:
             return self._anthropic_error(status, f"stub error {status}")
         model = body.get("model", "")
