@@ -292,6 +292,20 @@ def llm_cost() -> dict[str, Any]:
                 Query(spend(p.MODEL, "$__interval"), "{{" + p.MODEL + "}}"),
                 interval="30d",
             ),
+            bars(
+                "Spend per month by tenant",
+                "USD per 30 days, stacked by tenant.",
+                "currencyUSD",
+                Query(spend(p.TENANT, "$__interval"), "{{" + p.TENANT + "}}"),
+                interval="30d",
+            ),
+            bars(
+                "Spend per day by agent",
+                "USD per UTC day, stacked by agent (the feature that made the calls).",
+                "currencyUSD",
+                Query(spend(p.AGENT, "$__interval"), "{{" + p.AGENT + "}}"),
+                interval="1d",
+            ),
             timeseries(
                 "Spend rate by agent",
                 "USD per hour by agent (feature); exemplar dots link to the trace of a priced call.",
