@@ -7,15 +7,19 @@ covers are re-exported here.
 
 from glassbox.activities import Activity, activity, running_activity
 from glassbox.agents import agent, tool
+from glassbox.audit_events import AuditRefused, audit, audited
 from glassbox.pipeline import configure
 from glassbox.queues import track_queue, untrack_queue
 from glassbox.version import __version__
 
 __all__ = [
     "Activity",
+    "AuditRefused",
     "__version__",
     "activity",
     "agent",
+    "audit",
+    "audited",
     "configure",
     "running_activity",
     "tool",

@@ -1,7 +1,9 @@
-"""The `glassbox` command: `glassbox doctor` checks a running stack end to end.
+"""The `glassbox` command: `glassbox doctor` checks a running stack end to end; `glassbox audit` verifies and
+exports the audit log.
 
     glassbox doctor [--require ...] [--timeout SECONDS]    one pass; exit status 1 on any failure
     glassbox doctor --watch SECONDS                        a pass every SECONDS until SIGTERM/SIGINT (exit 0)
+    glassbox audit verify | export [...]                   see glassbox.audit_cli
 
 `python -m glassbox.cli ...` is the same command (the native stack's canary process runs it that way).
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-COMMANDS = {"doctor": "glassbox.doctor"}
+COMMANDS = {"doctor": "glassbox.doctor", "audit": "glassbox.audit_cli"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -251,6 +251,12 @@ AUDIT_ACTION: Final = "glassbox.audit.action"
 AUDIT_RESOURCE_TYPE: Final = "glassbox.audit.resource.type"
 AUDIT_RESOURCE_ID: Final = "glassbox.audit.resource.id"
 AUDIT_OUTCOME: Final = "glassbox.audit.outcome"
+AUDIT_EVENT_ID: Final = "glassbox.audit.event.id"
+AUDIT_SEQUENCE: Final = "glassbox.audit.sequence"
+AUDIT_MODE: Final = "glassbox.audit.mode"
+METRIC_AUDIT_EVENTS: Final = "glassbox.audit.events"
+METRIC_AUDIT_WRITE_FAILURES: Final = "glassbox.audit.write_failures"
+METRIC_AUDIT_SPOOLED: Final = "glassbox.audit.spooled"
 AUDIT_FIELDS: Final = (
     AUDIT_ACTOR_TYPE,
     AUDIT_ACTOR_ID,

@@ -111,6 +111,39 @@ SETTINGS: tuple[Setting, ...] = (
         "YAML file of USD budgets per tenant and UTC day/month, reported as `glassbox.budget.*` gauges; empty: none.",
     ),
     Setting(
+        "GLASSBOX_AUDIT_DIR",
+        ".glassbox/audit",
+        "Directory of the hash-chained audit log (`audit.jsonl`), shared by the processes of one host.",
+    ),
+    Setting(
+        "GLASSBOX_AUDIT_CHECKPOINT_DIR",
+        ".glassbox/audit-checkpoints",
+        "Directory of the signed audit checkpoints; keep it on other storage than the log.",
+    ),
+    Setting(
+        "GLASSBOX_AUDIT_KEY_FILE",
+        ".glassbox/keys/audit.key",
+        "Ed25519 private key (PEM) that signs audit checkpoints; created (mode 0600) with a `.pub` beside it.",
+    ),
+    Setting(
+        "GLASSBOX_AUDIT_MODE",
+        "fail-open",
+        "`fail-open`: an audit event the log cannot take waits in memory, counted; `fail-closed`: the action fails.",
+        _choice("fail-open", "fail-closed"),
+    ),
+    Setting(
+        "GLASSBOX_AUDIT_CHECKPOINT_EVERY",
+        "100",
+        "Sign a checkpoint of the audit log every this many records...",
+        _positive_int,
+    ),
+    Setting(
+        "GLASSBOX_AUDIT_CHECKPOINT_SECONDS",
+        "60",
+        "...or when the last checkpoint is older than this many seconds.",
+        _positive_float,
+    ),
+    Setting(
         "GLASSBOX_SHUTDOWN_TIMEOUT",
         "5",
         "Seconds allowed to flush telemetry on SIGTERM or exit.",

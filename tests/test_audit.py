@@ -1,0 +1,139 @@
+"""glassbox.audit / glassbox.audited: the durable record, the OTel log event, the span event, both failure modes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry import context as otel_context
+
+import glassbox
+from glassbox import attribution
+from glassbox import audit_events as audit_module
+from glassbox import conventions as c
+from glassbox.audit_chain import AuditLog
+
+from .conftest import Telemetry
+from .test_audit_chain import check
+
+
+def new_log(directory: Path) -> AuditLog:
+    return AuditLog(directory / "log" / "audit.jsonl", directory / "cp" / "audit.checkpoints", directory / "key")
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[AuditLog]:
+    log = new_log(tmp_path)
+    audit_module.use_log(log)
+    yield log
+    audit_module.use_log(None)
+
+
+def broken_log(tmp_path: Path) -> AuditLog:
+    """A log whose directory is a regular file: every append fails."""
+    (tmp_path / "not-a-directory").write_text("")
+    return new_log(tmp_path / "not-a-directory")
+
+
+def audit_logs(telemetry: Telemetry, action: str) -> list[dict[str, object]]:
+    found = []
+    for data in telemetry.logs.get_finished_logs():
+        attributes = dict(data.log_record.attributes or {})
+        if attributes.get(c.AUDIT_ACTION) == action:
+            found.append(attributes)
+    return found
+
+
+def test_an_event_is_chained_emitted_and_attached_to_its_span(telemetry: Telemetry, log: AuditLog) -> None:
+    token = otel_context.attach(attribution.with_attribution({c.TENANT_ID: "acme", c.REQUEST_ID: "req-77"}))
+    try:
+        with telemetry.tracer_provider.get_tracer("t").start_as_current_span("admin change") as span:
+            event = glassbox.audit(
+                "role.change",
+                actor={"type": "human", "id": "user-7", "name": "Jane"},
+                resource={"type": "user", "id": "user-9"},
+                before={"role": "viewer", "email": "jane.doe@example.com"},
+                after={"role": "admin"},
+                source="203.0.113.9",
+            )
+            trace_id = format(span.get_span_context().trace_id, "032x")
+    finally:
+        otel_context.detach(token)
+    assert event["seq"] == 1 and event["trace_id"] == trace_id and event["tenant"] == "acme"
+    assert event["request_id"] == "req-77" and event["source"] == "203.0.113.9"
+    assert "jane.doe@example.com" not in str(event["before"]) and event["before"]["role"] == "viewer"
+    assert check(log).ok
+    (emitted,) = audit_logs(telemetry, "role.change")
+    assert emitted["event.name"] == c.AUDIT_EVENT_NAME
+    assert emitted[c.AUDIT_ACTOR_ID] == "user-7" and emitted[c.AUDIT_SEQUENCE] == 1
+    assert emitted[c.TENANT_ID] == "acme"
+    (finished,) = [s for s in telemetry.finished() if s.name == "admin change"]
+    assert [e.name for e in finished.events] == [c.AUDIT_EVENT_NAME]
+
+
+def test_audited_writes_an_attempt_and_its_outcome(telemetry: Telemetry, log: AuditLog) -> None:
+    @glassbox.audited("refund.issue", resource_type="order")
+    def refund(amount: int) -> int:
+        if amount > 100:
+            raise PermissionError("over the limit")
+        return amount
+
+    @glassbox.audited("refund.async", resource_type="order")
+    async def refund_later() -> str:
+        return "ok"
+
+    assert refund(5) == 5
+    with pytest.raises(PermissionError):
+        refund(500)
+    assert asyncio.run(refund_later()) == "ok"
+    outcomes = [(e[c.AUDIT_ACTION], e[c.AUDIT_OUTCOME]) for e in audit_logs(telemetry, "refund.issue")]
+    assert outcomes == [("refund.issue", s) for s in ("attempt", "success", "attempt", "failure")]
+    assert [e[c.AUDIT_OUTCOME] for e in audit_logs(telemetry, "refund.async")] == ["attempt", "success"]
+    assert check(log).records == 6
+
+
+def test_fail_closed_refuses_the_action_when_the_log_cannot_be_written(
+    telemetry: Telemetry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GLASSBOX_AUDIT_MODE", "fail-closed")
+    audit_module.use_log(broken_log(tmp_path))
+    ran = []
+
+    @glassbox.audited("config.change")
+    def change() -> None:
+        ran.append(True)
+
+    try:
+        before = telemetry.total(c.METRIC_AUDIT_WRITE_FAILURES, glassbox__audit__mode="fail-closed")
+        with pytest.raises(glassbox.AuditRefused, match=r"config\.change"):
+            change()
+        assert ran == []
+        assert telemetry.total(c.METRIC_AUDIT_WRITE_FAILURES, glassbox__audit__mode="fail-closed") == before + 1
+    finally:
+        audit_module.use_log(None)
+
+
+def test_fail_open_spools_counts_and_writes_the_spool_first_when_the_log_is_back(
+    telemetry: Telemetry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GLASSBOX_AUDIT_MODE", "fail-open")
+    audit_module.use_log(broken_log(tmp_path))
+    try:
+        spooled = telemetry.total(c.METRIC_AUDIT_SPOOLED)
+        first = glassbox.audit("login", actor="user-1", outcome="failure", reason="bad password")
+        second = glassbox.audit("login", actor="user-1")
+        assert "seq" not in first and "seq" not in second
+        assert telemetry.total(c.METRIC_AUDIT_SPOOLED) == spooled + 2
+        good = new_log(tmp_path / "good")
+        audit_module.use_log(good)
+        third = glassbox.audit("logout", actor="user-1")
+        assert third["seq"] == 3
+        assert telemetry.total(c.METRIC_AUDIT_SPOOLED) == spooled
+        result = check(good)
+        assert result.ok and result.records == 3
+        ids = [line for line in good.path.read_text().splitlines()]
+        assert first["id"] in ids[0] and second["id"] in ids[1]
+    finally:
+        audit_module.use_log(None)
