@@ -168,6 +168,12 @@ def main() -> None:
         "OTEL_EXPORTER_OTLP_TIMEOUT": os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT", "2"),
         "GLASSBOX_METRICS_PORT": str(metrics_port),
         "GLASSBOX_BUDGETS_FILE": os.environ.get("GLASSBOX_BUDGETS_FILE", str(HERE / "demo_app" / "budgets.yaml")),
+        # The demo's audit log, its signed checkpoints and key: `glassbox audit verify` with the same variables.
+        "GLASSBOX_AUDIT_DIR": os.environ.get("GLASSBOX_AUDIT_DIR", str(STATE / "audit")),
+        "GLASSBOX_AUDIT_CHECKPOINT_DIR": os.environ.get(
+            "GLASSBOX_AUDIT_CHECKPOINT_DIR", str(STATE / "audit-checkpoints")
+        ),
+        "GLASSBOX_AUDIT_KEY_FILE": os.environ.get("GLASSBOX_AUDIT_KEY_FILE", str(STATE / "keys" / "audit.key")),
         "OTEL_METRIC_EXPORT_INTERVAL": os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "5000"),
         "DEMO_PORT": str(app_port),
         "LLM_BASE_URL": f"http://127.0.0.1:{stub_port}",

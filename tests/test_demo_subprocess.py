@@ -44,6 +44,9 @@ def demo_app(
         "OTEL_BLRP_SCHEDULE_DELAY": "200",
         "GLASSBOX_METRICS_PORT": str(metrics_port),
         "GLASSBOX_BUDGETS_FILE": str(EXAMPLES / "demo_app" / "budgets.yaml"),
+        "GLASSBOX_AUDIT_DIR": str(tmp_path / "audit"),
+        "GLASSBOX_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints"),
+        "GLASSBOX_AUDIT_KEY_FILE": str(tmp_path / "keys" / "audit.key"),
         "DEMO_PORT": str(port),
         "LLM_BASE_URL": stub_url,
         "DEMO_ADMIN_TOKEN": ADMIN_TOKEN,
@@ -166,6 +169,51 @@ def test_demo_exports_traces_logs_and_metrics(stub_url: str, tmp_path: Path) -> 
     agent_lines = [line for line in lines if line["message"] == "agent tools done"]
     assert agent_lines and agent_lines[0]["trace_id"] == records[0]["trace_id"]
     assert agent_lines[0]["tenant"] == "globex" and agent_lines[0]["request_id"] == "req-agent"
+
+
+def test_every_demo_path_writes_its_audit_events(stub_url: str, tmp_path: Path) -> None:
+    """Admin logins and failed ones, a configuration change, an approval and two kinds of AI decision."""
+    with OTLPReceiver() as receiver, demo_app(stub_url, receiver.endpoint, tmp_path) as app:
+        client = httpx.Client(base_url=app["url"], timeout=30)
+        wrong = {**headers("acme"), "x-admin-token": "wrong"}
+        assert client.get("/admin/config", headers=wrong).status_code == 403
+        assert client.post("/admin/config", json={"max_tokens": 64}, headers=headers("acme")).status_code == 200
+        answer = client.post("/agent", json={"task": "I was charged twice"}, headers=headers("globex", "req-a"))
+        assert answer.status_code == 200 and answer.json()["approval"]
+        approval = client.post(f"/admin/approvals/{answer.json()['approval']}", headers=headers("globex"))
+        assert approval.status_code == 200
+        chosen = client.post("/chat", json={"message": "hi", "model": "gpt-4o"}, headers=headers("initech", "req-c"))
+        assert chosen.status_code == 200
+        expected = ["admin.login", "admin.login", "config.change", "ai.tool_call", "admin.login", "approval.grant",
+                    "ai.model_choice"]  # fmt: skip
+
+        def emitted() -> list[dict[str, Any]]:
+            return [r for r in receiver.logs() if r["attributes"].get("event.name") == c.AUDIT_EVENT_NAME]
+
+        assert poll(lambda: len(emitted()) >= len(expected)), emitted()
+        events = emitted()
+    environ = {
+        **os.environ,
+        "GLASSBOX_AUDIT_DIR": str(tmp_path / "audit"),
+        "GLASSBOX_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints"),
+        "GLASSBOX_AUDIT_KEY_FILE": str(tmp_path / "keys" / "audit.key"),
+    }
+    command = [sys.executable, "-m", "glassbox.cli", "audit"]
+    verified = subprocess.run([*command, "verify"], env=environ, capture_output=True, text=True, timeout=60)
+    assert verified.returncode == 0 and f"OK    {len(expected)} records" in verified.stdout, verified.stdout
+    exported = subprocess.run([*command, "export"], env=environ, capture_output=True, text=True, timeout=60)
+    records = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [r["action"] for r in records] == expected
+    assert [r["outcome"]["status"] for r in records][:2] == ["failure", "success"]
+    change = records[2]
+    assert change["before"]["max_tokens"] != 64 and change["after"]["max_tokens"] == 64
+    assert change["tenant"] == "acme" and records[1]["source"] == "127.0.0.1"
+    decision = records[3]
+    assert decision["actor"]["type"] == "agent" and decision["request_id"] == "req-a" and decision["trace_id"]
+    assert records[6]["resource"] == {"type": "model", "id": "gpt-4o"} and records[6]["tenant"] == "initech"
+    # the same events over OTLP, on the trace of the request that made them
+    assert [e["attributes"][c.AUDIT_ACTION] for e in events] == expected
+    assert {e["trace_id"] for e in events} >= {decision["trace_id"]}
 
 
 @pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])

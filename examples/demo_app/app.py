@@ -1,7 +1,9 @@
 """The demo "agent" service: a FastAPI app that calls LLMs through the real openai and anthropic SDKs.
 
-It contains no telemetry code besides two glassbox decorators for its home-made agent and tools;
-everything else comes from running it under ``opentelemetry-instrument``::
+Its telemetry code is two glassbox decorators for its home-made agent and tools, an activity and a job queue
+for the pipeline dashboard, and ``glassbox.audit`` calls for admin logins (and failed ones), configuration
+changes, approvals and AI decisions (a tool the planner chose, a model the caller chose); everything else
+comes from running it under ``opentelemetry-instrument``::
 
     opentelemetry-instrument python examples/demo_app/app.py
 
@@ -31,7 +33,7 @@ from typing import Any
 import anthropic
 import openai
 import uvicorn
-from fastapi import FastAPI, Header, HTTPException
+from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -117,6 +119,10 @@ def work_off_a_followup() -> None:
 async def chat(request: ChatRequest) -> Any:
     work_off_a_followup()
     model = request.model or SETTINGS["chat_model"]
+    if request.model:
+        # An AI decision made by the caller: a model other than the configured one.
+        glassbox.audit("ai.model_choice", resource={"type": "model", "id": model},
+                       after={"model": model, "default": SETTINGS["chat_model"]})  # fmt: skip
     messages: Any = [{"role": "user", "content": request.message}]
     try:
         if request.stream:
@@ -167,6 +173,10 @@ async def run_agent(task: str, final_model: str | None = None) -> dict[str, Any]
         tools=PLANNER_TOOLS,
     )
     tool_use = next((block for block in plan.content if block.type == "tool_use"), None)
+    if tool_use is not None:
+        # An AI decision: the planner chose a tool.
+        glassbox.audit("ai.tool_call", actor={"type": "agent", "id": "support_agent", "name": PLANNER_MODEL},
+                       resource={"type": "tool", "id": tool_use.name})  # fmt: skip
     account = await lookup_account(task)
     docs = await search_docs(task)
     log.info("agent tools done", extra={"tool": tool_use.name if tool_use else None, "docs": len(docs)})
@@ -215,12 +225,16 @@ def approve(task: glassbox.Activity) -> None:
 
 
 @app.post("/admin/approvals/{activity_id}")
-async def approve_answer(activity_id: str, x_admin_token: str | None = Header(default=None)) -> dict[str, str]:
-    _check_admin(x_admin_token)
+async def approve_answer(
+    activity_id: str, request: Request, x_admin_token: str | None = Header(default=None)
+) -> dict[str, str]:
+    _check_admin(x_admin_token, request)
     task = PENDING_APPROVALS.pop(activity_id, None)
     if task is None:
         raise HTTPException(status_code=404, detail="no answer waits for that approval")
     approve(task)
+    glassbox.audit("approval.grant", actor={"type": "human", "id": "admin"},
+                   resource={"type": "activity", "id": activity_id})  # fmt: skip
     return {"approved": activity_id}
 
 
@@ -247,28 +261,36 @@ async def search(request: SearchRequest) -> Any:
     return {"results": [{"text": text, "score": round(score, 4)} for text, score in ranked]}
 
 
-def _check_admin(token: str | None) -> None:
+def _check_admin(token: str | None, request: Request) -> None:
     expected = os.environ.get("DEMO_ADMIN_TOKEN", "")
+    source = request.client.host if request.client else None
     if not expected or not token or not hmac.compare_digest(token, expected):
         log.warning("admin access refused")
+        glassbox.audit("admin.login", actor={"type": "human", "id": "admin"}, outcome="failure",
+                       reason="wrong admin token", source=source)  # fmt: skip
         raise HTTPException(status_code=403, detail="admin token required")
+    glassbox.audit("admin.login", actor={"type": "human", "id": "admin"}, source=source)
 
 
 @app.get("/admin/config")
-async def get_config(x_admin_token: str | None = Header(default=None)) -> dict[str, Any]:
-    _check_admin(x_admin_token)
+async def get_config(request: Request, x_admin_token: str | None = Header(default=None)) -> dict[str, Any]:
+    _check_admin(x_admin_token, request)
     return SETTINGS
 
 
 @app.post("/admin/config")
-async def set_config(changes: dict[str, Any], x_admin_token: str | None = Header(default=None)) -> dict[str, Any]:
-    _check_admin(x_admin_token)
+async def set_config(
+    changes: dict[str, Any], request: Request, x_admin_token: str | None = Header(default=None)
+) -> dict[str, Any]:
+    _check_admin(x_admin_token, request)
     unknown = set(changes) - set(SETTINGS)
     if unknown:
         raise HTTPException(status_code=400, detail=f"unknown settings: {sorted(unknown)}")
     before = dict(SETTINGS)
     SETTINGS.update(changes)
     log.info("config changed", extra={"before": json.dumps(before), "after": json.dumps(SETTINGS)})
+    glassbox.audit("config.change", actor={"type": "human", "id": "admin"},
+                   resource={"type": "config", "id": "demo-settings"}, before=before, after=dict(SETTINGS))  # fmt: skip
     return SETTINGS
 
 
