@@ -75,6 +75,7 @@ bench: venv collector
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/overhead.py
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/log_format.py
 	$(BIN)/python benchmarks/collector_throughput.py
+	$(BIN)/python benchmarks/audit_append.py
 
 docs: venv
 	$(BIN)/python -m glassbox.docs README.md

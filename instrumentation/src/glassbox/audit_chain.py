@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 GENESIS = "0" * 64
-TAIL_BLOCK = 65536
+TAIL_BLOCK = 4096
 
 
 class AuditWriteError(OSError):
@@ -82,22 +82,33 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
 
 # --------------------------------------------------------------------------- writing
 def _last_record(descriptor: int) -> tuple[dict[str, Any] | None, bool]:
-    """The last whole record in the file, and whether the file ends in a torn line (no final newline)."""
+    """The last whole record in the file, and whether the file ends in a torn line (no final newline).
+
+    Reads backwards from the end, a small block first (one record is a few hundred bytes), growing.
+    """
     size = os.fstat(descriptor).st_size
     if size == 0:
         return None, False
     torn = os.pread(descriptor, 1, size - 1) != b"\n"
-    position, carry = size, b""
+    position, carry, block = size, b"", TAIL_BLOCK
     while position > 0:
-        step = min(TAIL_BLOCK, position)
+        step = min(block, position)
         position -= step
-        lines = (os.pread(descriptor, step, position) + carry).split(b"\n")
-        # The first piece may be the end of a line that starts in an earlier block: keep it for the next one.
-        carry, whole = (lines[0], lines[1:]) if position > 0 else (b"", lines)
-        for line in reversed(whole):
+        data = os.pread(descriptor, step, position) + carry
+        end = len(data)
+        while True:
+            newline = data.rfind(b"\n", 0, end)
+            if newline < 0 and position > 0:
+                carry = data[:end]  # the start of this line is in an earlier block
+                break
+            line = data[newline + 1 : end]
             parsed = _parse(line) if line else None
             if parsed is not None:
                 return parsed, torn
+            if newline < 0:
+                break
+            end = newline
+        block *= 4
     return None, torn
 
 
@@ -120,6 +131,8 @@ class AuditLog:
     checkpoint_seconds: float = 60.0
     fsync: bool = True
     _key: Ed25519PrivateKey | None = field(default=None, repr=False)
+    _last_checkpoint_time: float | None = field(default=None, repr=False)
+    _directories_made: bool = field(default=False, repr=False)
 
     def key(self) -> Ed25519PrivateKey:
         if self._key is None:
@@ -131,7 +144,9 @@ class AuditLog:
         if {"seq", "prev", "hash"} & set(event):
             raise ValueError("seq, prev and hash are set by the log")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._directories_made:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._directories_made = True
             descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
         except OSError as error:
             raise AuditWriteError(f"audit log {self.path}: {error}") from error
@@ -154,10 +169,13 @@ class AuditLog:
             os.close(descriptor)  # releases the lock
 
     def _maybe_checkpoint(self, record: Mapping[str, Any]) -> None:
-        last = last_checkpoint(self.checkpoints)
-        due = last is None or record["seq"] - last["seq"] >= self.checkpoint_every
-        due = due or time.time() - float(last["time"] if last else 0) >= self.checkpoint_seconds
-        if due:
+        """Every ``checkpoint_every``-th record, whichever process writes it, or when this process has not seen
+        a checkpoint for ``checkpoint_seconds``."""
+        if self._last_checkpoint_time is None:
+            last = last_checkpoint(self.checkpoints)
+            self._last_checkpoint_time = float(last["time"]) if last else 0.0
+        due = record["seq"] % self.checkpoint_every == 0
+        if due or time.time() - self._last_checkpoint_time >= self.checkpoint_seconds:
             self.checkpoint(record)
 
     def checkpoint(self, record: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
@@ -170,6 +188,7 @@ class AuditLog:
             if record is None:
                 return None
         head = {"seq": record["seq"], "hash": record["hash"], "time": round(time.time(), 3)}
+        self._last_checkpoint_time = head["time"]
         signed = {**head, "signature": self.key().sign(canonical(head)).hex()}
         self.checkpoints.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(self.checkpoints, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
