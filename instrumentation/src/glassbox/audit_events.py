@@ -128,7 +128,7 @@ def build_event(
         "action": action,
         "resource": _party(resource, "unknown") if resource is not None else None,
         "tenant": tenant or baggage.get(c.TENANT_ID),
-        "outcome": {"status": outcome, "reason": reason},
+        "outcome": {"status": outcome, "reason": state.redactor.redact(reason) if reason else None},
         "before": state.redactor.redact_value(before),
         "after": state.redactor.redact_value(after),
         "trace_id": format_trace_id(context.trace_id) if context.is_valid else None,

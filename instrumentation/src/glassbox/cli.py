@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-COMMANDS = {"doctor": "glassbox.doctor", "audit": "glassbox.audit_cli"}
+COMMANDS = {"doctor": "glassbox.doctor", "audit": "glassbox.audit_cli", "story": "glassbox.story"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,304 @@
+"""`glassbox story <trace-id | request-id>`: the whole story of one request, as a JSON bundle and a timeline.
+
+    glassbox story 4bf92f3577b34da6a3ce929d0e0e4736          # a trace id (32 hex digits)
+    glassbox story req-8c1f2a --json story.json --since 24h  # a request id: every trace that carried it, in order
+
+Gathers each trace from Tempo, its log records from Loki (by ``trace_id`` in structured metadata), the audit
+events of the host's audit log, and from the spans: every model call (model, tokens, USD) and tool call, and
+the AI decisions the audit recorded. Every section is present, empty or not; a backend that cannot be
+reached leaves its sections empty and is named under ``missing``. Emails, phone numbers, cards and keys are
+masked everywhere in the bundle. Endpoints come from the GLASSBOX_* settings (see glassbox.endpoints).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import json
+import os
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from glassbox import audit_cli
+from glassbox import conventions as c
+from glassbox.endpoints import Endpoints
+from glassbox.redaction import build_redactor
+
+TRACE_ID = re.compile(r"[0-9a-fA-F]{32}")
+SECTIONS = ("traces", "spans", "logs", "audit", "llm_calls", "tool_calls", "decisions", "totals", "timeline")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _hex(value: str) -> str:
+    """A trace or span id as lower-case hex, from Tempo's base64 or hex."""
+    if re.fullmatch(r"[0-9a-fA-F]+", value) and len(value) in (16, 32):
+        return value.lower()
+    try:
+        return base64.b64decode(value).hex()
+    except (binascii.Error, ValueError):
+        return value.lower()
+
+
+def _value(any_value: Mapping[str, Any]) -> Any:
+    for key in ("stringValue", "boolValue", "doubleValue"):
+        if key in any_value:
+            return any_value[key]
+    if "intValue" in any_value:
+        return int(any_value["intValue"])
+    if "arrayValue" in any_value:
+        return [_value(v) for v in any_value["arrayValue"].get("values", [])]
+    return None
+
+
+def _attributes(items: Iterable[Mapping[str, Any]] | None) -> dict[str, Any]:
+    return {item["key"]: _value(item.get("value", {})) for item in items or []}
+
+
+def _iso(nanoseconds: int) -> str:
+    return datetime.fromtimestamp(nanoseconds / 1e9, UTC).isoformat(timespec="milliseconds")
+
+
+def _event(event: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "name": event.get("name"),
+        "time": _iso(int(event.get("timeUnixNano", 0))),
+        "attributes": _attributes(event.get("attributes")),
+    }
+
+
+def spans_of(trace: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The spans of a Tempo trace (``/api/traces/{id}``: OTLP JSON under ``batches``), flattened."""
+    batches = trace.get("batches") or trace.get("resourceSpans") or trace.get("trace", {}).get("resourceSpans", [])
+    spans = []
+    for batch in batches:
+        service = _attributes(batch.get("resource", {}).get("attributes")).get(c.SERVICE_NAME)
+        for scope in batch.get("scopeSpans") or batch.get("instrumentationLibrarySpans") or []:
+            for span in scope.get("spans", []):
+                start, end = int(span.get("startTimeUnixNano", 0)), int(span.get("endTimeUnixNano", 0))
+                spans.append(
+                    {
+                        "trace_id": _hex(span.get("traceId", "")),
+                        "span_id": _hex(span.get("spanId", "")),
+                        "parent_span_id": _hex(span["parentSpanId"]) if span.get("parentSpanId") else None,
+                        "name": span.get("name"),
+                        "service": service,
+                        "start": _iso(start),
+                        "duration_ms": round((end - start) / 1e6, 3),
+                        "status": (span.get("status") or {}).get("code", "STATUS_CODE_UNSET"),
+                        "attributes": _attributes(span.get("attributes")),
+                        "events": [_event(e) for e in span.get("events", [])],
+                    }
+                )
+    return sorted(spans, key=lambda s: s["start"])
+
+
+def llm_calls(spans: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per model call, from the span that counts it (never twice for nested instrumentations)."""
+    calls = []
+    for span in spans:
+        attributes = span["attributes"]
+        if attributes.get(c.GEN_AI_OPERATION_NAME) not in c.MODEL_CALL_OPERATIONS:
+            continue
+        if attributes.get(c.USAGE_COUNTED) is False:
+            continue
+        calls.append(
+            {
+                "span_id": span["span_id"],
+                "start": span["start"],
+                "operation": attributes.get(c.GEN_AI_OPERATION_NAME),
+                "provider": attributes.get(c.GEN_AI_PROVIDER_NAME),
+                "model": attributes.get(c.GEN_AI_RESPONSE_MODEL) or attributes.get(c.GEN_AI_REQUEST_MODEL),
+                "input_tokens": attributes.get(c.GEN_AI_USAGE_INPUT_TOKENS),
+                "output_tokens": attributes.get(c.GEN_AI_USAGE_OUTPUT_TOKENS),
+                "usd": attributes.get(c.COST_USD),
+                "cost_status": attributes.get(c.COST_STATUS),
+                "agent": attributes.get(c.GEN_AI_AGENT_NAME),
+                "duration_ms": span["duration_ms"],
+                "error": attributes.get(c.ERROR_TYPE),
+            }
+        )
+    return calls
+
+
+def tool_calls(spans: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "span_id": s["span_id"],
+            "start": s["start"],
+            "tool": s["attributes"].get(c.GEN_AI_TOOL_NAME),
+            "duration_ms": s["duration_ms"],
+            "status": s["status"],
+        }
+        for s in spans
+        if s["attributes"].get(c.GEN_AI_OPERATION_NAME) == c.OPERATION_EXECUTE_TOOL
+    ]
+
+
+class Story:
+    def __init__(self, endpoints: Endpoints, timeout: float, since_seconds: float, audit_log: Path) -> None:
+        self.endpoints = endpoints
+        self.client = httpx.Client(timeout=timeout)
+        self.since = since_seconds
+        self.audit_log = audit_log
+        self.missing: list[str] = []
+
+    def _get(self, backend: str, url: str, params: Mapping[str, Any] | None = None) -> Any:
+        try:
+            response = self.client.get(url, params=params)
+            if response.status_code == 404:
+                return None
+            response.raise_for_status()
+            return response.json()
+        except (httpx.HTTPError, ValueError) as error:
+            note = f"{backend}: {type(error).__name__}: {error}".strip()
+            if note not in self.missing:
+                self.missing.append(note)
+            return None
+
+    def trace_ids(self, identifier: str) -> list[str]:
+        if TRACE_ID.fullmatch(identifier):
+            return [identifier.lower()]
+        now = int(time.time())
+        query = f'{{ span.{c.REQUEST_ID} = "{identifier}" }}'
+        found = self._get(
+            "tempo",
+            f"{self.endpoints.tempo}/api/search",
+            {"q": query, "limit": 100, "start": now - int(self.since), "end": now},
+        )
+        traces = (found or {}).get("traces", [])
+        ordered = sorted(traces, key=lambda t: int(t.get("startTimeUnixNano", 0)))
+        return [t["traceID"].rjust(32, "0") for t in ordered]
+
+    def trace(self, trace_id: str) -> list[dict[str, Any]]:
+        body = self._get("tempo", f"{self.endpoints.tempo}/api/traces/{trace_id}")
+        return spans_of(body) if body else []
+
+    def logs(self, trace_id: str) -> list[dict[str, Any]]:
+        now = time.time_ns()
+        query = f'{{{c.loki_field(c.SERVICE_NAME)}=~".+"}} | {c.LOKI_TRACE_ID_FIELD}="{trace_id}"'
+        body = self._get(
+            "loki",
+            f"{self.endpoints.loki}/loki/api/v1/query_range",
+            {"query": query, "start": now - int(self.since * 1e9), "end": now, "limit": 5000, "direction": "forward"},
+        )
+        records = []
+        for stream in (body or {}).get("data", {}).get("result", []):
+            labels = stream.get("stream", {})
+            for timestamp, line, *metadata in stream.get("values", []):
+                records.append(
+                    {
+                        "time": _iso(int(timestamp)),
+                        "service": labels.get(c.loki_field(c.SERVICE_NAME)),
+                        "stream": labels.get(c.LOKI_AUDIT_STREAM_LABEL) or "app",
+                        "line": line,
+                        # Loki returns structured metadata as stream labels (or, when asked, apart).
+                        "fields": {
+                            **{k: v for k, v in labels.items() if k not in c.LOKI_INDEX_LABELS},
+                            **(metadata[0] if metadata and isinstance(metadata[0], dict) else {}),
+                        },
+                    }
+                )
+        return sorted(records, key=lambda r: r["time"])
+
+    def audit(self, trace_ids: Sequence[str]) -> list[dict[str, Any]]:
+        wanted = set(trace_ids)
+        try:
+            return [r for r in audit_cli.records(self.audit_log) if r.get("trace_id") in wanted]
+        except OSError as error:
+            self.missing.append(f"audit log: {error}")
+            return []
+
+    def bundle(self, identifier: str) -> dict[str, Any]:
+        trace_ids = self.trace_ids(identifier)
+        spans = [span for trace_id in trace_ids for span in self.trace(trace_id)]
+        logs = [record for trace_id in trace_ids for record in self.logs(trace_id)] if trace_ids else []
+        audit = self.audit(trace_ids)
+        calls = llm_calls(spans)
+        decisions = [a for a in audit if str(a.get("action", "")).startswith("ai.")]
+        bundle: dict[str, Any] = {
+            "query": identifier,
+            "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+            "traces": trace_ids,
+            "spans": spans,
+            "logs": logs,
+            "audit": audit,
+            "llm_calls": calls,
+            "tool_calls": tool_calls(spans),
+            "decisions": decisions,
+            "totals": {
+                "model_calls": len(calls),
+                "input_tokens": sum(call["input_tokens"] or 0 for call in calls),
+                "output_tokens": sum(call["output_tokens"] or 0 for call in calls),
+                "usd": round(sum(call["usd"] or 0 for call in calls), 8),
+                "unpriced_calls": sum(1 for call in calls if call["usd"] is None),
+            },
+            "missing": self.missing,
+        }
+        bundle["timeline"] = timeline(bundle)
+        masked: dict[str, Any] = build_redactor().redact_value(bundle)  # type: ignore[assignment]
+        return masked
+
+
+def timeline(bundle: Mapping[str, Any]) -> list[str]:
+    """Readable lines in time order: spans, model and tool calls, log records, audit events."""
+    entries: list[tuple[str, str]] = []
+    for span in bundle["spans"]:
+        entries.append((span["start"], f"span   {span['service']}: {span['name']} ({span['duration_ms']} ms)"))
+    for call in bundle["llm_calls"]:
+        cost = f"${call['usd']:.6f}" if call["usd"] is not None else f"no price ({call['cost_status']})"
+        entries.append(
+            (call["start"], f"model  {call['model']}: {call['input_tokens']} in, {call['output_tokens']} out, {cost}")
+        )
+    for tool in bundle["tool_calls"]:
+        entries.append((tool["start"], f"tool   {tool['tool']} ({tool['duration_ms']} ms)"))
+    for record in bundle["logs"]:
+        entries.append((record["time"], f"log    {record['service']} [{record['stream']}]: {record['line'][:160]}"))
+    for event in bundle["audit"]:
+        actor = event.get("actor") or {}
+        outcome = (event.get("outcome") or {}).get("status")
+        who = f"{actor.get('type')}:{actor.get('id')}"
+        entries.append((str(event.get("time")), f"audit  #{event.get('seq')} {who} {event.get('action')} -> {outcome}"))
+    return [f"{when}  {text}" for when, text in sorted(entries)]
+
+
+def _seconds(raw: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", raw)
+    if not match:
+        raise argparse.ArgumentTypeError("a duration such as 90s, 30m, 24h or 7d")
+    return float(match.group(1)) * UNITS[match.group(2)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="glassbox story", description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("id", help="a trace id (32 hex digits) or a request id")
+    parser.add_argument("--json", type=Path, help="write the bundle here (default: print it after the timeline)")
+    parser.add_argument("--since", type=_seconds, default=_seconds("24h"), help="how far back to look (24h)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per backend request")
+    parser.add_argument("--audit-log", type=Path, default=audit_cli.default_log().path)
+    args = parser.parse_args(argv)
+    story = Story(Endpoints.from_environ(os.environ), args.timeout, args.since, args.audit_log)
+    bundle = story.bundle(args.id)
+    for line in bundle["timeline"]:
+        print(line)
+    totals = bundle["totals"]
+    print(
+        f"{len(bundle['traces'])} trace(s), {len(bundle['spans'])} spans, {len(bundle['logs'])} log records, "
+        f"{len(bundle['audit'])} audit events, {totals['model_calls']} model calls, "
+        f"{totals['input_tokens']}+{totals['output_tokens']} tokens, ${totals['usd']:.6f}"
+    )
+    for note in bundle["missing"]:
+        print(f"missing: {note}")
+    text = json.dumps(bundle, indent=2, ensure_ascii=False, default=str)
+    if args.json:
+        args.json.write_text(text + "\n")
+        print(f"bundle written to {args.json}")
+    else:
+        print(text)
+    return 0 if bundle["traces"] or bundle["audit"] else 1

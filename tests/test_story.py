@@ -1,0 +1,99 @@
+"""`glassbox story`: every section present, partial when a backend is down, PII masked, and on the real stack
+the whole request (traces by request id, model and tool calls with cost, logs, audit decisions)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from glassbox import conventions as c
+from glassbox import story
+from glassbox.audit_chain import AuditLog
+from glassbox.endpoints import Endpoints
+
+from .binaries import requires
+from .conftest import free_port
+from .stack_fixtures import new_stack, otlp_http, wait_for
+from .test_demo_subprocess import demo_app, headers
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+PII = ("jane.doe@example.com", "+1 415-555-0132", "sk-proj-Zx9Qw8Er7Ty6Ui5Op4As3Df2")
+
+
+def nothing_listening() -> Endpoints:
+    ports = {name: str(free_port()) for name in ("GLASSBOX_TEMPO_PORT", "GLASSBOX_LOKI_PORT")}
+    return Endpoints.from_environ(ports)
+
+
+def test_with_the_backends_down_the_bundle_is_partial_complete_and_masked(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "cp" / "audit.checkpoints", tmp_path / "key")
+    # Written straight to the log, unredacted, as an older writer might have: the story masks it anyway.
+    log.append({"action": "ai.model_choice", "trace_id": TRACE, "time": "2026-11-22T10:00:00+00:00",
+                "actor": {"type": "agent", "id": "planner"}, "outcome": {"status": "success",
+                "reason": "user " + " / ".join(PII)}})  # fmt: skip
+    log.append({"action": "login", "trace_id": "0" * 32, "time": "2026-11-22T10:00:01+00:00"})
+    bundle = story.Story(nothing_listening(), timeout=2, since_seconds=3600, audit_log=log.path).bundle(TRACE)
+    assert set(story.SECTIONS) <= set(bundle)
+    assert bundle["traces"] == [TRACE] and bundle["spans"] == [] and bundle["logs"] == []
+    assert [a["action"] for a in bundle["audit"]] == ["ai.model_choice"]
+    assert [d["action"] for d in bundle["decisions"]] == ["ai.model_choice"]
+    assert {note.split(":")[0] for note in bundle["missing"]} == {"tempo", "loki"}
+    assert bundle["totals"]["model_calls"] == 0 and bundle["timeline"]
+    text = json.dumps(bundle)
+    assert not [value for value in PII if value in text], text
+
+
+def test_a_request_id_with_tempo_down_finds_no_trace_and_says_why(tmp_path: Path) -> None:
+    bundle = story.Story(nothing_listening(), 2, 3600, tmp_path / "none.jsonl").bundle("req-unknown")
+    assert bundle["traces"] == [] and set(story.SECTIONS) <= set(bundle)
+    assert any(note.startswith("tempo") for note in bundle["missing"])
+
+
+def test_the_command_writes_the_bundle_and_exits_1_when_nothing_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GLASSBOX_TEMPO_PORT", str(free_port()))
+    monkeypatch.setenv("GLASSBOX_LOKI_PORT", str(free_port()))
+    out = tmp_path / "story.json"
+    code = story.main(["req-nothing", "--json", str(out), "--timeout", "1", "--audit-log", str(tmp_path / "x")])
+    assert code == 1
+    assert set(story.SECTIONS) <= set(json.loads(out.read_text()))
+    assert "missing: tempo" in capsys.readouterr().out
+
+
+@requires("tempo")
+@requires("loki")
+def test_the_story_of_a_request_on_the_real_stack(stub_url: str, tmp_path: Path) -> None:
+    stack = new_stack(tmp_path)
+    try:
+        stack.up(["prometheus", "loki", "tempo", "collector"])
+        request_id = f"req-{uuid.uuid4().hex[:10]}"
+        with demo_app(stub_url, otlp_http(stack), tmp_path) as app:
+            client = httpx.Client(base_url=app["url"], timeout=30)
+            for _ in range(2):  # one request id, two traces
+                response = client.post("/agent", json={"task": "how do I export?"}, headers=headers("acme", request_id))
+                assert response.status_code == 200
+        endpoints = Endpoints.from_environ(stack.env)
+        teller = story.Story(endpoints, timeout=10, since_seconds=3600, audit_log=tmp_path / "audit" / "audit.jsonl")
+
+        def told() -> dict[str, Any] | None:
+            bundle = teller.bundle(request_id)
+            complete = len(bundle["traces"]) == 2 and len(bundle["llm_calls"]) == 8 and bundle["logs"]
+            return bundle if complete else None
+
+        bundle = wait_for(told, timeout=90, what=f"the story of {request_id}")
+        assert bundle["missing"] == []
+        starts = [min(s["start"] for s in bundle["spans"] if s["trace_id"] == t) for t in bundle["traces"]]
+        assert starts == sorted(starts)
+        assert all(call["usd"] and call["usd"] > 0 for call in bundle["llm_calls"])
+        assert bundle["totals"]["usd"] == pytest.approx(sum(call["usd"] for call in bundle["llm_calls"]))
+        assert {t["tool"] for t in bundle["tool_calls"]} == {"lookup_account", "search_docs"}
+        assert {d["action"] for d in bundle["decisions"]} == {"ai.tool_call"}
+        assert all(record["fields"].get(c.LOKI_TRACE_ID_FIELD) in bundle["traces"] for record in bundle["logs"])
+    finally:
+        stack.down()
