@@ -174,6 +174,7 @@ def main() -> None:
             "GLASSBOX_AUDIT_CHECKPOINT_DIR", str(STATE / "audit-checkpoints")
         ),
         "GLASSBOX_AUDIT_KEY_FILE": os.environ.get("GLASSBOX_AUDIT_KEY_FILE", str(STATE / "keys" / "audit.key")),
+        "GLASSBOX_KILL_SWITCH_FILE": os.environ.get("GLASSBOX_KILL_SWITCH_FILE", str(STATE / "kill-switch")),
         "OTEL_METRIC_EXPORT_INTERVAL": os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "5000"),
         "DEMO_PORT": str(app_port),
         "LLM_BASE_URL": f"http://127.0.0.1:{stub_port}",

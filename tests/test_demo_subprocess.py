@@ -47,6 +47,7 @@ def demo_app(
         "GLASSBOX_AUDIT_DIR": str(tmp_path / "audit"),
         "GLASSBOX_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints"),
         "GLASSBOX_AUDIT_KEY_FILE": str(tmp_path / "keys" / "audit.key"),
+        "GLASSBOX_KILL_SWITCH_FILE": str(tmp_path / "kill-switch"),
         "DEMO_PORT": str(port),
         "LLM_BASE_URL": stub_url,
         "DEMO_ADMIN_TOKEN": ADMIN_TOKEN,
@@ -214,6 +215,22 @@ def test_every_demo_path_writes_its_audit_events(stub_url: str, tmp_path: Path) 
     # the same events over OTLP, on the trace of the request that made them
     assert [e["attributes"][c.AUDIT_ACTION] for e in events] == expected
     assert {e["trace_id"] for e in events} >= {decision["trace_id"]}
+
+
+def test_the_admin_kill_switch_stops_ai_calls_and_nothing_else(stub_url: str, tmp_path: Path) -> None:
+    with OTLPReceiver() as receiver, demo_app(stub_url, receiver.endpoint, tmp_path) as app:
+        client = httpx.Client(base_url=app["url"], timeout=30)
+        assert client.post("/admin/kill-switch", json={"on": True, "reason": "drill"}, headers=headers("acme")).json()
+        refused = client.post("/chat", json={"message": "hello"}, headers=headers("acme"))
+        assert refused.status_code == 503 and refused.json()["reason"] == "kill_switch"
+        assert client.get("/admin/config", headers=headers("acme")).status_code == 200  # everything else goes on
+        assert client.post("/admin/kill-switch", json={"on": False}, headers=headers("acme")).status_code == 200
+        assert client.post("/chat", json={"message": "hello"}, headers=headers("acme")).status_code == 200
+    environ = {**os.environ, "GLASSBOX_AUDIT_DIR": str(tmp_path / "audit")}
+    exported = subprocess.run([sys.executable, "-m", "glassbox.cli", "audit", "export"], env=environ,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    actions = [json.loads(line)["action"] for line in exported.stdout.splitlines()]
+    assert [a for a in actions if a != "admin.login"] == ["kill_switch.on", "ai.call_refused", "kill_switch.off"]
 
 
 @pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])

@@ -13,6 +13,7 @@ Endpoints:
 * ``POST /agent``: an agent that plans with Anthropic, calls two tools, and writes the answer with OpenAI.
 * ``POST /search``: embeds the query and ranks a small in-memory corpus.
 * ``GET/POST /admin/config``: reads or changes the app's settings (needs the admin token).
+* ``POST /admin/kill-switch`` ``{"on": true}``: turns every AI call off for every process on the host (admin).
 * ``GET /healthz``.
 
 Configuration: ``DEMO_PORT`` (8000), ``DEMO_HOST`` (127.0.0.1), ``LLM_BASE_URL`` (the stub,
@@ -34,7 +35,7 @@ import anthropic
 import openai
 import uvicorn
 from fastapi import FastAPI, Header, HTTPException, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 import glassbox
@@ -292,6 +293,27 @@ async def set_config(
     glassbox.audit("config.change", actor={"type": "human", "id": "admin"},
                    resource={"type": "config", "id": "demo-settings"}, before=before, after=dict(SETTINGS))  # fmt: skip
     return SETTINGS
+
+
+class KillSwitchChange(BaseModel):
+    on: bool
+    reason: str | None = None
+
+
+@app.post("/admin/kill-switch")
+async def kill_switch(
+    change: KillSwitchChange, request: Request, x_admin_token: str | None = Header(default=None)
+) -> dict[str, bool]:
+    """Turns every AI call of every process on the host off (or back on); audited by glassbox."""
+    _check_admin(x_admin_token, request)
+    glassbox.set_kill_switch(change.on, actor={"type": "human", "id": "admin"}, reason=change.reason)
+    return {"on": change.on}
+
+
+@app.exception_handler(glassbox.AICallRefused)
+async def refused(_request: Request, error: glassbox.AICallRefused) -> Any:
+    """A model call the guard refused (kill switch, budget, request limit): 503 with the reason."""
+    return JSONResponse({"detail": str(error), "reason": error.reason}, status_code=503)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,13 @@ covers are re-exported here.
 from glassbox.activities import Activity, activity, running_activity
 from glassbox.agents import agent, tool
 from glassbox.audit_events import AuditRefused, audit, audited
+from glassbox.guard import AICallRefused, set_fallback, set_kill_switch
 from glassbox.pipeline import configure
 from glassbox.queues import track_queue, untrack_queue
 from glassbox.version import __version__
 
 __all__ = [
+    "AICallRefused",
     "Activity",
     "AuditRefused",
     "__version__",
@@ -22,6 +24,8 @@ __all__ = [
     "audited",
     "configure",
     "running_activity",
+    "set_fallback",
+    "set_kill_switch",
     "tool",
     "track_queue",
     "untrack_queue",

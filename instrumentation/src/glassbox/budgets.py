@@ -274,3 +274,14 @@ def _observe(_options: CallbackOptions, limit: bool) -> Iterable[Observation]:
         Observation(amount if limit else usd, {c.TENANT_ID: tenant, c.BUDGET_PERIOD: period})
         for tenant, period, amount, usd in rows
     ]
+
+
+def exhausted(tenant_label: str, now: datetime | None = None) -> str | None:
+    """The period (``day`` or ``month``) whose budget ``tenant_label`` has spent in full, if any."""
+    tracker = _tracker
+    if tracker is None:
+        return None
+    for tenant, period, limit, spent in tracker.observe(now):
+        if tenant == tenant_label and spent >= limit:
+            return period
+    return None

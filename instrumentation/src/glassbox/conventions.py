@@ -257,6 +257,8 @@ AUDIT_MODE: Final = "glassbox.audit.mode"
 METRIC_AUDIT_EVENTS: Final = "glassbox.audit.events"
 METRIC_AUDIT_WRITE_FAILURES: Final = "glassbox.audit.write_failures"
 METRIC_AUDIT_SPOOLED: Final = "glassbox.audit.spooled"
+METRIC_AI_CALLS_REFUSED: Final = "glassbox.ai.calls_refused"
+AI_CALL_REFUSED_EVENT: Final = "glassbox.ai.call_refused"
 AUDIT_FIELDS: Final = (
     AUDIT_ACTOR_TYPE,
     AUDIT_ACTOR_ID,

@@ -82,7 +82,9 @@ class GlassboxConfigurator(_BaseConfigurator):
 
 
 def post_instrument() -> None:
-    """Runs after every instrumentor loaded: filters on all log handlers, including ones added late."""
-    from glassbox import logs
+    """Runs after every instrumentor loaded: filters on all log handlers, including ones added late, and the
+    guard in front of the model SDKs (outermost, so a refused call makes no request and no GenAI span)."""
+    from glassbox import guard, logs
 
     logs.attach_filters()
+    guard.install()

@@ -36,6 +36,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _header(raw: str) -> str:
     name = raw.strip().lower()
     if not name or not all(c.isalnum() or c in "-_" for c in name):
@@ -142,6 +149,29 @@ SETTINGS: tuple[Setting, ...] = (
         "60",
         "...or when the last checkpoint is older than this many seconds.",
         _positive_float,
+    ),
+    Setting(
+        "GLASSBOX_KILL_SWITCH",
+        "false",
+        "`true` turns every AI call off in this process (the file below does it for every process on the host).",
+        _bool,
+    ),
+    Setting(
+        "GLASSBOX_KILL_SWITCH_FILE",
+        ".glassbox/kill-switch",
+        "While this file exists, AI calls are refused in every process that reads it (`glassbox.set_kill_switch`).",
+    ),
+    Setting(
+        "GLASSBOX_REQUEST_MAX_LLM_CALLS",
+        "0",
+        "Model calls allowed per request id (0: no limit).",
+        _positive_int,
+    ),
+    Setting(
+        "GLASSBOX_REQUEST_MAX_USD",
+        "0",
+        "USD allowed per request id (0: no limit); the call after the one that reaches it is refused.",
+        _non_negative_float,
     ),
     Setting(
         "GLASSBOX_SHUTDOWN_TIMEOUT",

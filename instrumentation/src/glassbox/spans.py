@@ -28,7 +28,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 
-from glassbox import attribution, budgets, content, cost
+from glassbox import attribution, budgets, content, cost, guard
 from glassbox import conventions as c
 from glassbox import instruments as instruments_module
 from glassbox.instruments import Instruments
@@ -173,6 +173,7 @@ class GlassboxSpanProcessor(SpanProcessor):
             extra[c.COST_PRICE_SOURCE] = cost.PRICE_SOURCE
             extra[c.COST_PRICE_DATE] = result.price_date
             self.instruments.cost.add(result.usd, labels, context=self._exemplar_context(span))
+            guard.record_request_spend(attributes.get(c.REQUEST_ID), result.usd)
             try:
                 budgets.record_spend(labels[c.TENANT_ID], result.usd)
             except Exception:

@@ -1,0 +1,208 @@
+"""The guard in front of every model call: a kill switch for all AI calls, tenant budgets, per-request limits.
+
+Installed by the distro after the instrumentations (``install``), it wraps the ``create`` methods of the
+``openai`` (chat completions, embeddings) and ``anthropic`` (messages) SDKs. Before a call it checks, in order:
+
+1. the kill switch: ``GLASSBOX_KILL_SWITCH=on`` in the environment, or the file ``GLASSBOX_KILL_SWITCH_FILE``
+   exists (every process on the host sees it at its next call; ``set_kill_switch`` writes or removes it and
+   audits the change);
+2. the tenant's budget: a tenant (from the baggage) that has spent its day or month budget
+   (``GLASSBOX_BUDGETS_FILE``, see glassbox.budgets; spend counted per process for now);
+3. the request's limits: ``GLASSBOX_REQUEST_MAX_LLM_CALLS`` model calls and ``GLASSBOX_REQUEST_MAX_USD``
+   spent per request id (0: no limit).
+
+A refused call is not made. It is audited (``ai.call_refused`` with the reason), added as an event to the
+current span and counted in ``glassbox.ai.calls_refused`` by reason; then the fallback set with
+``set_fallback`` answers instead (a canned answer, or a call to a cheaper model), or, without one, the call
+raises :class:`AICallRefused`. Everything else, audit included, goes on.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import metrics, trace
+
+from glassbox import attribution, budgets, instruments, settings
+from glassbox import conventions as c
+from glassbox.version import __version__
+
+REQUESTS_TRACKED = 10_000
+# (module, class, method) of the SDK calls the guard stands in front of.
+TARGETS = (
+    ("openai.resources.chat.completions", "Completions", "create"),
+    ("openai.resources.chat.completions", "AsyncCompletions", "create"),
+    ("openai.resources.embeddings", "Embeddings", "create"),
+    ("openai.resources.embeddings", "AsyncEmbeddings", "create"),
+    ("anthropic.resources.messages", "Messages", "create"),
+    ("anthropic.resources.messages", "AsyncMessages", "create"),
+)
+
+
+class AICallRefused(RuntimeError):
+    """A model call the guard did not let through; ``reason`` says why."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"AI call refused ({reason}): {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+Fallback = Callable[[AICallRefused, dict[str, Any]], Any]
+_fallback: Fallback | None = None
+_lock = threading.Lock()
+_installed = False
+# request id -> [model calls, USD]
+_requests: OrderedDict[str, list[float]] = OrderedDict()
+_refused: metrics.Counter | None = None
+
+
+def set_fallback(fallback: Fallback | None) -> None:
+    """What answers a refused call: ``fallback(refusal, call_kwargs)`` (may be async); None: raise."""
+    global _fallback
+    _fallback = fallback
+
+
+def kill_switch_file() -> Path:
+    return Path(settings.get("GLASSBOX_KILL_SWITCH_FILE"))
+
+
+def kill_switch_on() -> bool:
+    return bool(settings.get("GLASSBOX_KILL_SWITCH")) or kill_switch_file().exists()
+
+
+def set_kill_switch(on: bool, actor: dict[str, Any] | str | None = None, reason: str | None = None) -> None:
+    """Turn all AI calls off (or back on) for every process on the host, and audit it."""
+    from glassbox.audit_events import audit
+
+    path = kill_switch_file()
+    if on:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(reason or "on\n")
+    else:
+        path.unlink(missing_ok=True)
+    audit("kill_switch.on" if on else "kill_switch.off", actor=actor, reason=reason,
+          resource={"type": "kill_switch", "id": str(path)})  # fmt: skip
+
+
+def record_request_spend(request_id: str | None, usd: float) -> None:
+    """Called with each priced call's cost, for the per-request USD limit."""
+    if request_id:
+        with _lock:
+            usage = _requests.get(request_id)
+            if usage is not None:
+                usage[1] += usd
+
+
+def _request_usage(request_id: str) -> list[float]:
+    with _lock:
+        usage = _requests.get(request_id)
+        if usage is None:
+            usage = _requests[request_id] = [0.0, 0.0]
+            while len(_requests) > REQUESTS_TRACKED:
+                _requests.popitem(last=False)
+        else:
+            _requests.move_to_end(request_id)
+        return usage
+
+
+def check() -> AICallRefused | None:
+    """Why the next model call must not be made, or None."""
+    if kill_switch_on():
+        return AICallRefused("kill_switch", "the kill switch is on")
+    context = attribution.current()
+    tenant = context.get(c.TENANT_ID)
+    if tenant:
+        period = budgets.exhausted(instruments.get().tenants.label(tenant))
+        if period:
+            return AICallRefused(f"budget_{period}", f"tenant {tenant} has spent its {period} budget")
+    request_id = context.get(c.REQUEST_ID)
+    if request_id:
+        usage = _request_usage(request_id)
+        max_calls, max_usd = settings.get("GLASSBOX_REQUEST_MAX_LLM_CALLS"), settings.get("GLASSBOX_REQUEST_MAX_USD")
+        if max_calls and usage[0] >= max_calls:
+            return AICallRefused("request_calls", f"request {request_id} made its {max_calls} model calls")
+        if max_usd and usage[1] >= max_usd:
+            return AICallRefused("request_usd", f"request {request_id} spent its {max_usd} USD")
+        with _lock:
+            usage[0] += 1
+    return None
+
+
+def _refuse(refusal: AICallRefused, kwargs: dict[str, Any]) -> None:
+    """Audit, span event and metric for a refused call; never raises."""
+    global _refused
+    attributes = {c.LABEL_REASON: refusal.reason, c.GEN_AI_REQUEST_MODEL: str(kwargs.get("model", ""))}
+    try:
+        if _refused is None:
+            _refused = metrics.get_meter("glassbox", __version__).create_counter(
+                c.METRIC_AI_CALLS_REFUSED, unit="{call}", description="Model calls the guard did not make, by reason."
+            )
+        _refused.add(1, {c.LABEL_REASON: refusal.reason})
+        trace.get_current_span().add_event(c.AI_CALL_REFUSED_EVENT, attributes)
+        from glassbox.audit_events import audit
+
+        audit("ai.call_refused", actor={"type": "system", "id": "glassbox.guard"}, outcome="refused",
+              reason=refusal.detail, resource={"type": "model", "id": str(kwargs.get("model", ""))})  # fmt: skip
+    except Exception:
+        instruments.get().count_dropped("logs", "guard_record_error")
+
+
+def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(original):
+
+        @functools.wraps(original)
+        async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+            refusal = check()
+            if refusal is None:
+                return await original(*args, **kwargs)
+            _refuse(refusal, kwargs)
+            if _fallback is None:
+                raise refusal
+            answer = _fallback(refusal, kwargs)
+            return await answer if inspect.isawaitable(answer) else answer
+
+        guarded_async.__glassbox_guard__ = True  # type: ignore[attr-defined]
+        return guarded_async
+
+    @functools.wraps(original)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        refusal = check()
+        if refusal is None:
+            return original(*args, **kwargs)
+        _refuse(refusal, kwargs)
+        if _fallback is None:
+            raise refusal
+        return _fallback(refusal, kwargs)
+
+    guarded.__glassbox_guard__ = True  # type: ignore[attr-defined]
+    return guarded
+
+
+def install() -> list[str]:
+    """Stand in front of the SDK methods that are importable; returns the ones guarded (once per process)."""
+    global _installed
+    guarded = []
+    with _lock:
+        if _installed:
+            return []
+        _installed = True
+    import importlib
+
+    for module_name, class_name, method in TARGETS:
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError):
+            continue
+        original = getattr(cls, method)
+        if getattr(original, "__glassbox_guard__", False):
+            continue
+        setattr(cls, method, _wrap(original))
+        guarded.append(f"{module_name}.{class_name}.{method}")
+    return guarded
