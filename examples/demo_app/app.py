@@ -208,6 +208,9 @@ async def agent(request: AgentRequest) -> Any:
         task.fail(type(exc).__name__)
         log.warning("agent failed", extra={"error": type(exc).__name__})
         raise _llm_error(exc) from exc
+    except glassbox.AICallRefused as exc:
+        task.fail(exc.reason)  # the kill switch, a budget or a request limit: answered 503 below
+        raise
     FOLLOWUPS.append(task.id)
     if any(word in request.task.lower() for word in ("refund", "charged", "invoice")):
         task.await_approval()
