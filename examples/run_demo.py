@@ -175,6 +175,8 @@ def main() -> None:
         ),
         "GLASSBOX_AUDIT_KEY_FILE": os.environ.get("GLASSBOX_AUDIT_KEY_FILE", str(STATE / "keys" / "audit.key")),
         "GLASSBOX_KILL_SWITCH_FILE": os.environ.get("GLASSBOX_KILL_SWITCH_FILE", str(STATE / "kill-switch")),
+        # Tenant spend shared by the app's processes; one file per run, so each demo starts within budget.
+        "GLASSBOX_BUDGETS_STATE": os.environ.get("GLASSBOX_BUDGETS_STATE", str(STATE / f"spend-{instance}.sqlite")),
         "OTEL_METRIC_EXPORT_INTERVAL": os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "5000"),
         "DEMO_PORT": str(app_port),
         "LLM_BASE_URL": f"http://127.0.0.1:{stub_port}",

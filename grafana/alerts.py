@@ -212,12 +212,15 @@ def _budget(lower: float, upper: float | None, severity: str) -> Alert:
     spent = p.metric(c.METRIC_BUDGET_SPENT)
 
     def case(share: float) -> dict[str, str]:
-        # Two instances of the service share the tenant's spend; each reports the same limit.
+        # Two instances on host h1 both report h1's spend; h2 runs one instance. Each reports the limit.
+        h1, h2 = share * 10 * 0.6, share * 10 * 0.4
         return {
-            series(limit, f'{tenant}, instance="a"'): "10x20",
-            series(limit, f'{tenant}, instance="b"'): "10x20",
-            series(spent, f'{tenant}, instance="a"'): f"{_number(share * 10 / 2)}x20",
-            series(spent, f'{tenant}, instance="b"'): f"{_number(share * 10 / 2)}x20",
+            series(limit, f'{tenant}, instance="a", host_name="h1"'): "10x20",
+            series(limit, f'{tenant}, instance="b", host_name="h1"'): "10x20",
+            series(limit, f'{tenant}, instance="c", host_name="h2"'): "10x20",
+            series(spent, f'{tenant}, instance="a", host_name="h1"'): f"{_number(h1)}x20",
+            series(spent, f'{tenant}, instance="b", host_name="h1"'): f"{_number(h1)}x20",
+            series(spent, f'{tenant}, instance="c", host_name="h2"'): f"{_number(h2)}x20",
         }
 
     inside = (lower + upper) / 2 if upper is not None else 1.1

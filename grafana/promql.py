@@ -104,12 +104,13 @@ def quantile(q: float, bucket_selector: str, *group: str, window: str = "$__rate
 
 
 def budget_used(*matchers: str) -> str:
-    """Share of each tenant's budget spent in the current period: spend summed over the app's instances,
-    against the limit (the same in every instance)."""
+    """Share of each tenant's budget spent in the current period. Every instance on a host reports the host's
+    spend (one SQLite file per host): the largest value per host, the hosts added up, against the limit."""
     spent = sel(metric(c.METRIC_BUDGET_SPENT), *matchers)
     limit = sel(metric(c.METRIC_BUDGET_LIMIT), *matchers)
     keys = f"{ENVIRONMENT}, job, {TENANT}, {PERIOD}"
-    return f"sum by ({keys}) ({spent}) / max by ({keys}) ({limit})"
+    per_host = f"max by ({keys}, {label(c.HOST_NAME)}) ({spent})"
+    return f"sum by ({keys}) ({per_host}) / max by ({keys}) ({limit})"
 
 
 # --------------------------------------------------------------------------- LogQL

@@ -144,3 +144,14 @@ def telemetry(_global_telemetry: Telemetry) -> Telemetry:
     _global_telemetry.spans.clear()
     _global_telemetry.logs.clear()
     return _global_telemetry
+
+
+@pytest.fixture(autouse=True)
+def _state_outside_the_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files glassbox keeps beside an app (spend, audit log, kill switch) go to the test's own directory."""
+    state = tmp_path / "glassbox-state"
+    monkeypatch.setenv("GLASSBOX_BUDGETS_STATE", str(state / "spend.sqlite"))
+    monkeypatch.setenv("GLASSBOX_AUDIT_DIR", str(state / "audit"))
+    monkeypatch.setenv("GLASSBOX_AUDIT_CHECKPOINT_DIR", str(state / "audit-checkpoints"))
+    monkeypatch.setenv("GLASSBOX_AUDIT_KEY_FILE", str(state / "keys" / "audit.key"))
+    monkeypatch.setenv("GLASSBOX_KILL_SWITCH_FILE", str(state / "kill-switch"))

@@ -85,7 +85,7 @@ def test_limits_and_spend_are_reported_per_tenant_and_period(telemetry: Telemetr
     assert limit(telemetry, "globex", "day") is None
     assert spent(telemetry, "globex", "day") is None
     (point,) = telemetry.points(c.METRIC_BUDGET_SPENT, glassbox__tenant__id="acme", glassbox__budget__period="day")
-    assert set(point.attributes) == {c.TENANT_ID, c.BUDGET_PERIOD}
+    assert set(point.attributes) == {c.TENANT_ID, c.BUDGET_PERIOD, c.HOST_NAME}
     metric_units = {
         m.name: m.unit
         for rm in telemetry.reader.get_metrics_data().resource_metrics
@@ -336,3 +336,32 @@ def test_a_failure_in_budgets_never_breaks_span_processing(
     assert span.attributes[c.COST_STATUS] == c.COST_STATUS_PRICED
     assert span.attributes[c.COST_USD] > 0
     assert telemetry.total(c.METRIC_TELEMETRY_DROPPED, reason="budget_error") == dropped + 1
+
+
+SPENDER = """
+import sys
+from pathlib import Path
+from glassbox import budgets
+budgets.install(budgets.Budgets({"acme": {"day": 1.0}}), store=Path(sys.argv[1]))
+for _ in range(int(sys.argv[2])):
+    budgets.record_spend("acme", 0.01)
+"""
+
+
+def test_processes_on_one_host_share_the_spend_and_see_the_budget_run_out(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    store = tmp_path / "spend.sqlite"
+    spenders = [subprocess.Popen([sys.executable, "-c", SPENDER, str(store), "30"]) for _ in range(3)]
+    assert [p.wait(timeout=60) for p in spenders] == [0, 0, 0]
+    budgets.install(budgets.Budgets({"acme": {"day": 1.0}}), store=store)
+    try:
+        ((tenant, period, limit_usd, spent_usd),) = budgets._tracker.observe()  # type: ignore[union-attr]
+        assert (tenant, period, limit_usd) == ("acme", "day", 1.0)
+        assert spent_usd == pytest.approx(0.9)
+        assert budgets.exhausted("acme") is None
+        budgets.record_spend("acme", 0.1)
+        assert budgets.exhausted("acme") == "day"
+    finally:
+        budgets.install(None)

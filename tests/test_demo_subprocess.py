@@ -48,6 +48,7 @@ def demo_app(
         "GLASSBOX_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints"),
         "GLASSBOX_AUDIT_KEY_FILE": str(tmp_path / "keys" / "audit.key"),
         "GLASSBOX_KILL_SWITCH_FILE": str(tmp_path / "kill-switch"),
+        "GLASSBOX_BUDGETS_STATE": str(tmp_path / "spend.sqlite"),
         "DEMO_PORT": str(port),
         "LLM_BASE_URL": stub_url,
         "DEMO_ADMIN_TOKEN": ADMIN_TOKEN,

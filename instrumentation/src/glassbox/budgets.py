@@ -13,8 +13,11 @@ span processor calls :func:`record_spend`), and each metric collection reports `
 dashboards and alert rules can divide one by the other. A listed tenant's entry replaces ``"*"`` entirely:
 a period it leaves out has no budget. ``"*"`` gives each unlisted tenant a budget of its own.
 
-This only reports: nothing is refused. Spend is counted per process and starts from zero when the process
-starts or a period begins; Prometheus sums it across instances. Tenant labels go through the same
+Spend is shared by every process on a host through one SQLite file (``GLASSBOX_BUDGETS_STATE``; empty:
+counted per process), so the gauges of all instances on a host report the host's spend, labelled with
+``host.name``: dashboards take the largest value per host and add the hosts up. Each host enforces its
+budgets on its own spend (glassbox.guard refuses the calls of a tenant that has spent its budget): across
+hosts, give each host its share of a tenant's budget. Tenant labels go through the same
 cardinality cap as the cost metric (``GLASSBOX_MAX_TENANTS``), so they match its ``glassbox.tenant.id``
 values; the ``_none``, ``_invalid`` and ``_other`` placeholders are not tenants and are not tracked.
 
@@ -27,6 +30,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -43,6 +49,8 @@ from glassbox import conventions as c
 from glassbox.version import __version__
 
 DEFAULT_TENANT = "*"
+# Spend is shared per host: the gauges say which host, so dashboards take one value per host and add hosts up.
+HOST = socket.gethostname()
 _TOP_LEVEL_KEYS = ("tenants",)
 _NOT_TENANTS = frozenset({c.PLACEHOLDER_NONE, c.PLACEHOLDER_INVALID, c.PLACEHOLDER_OVERFLOW})
 _logger = logging.getLogger("glassbox")
@@ -136,12 +144,47 @@ def _utc_now() -> datetime:
 class BudgetTracker:
     """In-process spend per tenant label and period, against one :class:`Budgets`. Thread-safe."""
 
-    def __init__(self, budgets: Budgets, clock: Clock | None = None) -> None:
+    def __init__(self, budgets: Budgets, clock: Clock | None = None, store: Path | None = None) -> None:
         self.budgets = budgets
         self._clock = clock or _utc_now
         self._lock = threading.Lock()
         # tenant label -> period -> (period key such as "2026-11-22" or "2026-11", USD spent in it)
         self._spent: dict[str, dict[str, tuple[str, float]]] = {}
+        # With a store, spend lives in one SQLite file every process on the host adds to and reads.
+        self.store = store
+        self._connection: sqlite3.Connection | None = None
+        self._connection_pid = 0
+
+    def _db(self) -> sqlite3.Connection:
+        """The store's connection for this process (a forked worker opens its own)."""
+        if self._connection is None or self._connection_pid != os.getpid():
+            assert self.store is not None
+            self.store.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.store, timeout=5, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS spend (tenant TEXT, period TEXT, key TEXT, usd REAL NOT NULL, "
+                "PRIMARY KEY (tenant, period, key))"
+            )
+            self._connection, self._connection_pid = connection, os.getpid()
+        return self._connection
+
+    def _load(self, keys: Mapping[str, str]) -> dict[str, dict[str, tuple[str, float]]]:
+        """Spend of the current periods, from the store."""
+        rows = (
+            self._db()
+            .execute(
+                "SELECT tenant, period, key, usd FROM spend WHERE (period = 'day' AND key = ?) OR "
+                "(period = 'month' AND key = ?)",
+                (keys[c.BUDGET_PERIOD_DAY], keys[c.BUDGET_PERIOD_MONTH]),
+            )
+            .fetchall()
+        )
+        spent: dict[str, dict[str, tuple[str, float]]] = {}
+        for tenant, period, key, usd in rows:
+            spent.setdefault(tenant, {})[period] = (key, float(usd))
+        return spent
 
     def record(self, tenant: str, usd: float, now: datetime | None = None) -> None:
         """Add ``usd`` to the spend of ``tenant`` (a metric label value) in the periods it has a limit for."""
@@ -150,6 +193,14 @@ class BudgetTracker:
             return
         keys = _period_keys(now or self._clock())
         with self._lock:
+            if self.store is not None:
+                for period in limits:
+                    self._db().execute(
+                        "INSERT INTO spend VALUES (?, ?, ?, ?) ON CONFLICT (tenant, period, key) "
+                        "DO UPDATE SET usd = usd + excluded.usd",
+                        (tenant, period, keys[period], usd),
+                    )
+                return
             spent = self._spent.setdefault(tenant, {})
             for period in limits:
                 key = keys[period]
@@ -162,7 +213,10 @@ class BudgetTracker:
         """``(tenant, period, limit, spent)`` for each listed tenant and each tenant that spent this period."""
         keys = _period_keys(now or self._clock())
         with self._lock:
-            spent = {tenant: dict(periods) for tenant, periods in self._spent.items()}
+            if self.store is not None:
+                spent = self._load(keys)
+            else:
+                spent = {tenant: dict(periods) for tenant, periods in self._spent.items()}
         rows = []
         for tenant in (*self.budgets.listed, *(t for t in spent if t not in self.budgets.limits)):
             listed = tenant in self.budgets.limits
@@ -183,11 +237,12 @@ _registered = False
 _reported: set[str] = set()
 
 
-def install(budgets: Budgets | None, clock: Clock | None = None) -> None:
-    """Report ``budgets`` from now on, with no spend yet (``None``: report nothing). ``clock`` is for tests."""
+def install(budgets: Budgets | None, clock: Clock | None = None, store: Path | None = None) -> None:
+    """Report ``budgets`` from now on (``None``: report nothing). ``store``: the host's shared spend file
+    (None: spend in this process only). ``clock`` is for tests."""
     global _tracker, _configured
     with _lock:
-        _tracker = None if budgets is None else BudgetTracker(budgets, clock)
+        _tracker = None if budgets is None else BudgetTracker(budgets, clock, store)
         _configured = True
         if budgets is not None:
             _register()
@@ -214,7 +269,8 @@ def configure(path: str | Path | None = None) -> Budgets | None:
                 _reported.add(message)
             if first:
                 _logger.error(message)
-    install(budgets)
+    state = str(settings.get("GLASSBOX_BUDGETS_STATE"))
+    install(budgets, store=Path(state) if state else None)
     return budgets
 
 
@@ -256,7 +312,7 @@ def _register() -> None:
         c.METRIC_BUDGET_SPENT,
         callbacks=[lambda options: _observe(options, limit=False)],
         unit=c.UNIT_USD,
-        description="US dollars a tenant spent on model calls in the current period, in this process.",
+        description="US dollars a tenant spent on model calls in the current period, on this host.",
     )
     _registered = True
 
@@ -271,7 +327,7 @@ def _observe(_options: CallbackOptions, limit: bool) -> Iterable[Observation]:
         instruments.get().count_dropped("metrics", "budget_callback_error")
         return []
     return [
-        Observation(amount if limit else usd, {c.TENANT_ID: tenant, c.BUDGET_PERIOD: period})
+        Observation(amount if limit else usd, {c.TENANT_ID: tenant, c.BUDGET_PERIOD: period, c.HOST_NAME: HOST})
         for tenant, period, amount, usd in rows
     ]
 

@@ -197,6 +197,7 @@ ACTIVITY_STATUSES: Final = (
 METRIC_BUDGET_LIMIT: Final = "glassbox.budget.limit"
 METRIC_BUDGET_SPENT: Final = "glassbox.budget.spent"
 BUDGET_PERIOD: Final = "glassbox.budget.period"
+HOST_NAME: Final = "host.name"
 BUDGET_PERIOD_DAY: Final = "day"
 BUDGET_PERIOD_MONTH: Final = "month"
 BUDGET_PERIODS: Final = (BUDGET_PERIOD_DAY, BUDGET_PERIOD_MONTH)

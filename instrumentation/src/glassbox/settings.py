@@ -118,6 +118,11 @@ SETTINGS: tuple[Setting, ...] = (
         "YAML file of USD budgets per tenant and UTC day/month, reported as `glassbox.budget.*` gauges; empty: none.",
     ),
     Setting(
+        "GLASSBOX_BUDGETS_STATE",
+        ".glassbox/spend.sqlite",
+        "SQLite file of tenant spend shared by the processes of one host; empty: spend counted per process.",
+    ),
+    Setting(
         "GLASSBOX_AUDIT_DIR",
         ".glassbox/audit",
         "Directory of the hash-chained audit log (`audit.jsonl`), shared by the processes of one host.",
