@@ -365,3 +365,27 @@ def test_processes_on_one_host_share_the_spend_and_see_the_budget_run_out(tmp_pa
         assert budgets.exhausted("acme") == "day"
     finally:
         budgets.install(None)
+
+
+def test_crossing_80_95_and_100_percent_writes_one_audit_event_each(tmp_path: Path) -> None:
+    import json
+
+    from glassbox import audit_events
+    from glassbox.audit_chain import AuditLog
+
+    log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "cp" / "audit.checkpoints", tmp_path / "key")
+    audit_events.use_log(log)
+    budgets.install(budgets.Budgets({"acme": {"day": 1.0}}), store=tmp_path / "spend.sqlite")
+    try:
+        for usd in (0.5, 0.35, 0.05, 0.15, 0.2):  # 0.85 crosses 80%; 1.05 crosses 95% and 100%
+            budgets.record_spend("acme", usd)
+    finally:
+        budgets.install(None)
+        audit_events.use_log(None)
+    events = [json.loads(line) for line in log.path.read_text().splitlines()]
+    assert [(e["action"], e["after"]["percent"]) for e in events] == [
+        ("budget.threshold", 80),
+        ("budget.threshold", 95),
+        ("budget.threshold", 100),
+    ]
+    assert {e["tenant"] for e in events} == {"acme"} and events[2]["resource"]["id"] == "acme/day"

@@ -186,28 +186,46 @@ class BudgetTracker:
             spent.setdefault(tenant, {})[period] = (key, float(usd))
         return spent
 
-    def record(self, tenant: str, usd: float, now: datetime | None = None) -> None:
-        """Add ``usd`` to the spend of ``tenant`` (a metric label value) in the periods it has a limit for."""
+    def record(self, tenant: str, usd: float, now: datetime | None = None) -> list[tuple[str, float, float, float]]:
+        """Add ``usd`` to the spend of ``tenant`` (a metric label value) in the periods it has a limit for.
+
+        Returns the thresholds (``c.BUDGET_ALERT_RATIOS``) this spend crossed: ``(period, ratio, limit, spent)``.
+        With a shared store exactly one process sees each crossing: the one whose addition crossed it.
+        """
         limits = self.budgets.for_tenant(tenant)
         if not limits or tenant in _NOT_TENANTS or not math.isfinite(usd) or usd <= 0:
-            return
+            return []
         keys = _period_keys(now or self._clock())
+        totals: dict[str, float] = {}
         with self._lock:
             if self.store is not None:
                 for period in limits:
-                    self._db().execute(
-                        "INSERT INTO spend VALUES (?, ?, ?, ?) ON CONFLICT (tenant, period, key) "
-                        "DO UPDATE SET usd = usd + excluded.usd",
-                        (tenant, period, keys[period], usd),
+                    (total,) = (
+                        self._db()
+                        .execute(
+                            "INSERT INTO spend VALUES (?, ?, ?, ?) ON CONFLICT (tenant, period, key) "
+                            "DO UPDATE SET usd = usd + excluded.usd RETURNING usd",
+                            (tenant, period, keys[period], usd),
+                        )
+                        .fetchone()
                     )
-                return
-            spent = self._spent.setdefault(tenant, {})
-            for period in limits:
-                key = keys[period]
-                previous_key, total = spent.get(period, (key, 0.0))
-                if key < previous_key:
-                    continue  # late spend for a period that is over
-                spent[period] = (key, (total if key == previous_key else 0.0) + usd)
+                    totals[period] = float(total)
+            else:
+                spent = self._spent.setdefault(tenant, {})
+                for period in limits:
+                    key = keys[period]
+                    previous_key, total = spent.get(period, (key, 0.0))
+                    if key < previous_key:
+                        continue  # late spend for a period that is over
+                    spent[period] = (key, (total if key == previous_key else 0.0) + usd)
+                    totals[period] = spent[period][1]
+        crossed = []
+        for period, after in totals.items():
+            limit = limits[period]
+            for ratio in c.BUDGET_ALERT_RATIOS:
+                if limit > 0 and after - usd < ratio * limit <= after:
+                    crossed.append((period, ratio, limit, after))
+        return crossed
 
     def observe(self, now: datetime | None = None) -> list[tuple[str, str, float, float]]:
         """``(tenant, period, limit, spent)`` for each listed tenant and each tenant that spent this period."""
@@ -294,7 +312,21 @@ def record_spend(tenant: str, usd: float, now: datetime | None = None) -> None:
     tracker = _tracker
     if tracker is None or not tracker.budgets.for_tenant(tenant):
         return
-    tracker.record(instruments.get().tenants.label(tenant), usd, now)
+    label = instruments.get().tenants.label(tenant)
+    for period, ratio, limit, spent in tracker.record(label, usd, now):
+        _audit_threshold(label, period, ratio, limit, spent)
+
+
+def _audit_threshold(tenant: str, period: str, ratio: float, limit: float, spent: float) -> None:
+    """An audit event when a tenant's spend reaches 80%, 95% or 100% of a budget; never raises."""
+    from glassbox.audit_events import audit
+
+    try:
+        audit("budget.threshold", actor={"type": "system", "id": "glassbox.budgets"}, tenant=tenant,
+              resource={"type": "budget", "id": f"{tenant}/{period}"}, reason=f"{round(ratio * 100)}%",
+              after={"percent": round(ratio * 100), "spent_usd": round(spent, 6), "limit_usd": limit})  # fmt: skip
+    except Exception:  # fail-closed audit refuses actions, not the accounting of a call already made
+        instruments.get().count_dropped("logs", "budget_audit_error")
 
 
 def _register() -> None:
