@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,5 +136,28 @@ def test_a_request_past_its_call_limit_is_refused_and_other_requests_are_not(
     token = in_request("acme", "req-other")
     try:
         assert ask(oai)
+    finally:
+        otel_context.detach(token)
+
+
+def test_a_request_past_its_tokens_or_its_time_is_refused(oai: openai.OpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GLASSBOX_REQUEST_MAX_TOKENS", "5")
+    token = in_request("acme", "req-tokens")
+    try:
+        ask(oai)  # the stub counts one token per word: this call uses more than 5
+        with pytest.raises(glassbox.AICallRefused, match="used its 5 tokens"):
+            ask(oai)
+    finally:
+        otel_context.detach(token)
+    monkeypatch.delenv("GLASSBOX_REQUEST_MAX_TOKENS")
+    monkeypatch.setenv("GLASSBOX_REQUEST_MAX_SECONDS", "0.2")
+    guard.request_started("req-slow")
+    token = in_request("acme", "req-slow")
+    try:
+        ask(oai)
+        time.sleep(0.3)
+        with pytest.raises(glassbox.AICallRefused) as raised:
+            ask(oai)
+        assert raised.value.reason == "request_time"
     finally:
         otel_context.detach(token)

@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote
 from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from glassbox import attribution, settings
+from glassbox import attribution, guard, settings
 from glassbox import conventions as c
 from glassbox import instruments as instruments_module
 
@@ -85,6 +85,7 @@ class AttributionMiddleware:
             values = attribution_from_headers(headers, self._names)
             scope = dict(scope, headers=_rewrite_baggage(headers, values))
             token = otel_context.attach(attribution.with_attribution(values, otel_context.get_current()))
+            guard.request_started(values.get(c.REQUEST_ID))
         except Exception:
             instruments_module.get().count_dropped("traces", "attribution_error")
             await self.app(scope, receive, send)

@@ -8,8 +8,10 @@ Installed by the distro after the instrumentations (``install``), it wraps the `
    audits the change);
 2. the tenant's budget: a tenant (from the baggage) that has spent its day or month budget
    (``GLASSBOX_BUDGETS_FILE``, see glassbox.budgets; spend counted per process for now);
-3. the request's limits: ``GLASSBOX_REQUEST_MAX_LLM_CALLS`` model calls and ``GLASSBOX_REQUEST_MAX_USD``
-   spent per request id (0: no limit).
+3. the request's limits per request id (0: no limit): ``GLASSBOX_REQUEST_MAX_LLM_CALLS`` model calls,
+   ``GLASSBOX_REQUEST_MAX_USD`` and ``GLASSBOX_REQUEST_MAX_TOKENS`` spent by the calls before, and
+   ``GLASSBOX_REQUEST_MAX_SECONDS`` since the request arrived (the edge middleware marks it; otherwise since
+   its first model call).
 
 A refused call is not made. It is audited (``ai.call_refused`` with the reason), added as an event to the
 current span and counted in ``glassbox.ai.calls_refused`` by reason; then the fallback set with
@@ -22,6 +24,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -58,7 +61,7 @@ Fallback = Callable[[AICallRefused, dict[str, Any]], Any]
 _fallback: Fallback | None = None
 _lock = threading.Lock()
 _installed = False
-# request id -> [model calls, USD]
+# request id -> [model calls, USD, tokens, monotonic time the request started or was first seen]
 _requests: OrderedDict[str, list[float]] = OrderedDict()
 _refused: metrics.Counter | None = None
 
@@ -91,20 +94,27 @@ def set_kill_switch(on: bool, actor: dict[str, Any] | str | None = None, reason:
           resource={"type": "kill_switch", "id": str(path)})  # fmt: skip
 
 
-def record_request_spend(request_id: str | None, usd: float) -> None:
-    """Called with each priced call's cost, for the per-request USD limit."""
+def request_started(request_id: str | None) -> None:
+    """The edge calls this when a request arrives: the per-request wall-time limit counts from here."""
+    if request_id:
+        _request_usage(request_id)[3] = time.monotonic()
+
+
+def record_request_spend(request_id: str | None, usd: float, tokens: int = 0) -> None:
+    """Called with each priced call's cost and tokens, for the per-request USD and token limits."""
     if request_id:
         with _lock:
             usage = _requests.get(request_id)
             if usage is not None:
                 usage[1] += usd
+                usage[2] += tokens
 
 
 def _request_usage(request_id: str) -> list[float]:
     with _lock:
         usage = _requests.get(request_id)
         if usage is None:
-            usage = _requests[request_id] = [0.0, 0.0]
+            usage = _requests[request_id] = [0.0, 0.0, 0.0, time.monotonic()]
             while len(_requests) > REQUESTS_TRACKED:
                 _requests.popitem(last=False)
         else:
@@ -126,10 +136,18 @@ def check() -> AICallRefused | None:
     if request_id:
         usage = _request_usage(request_id)
         max_calls, max_usd = settings.get("GLASSBOX_REQUEST_MAX_LLM_CALLS"), settings.get("GLASSBOX_REQUEST_MAX_USD")
+        max_tokens, max_seconds = (
+            settings.get("GLASSBOX_REQUEST_MAX_TOKENS"),
+            settings.get("GLASSBOX_REQUEST_MAX_SECONDS"),
+        )
         if max_calls and usage[0] >= max_calls:
             return AICallRefused("request_calls", f"request {request_id} made its {max_calls} model calls")
         if max_usd and usage[1] >= max_usd:
             return AICallRefused("request_usd", f"request {request_id} spent its {max_usd} USD")
+        if max_tokens and usage[2] >= max_tokens:
+            return AICallRefused("request_tokens", f"request {request_id} used its {max_tokens} tokens")
+        if max_seconds and time.monotonic() - usage[3] >= max_seconds:
+            return AICallRefused("request_time", f"request {request_id} ran past its {max_seconds} s")
         with _lock:
             usage[0] += 1
     return None

@@ -179,6 +179,18 @@ SETTINGS: tuple[Setting, ...] = (
         _non_negative_float,
     ),
     Setting(
+        "GLASSBOX_REQUEST_MAX_TOKENS",
+        "0",
+        "Model tokens (input + output) allowed per request id (0: no limit); the next call past it is refused.",
+        _positive_int,
+    ),
+    Setting(
+        "GLASSBOX_REQUEST_MAX_SECONDS",
+        "0",
+        "Seconds after a request arrives past which its model calls are refused (0: no limit).",
+        _non_negative_float,
+    ),
+    Setting(
         "GLASSBOX_SHUTDOWN_TIMEOUT",
         "5",
         "Seconds allowed to flush telemetry on SIGTERM or exit.",

@@ -173,7 +173,8 @@ class GlassboxSpanProcessor(SpanProcessor):
             extra[c.COST_PRICE_SOURCE] = cost.PRICE_SOURCE
             extra[c.COST_PRICE_DATE] = result.price_date
             self.instruments.cost.add(result.usd, labels, context=self._exemplar_context(span))
-            guard.record_request_spend(attributes.get(c.REQUEST_ID), result.usd)
+            tokens = (usage.input_tokens or 0) + (usage.output_tokens or 0)
+            guard.record_request_spend(attributes.get(c.REQUEST_ID), result.usd, tokens)
             try:
                 budgets.record_spend(labels[c.TENANT_ID], result.usd)
             except Exception:
