@@ -29,7 +29,6 @@ from grafana.panels import (
 HTTP_COUNT = p.metric(c.METRIC_HTTP_SERVER_DURATION, "_count")
 HTTP_BUCKET = p.metric(c.METRIC_HTTP_SERVER_DURATION, "_bucket")
 LLM_COUNT = p.metric(c.METRIC_OPERATION_DURATION, "_count")
-LLM_BUCKET = p.metric(c.METRIC_OPERATION_DURATION, "_bucket")
 TOKENS_SUM = p.metric(c.METRIC_TOKEN_USAGE, "_sum")
 COST = p.metric(c.METRIC_COST)
 UNPRICED = p.metric(c.METRIC_COST_UNPRICED)

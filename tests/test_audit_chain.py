@@ -170,12 +170,13 @@ def test_the_command_verifies_names_the_first_bad_record_and_exports_by_filter(
     monkeypatch.setenv("GLASSBOX_AUDIT_DIR", str(tmp_path / "log"))
     monkeypatch.setenv("GLASSBOX_AUDIT_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
     monkeypatch.setenv("GLASSBOX_AUDIT_KEY_FILE", str(tmp_path / "keys" / "audit.key"))
+    monkeypatch.setenv("GLASSBOX_AUDIT_CHECKPOINT_EVERY", "1")
     log = audit_cli.default_log()
     for n, (tenant, action) in enumerate([("acme", "login"), ("acme", "role.change"), ("globex", "login")]):
         log.append({"time": f"2026-11-2{n}T10:00:00+00:00", "tenant": tenant, "action": action,
                     "actor": {"type": "human", "id": f"user-{n}"}})  # fmt: skip
     assert audit_cli.main(["verify"]) == 0
-    assert "OK    3 records" in capsys.readouterr().out
+    assert "OK    3 records, 3 signed checkpoints" in capsys.readouterr().out
     assert audit_cli.main(["export", "--tenant", "acme", "--since", "2026-11-21"]) == 0
     exported = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["action"] for r in exported] == ["role.change"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import re
 import socket
@@ -412,10 +413,12 @@ def test_grafana_runs_every_panel_and_alert_rule_on_the_data(run: dict[str, Any]
 
 def where_expr(where: str) -> str:
     """The expression of a panel query named as panel_results names it."""
-    for query in queries():
-        if query.where == where:
-            return query.expr
-    raise KeyError(where)
+    return _expressions()[where]
+
+
+@functools.cache
+def _expressions() -> dict[str, str]:
+    return {query.where: query.expr for query in queries()}
 
 
 @requires("loki")

@@ -227,6 +227,25 @@ class BudgetTracker:
                     crossed.append((period, ratio, limit, after))
         return crossed
 
+    def spent(self, tenant: str, now: datetime | None = None) -> dict[str, float]:
+        """What ``tenant`` spent in each current period it spent anything in (one tenant, not all of them:
+        the guard asks before every model call)."""
+        keys = _period_keys(now or self._clock())
+        with self._lock:
+            if self.store is not None:
+                rows = (
+                    self._db()
+                    .execute(
+                        "SELECT period, usd FROM spend WHERE tenant = ? AND ((period = 'day' AND key = ?) OR "
+                        "(period = 'month' AND key = ?))",
+                        (tenant, keys[c.BUDGET_PERIOD_DAY], keys[c.BUDGET_PERIOD_MONTH]),
+                    )
+                    .fetchall()
+                )
+                return {period: float(usd) for period, usd in rows}
+            periods = self._spent.get(tenant, {})
+            return {period: usd for period, (key, usd) in periods.items() if key == keys[period]}
+
     def observe(self, now: datetime | None = None) -> list[tuple[str, str, float, float]]:
         """``(tenant, period, limit, spent)`` for each listed tenant and each tenant that spent this period."""
         keys = _period_keys(now or self._clock())
@@ -369,7 +388,14 @@ def exhausted(tenant_label: str, now: datetime | None = None) -> str | None:
     tracker = _tracker
     if tracker is None:
         return None
-    for tenant, period, limit, spent in tracker.observe(now):
-        if tenant == tenant_label and spent >= limit:
+    limits = tracker.budgets.for_tenant(tenant_label)
+    if not limits:
+        return None
+    spent = tracker.spent(tenant_label, now)
+    # As on the gauges: a listed tenant has spent 0 before its first call, another one nothing at all yet.
+    default = 0.0 if tenant_label in tracker.budgets.limits else None
+    for period, limit in limits.items():
+        usd = spent.get(period, default)
+        if usd is not None and usd >= limit:
             return period
     return None

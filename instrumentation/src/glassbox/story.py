@@ -284,7 +284,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--audit-log", type=Path, default=audit_cli.default_log().path)
     args = parser.parse_args(argv)
     story = Story(Endpoints.from_environ(os.environ), args.timeout, args.since, args.audit_log)
-    bundle = story.bundle(args.id)
+    try:
+        bundle = story.bundle(args.id)
+    finally:
+        story.client.close()
     for line in bundle["timeline"]:
         print(line)
     totals = bundle["totals"]
