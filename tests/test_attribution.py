@@ -28,6 +28,7 @@ def build_app() -> tuple[Any, dict[str, Any]]:
     async def item(item_id: int) -> dict[str, Any]:
         seen["baggage"] = dict(baggage.get_all())
         seen["trace_id"] = trace.get_current_span().get_span_context().trace_id
+        seen["address"] = attribution.client_address()
         return {"id": item_id}
 
     @app.get("/boom")
@@ -116,6 +117,23 @@ def test_header_names_are_configurable(telemetry: Telemetry, monkeypatch: pytest
     app, seen = build_app()
     call(app, "/items/1", {"x-org": "globex", "x-tenant-id": "ignored"})
     assert seen["baggage"][c.TENANT_ID] == "globex"
+
+
+def test_the_client_address_is_the_peer_or_a_trusted_header_and_stays_in_the_request(
+    telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, seen = build_app()
+    call(app, "/items/1", {"x-forwarded-for": "198.51.100.7"})
+    assert seen["address"] == "127.0.0.1"  # no trusted header configured: the socket peer (httpx's test client)
+    assert attribution.client_address() is None  # reset when the request ends
+    monkeypatch.setenv("GLASSBOX_CLIENT_ADDRESS_HEADER", "X-Forwarded-For")
+    app, seen = build_app()
+    call(app, "/items/1", {"x-forwarded-for": "2001:db8::5, 10.0.0.1"})
+    assert seen["address"] == "2001:db8::5"
+    before = telemetry.total(c.METRIC_ATTRIBUTION_INVALID, field="client_address")
+    call(app, "/items/1", {"x-forwarded-for": "evil\nvalue"})
+    assert seen["address"] == "127.0.0.1"
+    assert telemetry.total(c.METRIC_ATTRIBUTION_INVALID, field="client_address") == before + 1
 
 
 def test_tenant_cardinality_cap() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,3 +138,35 @@ def test_fail_open_spools_counts_and_writes_the_spool_first_when_the_log_is_back
         assert first["id"] in ids[0] and second["id"] in ids[1]
     finally:
         audit_module.use_log(None)
+
+
+def test_an_event_written_while_serving_a_request_records_the_client_address(
+    telemetry: Telemetry, log: AuditLog
+) -> None:
+    from fastapi import FastAPI
+
+    from glassbox import edge
+
+    app = FastAPI()
+
+    @app.post("/login")
+    async def login() -> dict[str, str]:
+        return {"seq": str(glassbox.audit("admin.login", actor="admin")["seq"])}
+
+    app_with_edge = edge.AttributionMiddleware(app)
+
+    async def post() -> None:
+        import httpx
+
+        transport = httpx.ASGITransport(app=app_with_edge, client=("203.0.113.40", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            assert (await client.post("/login", headers={"x-tenant-id": "acme"})).status_code == 200
+
+    asyncio.run(post())
+    outside = glassbox.audit("nightly.job")
+    records = [json.loads(line) for line in log.path.read_text().splitlines()]
+    assert [(r["action"], r["source"], r["tenant"]) for r in records] == [
+        ("admin.login", "203.0.113.40", "acme"),
+        ("nightly.job", None, None),
+    ]
+    assert outside["source"] is None

@@ -1,7 +1,9 @@
 """Who a request is for: tenant, user, session and business request id.
 
 Values enter at the edge (HTTP headers, see :mod:`glassbox.edge`), are validated here, travel as W3C
-baggage, and are copied onto spans, log records and audit events. Only the tenant becomes a metric label,
+baggage, and are copied onto spans, log records and audit events. The client's network address is kept apart,
+in a context variable of this process only (it never travels as baggage): audit events record it as their
+source. Only the tenant becomes a metric label,
 through :class:`TenantLimiter`, which caps the number of distinct values per process.
 
 An invalid value (too long, control characters, characters outside ``[A-Za-z0-9._:@+-]``) is never passed
@@ -13,6 +15,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar, Token
 
 from opentelemetry import baggage
 from opentelemetry.context import Context
@@ -46,6 +49,22 @@ def current(context: Context | None = None) -> dict[str, str]:
     if not entries:
         return {}
     return {key: str(entries[key]) for key in c.ATTRIBUTION_KEYS if key in entries}
+
+
+_client_address: ContextVar[str | None] = ContextVar("glassbox_client_address", default=None)
+
+
+def client_address() -> str | None:
+    """The network address of the client whose request is being served (set by the edge), or None."""
+    return _client_address.get()
+
+
+def set_client_address(address: str | None) -> Token[str | None]:
+    return _client_address.set(address)
+
+
+def reset_client_address(token: Token[str | None]) -> None:
+    _client_address.reset(token)
 
 
 def with_attribution(values: Mapping[str, str], context: Context | None = None) -> Context:

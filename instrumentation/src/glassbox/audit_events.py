@@ -8,8 +8,9 @@
 
 Each event goes three ways: a record in the host's hash-chained audit log (glassbox.audit_chain), an OTel log
 event (``event.name`` = ``glassbox.audit``, routed by the collector to Loki's audit stream), and an event on
-the current span. Tenant and request id come from the baggage, trace and span ids from the current span;
-``before``/``after`` are redacted like every log line.
+the current span. Tenant and request id come from the baggage, trace and span ids from the current span, the
+source address from the request being served (glassbox.edge) unless ``source`` is given; ``before``/``after``
+are redacted like every log line.
 
 GLASSBOX_AUDIT_MODE decides what happens when the log cannot be written: ``fail-open`` (default) keeps the
 event in a bounded in-memory spool, counts it (``glassbox.audit.write_failures``, ``glassbox.audit.spooled``)
@@ -134,7 +135,7 @@ def build_event(
         "trace_id": format_trace_id(context.trace_id) if context.is_valid else None,
         "span_id": format_span_id(context.span_id) if context.is_valid else None,
         "request_id": baggage.get(c.REQUEST_ID),
-        "source": source,
+        "source": source or attribution.client_address(),
     }
     return event
 

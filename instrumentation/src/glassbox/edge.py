@@ -4,7 +4,9 @@
 session and request-id headers (names from ``GLASSBOX_*_HEADER``), validates them, removes any
 attribution entries a client smuggled into its own ``baggage`` header, and adds the validated values to
 that header, so the OpenTelemetry ASGI middleware (which extracts context from the headers) carries them;
-it also attaches them to the current context for apps without that middleware.
+it also attaches them to the current context for apps without that middleware. It also notes the client's
+address (the socket peer, or the first address of ``GLASSBOX_CLIENT_ADDRESS_HEADER`` behind a trusted proxy)
+for the audit events the request writes.
 
 :class:`EdgeInstrumentor` is registered as the ``glassbox_edge`` instrumentor, so ``opentelemetry-instrument``
 wraps every Starlette/FastAPI app with the middleware with no code change.
@@ -12,6 +14,7 @@ wraps every Starlette/FastAPI app with the middleware with no code change.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 from urllib.parse import quote, unquote
@@ -54,6 +57,23 @@ def attribution_from_headers(headers: list[tuple[bytes, bytes]], names: dict[str
     return values
 
 
+def client_address(scope: Scope, headers: list[tuple[bytes, bytes]], header: str) -> str | None:
+    """The client's address: the first entry of ``header`` (set by a proxy you trust) when it holds a valid IP
+    address, else the socket peer. A malformed header value is counted and the peer used."""
+    if header:
+        wanted = header.encode("latin-1")
+        for name, value in headers:
+            if name.lower() == wanted:
+                first = value[:_MAX_HEADER_BYTES].decode("latin-1").split(",")[0].strip()
+                try:
+                    return str(ipaddress.ip_address(first))
+                except ValueError:
+                    instruments_module.get().count_invalid("client_address")
+                break
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
 def _rewrite_baggage(headers: list[tuple[bytes, bytes]], values: dict[str, str]) -> list[tuple[bytes, bytes]]:
     kept: list[tuple[bytes, bytes]] = []
     members: list[str] = []
@@ -75,6 +95,7 @@ class AttributionMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._names = header_names()
+        self._address_header = str(settings.get("GLASSBOX_CLIENT_ADDRESS_HEADER"))
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope.get("type") not in ("http", "websocket"):
@@ -84,7 +105,9 @@ class AttributionMiddleware:
             headers = list(scope.get("headers") or [])
             values = attribution_from_headers(headers, self._names)
             scope = dict(scope, headers=_rewrite_baggage(headers, values))
+            address = client_address(scope, headers, self._address_header)
             token = otel_context.attach(attribution.with_attribution(values, otel_context.get_current()))
+            address_token = attribution.set_client_address(address)
             guard.request_started(values.get(c.REQUEST_ID))
         except Exception:
             instruments_module.get().count_dropped("traces", "attribution_error")
@@ -93,6 +116,7 @@ class AttributionMiddleware:
         try:
             await self.app(scope, receive, send)
         finally:
+            attribution.reset_client_address(address_token)
             otel_context.detach(token)
 
 

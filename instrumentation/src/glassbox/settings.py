@@ -76,6 +76,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GLASSBOX_SESSION_HEADER", "x-session-id", "Request header that names the session.", _header),
     Setting("GLASSBOX_REQUEST_ID_HEADER", "x-request-id", "Request header with the business request id.", _header),
     Setting(
+        "GLASSBOX_CLIENT_ADDRESS_HEADER",
+        "",
+        "Header a trusted proxy sets to the client's address (e.g. `x-forwarded-for`); empty: the socket peer.",
+        _header,
+    ),
+    Setting(
         "GLASSBOX_MAX_TENANTS",
         "100",
         "Distinct tenant label values per process; later tenants are reported as `_other` and counted.",
