@@ -423,6 +423,50 @@ def _audit_failures() -> Alert:
     )
 
 
+def _audit_log_failures() -> Alert:
+    keys = f"{p.ENVIRONMENT}, job, instance, {p.label(c.AUDIT_MODE)}"
+    failures = p.metric(c.METRIC_AUDIT_WRITE_FAILURES)
+    value = f"sum by ({keys}) ({p.grown(p.sel(failures), '5m')})"
+    fail_open = series(failures, f'instance="w1", {p.label(c.AUDIT_MODE)}="fail-open"')
+    return Alert(
+        "GlassboxAuditLogWriteFailures",
+        "glassbox-telemetry",
+        value,
+        0,
+        None,
+        "0s",
+        "critical",
+        "{{ $labels.job }} cannot write audit events to its audit log",
+        "{{ $labels.job }} ({{ $labels.instance }}, {{ $labels.deployment_environment_name }}) could not append "
+        "audit events to its host's audit log in the last 5 minutes. Mode {{ $labels.glassbox_audit_mode }}: "
+        "fail-open events wait in the spool; fail-closed audited actions were refused.",
+        "audit-log-write-failures",
+        # The app reports the counter at 0 from its first audit event: the first failure is an increase.
+        Case({fail_open: "0x8 1 2 3x20"}, "10m", ({**APP, "instance": "w1", p.label(c.AUDIT_MODE): "fail-open"},)),
+        Case({fail_open: "0x8 1x20"}, "16m"),
+    )
+
+
+def _audit_events_waiting() -> Alert:
+    spooled = p.sel(p.metric(c.METRIC_AUDIT_SPOOLED))
+    waiting = series(p.metric(c.METRIC_AUDIT_SPOOLED), 'instance="w1"')
+    return Alert(
+        "GlassboxAuditEventsWaiting",
+        "glassbox-telemetry",
+        f"max by ({p.ENVIRONMENT}, job, instance) ({spooled})",
+        0,
+        None,
+        "15m",
+        "warning",
+        "{{ $labels.job }} has audit events waiting in its spool",
+        "Audit events of {{ $labels.job }} ({{ $labels.instance }}) have waited over 15 minutes in the "
+        "fail-open spool: they are not in the hash-chained log yet.",
+        "audit-events-waiting",
+        Case({waiting: "0x5 4x30"}, "25m", ({**APP, "instance": "w1"},)),
+        Case({waiting: "0x5 4x10 0x20"}, "25m"),
+    )
+
+
 def _canary_stale() -> Alert:
     canary = p.sel(c.PROMETHEUS_CANARY_TIMESTAMP)
     return Alert(
@@ -458,6 +502,8 @@ ALERTS: tuple[Alert, ...] = (
     _queue_full(),
     _target_down(),
     _audit_failures(),
+    _audit_log_failures(),
+    _audit_events_waiting(),
     _canary_stale(),
 )
 GROUPS = {"glassbox-service": "1m", "glassbox-cost": "1m", "glassbox-telemetry": "1m"}

@@ -500,6 +500,47 @@ def tenant() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- 5. audit
+def audit_log_health() -> list[Panel]:
+    """Each app's own audit log: events recorded, events it could not write, events waiting in its spool."""
+    by_instance = "job, instance"
+    return [
+        timeseries(
+            "Audit events recorded, by outcome",
+            "Audit events each service wrote to its host's hash-chained log, per second, by outcome status.",
+            "ops",
+            Query(
+                f"sum by (job, {p.label(c.AUDIT_OUTCOME)}) ({p.rate(p.sel(p.metric(c.METRIC_AUDIT_EVENTS), *p.APP))})",
+                "{{job}} {{" + p.label(c.AUDIT_OUTCOME) + "}}",
+            ),
+            width=12,
+        ),
+        stat(
+            "Audit log write failures (window)",
+            "Events the audit log could not take over the dashboard's window; fail-open spools them, "
+            "fail-closed refuses the action.",
+            "short",
+            Query(
+                f"sum by ({by_instance}, {p.label(c.AUDIT_MODE)}) "
+                f"({p.increase(p.sel(p.metric(c.METRIC_AUDIT_WRITE_FAILURES), *p.APP), '$__range')})",
+                "{{job}} {{instance}} {{" + p.label(c.AUDIT_MODE) + "}}",
+                instant=True,
+            ),
+            thresholds=[(1, "red")],
+        ),
+        stat(
+            "Audit events waiting in the spool",
+            "Fail-open events each instance holds in its spool, not yet in the hash-chained log.",
+            "short",
+            Query(
+                f"max by ({by_instance}) ({p.sel(p.metric(c.METRIC_AUDIT_SPOOLED), *p.APP)})",
+                "{{job}} {{instance}}",
+                instant=True,
+            ),
+            thresholds=[(1, "orange")],
+        ),
+    ]
+
+
 def audit() -> dict[str, Any]:
     stream = p.loki_stream(
         f'{c.LOKI_AUDIT_STREAM_LABEL}="{c.AUDIT_STREAM_VALUE}"',
@@ -541,6 +582,7 @@ def audit() -> dict[str, Any]:
                 "Each event with its actor, action, resource and outcome; the trace_id field opens its trace.",
                 LogQuery(f"{stream} {filters}"),
             ),
+            *audit_log_health(),
         ],
         time_from="now-24h",
     )

@@ -25,8 +25,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from glassbox import audit_events, metric_labels
 from glassbox import instruments as instruments_module
-from glassbox import metric_labels
 from glassbox.instruments import Instruments
 from glassbox.logs import GlassboxLogRecordProcessor
 from glassbox.spans import GlassboxSpanProcessor
@@ -154,4 +154,6 @@ def _state_outside_the_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("GLASSBOX_AUDIT_DIR", str(state / "audit"))
     monkeypatch.setenv("GLASSBOX_AUDIT_CHECKPOINT_DIR", str(state / "audit-checkpoints"))
     monkeypatch.setenv("GLASSBOX_AUDIT_KEY_FILE", str(state / "keys" / "audit.key"))
+    monkeypatch.setenv("GLASSBOX_AUDIT_SPOOL_DIR", str(state / "audit-spool"))
     monkeypatch.setenv("GLASSBOX_KILL_SWITCH_FILE", str(state / "kill-switch"))
+    audit_events.use_log(None)  # the next audit event opens the log and spool these settings name

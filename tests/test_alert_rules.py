@@ -31,6 +31,8 @@ REQUIRED = {
     "collector queue above 80% of capacity": "GlassboxCollectorQueueNearlyFull",
     "a backend target down": "GlassboxStackComponentDown",
     "audit write failures": "GlassboxAuditWriteFailures",
+    "audit events the app could not write to its log": "GlassboxAuditLogWriteFailures",
+    "audit events waiting in the fail-open spool": "GlassboxAuditEventsWaiting",
     "canary stale": "GlassboxCanaryStale",
 }
 

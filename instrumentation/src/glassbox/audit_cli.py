@@ -1,13 +1,14 @@
 """`glassbox audit verify` and `glassbox audit export`: prove the audit log intact, and read it.
 
-    glassbox audit verify [--log FILE] [--checkpoints FILE] [--public-key FILE]
-        recomputes the hash chain and checks every signed checkpoint; names the first bad sequence number;
-        exit status 0 when intact, 1 when not, 2 when the files cannot be read
+    glassbox audit verify [--log FILE] [--checkpoints FILE] [--public-key FILE] [--spool-dir DIR]
+        recomputes the hash chain and checks every signed checkpoint; names the first bad sequence number and
+        says how many fail-open events still wait in the spool; exit status 0 when intact, 1 when not, 2 when
+        the files cannot be read
     glassbox audit export [--since ISO] [--until ISO] [--tenant T] [--actor A] [--action A] [--log FILE]
         prints the matching records as JSON lines (time bounds in ISO 8601, UTC when no offset is given)
 
-Paths default to GLASSBOX_AUDIT_DIR/audit.jsonl, GLASSBOX_AUDIT_CHECKPOINT_DIR/audit.checkpoints and the
-`.pub` file beside GLASSBOX_AUDIT_KEY_FILE.
+Paths default to GLASSBOX_AUDIT_DIR/audit.jsonl, GLASSBOX_AUDIT_CHECKPOINT_DIR/audit.checkpoints, the
+`.pub` file beside GLASSBOX_AUDIT_KEY_FILE and GLASSBOX_AUDIT_SPOOL_DIR.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from glassbox import settings
+from glassbox import audit_spool, settings
 from glassbox.audit_chain import AuditLog, load_public_key, public_key_path, verify
 
 LOG_NAME = "audit.jsonl"
@@ -80,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("--log", type=Path, default=log.path)
     check.add_argument("--checkpoints", type=Path, default=log.checkpoints)
     check.add_argument("--public-key", type=Path, default=public_key_path(log.key_path))
+    check.add_argument("--spool-dir", type=Path, default=Path(settings.get("GLASSBOX_AUDIT_SPOOL_DIR")))
     export = commands.add_parser("export", help="print matching records as JSON lines")
     export.add_argument("--log", type=Path, default=log.path)
     export.add_argument("--since", type=_time)
@@ -103,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"torn record at byte {offset} (a writer stopped mid-append): {text!r}")
     for problem in result.problems:
         print(f"BAD   {problem}")
+    waiting = audit_spool.waiting(args.spool_dir)
+    if waiting:
+        print(f"WAIT  {waiting} events in the fail-open spool {args.spool_dir}, not in the chain yet")
     summary = f"{result.records} records, {result.checkpoints} signed checkpoints, last sequence {result.last_seq}"
     if result.ok:
         print(f"OK    {summary}")

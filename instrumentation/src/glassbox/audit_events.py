@@ -13,9 +13,10 @@ source address from the request being served (glassbox.edge) unless ``source`` i
 are redacted like every log line.
 
 GLASSBOX_AUDIT_MODE decides what happens when the log cannot be written: ``fail-open`` (default) keeps the
-event in a bounded in-memory spool, counts it (``glassbox.audit.write_failures``, ``glassbox.audit.spooled``)
-and writes the spool into the chain at the next successful append; ``fail-closed`` raises
-:class:`AuditRefused`, and ``audited`` does not run the action.
+event in the process's spool file on disk (glassbox.audit_spool; it survives a restart), counts it
+(``glassbox.audit.write_failures``; ``glassbox.audit.spooled`` is what waits) and moves the spool into the
+chain, in order, before the next event that can be written; ``fail-closed`` raises :class:`AuditRefused`, and
+``audited`` does not run the action.
 """
 
 from __future__ import annotations
@@ -23,25 +24,27 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import os
 import threading
 import uuid
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from opentelemetry import _logs, metrics, trace
 from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from glassbox import attribution, audit_cli, instruments, settings
 from glassbox import conventions as c
 from glassbox.audit_chain import AuditLog, AuditWriteError
+from glassbox.audit_spool import Spool
 from glassbox.redaction import build_redactor
 from glassbox.version import __version__
 
 SCHEMA_VERSION = 1
-SPOOL_LIMIT = 10_000
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -49,11 +52,16 @@ class AuditRefused(RuntimeError):
     """Fail-closed: the audit record could not be written, so the audited action must not happen."""
 
 
+def new_spool(directory: Path) -> Spool:
+    """A spool in ``directory`` whose unreadable lines (a crash tore them) are counted as dropped."""
+    return Spool(directory, lambda lines: instruments.get().count_dropped("audit", "spool_unreadable", lines))
+
+
 class _State:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.log: AuditLog | None = None
-        self.spool: deque[dict[str, Any]] = deque()
+        self.spool: Spool | None = None
         meter = metrics.get_meter("glassbox", __version__)
         self.events = meter.create_counter(
             c.METRIC_AUDIT_EVENTS, unit="{event}", description="Audit events recorded, by outcome status."
@@ -63,10 +71,25 @@ class _State:
             unit="{event}",
             description="Audit events the durable log could not take when they happened.",
         )
-        self.spooled = meter.create_up_down_counter(
-            c.METRIC_AUDIT_SPOOLED, unit="{event}", description="Audit events waiting in memory for the log."
+        self.failures.add(0, {c.AUDIT_MODE: _mode()})  # the series exists before the first failure
+        meter.create_observable_gauge(
+            c.METRIC_AUDIT_SPOOLED,
+            callbacks=[self._observe_spooled],
+            unit="{event}",
+            description="Audit events of this process waiting in its spool for the log.",
         )
         self.redactor = build_redactor()
+
+    def _observe_spooled(self, _options: CallbackOptions) -> Iterable[Observation]:
+        yield Observation(self.spool.pending() if self.spool else 0)
+
+    def open(self) -> tuple[AuditLog, Spool]:
+        """The log and the spool, as the settings place them unless ``use_log`` chose (call under the lock)."""
+        if self.log is None:
+            self.log = audit_cli.default_log()
+        if self.spool is None:
+            self.spool = new_spool(Path(settings.get("GLASSBOX_AUDIT_SPOOL_DIR")))
+        return self.log, self.spool
 
 
 _state: _State | None = None
@@ -81,11 +104,27 @@ def _get() -> _State:
         return _state
 
 
-def use_log(log: AuditLog | None) -> None:
-    """Write to ``log`` from now on (None: the log the settings name)."""
+def _after_fork_in_child() -> None:
+    if _state is not None and _state.spool is not None:
+        _state.spool.after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def use_log(log: AuditLog | None, spool_dir: Path | None = None) -> None:
+    """Write to ``log`` from now on, spooling in ``spool_dir`` (None: where the settings say). What waits in
+    the current spool stays on disk for the next sweep of its directory."""
+    if _state is None and log is None and spool_dir is None:
+        return  # nothing opened yet: the first event opens what the settings name
     state = _get()
     with state.lock:
+        if state.spool is not None:
+            state.spool.close()
         state.log = log
+        state.spool = None
+        if spool_dir is not None:
+            state.spool = new_spool(spool_dir)
 
 
 def _mode() -> str:
@@ -145,23 +184,17 @@ def audit(action: str, **fields: Any) -> dict[str, Any]:
     event = build_event(action, **fields)
     state = _get()
     with state.lock:
-        if state.log is None:
-            state.log = audit_cli.default_log()
+        log, spool = state.open()
         try:
-            while state.spool:  # what waited for the log goes in first, in order
-                state.log.append(state.spool[0])
-                state.spool.popleft()
-                state.spooled.add(-1)
-            event = state.log.append(event)
-        except (AuditWriteError, OSError) as error:
+            if spool.pending() or spool.sweep_due():
+                spool.drain(log.append)  # what waited for the log goes in first, in order
+            event = log.append(event)
+        except (AuditWriteError, OSError, ValueError) as error:
             state.failures.add(1, {c.AUDIT_MODE: _mode()})
             if _mode() == "fail-closed":
                 raise AuditRefused(f"audit event {action!r} not recorded: {error}") from error
-            if len(state.spool) >= SPOOL_LIMIT:
+            if spool.put(event) == "dropped":
                 instruments.get().count_dropped("audit", "spool_full")
-            else:
-                state.spool.append(event)
-                state.spooled.add(1)
     state.events.add(1, {c.AUDIT_OUTCOME: event["outcome"]["status"]})
     _emit(event)
     return event

@@ -203,6 +203,12 @@ BUDGET_PERIOD_MONTH: Final = "month"
 BUDGET_PERIODS: Final = (BUDGET_PERIOD_DAY, BUDGET_PERIOD_MONTH)
 BUDGET_ALERT_RATIOS: Final = (0.8, 0.95, 1.0)
 
+# The audit trail's own health (glassbox.audit_events): events recorded, events the log could not take, and
+# events waiting in the fail-open spool.
+METRIC_AUDIT_EVENTS: Final = "glassbox.audit.events"
+METRIC_AUDIT_WRITE_FAILURES: Final = "glassbox.audit.write_failures"
+METRIC_AUDIT_SPOOLED: Final = "glassbox.audit.spooled"
+
 # Request-scoped metrics (recorded by the upstream instrumentations or by glassbox) that get the tenant label
 # from the baggage of the context they are recorded in (see glassbox.metric_labels).
 TENANT_LABELLED_METRICS: Final = frozenset(
@@ -237,6 +243,9 @@ PROMETHEUS_NAMES: Final[Mapping[str, str]] = {
     METRIC_SDK_SPANS_EXPORTED: "otel_sdk_exporter_span_exported_total",
     METRIC_BUDGET_LIMIT: "glassbox_budget_limit_USD",
     METRIC_BUDGET_SPENT: "glassbox_budget_spent_USD",
+    METRIC_AUDIT_EVENTS: "glassbox_audit_events_total",
+    METRIC_AUDIT_WRITE_FAILURES: "glassbox_audit_write_failures_total",
+    METRIC_AUDIT_SPOOLED: "glassbox_audit_spooled",
 }
 
 # --------------------------------------------------------------------------- logs
@@ -255,9 +264,6 @@ AUDIT_OUTCOME: Final = "glassbox.audit.outcome"
 AUDIT_EVENT_ID: Final = "glassbox.audit.event.id"
 AUDIT_SEQUENCE: Final = "glassbox.audit.sequence"
 AUDIT_MODE: Final = "glassbox.audit.mode"
-METRIC_AUDIT_EVENTS: Final = "glassbox.audit.events"
-METRIC_AUDIT_WRITE_FAILURES: Final = "glassbox.audit.write_failures"
-METRIC_AUDIT_SPOOLED: Final = "glassbox.audit.spooled"
 METRIC_AI_CALLS_REFUSED: Final = "glassbox.ai.calls_refused"
 AI_CALL_REFUSED_EVENT: Final = "glassbox.ai.call_refused"
 AUDIT_FIELDS: Final = (

@@ -139,6 +139,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Directory of the signed audit checkpoints; keep it on other storage than the log.",
     ),
     Setting(
+        "GLASSBOX_AUDIT_SPOOL_DIR",
+        ".glassbox/audit-spool",
+        "Fail-open: where audit events the log cannot take wait (a file per process) until it can.",
+    ),
+    Setting(
         "GLASSBOX_AUDIT_KEY_FILE",
         ".glassbox/keys/audit.key",
         "Ed25519 private key (PEM) that signs audit checkpoints; created (mode 0600) with a `.pub` beside it.",
@@ -146,7 +151,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "GLASSBOX_AUDIT_MODE",
         "fail-open",
-        "`fail-open`: an audit event the log cannot take waits in memory, counted; `fail-closed`: the action fails.",
+        "`fail-open`: an audit event the log cannot take waits in the spool, counted; `fail-closed`: the action fails.",
         _choice("fail-open", "fail-closed"),
     ),
     Setting(
