@@ -5,7 +5,8 @@
 Each request carries ``x-tenant-id``, ``x-user-id``, ``x-session-id`` and ``x-request-id``. The mix:
 chat (plain and streamed), agent runs (a few of them failing), searches, admin reads and changes (some with a
 wrong token), and a few requests for a model that does not exist, one without a price and one whose provider
-is down. Prints a summary by endpoint and status.
+is down (each of these rare ones once per tenant first, so a short run has them all). Prints a summary by
+endpoint and status.
 """
 
 from __future__ import annotations
@@ -73,22 +74,40 @@ async def worker(
     while time.monotonic() < deadline and (limit is None or sent[0] < limit):
         sent[0] += 1
         tenant = rng.choices(tenants, weights)[0]
-        kind, path, body, headers = pick_request(rng, admin_token)
-        headers = {
-            "x-tenant-id": tenant,
-            "x-user-id": f"{tenant}-user-{rng.randint(1, 20)}",
-            "x-session-id": f"s-{rng.randint(1, 50)}",
-            "x-request-id": f"req-{uuid.uuid4().hex[:16]}",
-            **headers,
-        }
-        try:
-            if body is None:
-                response = await client.get(path, headers=headers)
-            else:
-                response = await client.post(path, json=body, headers=headers)
-            counts[f"{kind} {response.status_code}"] += 1
-        except httpx.HTTPError as exc:
-            counts[f"{kind} {type(exc).__name__}"] += 1
+        await send(client, tenant, rng, pick_request(rng, admin_token), counts)
+
+
+# The rarest kinds of request, sent once per tenant at the start, so a short run still has each of them.
+RARE_KINDS: list[tuple[str, str, dict[str, Any] | None, dict[str, str]]] = [
+    ("unpriced_model", "/chat", {"message": QUESTIONS[0], "model": UNPRICED_MODEL}, {}),
+    ("provider_outage", "/chat", {"message": QUESTIONS[0], "model": OUTAGE_MODEL}, {}),
+    ("agent_failing", "/agent", {"task": QUESTIONS[2], "model": "no-such-model"}, {}),
+]
+
+
+async def send(
+    client: httpx.AsyncClient,
+    tenant: str,
+    rng: random.Random,
+    request: tuple[str, str, dict[str, Any] | None, dict[str, str]],
+    counts: Counter[str],
+) -> None:
+    kind, path, body, headers = request
+    headers = {
+        "x-tenant-id": tenant,
+        "x-user-id": f"{tenant}-user-{rng.randint(1, 20)}",
+        "x-session-id": f"s-{rng.randint(1, 50)}",
+        "x-request-id": f"req-{uuid.uuid4().hex[:16]}",
+        **headers,
+    }
+    try:
+        if body is None:
+            response = await client.get(path, headers=headers)
+        else:
+            response = await client.post(path, json=body, headers=headers)
+        counts[f"{kind} {response.status_code}"] += 1
+    except httpx.HTTPError as exc:
+        counts[f"{kind} {type(exc).__name__}"] += 1
 
 
 async def run(url: str, seconds: float, concurrency: int, limit: int | None, seed: int) -> Counter[str]:
@@ -97,6 +116,10 @@ async def run(url: str, seconds: float, concurrency: int, limit: int | None, see
     admin_token = os.environ.get("DEMO_ADMIN_TOKEN", "")
     sent = [0]
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        rng = random.Random(seed)
+        for tenant in TENANTS:
+            for request in RARE_KINDS:
+                await send(client, tenant, rng, request, counts)
         await asyncio.gather(
             *(
                 worker(client, random.Random(seed + i), deadline, limit, counts, admin_token, sent)

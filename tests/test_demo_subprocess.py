@@ -222,16 +222,22 @@ def test_the_admin_kill_switch_stops_ai_calls_and_nothing_else(stub_url: str, tm
     with OTLPReceiver() as receiver, demo_app(stub_url, receiver.endpoint, tmp_path) as app:
         client = httpx.Client(base_url=app["url"], timeout=30)
         assert client.post("/admin/kill-switch", json={"on": True, "reason": "drill"}, headers=headers("acme")).json()
-        refused = client.post("/chat", json={"message": "hello"}, headers=headers("acme"))
-        assert refused.status_code == 503 and refused.json()["reason"] == "kill_switch"
+        canned = client.post("/chat", json={"message": "hello"}, headers=headers("acme"))
+        assert canned.status_code == 200 and canned.json()["fallback"] is True  # the demo's canned answer
+        agent = client.post("/agent", json={"task": "where is my refund"}, headers=headers("acme"))
+        assert agent.status_code == 200 and agent.json()["fallback"] is True and agent.json()["steps"] == 1
+        refused = client.post("/search", json={"query": "refunds"}, headers=headers("acme"))
+        assert refused.status_code == 503 and refused.json()["reason"] == "kill_switch"  # no canned embeddings
         assert client.get("/admin/config", headers=headers("acme")).status_code == 200  # everything else goes on
         assert client.post("/admin/kill-switch", json={"on": False}, headers=headers("acme")).status_code == 200
-        assert client.post("/chat", json={"message": "hello"}, headers=headers("acme")).status_code == 200
+        answered = client.post("/chat", json={"message": "hello"}, headers=headers("acme"))
+        assert answered.status_code == 200 and answered.json()["fallback"] is False
     environ = {**os.environ, "GLASSBOX_AUDIT_DIR": str(tmp_path / "audit")}
     exported = subprocess.run([sys.executable, "-m", "glassbox.cli", "audit", "export"], env=environ,
                               capture_output=True, text=True, timeout=60)  # fmt: skip
     actions = [json.loads(line)["action"] for line in exported.stdout.splitlines()]
-    assert [a for a in actions if a != "admin.login"] == ["kill_switch.on", "ai.call_refused", "kill_switch.off"]
+    refusals = ["ai.call_refused"] * 3  # the chat, the agent's planner, the search
+    assert [a for a in actions if a != "admin.login"] == ["kill_switch.on", *refusals, "kill_switch.off"]
 
 
 @pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])

@@ -161,3 +161,91 @@ def test_a_request_past_its_tokens_or_its_time_is_refused(oai: openai.OpenAI, mo
         assert raised.value.reason == "request_time"
     finally:
         otel_context.detach(token)
+
+
+def test_the_canned_answer_has_the_type_each_sdk_call_returns(oai: openai.OpenAI, stub_url: str) -> None:
+    glassbox.set_fallback(glassbox.canned_answer("Paused for maintenance."))
+    claude = anthropic.Anthropic(base_url=stub_url, api_key="sk-ant-test", max_retries=0)
+    glassbox.set_kill_switch(True)
+    try:
+        completion = ask(oai)
+        assert isinstance(completion, openai.types.chat.ChatCompletion) and glassbox.is_fallback(completion)
+        assert completion.choices[0].message.content == "Paused for maintenance."
+        assert completion.id.startswith("glassbox-fallback-kill_switch-") and completion.model == "gpt-4o-mini"
+        streamed = oai.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in streamed if chunk.choices)
+        assert text == "Paused for maintenance." and glassbox.is_fallback(streamed)
+        message = claude.messages.create(
+            model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        )
+        assert isinstance(message, anthropic.types.Message) and message.content[0].type == "text"
+        assert message.content[0].text == "Paused for maintenance." and glassbox.is_fallback(message)
+        events = claude.messages.create(
+            model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}], stream=True
+        )
+        deltas = [e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta"]
+        assert deltas == ["Paused for maintenance."]
+        with pytest.raises(glassbox.AICallRefused) as raised:  # no canned vectors: the refusal itself
+            oai.embeddings.create(model="text-embedding-3-small", input=["x"])
+        assert raised.value.call == guard.OPENAI_EMBEDDINGS
+    finally:
+        glassbox.set_kill_switch(False)
+    assert not glassbox.is_fallback(ask(oai))
+
+
+def test_an_async_stream_gets_the_canned_answer_too(stub_url: str) -> None:
+    import asyncio
+
+    glassbox.set_fallback(glassbox.canned_answer("Later, please."))
+    client = openai.AsyncOpenAI(base_url=f"{stub_url}/v1", api_key="sk-test", max_retries=0)
+
+    async def stream_text() -> str:
+        stream = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+        return "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+
+    glassbox.set_kill_switch(True)
+    try:
+        assert asyncio.run(stream_text()) == "Later, please."
+    finally:
+        glassbox.set_kill_switch(False)
+
+
+def test_every_guarded_entry_point_is_refused_with_the_kill_switch_on(oai: openai.OpenAI, stub_url: str) -> None:
+    """The helpers that do not go through ``create`` (parse, responses, anthropic's stream) are guarded too."""
+    claude = anthropic.Anthropic(base_url=stub_url, api_key="sk-ant-test", max_retries=0)
+    message: Any = [{"role": "user", "content": "x"}]
+    calls = {
+        "openai chat parse": lambda: oai.chat.completions.parse(model="gpt-4o-mini", messages=message),
+        "openai responses": lambda: oai.responses.create(model="gpt-4o-mini", input="x"),
+        "anthropic stream": lambda: claude.messages.stream(model="claude-haiku-4-5", max_tokens=5, messages=message),
+    }
+    glassbox.set_kill_switch(True)
+    try:
+        for name, make_call in calls.items():
+            with pytest.raises(glassbox.AICallRefused):
+                make_call()
+                pytest.fail(f"{name} was not refused")
+    finally:
+        glassbox.set_kill_switch(False)
+
+
+def test_a_fallback_that_calls_another_model_is_checked_again_and_does_not_loop(oai: openai.OpenAI) -> None:
+    attempts: list[str] = []
+
+    def cheaper(refusal: glassbox.AICallRefused, call: dict[str, Any]) -> Any:
+        attempts.append(call["model"])
+        return ask(oai, model="gpt-4o-mini")  # refused too while the kill switch is on: raises, no second fallback
+
+    glassbox.set_fallback(cheaper)
+    glassbox.set_kill_switch(True)
+    try:
+        with pytest.raises(glassbox.AICallRefused):
+            ask(oai, model="gpt-4o")
+    finally:
+        glassbox.set_kill_switch(False)
+    assert attempts == ["gpt-4o"]
+    assert ask(oai, model="gpt-4o").choices[0].message.content  # and nothing is left switched on

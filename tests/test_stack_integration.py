@@ -117,9 +117,13 @@ def run(stub_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
     probe_id = uuid.uuid4().hex
     grafana = {"GLASSBOX_GRAFANA_ADMIN_PASSWORD": uuid.uuid4().hex}
     grafana.update({k: v for k, v in os.environ.items() if k == "GLASSBOX_GRAFANA_HOME"})
-    with OTLPReceiver() as sink, native_stack(tmp_path, sink.port, stack_components(), **grafana) as stack:
-        with demo_app(stub_url, otlp_http(stack), tmp_path) as app:
-            counts = asyncio.run(_traffic(app["url"]))
+    # The app keeps running (idle) while the tests read: its gauges (budgets, audit spool) stay fresh.
+    with (
+        OTLPReceiver() as sink,
+        native_stack(tmp_path, sink.port, stack_components(), **grafana) as stack,
+        demo_app(stub_url, otlp_http(stack), tmp_path) as app,
+    ):
+        counts = asyncio.run(_traffic(app["url"]))
         send_seeded_telemetry(otlp_http(stack), probe_id)
         # Everything above reaches the sink before the probes the sink refuses, so none of it is refused too.
         assert wait_for(lambda: probe_id.encode() in b"".join(sink.raw), what="the seeded telemetry in the sink")

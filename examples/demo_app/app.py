@@ -14,6 +14,10 @@ Endpoints:
 * ``POST /search``: embeds the query and ranks a small in-memory corpus.
 * ``GET/POST /admin/config``: reads or changes the app's settings (needs the admin token).
 * ``POST /admin/kill-switch`` ``{"on": true}``: turns every AI call off for every process on the host (admin).
+
+A model call glassbox refuses (the kill switch, a tenant over its budget in ``budgets.yaml``, a request limit)
+gets a canned answer (``glassbox.canned_answer``; the reply says ``"fallback": true``); a search, which has no
+canned answer, gets a 503 with the reason.
 * ``GET /healthz``.
 
 Configuration: ``DEMO_PORT`` (8000), ``DEMO_HOST`` (127.0.0.1), ``LLM_BASE_URL`` (the stub,
@@ -64,6 +68,8 @@ CORPUS = [
     "Data is kept in the region chosen when the workspace was created.",
 ]
 SETTINGS: dict[str, Any] = {"chat_model": CHAT_MODEL, "max_tokens": 256}
+FALLBACK_ANSWER = "The assistant cannot answer right now (paused or over budget). A person will follow up."
+glassbox.set_fallback(glassbox.canned_answer(FALLBACK_ANSWER))
 
 # Answers about money wait for a human approval; past 20 waiting, the oldest is approved (a reviewer at work).
 PENDING_APPROVALS: dict[str, glassbox.Activity] = {}
@@ -143,8 +149,9 @@ async def chat(request: ChatRequest) -> Any:
     except openai.APIError as exc:
         log.warning("chat failed", extra={"model": model, "error": type(exc).__name__})
         raise _llm_error(exc) from exc
-    log.info("chat answered", extra={"model": model})
-    return {"answer": completion.choices[0].message.content}
+    fallback = glassbox.is_fallback(completion)
+    log.info("chat answered", extra={"model": model, "fallback": fallback})
+    return {"answer": completion.choices[0].message.content, "fallback": fallback}
 
 
 @glassbox.tool("lookup_account")
@@ -173,6 +180,8 @@ async def run_agent(task: str, final_model: str | None = None) -> dict[str, Any]
         messages=[{"role": "user", "content": task}],
         tools=PLANNER_TOOLS,
     )
+    if glassbox.is_fallback(plan):  # no model to plan with: the canned answer is the answer
+        return {"answer": plan.content[0].text if plan.content[0].type == "text" else "", "steps": 1, "fallback": True}
     tool_use = next((block for block in plan.content if block.type == "tool_use"), None)
     if tool_use is not None:
         # An AI decision: the planner chose a tool.
@@ -195,7 +204,7 @@ async def run_agent(task: str, final_model: str | None = None) -> dict[str, Any]
         model=final_model or SETTINGS["chat_model"],
         messages=[{"role": "system", "content": "Write the final answer."}, {"role": "user", "content": draft}],
     )
-    return {"answer": final.choices[0].message.content, "steps": 5}
+    return {"answer": final.choices[0].message.content, "steps": 5, "fallback": glassbox.is_fallback(final)}
 
 
 @app.post("/agent")
@@ -209,8 +218,11 @@ async def agent(request: AgentRequest) -> Any:
         log.warning("agent failed", extra={"error": type(exc).__name__})
         raise _llm_error(exc) from exc
     except glassbox.AICallRefused as exc:
-        task.fail(exc.reason)  # the kill switch, a budget or a request limit: answered 503 below
+        task.fail(exc.reason)  # a refused call without a canned answer (the docs search): answered 503 below
         raise
+    if result["fallback"]:
+        task.fail("fallback")  # the kill switch, a budget or a request limit: the answer is the canned one
+        return result
     FOLLOWUPS.append(task.id)
     if any(word in request.task.lower() for word in ("refund", "charged", "invoice")):
         task.await_approval()
@@ -229,9 +241,7 @@ def approve(task: glassbox.Activity) -> None:
 
 
 @app.post("/admin/approvals/{activity_id}")
-async def approve_answer(
-    activity_id: str, x_admin_token: str | None = Header(default=None)
-) -> dict[str, str]:
+async def approve_answer(activity_id: str, x_admin_token: str | None = Header(default=None)) -> dict[str, str]:
     _check_admin(x_admin_token)
     task = PENDING_APPROVALS.pop(activity_id, None)
     if task is None:
@@ -282,9 +292,7 @@ async def get_config(x_admin_token: str | None = Header(default=None)) -> dict[s
 
 
 @app.post("/admin/config")
-async def set_config(
-    changes: dict[str, Any], x_admin_token: str | None = Header(default=None)
-) -> dict[str, Any]:
+async def set_config(changes: dict[str, Any], x_admin_token: str | None = Header(default=None)) -> dict[str, Any]:
     _check_admin(x_admin_token)
     unknown = set(changes) - set(SETTINGS)
     if unknown:
@@ -303,9 +311,7 @@ class KillSwitchChange(BaseModel):
 
 
 @app.post("/admin/kill-switch")
-async def kill_switch(
-    change: KillSwitchChange, x_admin_token: str | None = Header(default=None)
-) -> dict[str, bool]:
+async def kill_switch(change: KillSwitchChange, x_admin_token: str | None = Header(default=None)) -> dict[str, bool]:
     """Turns every AI call of every process on the host off (or back on); audited by glassbox."""
     _check_admin(x_admin_token)
     glassbox.set_kill_switch(change.on, actor={"type": "human", "id": "admin"}, reason=change.reason)
@@ -314,7 +320,7 @@ async def kill_switch(
 
 @app.exception_handler(glassbox.AICallRefused)
 async def refused(_request: Request, error: glassbox.AICallRefused) -> Any:
-    """A model call the guard refused (kill switch, budget, request limit): 503 with the reason."""
+    """A model call the guard refused that has no canned answer (embeddings): 503 with the reason."""
     return JSONResponse({"detail": str(error), "reason": error.reason}, status_code=503)
 
 

@@ -8,6 +8,7 @@ covers are re-exported here.
 from glassbox.activities import Activity, activity, running_activity
 from glassbox.agents import agent, tool
 from glassbox.audit_events import AuditRefused, audit, audited
+from glassbox.fallbacks import canned_answer, is_fallback
 from glassbox.guard import AICallRefused, set_fallback, set_kill_switch
 from glassbox.pipeline import configure
 from glassbox.queues import track_queue, untrack_queue
@@ -22,7 +23,9 @@ __all__ = [
     "agent",
     "audit",
     "audited",
+    "canned_answer",
     "configure",
+    "is_fallback",
     "running_activity",
     "set_fallback",
     "set_kill_switch",

@@ -1,7 +1,8 @@
 """The guard in front of every model call: a kill switch for all AI calls, tenant budgets, per-request limits.
 
-Installed by the distro after the instrumentations (``install``), it wraps the ``create`` methods of the
-``openai`` (chat completions, embeddings) and ``anthropic`` (messages) SDKs. Before a call it checks, in order:
+Installed by the distro after the instrumentations (``install``), it wraps the model calls of the ``openai``
+(chat completions and their ``parse``/``stream`` helpers, responses, embeddings) and ``anthropic`` (messages,
+``messages.stream``) SDKs, sync and async. Before a call it checks, in order:
 
 1. the kill switch: ``GLASSBOX_KILL_SWITCH=on`` in the environment, or the file ``GLASSBOX_KILL_SWITCH_FILE``
    exists (every process on the host sees it at its next call; ``set_kill_switch`` writes or removes it and
@@ -15,8 +16,9 @@ Installed by the distro after the instrumentations (``install``), it wraps the `
 
 A refused call is not made. It is audited (``ai.call_refused`` with the reason), added as an event to the
 current span and counted in ``glassbox.ai.calls_refused`` by reason; then the fallback set with
-``set_fallback`` answers instead (a canned answer, or a call to a cheaper model), or, without one, the call
-raises :class:`AICallRefused`. Everything else, audit included, goes on.
+``set_fallback`` answers instead (``glassbox.canned_answer``, or your own: a call to another model is checked
+again, and raises rather than falling back a second time), or, without one, the call raises
+:class:`AICallRefused`. Everything else, audit included, goes on.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -37,24 +40,35 @@ from glassbox import conventions as c
 from glassbox.version import __version__
 
 REQUESTS_TRACKED = 10_000
-# (module, class, method) of the SDK calls the guard stands in front of.
+# (module, class, method, kind of call) of the SDK calls the guard stands in front of. The kind tells a
+# fallback what answer the caller expects (AICallRefused.call).
+OPENAI_CHAT, OPENAI_RESPONSES, OPENAI_EMBEDDINGS = "openai.chat", "openai.responses", "openai.embeddings"
+ANTHROPIC_MESSAGES, ANTHROPIC_MESSAGES_STREAM = "anthropic.messages", "anthropic.messages.stream"
 TARGETS = (
-    ("openai.resources.chat.completions", "Completions", "create"),
-    ("openai.resources.chat.completions", "AsyncCompletions", "create"),
-    ("openai.resources.embeddings", "Embeddings", "create"),
-    ("openai.resources.embeddings", "AsyncEmbeddings", "create"),
-    ("anthropic.resources.messages", "Messages", "create"),
-    ("anthropic.resources.messages", "AsyncMessages", "create"),
+    ("openai.resources.chat.completions", "Completions", "create", OPENAI_CHAT),
+    ("openai.resources.chat.completions", "AsyncCompletions", "create", OPENAI_CHAT),
+    ("openai.resources.chat.completions", "Completions", "parse", OPENAI_CHAT),
+    ("openai.resources.chat.completions", "AsyncCompletions", "parse", OPENAI_CHAT),
+    ("openai.resources.responses", "Responses", "create", OPENAI_RESPONSES),
+    ("openai.resources.responses", "AsyncResponses", "create", OPENAI_RESPONSES),
+    ("openai.resources.embeddings", "Embeddings", "create", OPENAI_EMBEDDINGS),
+    ("openai.resources.embeddings", "AsyncEmbeddings", "create", OPENAI_EMBEDDINGS),
+    ("anthropic.resources.messages", "Messages", "create", ANTHROPIC_MESSAGES),
+    ("anthropic.resources.messages", "AsyncMessages", "create", ANTHROPIC_MESSAGES),
+    ("anthropic.resources.messages", "Messages", "stream", ANTHROPIC_MESSAGES_STREAM),
+    ("anthropic.resources.messages", "AsyncMessages", "stream", ANTHROPIC_MESSAGES_STREAM),
 )
 
 
 class AICallRefused(RuntimeError):
     """A model call the guard did not let through; ``reason`` says why."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, call: str = "") -> None:
         super().__init__(f"AI call refused ({reason}): {detail}")
         self.reason = reason
         self.detail = detail
+        # The kind of call refused (OPENAI_CHAT, ANTHROPIC_MESSAGES, ...): what answer its caller expects.
+        self.call = call
 
 
 Fallback = Callable[[AICallRefused, dict[str, Any]], Any]
@@ -64,6 +78,8 @@ _installed = False
 # request id -> [model calls, USD, tokens, monotonic time the request started or was first seen]
 _requests: OrderedDict[str, list[float]] = OrderedDict()
 _refused: metrics.Counter | None = None
+# Set while a fallback runs: a model call it makes that is refused too raises instead of falling back again.
+_in_fallback: ContextVar[bool] = ContextVar("glassbox_in_fallback", default=False)
 
 
 def set_fallback(fallback: Fallback | None) -> None:
@@ -172,19 +188,36 @@ def _refuse(refusal: AICallRefused, kwargs: dict[str, Any]) -> None:
         instruments.get().count_dropped("logs", "guard_record_error")
 
 
-def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-    if inspect.iscoroutinefunction(original):
+def _answer(refusal: AICallRefused, kwargs: dict[str, Any]) -> Any:
+    """The fallback's answer to a refused call (may be awaitable), or the refusal raised."""
+    if _fallback is None or _in_fallback.get():
+        raise refusal
+    token = _in_fallback.set(True)
+    try:
+        return _fallback(refusal, kwargs)
+    finally:
+        _in_fallback.reset(token)
+
+
+def _wrap(original: Callable[..., Any], call: str) -> Callable[..., Any]:
+    # Under the instrumentations the method is a wrapt wrapper: whether it is async is the wrapped function's.
+    if inspect.iscoroutinefunction(inspect.unwrap(original)):
 
         @functools.wraps(original)
         async def guarded_async(*args: Any, **kwargs: Any) -> Any:
             refusal = check()
             if refusal is None:
                 return await original(*args, **kwargs)
+            refusal.call = call
             _refuse(refusal, kwargs)
-            if _fallback is None:
+            if _fallback is None or _in_fallback.get():
                 raise refusal
-            answer = _fallback(refusal, kwargs)
-            return await answer if inspect.isawaitable(answer) else answer
+            token = _in_fallback.set(True)
+            try:
+                answer = _fallback(refusal, kwargs)
+                return await answer if inspect.isawaitable(answer) else answer
+            finally:
+                _in_fallback.reset(token)
 
         guarded_async.__glassbox_guard__ = True  # type: ignore[attr-defined]
         return guarded_async
@@ -194,10 +227,9 @@ def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
         refusal = check()
         if refusal is None:
             return original(*args, **kwargs)
+        refusal.call = call
         _refuse(refusal, kwargs)
-        if _fallback is None:
-            raise refusal
-        return _fallback(refusal, kwargs)
+        return _answer(refusal, kwargs)
 
     guarded.__glassbox_guard__ = True  # type: ignore[attr-defined]
     return guarded
@@ -213,14 +245,14 @@ def install() -> list[str]:
         _installed = True
     import importlib
 
-    for module_name, class_name, method in TARGETS:
+    for module_name, class_name, method, call in TARGETS:
         try:
             cls = getattr(importlib.import_module(module_name), class_name)
         except (ImportError, AttributeError):
             continue
-        original = getattr(cls, method)
-        if getattr(original, "__glassbox_guard__", False):
+        original = getattr(cls, method, None)
+        if original is None or getattr(original, "__glassbox_guard__", False):
             continue
-        setattr(cls, method, _wrap(original))
+        setattr(cls, method, _wrap(original, call))
         guarded.append(f"{module_name}.{class_name}.{method}")
     return guarded

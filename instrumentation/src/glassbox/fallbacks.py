@@ -1,0 +1,144 @@
+"""Ready-made fallbacks for refused model calls: a canned answer in the SDK's own response types.
+
+    glassbox.set_fallback(glassbox.canned_answer("The assistant is paused; please try again in a few minutes."))
+
+The answer has the type the caller's code expects from the call that was refused: an ``openai``
+``ChatCompletion`` (or, for ``stream=True``, an iterator of ``ChatCompletionChunk`` usable with ``for`` and
+``async for``) and an ``anthropic`` ``Message`` (or its stream events). Its id starts with ``glassbox-fallback-``
+and ``is_fallback(answer)`` tells it apart; its usage is zero tokens. There is no canned answer to an embeddings
+call: the refusal is raised for it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from glassbox.guard import AICallRefused, Fallback
+
+ID_PREFIX = "glassbox-fallback-"
+
+
+def is_fallback(answer: Any) -> bool:
+    """Whether ``answer`` (a response or a stream) came from a glassbox canned answer, not from a model."""
+    return str(getattr(answer, "id", "")).startswith(ID_PREFIX)
+
+
+class CannedStream:
+    """Stream events served one by one, with ``for`` or ``async for``, like the SDKs' streams."""
+
+    def __init__(self, answer_id: str, events: list[Any]) -> None:
+        self.id = answer_id
+        self._events = events
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._events)
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        for event in self._events:
+            yield event
+
+    def close(self) -> None:
+        """Nothing to release (the SDK streams have it)."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+def _openai_chat(text: str, model: str, stream: bool, answer_id: str) -> Any:
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+    created, usage = int(time.time()), {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    if not stream:
+        message = {"role": "assistant", "content": text}
+        return ChatCompletion.model_validate(
+            {
+                "id": answer_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "usage": usage,
+                "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
+            }
+        )
+
+    def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> Any:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return ChatCompletionChunk.model_validate(
+            {
+                "id": answer_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [choice],
+                **extra,
+            }
+        )
+
+    last = ChatCompletionChunk.model_validate(
+        {
+            "id": answer_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        }
+    )
+    events = [chunk({"role": "assistant", "content": text}, None), chunk({}, "stop"), last]
+    return CannedStream(answer_id, events)
+
+
+def _anthropic_message(text: str, model: str, stream: bool, answer_id: str) -> Any:
+    from anthropic.types import (
+        Message,
+        RawContentBlockDeltaEvent,
+        RawContentBlockStartEvent,
+        RawContentBlockStopEvent,
+        RawMessageDeltaEvent,
+        RawMessageStartEvent,
+        RawMessageStopEvent,
+    )
+
+    usage = {"input_tokens": 0, "output_tokens": 0}
+    content = [{"type": "text", "text": text}]
+    message = {"id": answer_id, "type": "message", "role": "assistant", "model": model,
+               "stop_reason": "end_turn", "stop_sequence": None, "usage": usage}  # fmt: skip
+    if not stream:
+        return Message.model_validate({**message, "content": content})
+    events = [
+        RawMessageStartEvent.model_validate({"type": "message_start", "message": {**message, "content": []}}),
+        RawContentBlockStartEvent.model_validate(
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+        ),
+        RawContentBlockDeltaEvent.model_validate(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+        ),
+        RawContentBlockStopEvent.model_validate({"type": "content_block_stop", "index": 0}),
+        RawMessageDeltaEvent.model_validate(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 0},
+            }
+        ),
+        RawMessageStopEvent.model_validate({"type": "message_stop"}),
+    ]
+    return CannedStream(answer_id, events)
+
+
+def canned_answer(text: str) -> Fallback:
+    """A fallback that answers every refused chat or messages call with ``text``."""
+
+    def answer(refusal: AICallRefused, call: dict[str, Any]) -> Any:
+        answer_id = f"{ID_PREFIX}{refusal.reason}-{uuid.uuid4().hex[:12]}"
+        model, stream = str(call.get("model", "")), bool(call.get("stream"))
+        if refusal.call == "openai.chat":
+            return _openai_chat(text, model, stream, answer_id)
+        if refusal.call == "anthropic.messages":
+            return _anthropic_message(text, model, stream, answer_id)
+        raise refusal  # embeddings, or a call without a text answer
+
+    return answer
