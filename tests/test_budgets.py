@@ -361,8 +361,11 @@ def test_processes_on_one_host_share_the_spend_and_see_the_budget_run_out(tmp_pa
         assert (tenant, period, limit_usd) == ("acme", "day", 1.0)
         assert spent_usd == pytest.approx(0.9)
         assert budgets.exhausted("acme") is None
+        assert budgets.exhausted("acme", estimate=lambda: 0.05) is None
+        over = budgets.exhausted("acme", estimate=lambda: 0.2)
+        assert over is not None and over[0] == "day" and "would exceed its day budget" in over[1]
         budgets.record_spend("acme", 0.1)
-        assert budgets.exhausted("acme") == "day"
+        assert budgets.exhausted("acme") == ("day", "tenant acme has spent its day budget (1 of 1 USD)")
     finally:
         budgets.install(None)
 

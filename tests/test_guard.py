@@ -249,3 +249,31 @@ def test_a_fallback_that_calls_another_model_is_checked_again_and_does_not_loop(
         glassbox.set_kill_switch(False)
     assert attempts == ["gpt-4o"]
     assert ask(oai, model="gpt-4o").choices[0].message.content  # and nothing is left switched on
+
+
+def test_a_call_whose_input_alone_would_exceed_the_budget_is_not_made_and_a_cheaper_model_fits(
+    oai: openai.OpenAI, telemetry: Telemetry, guarded: AuditLog
+) -> None:
+    """gpt-4o's input costs about 17x gpt-4o-mini's: 400 tokens of prompt are ~0.001 USD on one and
+    ~0.00006 USD on the other, against a budget of 0.0003 USD with nothing spent yet."""
+    tenant = f"t-{uuid.uuid4().hex[:6]}"
+    budgets.install(budgets.Budgets({tenant: {"day": 0.0003}}))
+    prompt: Any = [{"role": "user", "content": "word " * 320}]  # 1,600 characters: about 400 tokens
+    used: list[str] = []
+
+    def cheaper(refusal: glassbox.AICallRefused, call: dict[str, Any]) -> Any:
+        used.append(refusal.reason)
+        return oai.chat.completions.create(**{**call, "model": "gpt-4o-mini"})
+
+    glassbox.set_fallback(cheaper)
+    token = in_request(tenant)
+    try:
+        before = chat_spans(telemetry)
+        answer = oai.chat.completions.create(model="gpt-4o", messages=prompt)
+    finally:
+        otel_context.detach(token)
+    assert used == ["budget_day"] and answer.model.startswith("gpt-4o-mini")
+    assert chat_spans(telemetry) == before + 1  # only the cheaper call was made
+    detail = [e for e in telemetry.finished() if e.name.startswith("chat ")]
+    assert detail and detail[-1].attributes[c.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
+    assert guard.estimated_input_cost(guard.OPENAI_CHAT, {"model": "gpt-4o", "messages": prompt}) > 0.0003

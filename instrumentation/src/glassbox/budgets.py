@@ -383,8 +383,12 @@ def _observe(_options: CallbackOptions, limit: bool) -> Iterable[Observation]:
     ]
 
 
-def exhausted(tenant_label: str, now: datetime | None = None) -> str | None:
-    """The period (``day`` or ``month``) whose budget ``tenant_label`` has spent in full, if any."""
+def exhausted(
+    tenant_label: str, now: datetime | None = None, estimate: Callable[[], float] | None = None
+) -> tuple[str, str] | None:
+    """The period (``day`` or ``month``) whose budget ``tenant_label`` has spent, or that the next call would
+    exceed (``estimate()``: its least expected cost in USD, asked only when the tenant has a budget), with a
+    sentence saying so; None when the call may go on."""
     tracker = _tracker
     if tracker is None:
         return None
@@ -394,8 +398,16 @@ def exhausted(tenant_label: str, now: datetime | None = None) -> str | None:
     spent = tracker.spent(tenant_label, now)
     # As on the gauges: a listed tenant has spent 0 before its first call, another one nothing at all yet.
     default = 0.0 if tenant_label in tracker.budgets.limits else None
+    cost: float | None = None
     for period, limit in limits.items():
-        usd = spent.get(period, default)
-        if usd is not None and usd >= limit:
-            return period
+        usd = spent.get(period, default) or 0.0
+        if usd >= limit:
+            return period, f"tenant {tenant_label} has spent its {period} budget ({usd:.6g} of {limit:.6g} USD)"
+        if estimate is not None:
+            cost = estimate() if cost is None else cost
+            if usd + cost > limit:
+                return period, (
+                    f"tenant {tenant_label} would exceed its {period} budget: {usd:.6g} of {limit:.6g} USD spent, "
+                    f"this call's input alone is estimated at {cost:.6g} USD"
+                )
     return None

@@ -7,8 +7,11 @@ Installed by the distro after the instrumentations (``install``), it wraps the m
 1. the kill switch: ``GLASSBOX_KILL_SWITCH=on`` in the environment, or the file ``GLASSBOX_KILL_SWITCH_FILE``
    exists (every process on the host sees it at its next call; ``set_kill_switch`` writes or removes it and
    audits the change);
-2. the tenant's budget: a tenant (from the baggage) that has spent its day or month budget
-   (``GLASSBOX_BUDGETS_FILE``, see glassbox.budgets; spend counted per process for now);
+2. the tenant's budget (``GLASSBOX_BUDGETS_FILE``, see glassbox.budgets; spend shared by the host's
+   processes): a tenant (from the baggage) that has spent its day or month budget, or whose spend plus the
+   least this call will cost would exceed it. That least cost is its input alone, about one token per
+   ``CHARS_PER_TOKEN`` characters of its messages, at the model's input price (an unpriced model: 0);
+   what the answer adds is only known after the call, which is then counted;
 3. the request's limits per request id (0: no limit): ``GLASSBOX_REQUEST_MAX_LLM_CALLS`` model calls,
    ``GLASSBOX_REQUEST_MAX_USD`` and ``GLASSBOX_REQUEST_MAX_TOKENS`` spent by the calls before, and
    ``GLASSBOX_REQUEST_MAX_SECONDS`` since the request arrived (the edge middleware marks it; otherwise since
@@ -40,6 +43,11 @@ from glassbox import conventions as c
 from glassbox.version import __version__
 
 REQUESTS_TRACKED = 10_000
+# Characters of prompt text per token, to estimate a call's input tokens before it is made (English text
+# averages about four with the OpenAI and Anthropic tokenizers).
+CHARS_PER_TOKEN = 4
+# The request arguments that hold the input of each kind of call.
+INPUT_ARGUMENTS = ("messages", "system", "input", "instructions", "tools")
 # (module, class, method, kind of call) of the SDK calls the guard stands in front of. The kind tells a
 # fallback what answer the caller expects (AICallRefused.call).
 OPENAI_CHAT, OPENAI_RESPONSES, OPENAI_EMBEDDINGS = "openai.chat", "openai.responses", "openai.embeddings"
@@ -138,16 +146,38 @@ def _request_usage(request_id: str) -> list[float]:
         return usage
 
 
-def check() -> AICallRefused | None:
-    """Why the next model call must not be made, or None."""
+def _characters(value: Any) -> int:
+    """Characters of text in a request argument (strings inside any nesting of lists and dicts)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_characters(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_characters(v) for v in value)
+    return 0
+
+
+def estimated_input_cost(call: str, kwargs: dict[str, Any]) -> float:
+    """The least a call will cost: its input tokens (estimated from its text) at the model's input price."""
+    from glassbox.cost import Usage, price
+
+    provider = call.split(".", 1)[0]
+    tokens = sum(_characters(kwargs.get(name)) for name in INPUT_ARGUMENTS) // CHARS_PER_TOKEN
+    cost = price(provider, str(kwargs.get("model", "")), Usage(input_tokens=tokens, output_tokens=0))
+    return cost.usd or 0.0
+
+
+def check(call: str = "", kwargs: dict[str, Any] | None = None) -> AICallRefused | None:
+    """Why the next model call (of kind ``call``, with ``kwargs``) must not be made, or None."""
     if kill_switch_on():
         return AICallRefused("kill_switch", "the kill switch is on")
     context = attribution.current()
     tenant = context.get(c.TENANT_ID)
     if tenant:
-        period = budgets.exhausted(instruments.get().tenants.label(tenant))
-        if period:
-            return AICallRefused(f"budget_{period}", f"tenant {tenant} has spent its {period} budget")
+        estimate = (lambda: estimated_input_cost(call, kwargs or {})) if call else None
+        over = budgets.exhausted(instruments.get().tenants.label(tenant), estimate=estimate)
+        if over:
+            return AICallRefused(f"budget_{over[0]}", over[1])
     request_id = context.get(c.REQUEST_ID)
     if request_id:
         usage = _request_usage(request_id)
@@ -205,7 +235,7 @@ def _wrap(original: Callable[..., Any], call: str) -> Callable[..., Any]:
 
         @functools.wraps(original)
         async def guarded_async(*args: Any, **kwargs: Any) -> Any:
-            refusal = check()
+            refusal = check(call, kwargs)
             if refusal is None:
                 return await original(*args, **kwargs)
             refusal.call = call
@@ -224,7 +254,7 @@ def _wrap(original: Callable[..., Any], call: str) -> Callable[..., Any]:
 
     @functools.wraps(original)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        refusal = check()
+        refusal = check(call, kwargs)
         if refusal is None:
             return original(*args, **kwargs)
         refusal.call = call
