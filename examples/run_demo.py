@@ -174,6 +174,7 @@ def main() -> None:
             "GLASSBOX_AUDIT_CHECKPOINT_DIR", str(STATE / "audit-checkpoints")
         ),
         "GLASSBOX_AUDIT_KEY_FILE": os.environ.get("GLASSBOX_AUDIT_KEY_FILE", str(STATE / "keys" / "audit.key")),
+        "GLASSBOX_AUDIT_SPOOL_DIR": os.environ.get("GLASSBOX_AUDIT_SPOOL_DIR", str(STATE / "audit-spool")),
         "GLASSBOX_KILL_SWITCH_FILE": os.environ.get("GLASSBOX_KILL_SWITCH_FILE", str(STATE / "kill-switch")),
         # Tenant spend shared by the app's processes; one file per run, so each demo starts within budget.
         "GLASSBOX_BUDGETS_STATE": os.environ.get("GLASSBOX_BUDGETS_STATE", str(STATE / f"spend-{instance}.sqlite")),

@@ -47,6 +47,7 @@ def demo_app(
         "GLASSBOX_AUDIT_DIR": str(tmp_path / "audit"),
         "GLASSBOX_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints"),
         "GLASSBOX_AUDIT_KEY_FILE": str(tmp_path / "keys" / "audit.key"),
+        "GLASSBOX_AUDIT_SPOOL_DIR": str(tmp_path / "audit-spool"),
         "GLASSBOX_KILL_SWITCH_FILE": str(tmp_path / "kill-switch"),
         "GLASSBOX_BUDGETS_STATE": str(tmp_path / "spend.sqlite"),
         "DEMO_PORT": str(port),
@@ -186,8 +187,8 @@ def test_every_demo_path_writes_its_audit_events(stub_url: str, tmp_path: Path) 
         assert approval.status_code == 200
         chosen = client.post("/chat", json={"message": "hi", "model": "gpt-4o"}, headers=headers("initech", "req-c"))
         assert chosen.status_code == 200
-        expected = ["admin.login", "admin.login", "config.change", "ai.tool_call", "admin.login", "approval.grant",
-                    "ai.model_choice"]  # fmt: skip
+        expected = ["admin.login", "admin.login", "config.change", "config.change", "ai.tool_call", "admin.login",
+                    "approval.grant", "ai.model_choice"]  # fmt: skip
 
         def emitted() -> list[dict[str, Any]]:
             return [r for r in receiver.logs() if r["attributes"].get("event.name") == c.AUDIT_EVENT_NAME]
@@ -207,12 +208,14 @@ def test_every_demo_path_writes_its_audit_events(stub_url: str, tmp_path: Path) 
     records = [json.loads(line) for line in exported.stdout.splitlines()]
     assert [r["action"] for r in records] == expected
     assert [r["outcome"]["status"] for r in records][:2] == ["failure", "success"]
-    change = records[2]
+    attempt, change = records[2], records[3]  # the change: an attempt, then its outcome
+    assert (attempt["outcome"]["status"], change["outcome"]["status"]) == ("attempt", "success")
     assert change["before"]["max_tokens"] != 64 and change["after"]["max_tokens"] == 64
+    assert attempt["after"] == change["after"] and attempt["trace_id"] == change["trace_id"]
     assert change["tenant"] == "acme" and records[1]["source"] == "127.0.0.1"
-    decision = records[3]
+    decision = records[4]
     assert decision["actor"]["type"] == "agent" and decision["request_id"] == "req-a" and decision["trace_id"]
-    assert records[6]["resource"] == {"type": "model", "id": "gpt-4o"} and records[6]["tenant"] == "initech"
+    assert records[7]["resource"] == {"type": "model", "id": "gpt-4o"} and records[7]["tenant"] == "initech"
     # the same events over OTLP, on the trace of the request that made them
     assert [e["attributes"][c.AUDIT_ACTION] for e in events] == expected
     assert {e["trace_id"] for e in events} >= {decision["trace_id"]}
@@ -237,7 +240,34 @@ def test_the_admin_kill_switch_stops_ai_calls_and_nothing_else(stub_url: str, tm
                               capture_output=True, text=True, timeout=60)  # fmt: skip
     actions = [json.loads(line)["action"] for line in exported.stdout.splitlines()]
     refusals = ["ai.call_refused"] * 3  # the chat, the agent's planner, the search
-    assert [a for a in actions if a != "admin.login"] == ["kill_switch.on", *refusals, "kill_switch.off"]
+    on, off = ["kill_switch.on"] * 2, ["kill_switch.off"] * 2  # each an attempt and its success
+    assert [a for a in actions if a != "admin.login"] == [*on, *refusals, *off]
+
+
+def test_a_tenant_over_its_budget_gets_canned_answers_and_the_audit_says_why(stub_url: str, tmp_path: Path) -> None:
+    """initech's day budget in the demo's budgets.yaml is 0.002 USD: a few gpt-4o chats spend it."""
+    with OTLPReceiver() as receiver, demo_app(stub_url, receiver.endpoint, tmp_path) as app:
+        client = httpx.Client(base_url=app["url"], timeout=30)
+        replies = []
+        for _ in range(60):
+            reply = client.post("/chat", json={"message": "Summarise my invoices " * 20, "model": "gpt-4o"},
+                                headers=headers("initech"))  # fmt: skip
+            assert reply.status_code == 200
+            replies.append(reply.json()["fallback"])
+            if replies[-1]:
+                break
+        assert replies[-1] is True and len(replies) > 1, replies  # answered by models, then the canned answer
+        assert client.post("/chat", json={"message": "hi"}, headers=headers("globex")).json()["fallback"] is False
+    environ = {**os.environ, "GLASSBOX_AUDIT_DIR": str(tmp_path / "audit")}
+    exported = subprocess.run([sys.executable, "-m", "glassbox.cli", "audit", "export", "--tenant", "initech"],
+                              env=environ, capture_output=True, text=True, timeout=60)  # fmt: skip
+    records = [json.loads(line) for line in exported.stdout.splitlines()]
+    thresholds = [r["after"]["percent"] for r in records if r["action"] == "budget.threshold"]
+    # in order, each once; the last ones are not reached when the next call's input alone would go past 100%
+    assert thresholds and thresholds == [80, 95, 100][: len(thresholds)], thresholds
+    (refused,) = [r for r in records if r["action"] == "ai.call_refused"]
+    assert refused["outcome"]["status"] == "refused" and "day budget" in refused["outcome"]["reason"]
+    assert refused["request_id"] and refused["trace_id"]
 
 
 @pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])

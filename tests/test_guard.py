@@ -79,7 +79,8 @@ def test_the_kill_switch_stops_every_call_and_is_audited(
     finally:
         glassbox.set_kill_switch(False, actor={"type": "human", "id": "ops-1"})
     assert ask(oai).choices[0].message.content
-    assert actions(guarded) == ["kill_switch.on", "ai.call_refused", "ai.call_refused", "kill_switch.off"]
+    on, off = ["kill_switch.on"] * 2, ["kill_switch.off"] * 2  # each an attempt and its success
+    assert actions(guarded) == [*on, "ai.call_refused", "ai.call_refused", *off]
 
 
 def test_another_process_turning_the_kill_switch_on_stops_this_one(oai: openai.OpenAI, tmp_path: Path) -> None:
@@ -277,3 +278,23 @@ def test_a_call_whose_input_alone_would_exceed_the_budget_is_not_made_and_a_chea
     detail = [e for e in telemetry.finished() if e.name.startswith("chat ")]
     assert detail and detail[-1].attributes[c.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
     assert guard.estimated_input_cost(guard.OPENAI_CHAT, {"model": "gpt-4o", "messages": prompt}) > 0.0003
+
+
+def test_fail_closed_audit_never_blocks_turning_the_kill_switch_on_but_blocks_turning_it_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, guarded: AuditLog
+) -> None:
+    from .test_audit import broken_log
+
+    monkeypatch.setenv("GLASSBOX_AUDIT_MODE", "fail-closed")
+    audit_module.use_log(broken_log(tmp_path), tmp_path / "spool")
+    try:
+        glassbox.set_kill_switch(True, actor="ops-1", reason="incident")  # the safe direction: done anyway
+        assert guard.kill_switch_on()
+        with pytest.raises(glassbox.AuditRefused):
+            glassbox.set_kill_switch(False, actor="ops-1")
+        assert guard.kill_switch_on()  # stays on: its change could not be recorded
+    finally:
+        audit_module.use_log(guarded)
+        glassbox.set_kill_switch(False, actor="ops-1")
+    assert not guard.kill_switch_on()
+    assert actions(guarded) == ["kill_switch.off"] * 2

@@ -298,10 +298,11 @@ async def set_config(changes: dict[str, Any], x_admin_token: str | None = Header
     if unknown:
         raise HTTPException(status_code=400, detail=f"unknown settings: {sorted(unknown)}")
     before = dict(SETTINGS)
+    change = {"actor": {"type": "human", "id": "admin"}, "resource": {"type": "config", "id": "demo-settings"}}
+    glassbox.audit("config.change", outcome="attempt", before=before, after={**before, **changes}, **change)
     SETTINGS.update(changes)
     log.info("config changed", extra={"before": json.dumps(before), "after": json.dumps(SETTINGS)})
-    glassbox.audit("config.change", actor={"type": "human", "id": "admin"},
-                   resource={"type": "config", "id": "demo-settings"}, before=before, after=dict(SETTINGS))  # fmt: skip
+    glassbox.audit("config.change", before=before, after=dict(SETTINGS), **change)
     return SETTINGS
 
 

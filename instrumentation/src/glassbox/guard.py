@@ -105,17 +105,35 @@ def kill_switch_on() -> bool:
 
 
 def set_kill_switch(on: bool, actor: dict[str, Any] | str | None = None, reason: str | None = None) -> None:
-    """Turn all AI calls off (or back on) for every process on the host, and audit it."""
-    from glassbox.audit_events import audit
+    """Turn all AI calls off (or back on) for every process on the host; audited as an attempt and its outcome.
+
+    Turning the switch on is a safety action: it happens even when fail-closed audit cannot record it (the
+    failure is counted like any other). Turning it off is refused then, and the switch stays on.
+    """
+    from glassbox.audit_events import AuditRefused, audit
 
     path = kill_switch_file()
-    if on:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(reason or "on\n")
-    else:
-        path.unlink(missing_ok=True)
-    audit("kill_switch.on" if on else "kill_switch.off", actor=actor, reason=reason,
-          resource={"type": "kill_switch", "id": str(path)})  # fmt: skip
+    action = "kill_switch.on" if on else "kill_switch.off"
+    fields: dict[str, Any] = {"actor": actor, "resource": {"type": "kill_switch", "id": str(path)}}
+    try:
+        audit(action, outcome="attempt", reason=reason, **fields)
+    except AuditRefused:
+        if not on:
+            raise
+    try:
+        if on:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(reason or "on\n")
+        else:
+            path.unlink(missing_ok=True)
+    except OSError as error:
+        audit(action, outcome="failure", reason=f"{type(error).__name__}: {error}", **fields)
+        raise
+    try:
+        audit(action, outcome="success", reason=reason, **fields)
+    except AuditRefused:
+        if not on:
+            raise
 
 
 def request_started(request_id: str | None) -> None:
