@@ -19,7 +19,7 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,11 @@ class Spool:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"spool-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
         descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(descriptor)
+            raise
         self._descriptor, self._path, self._pid = descriptor, path, os.getpid()
         return descriptor
 
@@ -148,12 +152,19 @@ class Spool:
         self._moved_bytes, self._on_disk = 0, 0
         return len(lines)
 
-    def _orphans(self) -> Iterator[Path]:
+    def _orphans(self) -> list[Path]:
+        """Spool files of other processes, oldest first (a file another sweep removes meanwhile is skipped)."""
+        found = []
         try:
             paths = [p for p in self.directory.glob(PATTERN) if p != self._path]
-            yield from sorted(paths, key=lambda p: p.stat().st_mtime)
         except OSError:
-            return
+            return []
+        for path in paths:
+            try:
+                found.append((path.stat().st_mtime, path))
+            except OSError:
+                continue
+        return [path for _, path in sorted(found)]
 
     def _sweep(self, append: Append) -> int:
         moved = 0
@@ -174,9 +185,10 @@ class Spool:
                         append(json.loads(line))
                         done += 1
                 except Exception:
-                    os.ftruncate(descriptor, 0)  # keep only what is still to move
-                    os.pwrite(descriptor, b"".join(line + b"\n" for line in lines[done:]), 0)
-                    os.fsync(descriptor)
+                    if done:  # keep only what is still to move
+                        os.ftruncate(descriptor, 0)
+                        os.pwrite(descriptor, b"".join(line + b"\n" for line in lines[done:]), 0)
+                        os.fsync(descriptor)
                     raise
                 moved += done
                 if bad:
