@@ -1,0 +1,113 @@
+"""What the guard's check costs before each model call, against the model call itself, in one process.
+
+    python benchmarks/guard.py --calls 2000 --rounds 3
+
+It starts the stub LLM (``examples/stub_llm/server.py --latency-ms 0``) and, in this process, times:
+
+* ``call``: one ``openai`` chat completion through the real SDK against the stub (no instrumentation): the
+  client-side work of a model call plus a loopback round trip, the baseline;
+* ``check``: ``glassbox.guard.check`` for that call with no budget for the tenant (the kill-switch file's stat
+  and the settings reads);
+* ``check+budget``: the same for a tenant with a day budget, so the guard reads the tenant's spend from the
+  host's SQLite file and estimates the call's input cost (a 2,000-character prompt).
+
+It prints the median per-call time of each over ``--rounds`` rounds and the ratios ``check/call`` and
+``check+budget/call``: the share of a model call's own client-side time that the guard adds. A real provider
+answers in hundreds of milliseconds, so the share of a real call is far smaller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+from opentelemetry import context as otel_context
+
+from glassbox import attribution, budgets, guard
+from glassbox import conventions as c
+
+ROOT = Path(__file__).resolve().parent.parent
+PROMPT: Any = [{"role": "system", "content": "You answer support questions."}, {"role": "user", "content": "x" * 2000}]
+
+
+def per_call(function: Callable[[], Any], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        function()
+    return (time.perf_counter() - start) / calls
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--port", type=int, default=18931)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="glassbox-bench-guard-"))
+    os.environ["GLASSBOX_KILL_SWITCH_FILE"] = str(workdir / "kill-switch")
+    stub = subprocess.Popen(
+        [sys.executable, str(ROOT / "examples/stub_llm/server.py"), "--port", str(args.port), "--latency-ms", "0"],
+        env={k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
+    )
+    try:
+        base = f"http://127.0.0.1:{args.port}"
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="sk-bench", max_retries=0)
+        budgets.install(
+            budgets.Budgets({"budgeted": {"day": 1000.0, "month": 10000.0}}), store=workdir / "spend.sqlite"
+        )
+        kwargs = {"model": "gpt-4o-mini", "messages": PROMPT}
+
+        def call() -> Any:
+            return client.chat.completions.create(**kwargs)
+
+        def check_as(tenant: str) -> Callable[[], Any]:
+            def check() -> Any:
+                token = otel_context.attach(attribution.with_attribution({c.TENANT_ID: tenant}))
+                try:
+                    return guard.check(guard.OPENAI_CHAT, kwargs)
+                finally:
+                    otel_context.detach(token)
+
+            return check
+
+        modes = {"call": call, "check": check_as("unbudgeted"), "check+budget": check_as("budgeted")}
+        for function in modes.values():
+            per_call(function, 50)  # warm-up: connections, price cards, SQLite
+        results: dict[str, list[float]] = {name: [] for name in modes}
+        for round_number in range(1, args.rounds + 1):
+            for name, function in modes.items():
+                calls = args.calls if name != "call" else max(100, args.calls // 10)
+                results[name].append(per_call(function, calls))
+            line = ", ".join(f"{name} {results[name][-1] * 1e6:.1f} µs" for name in modes)
+            print(f"round {round_number}: {line}")
+        medians = {name: statistics.median(values) for name, values in results.items()}
+        print(
+            f"median: call {medians['call'] * 1e6:.0f} µs, check {medians['check'] * 1e6:.1f} µs "
+            f"({medians['check'] / medians['call']:.2%} of the call), check+budget "
+            f"{medians['check+budget'] * 1e6:.1f} µs ({medians['check+budget'] / medians['call']:.2%} of the call)"
+        )
+        return 0
+    finally:
+        budgets.install(None)
+        stub.terminate()
+        stub.wait(10)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
