@@ -298,3 +298,22 @@ def test_fail_closed_audit_never_blocks_turning_the_kill_switch_on_but_blocks_tu
         glassbox.set_kill_switch(False, actor="ops-1")
     assert not guard.kill_switch_on()
     assert actions(guarded) == ["kill_switch.off"] * 2
+
+
+def test_each_entry_point_counts_as_one_model_call(oai: openai.OpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """parse() and stream() go through create() inside the SDK or not: either way, one call each."""
+    monkeypatch.setenv("GLASSBOX_REQUEST_MAX_LLM_CALLS", "1")
+    message: Any = [{"role": "user", "content": "x"}]
+    token = in_request("acme")
+    try:
+        assert oai.chat.completions.parse(model="gpt-4o-mini", messages=message).choices
+    finally:
+        otel_context.detach(token)
+    token = in_request("acme")
+    try:
+        with oai.chat.completions.stream(model="gpt-4o-mini", messages=message) as stream:
+            assert stream.get_final_completion().choices
+        with pytest.raises(glassbox.AICallRefused):  # and the limit still holds
+            ask(oai)
+    finally:
+        otel_context.detach(token)
