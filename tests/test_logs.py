@@ -128,6 +128,14 @@ def test_plain_format_escapes_control_characters() -> None:
     assert "a\\x0ab\\x1b[2Jc" in formatted
 
 
+def test_decimal_numbers_are_not_phone_numbers() -> None:
+    redactor = Redactor(BUILTIN_PATTERNS)
+    for text in ("spent 0.00199993 of 0.002 USD", "pi 3.14159265358", "ratio 12.3456789012", "t=1795379701.521"):
+        assert redactor.redact(text) == text
+    for phone in ("+1 415 555 0134", "415.555.0134", "(415) 555-0134", "call 5551234567 now", "1.415.555.0134"):
+        assert "[REDACTED:phone]" in redactor.redact(phone), phone
+
+
 def test_luhn_keeps_order_numbers() -> None:
     redactor = Redactor(BUILTIN_PATTERNS)
     assert luhn_valid("4111111111111111")

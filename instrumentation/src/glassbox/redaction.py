@@ -25,7 +25,11 @@ BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = (
     ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b"),
     ("email", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"),
     ("card", r"\b(?:\d[ -]?){12,18}\d\b"),
-    ("phone", r"(?<![\w+])\+?\d{1,3}?[ .-]?\(?\d{2,4}\)?[ .-]?\d{3,4}[ .-]?\d{3,4}\b"),
+    # Not a decimal number (0.00199993, 3.14159265358): no start right after "<digit>.", nor on one.
+    (
+        "phone",
+        r"(?<![\w+])(?<!\d\.)(?!\d+\.\d+(?![.\d]))\+?\d{1,3}?[ .-]?\(?\d{2,4}\)?[ .-]?\d{3,4}[ .-]?\d{3,4}\b",
+    ),
 )
 
 
