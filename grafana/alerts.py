@@ -467,6 +467,26 @@ def _audit_events_waiting() -> Alert:
     )
 
 
+def _kill_switch_on() -> Alert:
+    kill_switch = p.metric(c.METRIC_AI_KILL_SWITCH)
+    on = series(kill_switch, 'instance="w1"')
+    return Alert(
+        "GlassboxKillSwitchOn",
+        "glassbox-cost",
+        f"max by ({p.ENVIRONMENT}, job) ({p.sel(kill_switch)})",
+        0,
+        None,
+        "5m",
+        "warning",
+        "The AI kill switch is on for {{ $labels.job }}",
+        "Every model call of {{ $labels.job }} ({{ $labels.deployment_environment_name }}) has been refused for "
+        "5 minutes: the kill switch is on. Turn it off once the reason for it is gone.",
+        "kill-switch-on",
+        Case({on: "0x5 1x20"}, "15m", ({**APP},)),
+        Case({on: "0x5 1x3 0x20"}, "15m"),
+    )
+
+
 def _canary_stale() -> Alert:
     canary = p.sel(c.PROMETHEUS_CANARY_TIMESTAMP)
     return Alert(
@@ -497,6 +517,7 @@ ALERTS: tuple[Alert, ...] = (
     _budget(c.BUDGET_ALERT_RATIOS[1], 0.999, "critical"),
     _budget(0.999, None, "critical"),
     _spend_spike(),
+    _kill_switch_on(),
     _export_failures(),
     _refused(),
     _queue_full(),

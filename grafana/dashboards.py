@@ -32,6 +32,8 @@ LLM_COUNT = p.metric(c.METRIC_OPERATION_DURATION, "_count")
 TOKENS_SUM = p.metric(c.METRIC_TOKEN_USAGE, "_sum")
 COST = p.metric(c.METRIC_COST)
 UNPRICED = p.metric(c.METRIC_COST_UNPRICED)
+REFUSED = p.metric(c.METRIC_AI_CALLS_REFUSED)
+KILL_SWITCH = p.metric(c.METRIC_AI_KILL_SWITCH)
 TRANSITIONS = p.metric(c.METRIC_ACTIVITY_TRANSITIONS)
 BACKLOG = p.metric(c.METRIC_APPROVAL_BACKLOG)
 ACTIVITY_BUCKET = p.metric(c.METRIC_ACTIVITY_DURATION, "_bucket")
@@ -347,6 +349,25 @@ def llm_cost() -> dict[str, Any]:
                 Query(budget, "{{" + p.TENANT + "}} {{" + p.PERIOD + "}}", instant=True),
                 thresholds=BUDGET_STEPS,
                 options={"minVizHeight": 10},
+            ),
+            Row("Refused calls"),
+            stat(
+                "Kill switch",
+                "Whether the kill switch is on (1) for each service: its model calls are refused.",
+                "short",
+                Query(f"max by (job) ({p.sel(KILL_SWITCH, *p.APP)})", "{{job}}", instant=True),
+                thresholds=[(1, "red")],
+                mappings=[{"type": "value", "options": {"0": {"text": "off"}, "1": {"text": "ON", "color": "red"}}}],
+            ),
+            timeseries(
+                "Model calls refused, by reason",
+                "Calls the guard did not make per second: kill switch, tenant budget (day/month) or request limit.",
+                "short",
+                Query(
+                    f"sum by ({p.TENANT}, {p.label(c.LABEL_REASON)}) ({p.rate(p.sel(REFUSED, *p.APP, p.VAR_TENANT))})",
+                    "{{" + p.TENANT + "}} {{" + p.label(c.LABEL_REASON) + "}}",
+                ),
+                width=18,
             ),
             Row("Most expensive calls"),
             table(

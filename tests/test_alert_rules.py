@@ -34,6 +34,7 @@ REQUIRED = {
     "audit events the app could not write to its log": "GlassboxAuditLogWriteFailures",
     "audit events waiting in the fail-open spool": "GlassboxAuditEventsWaiting",
     "canary stale": "GlassboxCanaryStale",
+    "the AI kill switch left on": "GlassboxKillSwitchOn",
 }
 
 

@@ -76,8 +76,10 @@ def test_the_kill_switch_stops_every_call_and_is_audited(
             claude.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}])
         assert chat_spans(telemetry) == before  # no call was made
         assert telemetry.total(c.METRIC_AI_CALLS_REFUSED, reason="kill_switch") == refused + 2
+        assert telemetry.total(c.METRIC_AI_KILL_SWITCH) == 1
     finally:
         glassbox.set_kill_switch(False, actor={"type": "human", "id": "ops-1"})
+    assert telemetry.total(c.METRIC_AI_KILL_SWITCH) == 0
     assert ask(oai).choices[0].message.content
     on, off = ["kill_switch.on"] * 2, ["kill_switch.off"] * 2  # each an attempt and its success
     assert actions(guarded) == [*on, "ai.call_refused", "ai.call_refused", *off]
@@ -118,6 +120,7 @@ def test_a_tenant_over_its_budget_gets_the_fallback_not_the_model(
     finally:
         otel_context.detach(token)
     assert seen == ["budget_day"] and chat_spans(telemetry) == before
+    assert telemetry.total(c.METRIC_AI_CALLS_REFUSED, reason="budget_day", glassbox__tenant__id=tenant) == 1
     # the first call's cost crossed 80%, 95% and 100% of the tiny budget at once, then the refusal
     assert actions(guarded) == ["budget.threshold"] * 3 + ["ai.call_refused"]
 

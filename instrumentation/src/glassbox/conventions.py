@@ -203,6 +203,11 @@ BUDGET_PERIOD_MONTH: Final = "month"
 BUDGET_PERIODS: Final = (BUDGET_PERIOD_DAY, BUDGET_PERIOD_MONTH)
 BUDGET_ALERT_RATIOS: Final = (0.8, 0.95, 1.0)
 
+# Model calls the guard did not make, by reason (kill_switch, budget_day, budget_month, request_*), and whether
+# the kill switch is on (1) or off (0) in each process.
+METRIC_AI_CALLS_REFUSED: Final = "glassbox.ai.calls_refused"
+METRIC_AI_KILL_SWITCH: Final = "glassbox.ai.kill_switch"
+
 # The audit trail's own health (glassbox.audit_events): events recorded, events the log could not take, and
 # events waiting in the fail-open spool.
 METRIC_AUDIT_EVENTS: Final = "glassbox.audit.events"
@@ -224,6 +229,7 @@ TENANT_LABELLED_METRICS: Final = frozenset(
         METRIC_ACTIVITY_TRANSITIONS,
         METRIC_ACTIVITY_DURATION,
         METRIC_APPROVAL_BACKLOG,
+        METRIC_AI_CALLS_REFUSED,
     }
 )
 
@@ -243,6 +249,8 @@ PROMETHEUS_NAMES: Final[Mapping[str, str]] = {
     METRIC_SDK_SPANS_EXPORTED: "otel_sdk_exporter_span_exported_total",
     METRIC_BUDGET_LIMIT: "glassbox_budget_limit_USD",
     METRIC_BUDGET_SPENT: "glassbox_budget_spent_USD",
+    METRIC_AI_CALLS_REFUSED: "glassbox_ai_calls_refused_total",
+    METRIC_AI_KILL_SWITCH: "glassbox_ai_kill_switch",
     METRIC_AUDIT_EVENTS: "glassbox_audit_events_total",
     METRIC_AUDIT_WRITE_FAILURES: "glassbox_audit_write_failures_total",
     METRIC_AUDIT_SPOOLED: "glassbox_audit_spooled",
@@ -264,7 +272,6 @@ AUDIT_OUTCOME: Final = "glassbox.audit.outcome"
 AUDIT_EVENT_ID: Final = "glassbox.audit.event.id"
 AUDIT_SEQUENCE: Final = "glassbox.audit.sequence"
 AUDIT_MODE: Final = "glassbox.audit.mode"
-METRIC_AI_CALLS_REFUSED: Final = "glassbox.ai.calls_refused"
 AI_CALL_REFUSED_EVENT: Final = "glassbox.ai.call_refused"
 AUDIT_FIELDS: Final = (
     AUDIT_ACTOR_TYPE,

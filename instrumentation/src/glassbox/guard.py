@@ -31,12 +31,13 @@ import inspect
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
 
 from glassbox import attribution, budgets, instruments, settings
 from glassbox import conventions as c
@@ -217,16 +218,32 @@ def check(call: str = "", kwargs: dict[str, Any] | None = None) -> AICallRefused
     return None
 
 
+def _observe_kill_switch(_options: CallbackOptions) -> Iterable[Observation]:
+    yield Observation(1 if kill_switch_on() else 0)
+
+
+def _refused_counter() -> metrics.Counter:
+    """The refused-calls counter, and the kill-switch gauge beside it (made once, on the global provider)."""
+    global _refused
+    if _refused is None:
+        meter = metrics.get_meter("glassbox", __version__)
+        _refused = meter.create_counter(
+            c.METRIC_AI_CALLS_REFUSED, unit="{call}", description="Model calls the guard did not make, by reason."
+        )
+        meter.create_observable_gauge(
+            c.METRIC_AI_KILL_SWITCH,
+            callbacks=[_observe_kill_switch],
+            unit="1",
+            description="1 while the kill switch is on for this process, else 0.",
+        )
+    return _refused
+
+
 def _refuse(refusal: AICallRefused, kwargs: dict[str, Any]) -> None:
     """Audit, span event and metric for a refused call; never raises."""
-    global _refused
     attributes = {c.LABEL_REASON: refusal.reason, c.GEN_AI_REQUEST_MODEL: str(kwargs.get("model", ""))}
     try:
-        if _refused is None:
-            _refused = metrics.get_meter("glassbox", __version__).create_counter(
-                c.METRIC_AI_CALLS_REFUSED, unit="{call}", description="Model calls the guard did not make, by reason."
-            )
-        _refused.add(1, {c.LABEL_REASON: refusal.reason})
+        _refused_counter().add(1, {c.LABEL_REASON: refusal.reason})
         trace.get_current_span().add_event(c.AI_CALL_REFUSED_EVENT, attributes)
         from glassbox.audit_events import audit
 
@@ -292,6 +309,9 @@ def install() -> list[str]:
             return []
         _installed = True
     import importlib
+
+    # The series exist from the start (at 0), so alerts and panels see the first refusal as an increase.
+    _refused_counter().add(0, {c.LABEL_REASON: "kill_switch"})
 
     for module_name, class_name, method, call in TARGETS:
         try:
