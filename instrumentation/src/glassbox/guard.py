@@ -233,7 +233,7 @@ def _refused_counter() -> metrics.Counter:
         meter.create_observable_gauge(
             c.METRIC_AI_KILL_SWITCH,
             callbacks=[_observe_kill_switch],
-            unit="1",
+            unit="{state}",  # not "1": the Prometheus translation would add a _ratio suffix
             description="1 while the kill switch is on for this process, else 0.",
         )
     return _refused
