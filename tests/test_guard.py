@@ -320,3 +320,21 @@ def test_each_entry_point_counts_as_one_model_call(oai: openai.OpenAI, monkeypat
             ask(oai)
     finally:
         otel_context.detach(token)
+
+
+def test_the_input_estimate_counts_text_and_leaves_images_out() -> None:
+    image = "data:image/png;base64," + "A" * 40_000
+    text_only: Any = [{"role": "user", "content": "word " * 400}]
+    with_image: Any = [{"role": "user", "content": [{"type": "text", "text": "word " * 400},
+                                                     {"type": "image_url", "image_url": {"url": image}}]}]  # fmt: skip
+    claude_image: Any = [{"role": "user", "content": [{"type": "text", "text": "word " * 400}, {"type": "image",
+                          "source": {"type": "base64", "media_type": "image/png", "data": "A" * 40_000}}]}]  # fmt: skip
+    plain = guard.estimated_input_cost(guard.OPENAI_CHAT, {"model": "gpt-4o", "messages": text_only})
+    assert plain == pytest.approx(2000 / 4 * 2.5e-6, rel=0.05)  # 500 tokens at gpt-4o's 2.50 USD per million
+    with_image_cost = guard.estimated_input_cost(guard.OPENAI_CHAT, {"model": "gpt-4o", "messages": with_image})
+    assert with_image_cost == pytest.approx(plain, rel=0.02)  # the part labels only, not 40,000 image characters
+    claude = guard.estimated_input_cost(
+        guard.ANTHROPIC_MESSAGES, {"model": "claude-haiku-4-5", "messages": claude_image}
+    )
+    assert 0 < claude < plain
+    assert guard.estimated_input_cost(guard.OPENAI_CHAT, {"model": "experimental-model-x", "messages": text_only}) == 0

@@ -49,6 +49,8 @@ REQUESTS_TRACKED = 10_000
 CHARS_PER_TOKEN = 4
 # The request arguments that hold the input of each kind of call.
 INPUT_ARGUMENTS = ("messages", "system", "input", "instructions", "tools")
+# Parts of a message that are not text (OpenAI image_url/input_audio/file, Anthropic image/document source).
+NON_TEXT_KEYS = frozenset({"image_url", "input_audio", "file", "source"})
 # (module, class, method, kind of call) of the SDK calls the guard stands in front of. The kind tells a
 # fallback what answer the caller expects (AICallRefused.call).
 OPENAI_CHAT, OPENAI_RESPONSES, OPENAI_EMBEDDINGS = "openai.chat", "openai.responses", "openai.embeddings"
@@ -166,11 +168,12 @@ def _request_usage(request_id: str) -> list[float]:
 
 
 def _characters(value: Any) -> int:
-    """Characters of text in a request argument (strings inside any nesting of lists and dicts)."""
+    """Characters of text in a request argument (strings inside any nesting of lists and dicts). Images, audio
+    and files (base64 or URLs) are left out: the estimate stays a lower bound."""
     if isinstance(value, str):
-        return len(value)
+        return 0 if value.startswith("data:") else len(value)
     if isinstance(value, dict):
-        return sum(_characters(v) for v in value.values())
+        return sum(_characters(v) for k, v in value.items() if k not in NON_TEXT_KEYS)
     if isinstance(value, (list, tuple)):
         return sum(_characters(v) for v in value)
     return 0
