@@ -194,6 +194,9 @@ def test_the_canned_answer_has_the_type_each_sdk_call_returns(oai: openai.OpenAI
         with pytest.raises(glassbox.AICallRefused) as raised:  # no canned vectors: the refusal itself
             oai.embeddings.create(model="text-embedding-3-small", input=["x"])
         assert raised.value.call == guard.OPENAI_EMBEDDINGS
+        with pytest.raises(glassbox.AICallRefused) as raised:  # structured output a canned text cannot fill
+            oai.chat.completions.parse(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+        assert raised.value.call == guard.OPENAI_CHAT_PARSE
     finally:
         glassbox.set_kill_switch(False)
     assert not glassbox.is_fallback(ask(oai))

@@ -5,8 +5,9 @@
 The answer has the type the caller's code expects from the call that was refused: an ``openai``
 ``ChatCompletion`` (or, for ``stream=True``, an iterator of ``ChatCompletionChunk`` usable with ``for`` and
 ``async for``) and an ``anthropic`` ``Message`` (or its stream events). Its id starts with ``glassbox-fallback-``
-and ``is_fallback(answer)`` tells it apart; its usage is zero tokens. There is no canned answer to an embeddings
-call: the refusal is raised for it.
+and ``is_fallback(answer)`` tells it apart; its usage is zero tokens. Calls whose caller expects more than text
+get the refusal raised: embeddings, responses, ``chat.completions.parse`` (structured output) and anthropic's
+``messages.stream``.
 """
 
 from __future__ import annotations

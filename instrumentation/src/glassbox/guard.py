@@ -53,13 +53,14 @@ INPUT_ARGUMENTS = ("messages", "system", "input", "instructions", "tools")
 NON_TEXT_KEYS = frozenset({"image_url", "input_audio", "file", "source"})
 # (module, class, method, kind of call) of the SDK calls the guard stands in front of. The kind tells a
 # fallback what answer the caller expects (AICallRefused.call).
-OPENAI_CHAT, OPENAI_RESPONSES, OPENAI_EMBEDDINGS = "openai.chat", "openai.responses", "openai.embeddings"
+OPENAI_CHAT, OPENAI_CHAT_PARSE = "openai.chat", "openai.chat.parse"
+OPENAI_RESPONSES, OPENAI_EMBEDDINGS = "openai.responses", "openai.embeddings"
 ANTHROPIC_MESSAGES, ANTHROPIC_MESSAGES_STREAM = "anthropic.messages", "anthropic.messages.stream"
 TARGETS = (
     ("openai.resources.chat.completions", "Completions", "create", OPENAI_CHAT),
     ("openai.resources.chat.completions", "AsyncCompletions", "create", OPENAI_CHAT),
-    ("openai.resources.chat.completions", "Completions", "parse", OPENAI_CHAT),
-    ("openai.resources.chat.completions", "AsyncCompletions", "parse", OPENAI_CHAT),
+    ("openai.resources.chat.completions", "Completions", "parse", OPENAI_CHAT_PARSE),
+    ("openai.resources.chat.completions", "AsyncCompletions", "parse", OPENAI_CHAT_PARSE),
     ("openai.resources.responses", "Responses", "create", OPENAI_RESPONSES),
     ("openai.resources.responses", "AsyncResponses", "create", OPENAI_RESPONSES),
     ("openai.resources.embeddings", "Embeddings", "create", OPENAI_EMBEDDINGS),
