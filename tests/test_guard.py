@@ -202,6 +202,27 @@ def test_the_canned_answer_has_the_type_each_sdk_call_returns(oai: openai.OpenAI
     assert not glassbox.is_fallback(ask(oai))
 
 
+def test_the_sdk_stream_helpers_read_the_canned_stream(oai: openai.OpenAI, stub_url: str) -> None:
+    """chat.completions.stream() calls create(stream=True) inside the SDK and wraps what it returns."""
+    import asyncio
+
+    glassbox.set_fallback(glassbox.canned_answer("Paused."))
+    message: Any = [{"role": "user", "content": "x"}]
+    async_client = openai.AsyncOpenAI(base_url=f"{stub_url}/v1", api_key="sk-test", max_retries=0)
+
+    async def async_final() -> Any:
+        async with async_client.chat.completions.stream(model="gpt-4o-mini", messages=message) as stream:
+            return await stream.get_final_completion()
+
+    glassbox.set_kill_switch(True)
+    try:
+        with oai.chat.completions.stream(model="gpt-4o-mini", messages=message) as stream:
+            assert stream.get_final_completion().choices[0].message.content == "Paused."
+        assert asyncio.run(async_final()).choices[0].message.content == "Paused."
+    finally:
+        glassbox.set_kill_switch(False)
+
+
 def test_an_async_stream_gets_the_canned_answer_too(stub_url: str) -> None:
     import asyncio
 

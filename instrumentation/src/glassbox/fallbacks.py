@@ -28,11 +28,15 @@ def is_fallback(answer: Any) -> bool:
 
 
 class CannedStream:
-    """Stream events served one by one, with ``for`` or ``async for``, like the SDKs' streams."""
+    """Stream events served one by one, with ``for`` or ``async for``, like the SDKs' streams. It has the
+    ``response`` the SDKs' stream helpers (``chat.completions.stream``) read and close."""
 
     def __init__(self, answer_id: str, events: list[Any]) -> None:
+        import httpx  # the SDKs' own HTTP client, so present wherever a canned answer is served
+
         self.id = answer_id
         self._events = events
+        self.response = httpx.Response(200, request=httpx.Request("POST", "http://glassbox.fallback/"))
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._events)
