@@ -224,8 +224,17 @@ def system_health() -> dict[str, Any]:
 def llm_cost() -> dict[str, Any]:
     cost = p.sel(COST, *p.APP, p.VAR_TENANT, p.VAR_MODEL)
 
-    def spend(group: str, window: str) -> str:
-        return f"sum by ({group}) ({p.increase(cost, window)})"
+    def spend_bars(period: str, by: str, label: str) -> Panel:
+        """USD per UTC day or per 30 days, stacked by ``label``."""
+        span, interval = {"day": ("UTC day", "1d"), "month": ("30 days", "30d")}[period]
+        what = {"model": "requested model", "agent": "agent (the feature that made the calls)"}.get(by, by)
+        return bars(
+            f"Spend per {period} by {by}",
+            f"USD per {span}, stacked by {what}.",
+            "currencyUSD",
+            Query(f"sum by ({label}) ({p.increase(cost, '$__interval')})", "{{" + label + "}}"),
+            interval=interval,
+        )
 
     tokens = p.sel(TOKENS_SUM, *p.APP, p.VAR_TENANT, p.VAR_MODEL)
     cache_tokens = p.sel(p.metric(c.METRIC_CACHE_TOKENS), *p.APP, p.VAR_TENANT, p.VAR_MODEL)
@@ -272,41 +281,11 @@ def llm_cost() -> dict[str, Any]:
                 Query(f"sum({p.rate(cost)}) * 3600", "USD/h"),
                 decimals=4,
             ),
-            bars(
-                "Spend per day by model",
-                "USD per UTC day, stacked by requested model.",
-                "currencyUSD",
-                Query(spend(p.MODEL, "$__interval"), "{{" + p.MODEL + "}}"),
-                interval="1d",
-            ),
-            bars(
-                "Spend per day by tenant",
-                "USD per UTC day, stacked by tenant.",
-                "currencyUSD",
-                Query(spend(p.TENANT, "$__interval"), "{{" + p.TENANT + "}}"),
-                interval="1d",
-            ),
-            bars(
-                "Spend per month by model",
-                "USD per 30 days, stacked by requested model.",
-                "currencyUSD",
-                Query(spend(p.MODEL, "$__interval"), "{{" + p.MODEL + "}}"),
-                interval="30d",
-            ),
-            bars(
-                "Spend per month by tenant",
-                "USD per 30 days, stacked by tenant.",
-                "currencyUSD",
-                Query(spend(p.TENANT, "$__interval"), "{{" + p.TENANT + "}}"),
-                interval="30d",
-            ),
-            bars(
-                "Spend per day by agent",
-                "USD per UTC day, stacked by agent (the feature that made the calls).",
-                "currencyUSD",
-                Query(spend(p.AGENT, "$__interval"), "{{" + p.AGENT + "}}"),
-                interval="1d",
-            ),
+            spend_bars("day", "model", p.MODEL),
+            spend_bars("day", "tenant", p.TENANT),
+            spend_bars("month", "model", p.MODEL),
+            spend_bars("month", "tenant", p.TENANT),
+            spend_bars("day", "agent", p.AGENT),
             timeseries(
                 "Spend rate by agent",
                 "USD per hour by agent (feature); exemplar dots link to the trace of a priced call.",

@@ -116,30 +116,6 @@ def test_fail_closed_refuses_the_action_when_the_log_cannot_be_written(
         audit_module.use_log(None)
 
 
-def test_fail_open_spools_counts_and_writes_the_spool_first_when_the_log_is_back(
-    telemetry: Telemetry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("GLASSBOX_AUDIT_MODE", "fail-open")
-    audit_module.use_log(broken_log(tmp_path))
-    try:
-        spooled = telemetry.total(c.METRIC_AUDIT_SPOOLED)
-        first = glassbox.audit("login", actor="user-1", outcome="failure", reason="bad password")
-        second = glassbox.audit("login", actor="user-1")
-        assert "seq" not in first and "seq" not in second
-        assert telemetry.total(c.METRIC_AUDIT_SPOOLED) == spooled + 2
-        good = new_log(tmp_path / "good")
-        audit_module.use_log(good)
-        third = glassbox.audit("logout", actor="user-1")
-        assert third["seq"] == 3
-        assert telemetry.total(c.METRIC_AUDIT_SPOOLED) == spooled
-        result = check(good)
-        assert result.ok and result.records == 3
-        ids = [line for line in good.path.read_text().splitlines()]
-        assert first["id"] in ids[0] and second["id"] in ids[1]
-    finally:
-        audit_module.use_log(None)
-
-
 def test_an_event_written_while_serving_a_request_records_the_client_address(
     telemetry: Telemetry, log: AuditLog
 ) -> None:

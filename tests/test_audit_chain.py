@@ -8,12 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from glassbox import audit_cli
 from glassbox.audit_chain import AuditLog, load_public_key, public_key_path, record_hash, verify
 
 
@@ -165,7 +167,6 @@ def test_a_writer_killed_mid_append_leaves_a_chain_that_verifies_and_the_torn_re
 def test_the_command_verifies_names_the_first_bad_record_and_exports_by_filter(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from glassbox import audit_cli
 
     monkeypatch.setenv("GLASSBOX_AUDIT_DIR", str(tmp_path / "log"))
     monkeypatch.setenv("GLASSBOX_AUDIT_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
@@ -189,3 +190,19 @@ def test_the_command_verifies_names_the_first_bad_record_and_exports_by_filter(
     out = capsys.readouterr().out
     assert "first bad sequence number 2" in out and "edited" in out
     assert audit_cli.main(["verify", "--public-key", str(tmp_path / "missing.pub")]) == 2
+
+
+def test_a_checkpoint_is_signed_when_the_last_one_is_older_than_the_setting(tmp_path: Path) -> None:
+    environ = {
+        "GLASSBOX_AUDIT_DIR": str(tmp_path / "log"),
+        "GLASSBOX_AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+        "GLASSBOX_AUDIT_KEY_FILE": str(tmp_path / "key"),
+        "GLASSBOX_AUDIT_CHECKPOINT_SECONDS": "0.2",
+    }
+    log = audit_cli.default_log(environ)
+    assert log.checkpoint_every == 100 and log.checkpoint_seconds == 0.2
+    for _ in range(3):  # the first append signs (no checkpoint yet); the next two come within 0.2 s
+        log.append({"action": "login"})
+    time.sleep(0.3)
+    log.append({"action": "logout"})
+    assert len(log.checkpoints.read_text().splitlines()) == 2

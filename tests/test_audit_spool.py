@@ -42,6 +42,7 @@ def test_spooled_events_wait_on_disk_and_reach_the_chain_first(
     failures = telemetry.total(c.METRIC_AUDIT_WRITE_FAILURES)
     first = glassbox.audit("login", actor="user-1", outcome="failure", reason="bad password")
     second = glassbox.audit("login", actor="user-1")
+    assert "seq" not in first and "seq" not in second  # not in the chain yet
     assert telemetry.total(c.METRIC_AUDIT_WRITE_FAILURES) == failures + 2
     assert telemetry.total(c.METRIC_AUDIT_SPOOLED) == 2
     (spool_file,) = spool_dir.glob("spool-*.jsonl")

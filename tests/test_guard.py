@@ -144,7 +144,9 @@ def test_a_request_past_its_call_limit_is_refused_and_other_requests_are_not(
         otel_context.detach(token)
 
 
-def test_a_request_past_its_tokens_or_its_time_is_refused(oai: openai.OpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_request_past_its_tokens_its_usd_or_its_time_is_refused(
+    oai: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GLASSBOX_REQUEST_MAX_TOKENS", "5")
     token = in_request("acme", "req-tokens")
     try:
@@ -154,6 +156,15 @@ def test_a_request_past_its_tokens_or_its_time_is_refused(oai: openai.OpenAI, mo
     finally:
         otel_context.detach(token)
     monkeypatch.delenv("GLASSBOX_REQUEST_MAX_TOKENS")
+    monkeypatch.setenv("GLASSBOX_REQUEST_MAX_USD", "0.0000001")
+    token = in_request("acme", "req-usd")
+    try:
+        ask(oai)  # a priced gpt-4o-mini call costs more than 0.0000001 USD
+        with pytest.raises(glassbox.AICallRefused, match="spent its 1e-07 USD"):
+            ask(oai)
+    finally:
+        otel_context.detach(token)
+    monkeypatch.delenv("GLASSBOX_REQUEST_MAX_USD")
     monkeypatch.setenv("GLASSBOX_REQUEST_MAX_SECONDS", "0.2")
     guard.request_started("req-slow")
     token = in_request("acme", "req-slow")

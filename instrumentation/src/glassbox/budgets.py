@@ -388,7 +388,7 @@ def exhausted(
 ) -> tuple[str, str] | None:
     """The period (``day`` or ``month``) whose budget ``tenant_label`` has spent, or that the next call would
     exceed (``estimate()``: its least expected cost in USD, asked only when the tenant has a budget), with a
-    sentence saying so; None when the call may go on."""
+    sentence saying so; None when the call may go on. No spend yet counts as 0."""
     tracker = _tracker
     if tracker is None:
         return None
@@ -396,18 +396,14 @@ def exhausted(
     if not limits:
         return None
     spent = tracker.spent(tenant_label, now)
-    # As on the gauges: a listed tenant has spent 0 before its first call, another one nothing at all yet.
-    default = 0.0 if tenant_label in tracker.budgets.limits else None
-    cost: float | None = None
+    cost = estimate() if estimate is not None else 0.0
     for period, limit in limits.items():
-        usd = spent.get(period, default) or 0.0
+        usd = spent.get(period, 0.0)
         if usd >= limit:
             return period, f"tenant {tenant_label} has spent its {period} budget ({usd:.6g} of {limit:.6g} USD)"
-        if estimate is not None:
-            cost = estimate() if cost is None else cost
-            if usd + cost > limit:
-                return period, (
-                    f"tenant {tenant_label} would exceed its {period} budget: {usd:.6g} of {limit:.6g} USD spent, "
-                    f"this call's input alone is estimated at {cost:.6g} USD"
-                )
+        if usd + cost > limit:
+            return period, (
+                f"tenant {tenant_label} would exceed its {period} budget: {usd:.6g} of {limit:.6g} USD spent, "
+                f"this call's input alone is estimated at {cost:.6g} USD"
+            )
     return None

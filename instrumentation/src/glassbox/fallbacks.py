@@ -69,30 +69,23 @@ def _openai_chat(text: str, model: str, stream: bool, answer_id: str) -> Any:
             }
         )
 
-    def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> Any:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    def chunk(choices: list[dict[str, Any]], **extra: Any) -> Any:
         return ChatCompletionChunk.model_validate(
             {
                 "id": answer_id,
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": model,
-                "choices": [choice],
+                "choices": choices,
                 **extra,
             }
         )
 
-    last = ChatCompletionChunk.model_validate(
-        {
-            "id": answer_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [],
-            "usage": usage,
-        }
-    )
-    events = [chunk({"role": "assistant", "content": text}, None), chunk({}, "stop"), last]
+    events = [
+        chunk([{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}]),
+        chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+        chunk([], usage=usage),  # the usage chunk, as with stream_options={"include_usage": True}
+    ]
     return CannedStream(answer_id, events)
 
 

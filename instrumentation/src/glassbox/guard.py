@@ -26,12 +26,13 @@ again, and raises rather than falling back a second time), or, without one, the 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -226,8 +227,9 @@ def _observe_kill_switch(_options: CallbackOptions) -> Iterable[Observation]:
     yield Observation(1 if kill_switch_on() else 0)
 
 
-def _refused_counter() -> metrics.Counter:
-    """The refused-calls counter, and the kill-switch gauge beside it (made once, on the global provider)."""
+def _metrics() -> metrics.Counter:
+    """The guard's instruments, made once on the global provider: the kill-switch gauge (observed on its own)
+    and the refused-calls counter, returned."""
     global _refused
     if _refused is None:
         meter = metrics.get_meter("glassbox", __version__)
@@ -243,11 +245,12 @@ def _refused_counter() -> metrics.Counter:
     return _refused
 
 
-def _refuse(refusal: AICallRefused, kwargs: dict[str, Any]) -> None:
-    """Audit, span event and metric for a refused call; never raises."""
+def _refuse(refusal: AICallRefused, call: str, kwargs: dict[str, Any]) -> None:
+    """Note the kind of call on the refusal; audit, span event and metric for it. Never raises."""
+    refusal.call = call
     attributes = {c.LABEL_REASON: refusal.reason, c.GEN_AI_REQUEST_MODEL: str(kwargs.get("model", ""))}
     try:
-        _refused_counter().add(1, {c.LABEL_REASON: refusal.reason})
+        _metrics().add(1, {c.LABEL_REASON: refusal.reason})
         trace.get_current_span().add_event(c.AI_CALL_REFUSED_EVENT, attributes)
         from glassbox.audit_events import audit
 
@@ -257,13 +260,16 @@ def _refuse(refusal: AICallRefused, kwargs: dict[str, Any]) -> None:
         instruments.get().count_dropped("logs", "guard_record_error")
 
 
-def _answer(refusal: AICallRefused, kwargs: dict[str, Any]) -> Any:
-    """The fallback's answer to a refused call (may be awaitable), or the refusal raised."""
-    if _fallback is None or _in_fallback.get():
+@contextlib.contextmanager
+def _falling_back(refusal: AICallRefused) -> Iterator[Fallback]:
+    """The fallback that answers ``refusal``, or the refusal raised when there is none or when a fallback is
+    already running (a model call it makes that is refused too raises instead of falling back again)."""
+    fallback = _fallback
+    if fallback is None or _in_fallback.get():
         raise refusal
     token = _in_fallback.set(True)
     try:
-        return _fallback(refusal, kwargs)
+        yield fallback
     finally:
         _in_fallback.reset(token)
 
@@ -277,16 +283,10 @@ def _wrap(original: Callable[..., Any], call: str) -> Callable[..., Any]:
             refusal = check(call, kwargs)
             if refusal is None:
                 return await original(*args, **kwargs)
-            refusal.call = call
-            _refuse(refusal, kwargs)
-            if _fallback is None or _in_fallback.get():
-                raise refusal
-            token = _in_fallback.set(True)
-            try:
-                answer = _fallback(refusal, kwargs)
+            _refuse(refusal, call, kwargs)
+            with _falling_back(refusal) as fallback:  # held while the answer is awaited
+                answer = fallback(refusal, kwargs)
                 return await answer if inspect.isawaitable(answer) else answer
-            finally:
-                _in_fallback.reset(token)
 
         guarded_async.__glassbox_guard__ = True  # type: ignore[attr-defined]
         return guarded_async
@@ -296,9 +296,9 @@ def _wrap(original: Callable[..., Any], call: str) -> Callable[..., Any]:
         refusal = check(call, kwargs)
         if refusal is None:
             return original(*args, **kwargs)
-        refusal.call = call
-        _refuse(refusal, kwargs)
-        return _answer(refusal, kwargs)
+        _refuse(refusal, call, kwargs)
+        with _falling_back(refusal) as fallback:
+            return fallback(refusal, kwargs)
 
     guarded.__glassbox_guard__ = True  # type: ignore[attr-defined]
     return guarded
@@ -315,7 +315,7 @@ def install() -> list[str]:
     import importlib
 
     # The series exist from the start (at 0), so alerts and panels see the first refusal as an increase.
-    _refused_counter().add(0, {c.LABEL_REASON: "kill_switch"})
+    _metrics().add(0, {c.LABEL_REASON: "kill_switch"})
 
     for module_name, class_name, method, call in TARGETS:
         try:
