@@ -11,7 +11,7 @@ export GLASSBOX_COMPOSE_SCHEMA := $(GLASSBOX_CACHE_DIR)/go/mod/$(COMPOSE_GO)/sch
 export OTEL_PYTHON_DISTRO := glassbox
 export OTEL_PYTHON_CONFIGURATOR := glassbox
 
-.PHONY: all venv test lint typecheck pytest demo bench docs dashboards clean collector prometheus compose-schema up down status
+.PHONY: all venv test lint typecheck pytest demo bench docs dashboards clean collector prometheus postgres compose-schema up down status
 
 all: test
 
@@ -19,7 +19,7 @@ $(STAMP): requirements/lock.txt requirements/dev.txt instrumentation/pyproject.t
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required ($(PYTHON))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
-	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -r requirements/dev.txt -e instrumentation
+	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -r requirements/dev.txt -e 'instrumentation[postgres]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -49,20 +49,32 @@ prometheus:
 			|| { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends prometheus; }; \
 	fi
 
+# Debian's PostgreSQL for the fleet state's tests and the native stack (tests start their own clusters).
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then \
+		echo "postgres: $$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1) is installed"; \
+	else \
+		echo "postgres: installing Debian's postgresql package"; \
+		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$$sudo apt-get install -y --no-install-recommends postgresql \
+			|| { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends postgresql; }; \
+	fi
+
 compose-schema:
 	@test -f $(GLASSBOX_COMPOSE_SCHEMA) || GOMODCACHE=$(GLASSBOX_CACHE_DIR)/go/mod GOFLAGS=-modcacherw \
 		go mod download $(COMPOSE_GO)
 
-pytest: venv collector prometheus compose-schema
+pytest: venv collector prometheus postgres compose-schema
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest
 
 test: lint typecheck pytest
 
-demo: venv collector prometheus
+demo: venv collector prometheus postgres
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python examples/run_demo.py
 
 # The stack alone: Docker when an engine answers, natively otherwise (see docs/stack.md).
-up: venv collector prometheus
+up: venv collector prometheus postgres
 	$(BIN)/python -m stack.native up
 
 down: venv

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from glassbox.audit_chain import AuditLog, canonical
+from glassbox.audit.chain import AuditLog, canonical
 
 TARGET_RATIO = 0.5
 

@@ -33,8 +33,10 @@ import httpx
 import openai
 from opentelemetry import context as otel_context
 
-from glassbox import attribution, budgets, guard
+from glassbox import attribution
 from glassbox import conventions as c
+from glassbox.guard import budgets
+from glassbox.guard import core as guard
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT: Any = [{"role": "system", "content": "You answer support questions."}, {"role": "user", "content": "x" * 2000}]

@@ -212,16 +212,16 @@ def _budget(lower: float, upper: float | None, severity: str) -> Alert:
     spent = p.metric(c.METRIC_BUDGET_SPENT)
 
     def case(share: float) -> dict[str, str]:
-        # Two instances on host h1 both report h1's spend; h2 runs one instance. Each reports the limit.
-        h1, h2 = share * 10 * 0.6, share * 10 * 0.4
-        return {
-            series(limit, f'{tenant}, instance="a", host_name="h1"'): "10x20",
-            series(limit, f'{tenant}, instance="b", host_name="h1"'): "10x20",
-            series(limit, f'{tenant}, instance="c", host_name="h2"'): "10x20",
-            series(spent, f'{tenant}, instance="a", host_name="h1"'): f"{_number(h1)}x20",
-            series(spent, f'{tenant}, instance="b", host_name="h1"'): f"{_number(h1)}x20",
-            series(spent, f'{tenant}, instance="c", host_name="h2"'): f"{_number(h2)}x20",
-        }
+        # Two instances on host h1 share its files state and both report h1's spend; two more, on two other
+        # hosts, share the fleet's PostgreSQL state and both report its spend. Each reports the limit.
+        h1, fleet = share * 10 * 0.6, share * 10 * 0.4
+        scope = p.label(c.BUDGET_SCOPE)
+        instances = (("a", "h1", h1), ("b", "h1", h1), ("c", c.BUDGET_SCOPE_SHARED, fleet),
+                     ("d", c.BUDGET_SCOPE_SHARED, fleet))  # fmt: skip
+        values = {series(limit, f'{tenant}, instance="{i}", {scope}="{s}"'): "10x20" for i, s, _ in instances}
+        for i, s, usd in instances:
+            values[series(spent, f'{tenant}, instance="{i}", {scope}="{s}"')] = f"{_number(usd)}x20"
+        return values
 
     inside = (lower + upper) / 2 if upper is not None else 1.1
     quiet = lower - 0.02 if upper is None else upper + 0.001

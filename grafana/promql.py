@@ -104,13 +104,14 @@ def quantile(q: float, bucket_selector: str, *group: str, window: str = "$__rate
 
 
 def budget_used(*matchers: str) -> str:
-    """Share of each tenant's budget spent in the current period. Every instance on a host reports the host's
-    spend (one SQLite file per host): the largest value per host, the hosts added up, against the limit."""
+    """Share of each tenant's budget spent in the current period. Every instance sharing a state reports that
+    state's spend (a host's SQLite file, or the fleet's PostgreSQL: scope "shared"): the largest value per scope,
+    the scopes added up, against the limit. So N hosts sharing one database are never counted N times."""
     spent = sel(metric(c.METRIC_BUDGET_SPENT), *matchers)
     limit = sel(metric(c.METRIC_BUDGET_LIMIT), *matchers)
     keys = f"{ENVIRONMENT}, job, {TENANT}, {PERIOD}"
-    per_host = f"max by ({keys}, {label(c.HOST_NAME)}) ({spent})"
-    return f"sum by ({keys}) ({per_host}) / max by ({keys}) ({limit})"
+    per_scope = f"max by ({keys}, {label(c.BUDGET_SCOPE)}) ({spent})"
+    return f"sum by ({keys}) ({per_scope}) / max by ({keys}) ({limit})"
 
 
 # --------------------------------------------------------------------------- LogQL

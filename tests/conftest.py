@@ -25,8 +25,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from glassbox import audit_events, metric_labels
 from glassbox import instruments as instruments_module
+from glassbox import metric_labels
+from glassbox import state as state_module
+from glassbox.audit import events as audit_events
+from glassbox.guard import budgets
+from glassbox.guard import core as guard_core
 from glassbox.instruments import Instruments
 from glassbox.logs import GlassboxLogRecordProcessor
 from glassbox.spans import GlassboxSpanProcessor
@@ -157,3 +161,61 @@ def _state_outside_the_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("GLASSBOX_AUDIT_SPOOL_DIR", str(state / "audit-spool"))
     monkeypatch.setenv("GLASSBOX_KILL_SWITCH_FILE", str(state / "kill-switch"))
     audit_events.use_log(None)  # the next audit event opens the log and spool these settings name
+    guard_core.reset()  # the guard reads its settings again, budgets the file the settings name
+    budgets.reset()
+    previous = state_module.use(None)  # the next use opens the state these settings name
+    if previous is not None:
+        previous.close()
+
+
+class Postgres:
+    """The tests' PostgreSQL cluster (Debian's package, run as the postgres user), one fresh database per test."""
+
+    def __init__(self) -> None:
+        import secrets
+        import tempfile
+
+        from stack.postgres import FAST, Cluster
+
+        self.cluster = Cluster(Path(tempfile.mkdtemp(prefix="glassbox-pg-")), free_port(), secrets.token_hex(12), FAST)
+        self.cluster.init()
+        self.process = self.cluster.start()
+        self.cluster.wait_ready(self.process)
+
+    def database(self) -> str:
+        """A new, empty database; its URL as the superuser."""
+        import uuid
+
+        return self.cluster.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+    def restart(self, down_for: float = 0.0) -> None:
+        self.cluster.stop(self.process)
+        time.sleep(down_for)
+        self.process = self.cluster.start()
+        self.cluster.wait_ready(self.process)
+
+    def stop(self) -> None:
+        import shutil
+
+        self.cluster.stop(self.process)
+        shutil.rmtree(self.cluster.directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """`make test` installs Debian's postgresql package: a missing one is an error here, not a skip."""
+    from stack.postgres import bin_dir, missing_reason
+
+    if bin_dir() is None:
+        raise RuntimeError(f"{missing_reason()}; `make test` installs it (see the Makefile)")
+    server = Postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres: Postgres) -> str:
+    """A fresh database of the tests' cluster, as the superuser."""
+    return postgres.database()

@@ -12,9 +12,9 @@ from opentelemetry import context as otel_context
 
 import glassbox
 from glassbox import attribution
-from glassbox import audit_events as audit_module
 from glassbox import conventions as c
-from glassbox.audit_chain import AuditLog
+from glassbox.audit import events as audit_module
+from glassbox.audit.chain import AuditLog
 
 from .conftest import Telemetry
 from .test_audit_chain import check

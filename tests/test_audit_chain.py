@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from glassbox import audit_cli
-from glassbox.audit_chain import AuditLog, load_public_key, public_key_path, record_hash, verify
+from glassbox.audit import cli as audit_cli
+from glassbox.audit import store as audit_store
+from glassbox.audit.chain import AuditLog, load_public_key, public_key_path, record_hash, verify
 
 
 def new_log(directory: Path, every: int = 100) -> AuditLog:
@@ -172,17 +173,26 @@ def test_the_command_verifies_names_the_first_bad_record_and_exports_by_filter(
     monkeypatch.setenv("GLASSBOX_AUDIT_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
     monkeypatch.setenv("GLASSBOX_AUDIT_KEY_FILE", str(tmp_path / "keys" / "audit.key"))
     monkeypatch.setenv("GLASSBOX_AUDIT_CHECKPOINT_EVERY", "1")
-    log = audit_cli.default_log()
+    log = audit_store.file_log()
     for n, (tenant, action) in enumerate([("acme", "login"), ("acme", "role.change"), ("globex", "login")]):
         log.append({"time": f"2026-11-2{n}T10:00:00+00:00", "tenant": tenant, "action": action,
                     "actor": {"type": "human", "id": f"user-{n}"}})  # fmt: skip
     assert audit_cli.main(["verify"]) == 0
-    assert "OK    3 records, 3 signed checkpoints" in capsys.readouterr().out
+    # the read is audited: its attempt is in the chain it verified, its outcome after it
+    assert "OK    4 records, 4 signed checkpoints" in capsys.readouterr().out
     assert audit_cli.main(["export", "--tenant", "acme", "--since", "2026-11-21"]) == 0
     exported = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["action"] for r in exported] == ["role.change"]
     assert audit_cli.main(["export", "--actor", "user-2", "--action", "login"]) == 0
     assert [json.loads(x)["tenant"] for x in capsys.readouterr().out.splitlines()] == ["globex"]
+    reads = [json.loads(line) for line in lines(log)[3:]]
+    assert [(r["action"], r["outcome"]["status"]) for r in reads] == [
+        ("audit.verify", "attempt"), ("audit.verify", "success"),
+        ("audit.export", "attempt"), ("audit.export", "success"),
+        ("audit.export", "attempt"), ("audit.export", "success"),
+    ]  # fmt: skip
+    assert reads[3]["after"] == {"filters": {"since": "2026-11-21 00:00:00+00:00", "tenant": "acme"}, "records": 1}
+    assert reads[0]["actor"]["type"] == "human" and reads[0]["actor"]["id"]
     records = lines(log)
     records[1] = records[1].replace(b"role.change", b"role.delete")
     write_lines(log, records)
@@ -199,7 +209,7 @@ def test_a_checkpoint_is_signed_when_the_last_one_is_older_than_the_setting(tmp_
         "GLASSBOX_AUDIT_KEY_FILE": str(tmp_path / "key"),
         "GLASSBOX_AUDIT_CHECKPOINT_SECONDS": "0.2",
     }
-    log = audit_cli.default_log(environ)
+    log = audit_store.file_log(environ)
     assert log.checkpoint_every == 100 and log.checkpoint_seconds == 0.2
     for _ in range(3):  # the first append signs (no checkpoint yet); the next two come within 0.2 s
         log.append({"action": "login"})

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 import glassbox
-from glassbox import audit_events
 from glassbox import conventions as c
-from glassbox.audit_chain import AuditLog
-from glassbox.audit_spool import Spool, waiting
+from glassbox.audit import events as audit_events
+from glassbox.audit.chain import AuditLog
+from glassbox.audit.spool import Spool, waiting
 
 from .conftest import Telemetry
 from .test_audit import broken_log, new_log

@@ -13,11 +13,15 @@ import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from glassbox import attribution, budgets, cost
+from glassbox import attribution, cost
 from glassbox import conventions as c
 from glassbox import instruments as instruments_module
-from glassbox.budgets import BudgetConfigError, Budgets
+from glassbox import state as state_module
+from glassbox.guard import budgets
+from glassbox.guard.budgets import BudgetConfigError, Budgets
 from glassbox.instruments import Instruments
+from glassbox.state import BudgetExceeded
+from glassbox.state.files import FileState
 
 from .conftest import Telemetry
 
@@ -85,7 +89,7 @@ def test_limits_and_spend_are_reported_per_tenant_and_period(telemetry: Telemetr
     assert limit(telemetry, "globex", "day") is None
     assert spent(telemetry, "globex", "day") is None
     (point,) = telemetry.points(c.METRIC_BUDGET_SPENT, glassbox__tenant__id="acme", glassbox__budget__period="day")
-    assert set(point.attributes) == {c.TENANT_ID, c.BUDGET_PERIOD, c.HOST_NAME}
+    assert set(point.attributes) == {c.TENANT_ID, c.BUDGET_PERIOD, c.BUDGET_SCOPE}
     metric_units = {
         m.name: m.unit
         for rm in telemetry.reader.get_metrics_data().resource_metrics
@@ -324,61 +328,63 @@ def test_spend_matches_the_cost_metric_label_by_label(telemetry: Telemetry) -> N
 
 
 def test_a_failure_in_budgets_never_breaks_span_processing(
-    telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+    telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(tenant: str, usd: float, now: datetime | None = None) -> None:
+    budgets.install(Budgets({"acme": {"day": 10.0}}))
+
+    def broken(self: object, tenant: str, usd: float, day: str) -> None:
         raise RuntimeError("budgets broke")
 
-    monkeypatch.setattr(budgets, "record_spend", broken)
-    dropped = telemetry.total(c.METRIC_TELEMETRY_DROPPED, reason="budget_error")
-    model_call("acme")
-    (span,) = telemetry.finished()
-    assert span.attributes[c.COST_STATUS] == c.COST_STATUS_PRICED
-    assert span.attributes[c.COST_USD] > 0
-    assert telemetry.total(c.METRIC_TELEMETRY_DROPPED, reason="budget_error") == dropped + 1
+    monkeypatch.setattr(FileState, "add_spend", broken)
+    failures = telemetry.total(c.METRIC_STATE_FAILURES)
+    with caplog.at_level(logging.ERROR, logger="glassbox"):
+        model_call("acme")
+        model_call("acme")
+    (first, _second) = telemetry.finished()
+    assert first.attributes[c.COST_STATUS] == c.COST_STATUS_PRICED and first.attributes[c.COST_USD] > 0
+    assert telemetry.total(c.METRIC_STATE_FAILURES) == failures + 2  # counted each time
+    logged = [r for r in caplog.records if "budgets broke" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None  # logged once, with its traceback
 
 
 SPENDER = """
 import sys
-from pathlib import Path
-from glassbox import budgets
-budgets.install(budgets.Budgets({"acme": {"day": 1.0}}), store=Path(sys.argv[1]))
-for _ in range(int(sys.argv[2])):
+from glassbox.guard import budgets
+budgets.install(budgets.Budgets({"acme": {"day": 1.0}}))
+for _ in range(int(sys.argv[1])):
     budgets.record_spend("acme", 0.01)
 """
 
 
 def test_processes_on_one_host_share_the_spend_and_see_the_budget_run_out(tmp_path: Path) -> None:
+    import os
     import subprocess
     import sys
 
-    store = tmp_path / "spend.sqlite"
-    spenders = [subprocess.Popen([sys.executable, "-c", SPENDER, str(store), "30"]) for _ in range(3)]
+    spenders = [subprocess.Popen([sys.executable, "-c", SPENDER, "30"], env=dict(os.environ)) for _ in range(3)]
     assert [p.wait(timeout=60) for p in spenders] == [0, 0, 0]
-    budgets.install(budgets.Budgets({"acme": {"day": 1.0}}), store=store)
-    try:
-        ((tenant, period, limit_usd, spent_usd),) = budgets._tracker.observe()  # type: ignore[union-attr]
-        assert (tenant, period, limit_usd) == ("acme", "day", 1.0)
-        assert spent_usd == pytest.approx(0.9)
-        assert budgets.exhausted("acme") is None
-        assert budgets.exhausted("acme", estimate=lambda: 0.05) is None
-        over = budgets.exhausted("acme", estimate=lambda: 0.2)
-        assert over is not None and over[0] == "day" and "would exceed its day budget" in over[1]
-        budgets.record_spend("acme", 0.1)
-        assert budgets.exhausted("acme") == ("day", "tenant acme has spent its day budget (1 of 1 USD)")
-    finally:
-        budgets.install(None)
+    budgets.install(budgets.Budgets({"acme": {"day": 1.0}}))
+    ((tenant, period, limit_usd, spent_usd),) = budgets.observe()
+    assert (tenant, period, limit_usd) == ("acme", "day", 1.0)
+    assert spent_usd == pytest.approx(0.9)
+    state = state_module.get()
+    state.settle(state.reserve("acme", {"day": 1.0}, 0.05, budgets.today()), 0.0)  # 0.95 fits
+    with pytest.raises(BudgetExceeded, match="would exceed its day budget"):
+        state.reserve("acme", {"day": 1.0}, 0.2, budgets.today())
+    budgets.record_spend("acme", 0.1)
+    with pytest.raises(BudgetExceeded, match=r"tenant acme has spent its day budget \(1 of 1 USD"):
+        state.reserve("acme", {"day": 1.0}, 0.0, budgets.today())
 
 
 def test_crossing_80_95_and_100_percent_writes_one_audit_event_each(tmp_path: Path) -> None:
     import json
 
-    from glassbox import audit_events
-    from glassbox.audit_chain import AuditLog
+    from glassbox.audit import events as audit_events
+    from glassbox.audit.chain import AuditLog
 
     log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "cp" / "audit.checkpoints", tmp_path / "key")
     audit_events.use_log(log)
-    budgets.install(budgets.Budgets({"acme": {"day": 1.0}}), store=tmp_path / "spend.sqlite")
+    budgets.install(budgets.Budgets({"acme": {"day": 1.0}}))
     try:
         for usd in (0.5, 0.35, 0.05, 0.15, 0.2):  # 0.85 crosses 80%; 1.05 crosses 95% and 100%
             budgets.record_spend("acme", usd)

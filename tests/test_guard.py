@@ -17,18 +17,22 @@ import pytest
 from opentelemetry import context as otel_context
 
 import glassbox
-from glassbox import attribution, budgets, guard
-from glassbox import audit_events as audit_module
+from glassbox import attribution
 from glassbox import conventions as c
-from glassbox.audit_chain import AuditLog
+from glassbox import state as state_module
+from glassbox.audit import events as audit_module
+from glassbox.audit.chain import AuditLog
+from glassbox.guard import GuardInstrumentor, budgets
+from glassbox.guard import core as guard
 
 from .conftest import Telemetry
 
 
 @pytest.fixture(autouse=True)
 def guarded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, telemetry: Telemetry) -> Iterator[AuditLog]:
-    guard.install()
     monkeypatch.setenv("GLASSBOX_KILL_SWITCH_FILE", str(tmp_path / "kill-switch"))
+    if not GuardInstrumentor().is_instrumented_by_opentelemetry:
+        GuardInstrumentor().instrument()
     log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "cp" / "audit.checkpoints", tmp_path / "key")
     audit_module.use_log(log)
     yield log
@@ -49,6 +53,10 @@ def in_request(tenant: str, request_id: str | None = None) -> object:
 
 def ask(client: openai.OpenAI, model: str = "gpt-4o-mini") -> Any:
     return client.chat.completions.create(model=model, messages=[{"role": "user", "content": "one two"}])
+
+
+def kill_switch_on() -> bool:
+    return state_module.get().kill_switch(None)[0] is not None
 
 
 def chat_spans(telemetry: Telemetry) -> int:
@@ -129,6 +137,7 @@ def test_a_request_past_its_call_limit_is_refused_and_other_requests_are_not(
     oai: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GLASSBOX_REQUEST_MAX_LLM_CALLS", "2")
+    guard.reset()  # the guard reads its settings once
     token = in_request("acme", "req-limited")
     try:
         ask(oai)
@@ -148,6 +157,7 @@ def test_a_request_past_its_tokens_its_usd_or_its_time_is_refused(
     oai: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GLASSBOX_REQUEST_MAX_TOKENS", "5")
+    guard.reset()  # the guard reads its settings once
     token = in_request("acme", "req-tokens")
     try:
         ask(oai)  # the stub counts one token per word: this call uses more than 5
@@ -157,6 +167,7 @@ def test_a_request_past_its_tokens_its_usd_or_its_time_is_refused(
         otel_context.detach(token)
     monkeypatch.delenv("GLASSBOX_REQUEST_MAX_TOKENS")
     monkeypatch.setenv("GLASSBOX_REQUEST_MAX_USD", "0.0000001")
+    guard.reset()  # the guard reads its settings once
     token = in_request("acme", "req-usd")
     try:
         ask(oai)  # a priced gpt-4o-mini call costs more than 0.0000001 USD
@@ -166,7 +177,8 @@ def test_a_request_past_its_tokens_its_usd_or_its_time_is_refused(
         otel_context.detach(token)
     monkeypatch.delenv("GLASSBOX_REQUEST_MAX_USD")
     monkeypatch.setenv("GLASSBOX_REQUEST_MAX_SECONDS", "0.2")
-    guard.request_started("req-slow")
+    guard.reset()  # the guard reads its settings once
+    arrived = attribution.set_request_arrived(time.time())  # what the edge notes when a request arrives
     token = in_request("acme", "req-slow")
     try:
         ask(oai)
@@ -176,6 +188,7 @@ def test_a_request_past_its_tokens_its_usd_or_its_time_is_refused(
         assert raised.value.reason == "request_time"
     finally:
         otel_context.detach(token)
+        attribution.reset_request_arrived(arrived)
 
 
 def test_the_canned_answer_has_the_type_each_sdk_call_returns(oai: openai.OpenAI, stub_url: str) -> None:
@@ -315,7 +328,7 @@ def test_a_call_whose_input_alone_would_exceed_the_budget_is_not_made_and_a_chea
     assert chat_spans(telemetry) == before + 1  # only the cheaper call was made
     detail = [e for e in telemetry.finished() if e.name.startswith("chat ")]
     assert detail and detail[-1].attributes[c.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
-    assert guard.estimated_input_cost(guard.OPENAI_CHAT, {"model": "gpt-4o", "messages": prompt}) > 0.0003
+    assert guard.estimated_cost(guard.OPENAI_CHAT, {"model": "gpt-4o", "messages": prompt}) > 0.0003
 
 
 def test_fail_closed_audit_never_blocks_turning_the_kill_switch_on_but_blocks_turning_it_off(
@@ -327,20 +340,21 @@ def test_fail_closed_audit_never_blocks_turning_the_kill_switch_on_but_blocks_tu
     audit_module.use_log(broken_log(tmp_path), tmp_path / "spool")
     try:
         glassbox.set_kill_switch(True, actor="ops-1", reason="incident")  # the safe direction: done anyway
-        assert guard.kill_switch_on()
+        assert kill_switch_on()
         with pytest.raises(glassbox.AuditRefused):
             glassbox.set_kill_switch(False, actor="ops-1")
-        assert guard.kill_switch_on()  # stays on: its change could not be recorded
+        assert kill_switch_on()  # stays on: its change could not be recorded
     finally:
         audit_module.use_log(guarded)
         glassbox.set_kill_switch(False, actor="ops-1")
-    assert not guard.kill_switch_on()
+    assert not kill_switch_on()
     assert actions(guarded) == ["kill_switch.off"] * 2
 
 
 def test_each_entry_point_counts_as_one_model_call(oai: openai.OpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
     """parse() and stream() go through create() inside the SDK or not: either way, one call each."""
     monkeypatch.setenv("GLASSBOX_REQUEST_MAX_LLM_CALLS", "1")
+    guard.reset()  # the guard reads its settings once
     message: Any = [{"role": "user", "content": "x"}]
     token = in_request("acme")
     try:
@@ -364,12 +378,13 @@ def test_the_input_estimate_counts_text_and_leaves_images_out() -> None:
                                                      {"type": "image_url", "image_url": {"url": image}}]}]  # fmt: skip
     claude_image: Any = [{"role": "user", "content": [{"type": "text", "text": "word " * 400}, {"type": "image",
                           "source": {"type": "base64", "media_type": "image/png", "data": "A" * 40_000}}]}]  # fmt: skip
-    plain = guard.estimated_input_cost(guard.OPENAI_CHAT, {"model": "gpt-4o", "messages": text_only})
+    plain = guard.estimated_cost(guard.OPENAI_CHAT, {"model": "gpt-4o", "messages": text_only})
     assert plain == pytest.approx(2000 / 4 * 2.5e-6, rel=0.05)  # 500 tokens at gpt-4o's 2.50 USD per million
-    with_image_cost = guard.estimated_input_cost(guard.OPENAI_CHAT, {"model": "gpt-4o", "messages": with_image})
+    with_image_cost = guard.estimated_cost(guard.OPENAI_CHAT, {"model": "gpt-4o", "messages": with_image})
     assert with_image_cost == pytest.approx(plain, rel=0.02)  # the part labels only, not 40,000 image characters
-    claude = guard.estimated_input_cost(
-        guard.ANTHROPIC_MESSAGES, {"model": "claude-haiku-4-5", "messages": claude_image}
-    )
+    claude = guard.estimated_cost(guard.ANTHROPIC_MESSAGES, {"model": "claude-haiku-4-5", "messages": claude_image})
     assert 0 < claude < plain
-    assert guard.estimated_input_cost(guard.OPENAI_CHAT, {"model": "experimental-model-x", "messages": text_only}) == 0
+    assert guard.estimated_cost(guard.OPENAI_CHAT, {"model": "experimental-model-x", "messages": text_only}) == 0
+    # the output the call allows is part of its most expensive outcome: 1,000 tokens at 10 USD per million
+    bounded = guard.estimated_cost(guard.OPENAI_CHAT, {"model": "gpt-4o", "messages": text_only, "max_tokens": 1000})
+    assert bounded == pytest.approx(plain + 1000 * 10e-6, rel=0.05)

@@ -13,7 +13,7 @@ import pytest
 
 from glassbox import conventions as c
 from glassbox import story
-from glassbox.audit_chain import AuditLog
+from glassbox.audit.chain import AuditLog
 from glassbox.endpoints import Endpoints
 
 from .binaries import requires

@@ -7,9 +7,8 @@ covers are re-exported here.
 
 from glassbox.activities import Activity, activity, running_activity
 from glassbox.agents import agent, tool
-from glassbox.audit_events import AuditRefused, audit, audited
-from glassbox.fallbacks import canned_answer, is_fallback
-from glassbox.guard import AICallRefused, set_fallback, set_kill_switch
+from glassbox.audit.events import AuditRefused, audit, audited
+from glassbox.guard import AICallRefused, canned_answer, is_fallback, set_fallback, set_kill_switch
 from glassbox.pipeline import configure
 from glassbox.queues import track_queue, untrack_queue
 from glassbox.version import __version__

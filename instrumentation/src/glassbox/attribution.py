@@ -52,6 +52,21 @@ def current(context: Context | None = None) -> dict[str, str]:
 
 
 _client_address: ContextVar[str | None] = ContextVar("glassbox_client_address", default=None)
+# Wall-clock time the request being served arrived (set by the edge): per-request time limits count from it.
+_arrived: ContextVar[float | None] = ContextVar("glassbox_request_arrived", default=None)
+
+
+def request_arrived() -> float | None:
+    """When the request being served arrived (seconds since the epoch), or None outside a request."""
+    return _arrived.get()
+
+
+def set_request_arrived(when: float | None) -> Token[float | None]:
+    return _arrived.set(when)
+
+
+def reset_request_arrived(token: Token[float | None]) -> None:
+    _arrived.reset(token)
 
 
 def client_address() -> str | None:

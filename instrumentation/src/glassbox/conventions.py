@@ -197,6 +197,10 @@ ACTIVITY_STATUSES: Final = (
 METRIC_BUDGET_LIMIT: Final = "glassbox.budget.limit"
 METRIC_BUDGET_SPENT: Final = "glassbox.budget.spent"
 BUDGET_PERIOD: Final = "glassbox.budget.period"
+# Who shares the spend a budget gauge reports: the host's name (the files state) or "shared" (PostgreSQL, every
+# host). Every process of a scope reports the same figure: dashboards take one value per scope and add scopes up.
+BUDGET_SCOPE: Final = "glassbox.budget.scope"
+BUDGET_SCOPE_SHARED: Final = "shared"
 HOST_NAME: Final = "host.name"
 BUDGET_PERIOD_DAY: Final = "day"
 BUDGET_PERIOD_MONTH: Final = "month"
@@ -207,6 +211,14 @@ BUDGET_ALERT_RATIOS: Final = (0.8, 0.95, 1.0)
 # the kill switch is on (1) or off (0) in each process.
 METRIC_AI_CALLS_REFUSED: Final = "glassbox.ai.calls_refused"
 METRIC_AI_KILL_SWITCH: Final = "glassbox.ai.kill_switch"
+# The refusal reason when fail-closed and the shared state cannot answer.
+REFUSED_STATE_UNAVAILABLE: Final = "state_unavailable"
+
+# The shared state (glassbox.state): operations it could not do in time, by operation, and whether it answers.
+METRIC_STATE_FAILURES: Final = "glassbox.state.failures"
+METRIC_STATE_CONNECTED: Final = "glassbox.state.connected"
+STATE_OPERATION: Final = "glassbox.state.operation"
+STATE_BACKEND: Final = "glassbox.state.backend"
 
 # The audit trail's own health (glassbox.audit_events): events recorded, events the log could not take, and
 # events waiting in the fail-open spool.
@@ -254,6 +266,8 @@ PROMETHEUS_NAMES: Final[Mapping[str, str]] = {
     METRIC_AUDIT_EVENTS: "glassbox_audit_events_total",
     METRIC_AUDIT_WRITE_FAILURES: "glassbox_audit_write_failures_total",
     METRIC_AUDIT_SPOOLED: "glassbox_audit_spooled",
+    METRIC_STATE_FAILURES: "glassbox_state_failures_total",
+    METRIC_STATE_CONNECTED: "glassbox_state_connected",
 }
 
 # --------------------------------------------------------------------------- logs
@@ -271,6 +285,9 @@ AUDIT_RESOURCE_ID: Final = "glassbox.audit.resource.id"
 AUDIT_OUTCOME: Final = "glassbox.audit.outcome"
 AUDIT_EVENT_ID: Final = "glassbox.audit.event.id"
 AUDIT_SEQUENCE: Final = "glassbox.audit.sequence"
+# SHA-256 of the event's canonical JSON without seq/prev/hash: `glassbox audit verify --against-loki` compares
+# each chained record with the copy Loki received when it happened.
+AUDIT_DIGEST: Final = "glassbox.audit.digest"
 AUDIT_MODE: Final = "glassbox.audit.mode"
 AI_CALL_REFUSED_EVENT: Final = "glassbox.ai.call_refused"
 AUDIT_FIELDS: Final = (

@@ -84,7 +84,8 @@ class GlassboxConfigurator(_BaseConfigurator):
 def post_instrument() -> None:
     """Runs after every instrumentor loaded: filters on all log handlers, including ones added late, and the
     guard in front of the model SDKs (outermost, so a refused call makes no request and no GenAI span)."""
-    from glassbox import guard, logs
+    from glassbox import logs
+    from glassbox.guard import GuardInstrumentor
 
     logs.attach_filters()
-    guard.install()
+    GuardInstrumentor().instrument()

@@ -15,14 +15,17 @@ wraps every Starlette/FastAPI app with the middleware with no code change.
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 from urllib.parse import quote, unquote
 
+import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
 
-from glassbox import attribution, guard, settings
+from glassbox import attribution, settings
 from glassbox import conventions as c
 from glassbox import instruments as instruments_module
 
@@ -108,7 +111,7 @@ class AttributionMiddleware:
             address = client_address(scope, headers, self._address_header)
             token = otel_context.attach(attribution.with_attribution(values, otel_context.get_current()))
             address_token = attribution.set_client_address(address)
-            guard.request_started(values.get(c.REQUEST_ID))
+            arrived_token = attribution.set_request_arrived(time.time())
         except Exception:
             instruments_module.get().count_dropped("traces", "attribution_error")
             await self.app(scope, receive, send)
@@ -116,44 +119,30 @@ class AttributionMiddleware:
         try:
             await self.app(scope, receive, send)
         finally:
+            attribution.reset_request_arrived(arrived_token)
             attribution.reset_client_address(address_token)
             otel_context.detach(token)
 
 
-_original_call: Any = None
+async def _through_the_middleware(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """``Starlette.__call__`` through the app's own middleware (made on its first request, kept on the app)."""
+    middleware = instance.__dict__.get("_glassbox_edge")
+    if middleware is None:
+        middleware = instance.__dict__["_glassbox_edge"] = AttributionMiddleware(wrapped)
+    await middleware(*args, **kwargs)
 
 
 class EdgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Wraps ``starlette.applications.Starlette.__call__`` (FastAPI included) with the middleware."""
+    """Wraps ``starlette.applications.Starlette.__call__`` (FastAPI included) with the middleware (wrapt)."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("starlette >= 0.13",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        global _original_call
-        from starlette.applications import Starlette
-
-        if _original_call is not None:
-            return
-        _original_call = Starlette.__call__
-
-        async def call(self: Any, scope: Scope, receive: Any, send: Any) -> None:
-            middleware = self.__dict__.get("_glassbox_edge")
-            if middleware is None:
-
-                async def inner(scope: Scope, receive: Any, send: Any) -> None:
-                    await _original_call(self, scope, receive, send)
-
-                middleware = AttributionMiddleware(inner)
-                self.__dict__["_glassbox_edge"] = middleware
-            await middleware(scope, receive, send)
-
-        Starlette.__call__ = call  # type: ignore[method-assign]
+        wrapt.wrap_function_wrapper("starlette.applications", "Starlette.__call__", _through_the_middleware)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        global _original_call
         from starlette.applications import Starlette
 
-        if _original_call is not None:
-            Starlette.__call__ = _original_call  # type: ignore[method-assign]
-            _original_call = None
+        unwrap(Starlette, "__call__")
+        # apps keep their middleware in __dict__; without the wrapper it is no longer called

@@ -61,6 +61,11 @@ class Instruments:
             unit="{item}",
             description="Telemetry glassbox itself could not deliver or record, by signal and reason.",
         )
+        self.state_failures = meter.create_counter(
+            c.METRIC_STATE_FAILURES,
+            unit="{operation}",
+            description="Operations the shared state (files or PostgreSQL) could not do in time, by operation.",
+        )
         self.activity_transitions = meter.create_counter(
             c.METRIC_ACTIVITY_TRANSITIONS,
             unit="{activity}",

@@ -124,14 +124,34 @@ SETTINGS: tuple[Setting, ...] = (
         "YAML file of USD budgets per tenant and UTC day/month, reported as `glassbox.budget.*` gauges; empty: none.",
     ),
     Setting(
+        "GLASSBOX_STATE_URL",
+        "",
+        "Shared state for every host: `postgresql://user:password@host:5432/db` (spend, budgets, kill switch, "
+        "request limits, audit trail); empty: the single-host files below.",
+    ),
+    Setting(
+        "GLASSBOX_STATE_TIMEOUT",
+        "0.25",
+        "Seconds a model call or an audit event waits at most for the shared state before "
+        "`GLASSBOX_STATE_FAILURE` applies.",
+        _positive_float,
+    ),
+    Setting(
+        "GLASSBOX_STATE_FAILURE",
+        "fail-open",
+        "When the shared state cannot answer: `fail-open` (calls go on, with the last kill-switch state seen) or "
+        "`fail-closed` (AI calls refused); counted either way.",
+        _choice("fail-open", "fail-closed"),
+    ),
+    Setting(
         "GLASSBOX_BUDGETS_STATE",
         ".glassbox/spend.sqlite",
-        "SQLite file of tenant spend shared by the processes of one host; empty: spend counted per process.",
+        "Files state: SQLite file of tenant spend and budgets shared by the processes of one host; empty: per process.",
     ),
     Setting(
         "GLASSBOX_AUDIT_DIR",
         ".glassbox/audit",
-        "Directory of the hash-chained audit log (`audit.jsonl`), shared by the processes of one host.",
+        "Files state: directory of the hash-chained audit log (`audit.jsonl`), shared by the processes of one host.",
     ),
     Setting(
         "GLASSBOX_AUDIT_CHECKPOINT_DIR",
@@ -169,13 +189,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "GLASSBOX_KILL_SWITCH",
         "false",
-        "`true` turns every AI call off in this process (the file below does it for every process on the host).",
+        "`true` turns every AI call off in this process (`glassbox kill-switch on` does it for every process).",
         _bool,
     ),
     Setting(
         "GLASSBOX_KILL_SWITCH_FILE",
         ".glassbox/kill-switch",
-        "While this file exists, AI calls are refused in every process that reads it (`glassbox.set_kill_switch`).",
+        "Files state: while this file exists, AI calls are refused in every process of the host (within 0.25 s).",
     ),
     Setting(
         "GLASSBOX_REQUEST_MAX_LLM_CALLS",

@@ -19,7 +19,9 @@ from collections.abc import Collection
 from types import FrameType
 from typing import Any, Protocol
 
+import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
 
 from glassbox import settings
 
@@ -66,41 +68,28 @@ def flush_now() -> None:
         current.force_flush(int(settings.get("GLASSBOX_SHUTDOWN_TIMEOUT") * 1000))
 
 
+async def _flush_after(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    try:
+        await wrapped(*args, **kwargs)
+    finally:
+        flush_now()
+
+
 class UvicornShutdownInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Flushes telemetry when a uvicorn server has finished shutting down, before it re-raises the signal.
 
     The SIGTERM handler above is enough for ``uvicorn.run``; under gunicorn, the ``UvicornWorker`` resets
     SIGTERM to the default handler in each worker after the fork, so the signal uvicorn re-raises would kill
-    the worker unflushed. Hooking the end of ``Server.shutdown`` covers both, whatever the signal handlers.
+    the worker unflushed. Wrapping ``Server.shutdown`` (wrapt) covers both, whatever the signal handlers.
     """
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("uvicorn >= 0.20",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        global _original_shutdown
-        from uvicorn.server import Server
-
-        if _original_shutdown is not None:
-            return
-        original = Server.shutdown
-        _original_shutdown = original
-
-        async def shutdown(self: Any, *args: Any, **kwargs: Any) -> None:
-            try:
-                await original(self, *args, **kwargs)
-            finally:
-                flush_now()
-
-        Server.shutdown = shutdown  # type: ignore[method-assign]
+        wrapt.wrap_function_wrapper("uvicorn.server", "Server.shutdown", _flush_after)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        global _original_shutdown
         from uvicorn.server import Server
 
-        if _original_shutdown is not None:
-            Server.shutdown = _original_shutdown  # type: ignore[method-assign]
-            _original_shutdown = None
-
-
-_original_shutdown: Any = None
+        unwrap(Server, "shutdown")

@@ -6,9 +6,11 @@ It sits in front of the exporting processors and, for every span:
   agent name down to the model and tool calls made inside an agent, and notes model calls nested inside
   another model call (two instrumentations seeing one call, e.g. the Anthropic SDK's own span inside the
   GenAI instrumentation's span);
+  The outermost model-call span also takes over the budget reservation the guard made for its call;
 * on end: for the outermost span of each model call, computes its USD cost, records it in the cost
-  counter with the tenant and agent labels (each call counted once, with the span as exemplar), adds it to
-  the tenant's budget spend (:mod:`glassbox.budgets`), and writes ``glassbox.cost.*`` attributes; captured
+  counter with the tenant and agent labels (each call counted once, with the span as exemplar), settles the
+  call's reservation with it or adds it to the tenant's spend (:func:`glassbox.guard.core.account`), and writes
+  ``glassbox.cost.*`` attributes; captured
   prompt/completion content is redacted, or removed when capture was not opted in. (Token usage and
   durations are the upstream instrumentations' own metrics, given the tenant label by
   :mod:`glassbox.metric_labels`.)
@@ -28,10 +30,12 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 
-from glassbox import attribution, budgets, content, cost, guard
+from glassbox import attribution, content, cost
 from glassbox import conventions as c
 from glassbox import instruments as instruments_module
+from glassbox.guard import core as guard
 from glassbox.instruments import Instruments
+from glassbox.state import Reservation
 
 _logger = logging.getLogger(__name__)
 _MAX_PENDING = 10_000
@@ -59,10 +63,8 @@ class GlassboxSpanProcessor(SpanProcessor):
         self._nested: OrderedDict[int, int] = OrderedDict()
         # span id of an outer model-call span -> usage reported by the nested span(s)
         self._child_usage: OrderedDict[int, cost.Usage] = OrderedDict()
-        try:
-            budgets.ensure_configured()  # load GLASSBOX_BUDGETS_FILE now, so limits are reported before any spend
-        except Exception:
-            _logger.debug("glassbox budgets failed to load", exc_info=True)
+        # span id of a model-call span -> the budget reservation of its call, settled when it ends
+        self._reservations: OrderedDict[int, Reservation] = OrderedDict()
 
     @property
     def instruments(self) -> Instruments:
@@ -82,10 +84,14 @@ class GlassboxSpanProcessor(SpanProcessor):
         values = attribution.current(parent_context)
         if values:
             span.set_attributes(values)
+        own = span.attributes or {}
+        if own.get(c.GEN_AI_OPERATION_NAME) in c.MODEL_CALL_OPERATIONS:
+            reservation = guard.claim_reservation()
+            if reservation is not None:
+                self._remember(self._reservations, span.context.span_id, reservation)
         parent = _live_attributes(parent_context)
         if not parent:
             return
-        own = span.attributes or {}
         agent = parent.get(c.GEN_AI_AGENT_NAME)
         if agent and c.GEN_AI_OPERATION_NAME in own and c.GEN_AI_AGENT_NAME not in own:
             span.set_attribute(c.GEN_AI_AGENT_NAME, agent)
@@ -135,6 +141,8 @@ class GlassboxSpanProcessor(SpanProcessor):
                 self._remember(self._child_usage, outer, usage)
             return {c.USAGE_COUNTED: False, c.COST_STATUS: c.COST_STATUS_DUPLICATE}
         child_usage = self._child_usage.pop(span_id, None)
+        reservation = self._reservations.pop(span_id, None)
+        tenant = str(attributes.get(c.TENANT_ID) or "")
         if usage.empty and child_usage is not None:
             usage = child_usage
         provider = c.attribute(attributes, c.GEN_AI_PROVIDER_NAME)
@@ -159,6 +167,7 @@ class GlassboxSpanProcessor(SpanProcessor):
         if error_type and usage.empty:
             # A failed call that reported no usage is not billed; it is not an unpriced call either.
             extra[c.COST_STATUS] = c.COST_STATUS_ERROR
+            guard.account(reservation, tenant, None, None, 0)
             return {k: v for k, v in extra.items() if v is not None}
         for token_type, tokens in (
             (c.TOKEN_TYPE_CACHE_READ, usage.cache_read_tokens),
@@ -173,15 +182,10 @@ class GlassboxSpanProcessor(SpanProcessor):
             extra[c.COST_PRICE_SOURCE] = cost.PRICE_SOURCE
             extra[c.COST_PRICE_DATE] = result.price_date
             self.instruments.cost.add(result.usd, labels, context=self._exemplar_context(span))
-            tokens = (usage.input_tokens or 0) + (usage.output_tokens or 0)
-            guard.record_request_spend(attributes.get(c.REQUEST_ID), result.usd, tokens)
-            try:
-                budgets.record_spend(labels[c.TENANT_ID], result.usd)
-            except Exception:
-                _logger.debug("glassbox budget spend failed", exc_info=True)
-                self.instruments.count_dropped("metrics", "budget_error")
         else:
             self.instruments.cost_unpriced.add(1, dict(labels, **{c.LABEL_REASON: result.status}))
+        tokens = (usage.input_tokens or 0) + (usage.output_tokens or 0)
+        guard.account(reservation, tenant, result.usd, attributes.get(c.REQUEST_ID), tokens)
         return {k: v for k, v in extra.items() if v is not None}
 
     # ------------------------------------------------------------------ content

@@ -3,11 +3,15 @@
     glassbox story 4bf92f3577b34da6a3ce929d0e0e4736          # a trace id (32 hex digits)
     glassbox story req-8c1f2a --json story.json --since 24h  # a request id: every trace that carried it, in order
 
-Gathers each trace from Tempo, its log records from Loki (by ``trace_id`` in structured metadata), the audit
-events of the host's audit log, and from the spans: every model call (model, tokens, USD) and tool call, and
-the AI decisions the audit recorded. Every section is present, empty or not; a backend that cannot be
-reached leaves its sections empty and is named under ``missing``. Emails, phone numbers, cards and keys are
-masked everywhere in the bundle. Endpoints come from the GLASSBOX_* settings (see glassbox.endpoints).
+A request id's traces are found three ways, so a request that just finished has its story at once: the audit
+trail (its events carry the request and trace ids; the fleet's table with GLASSBOX_STATE_URL, else the host's
+log), Loki (every log record carries both as structured metadata), and Tempo's search, whose index lags recent
+traces by about a minute. Then each trace is fetched from Tempo by id (which works at once), its log records
+from Loki (by ``trace_id``), its audit events; and from the spans: every model call (model, tokens, USD) and
+tool call, and the AI decisions the audit recorded. ``trace_sources`` says where each trace id was found. Every
+section is present, empty or not; whatever could not be found is named under ``missing`` with the reason. Emails,
+phone numbers, cards and keys are masked everywhere in the bundle. Reading the audit trail for a story is
+itself an audit event (``audit.read``). Endpoints come from the GLASSBOX_* settings (see glassbox.endpoints).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import binascii
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -26,13 +31,24 @@ from typing import Any
 
 import httpx
 
-from glassbox import audit_cli
 from glassbox import conventions as c
+from glassbox.audit import store
 from glassbox.endpoints import Endpoints
 from glassbox.redaction import build_redactor
 
 TRACE_ID = re.compile(r"[0-9a-fA-F]{32}")
-SECTIONS = ("traces", "spans", "logs", "audit", "llm_calls", "tool_calls", "decisions", "totals", "timeline")
+SECTIONS = (
+    "traces",
+    "trace_sources",
+    "spans",
+    "logs",
+    "audit",
+    "llm_calls",
+    "tool_calls",
+    "decisions",
+    "totals",
+    "timeline",
+)
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -142,12 +158,21 @@ def tool_calls(spans: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 class Story:
-    def __init__(self, endpoints: Endpoints, timeout: float, since_seconds: float, audit_log: Path) -> None:
+    def __init__(
+        self, endpoints: Endpoints, timeout: float, since_seconds: float, audit_log: Path | None, central: Any = None
+    ) -> None:
         self.endpoints = endpoints
         self.client = httpx.Client(timeout=timeout)
         self.since = since_seconds
+        # The audit trail: the fleet's (central, a PostgresAuditLog) or the host's log file.
         self.audit_log = audit_log
+        self.central = central
         self.missing: list[str] = []
+        self.sources: dict[str, list[str]] = {}
+
+    def _note(self, note: str) -> None:
+        if note not in self.missing:
+            self.missing.append(note)
 
     def _get(self, backend: str, url: str, params: Mapping[str, Any] | None = None) -> Any:
         try:
@@ -157,27 +182,91 @@ class Story:
             response.raise_for_status()
             return response.json()
         except (httpx.HTTPError, ValueError) as error:
-            note = f"{backend}: {type(error).__name__}: {error}".strip()
-            if note not in self.missing:
-                self.missing.append(note)
+            self._note(f"{backend}: {type(error).__name__}: {error}".strip())
             return None
 
-    def trace_ids(self, identifier: str) -> list[str]:
-        if TRACE_ID.fullmatch(identifier):
-            return [identifier.lower()]
+    def _audit_records(self, request_id: str | None = None, trace_ids: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Audit records of the request or of the traces, from the fleet's table or the host's log."""
+        try:
+            if self.central is not None:
+                from glassbox.audit.postgres import Filters
+
+                found = list(self.central.records(Filters(request_id=request_id))) if request_id else []
+                found += list(self.central.records(Filters(trace_ids=list(trace_ids)))) if trace_ids else []
+            else:
+                wanted = set(trace_ids)
+                found = [
+                    r
+                    for r in store.file_records(self.audit_log or Path("/nonexistent"))
+                    if (request_id and r.get("request_id") == request_id) or r.get("trace_id") in wanted
+                ]
+        except Exception as error:
+            self._note(f"audit: {type(error).__name__}: {error}")
+            return []
+        unique = {str(r.get("id") or id(r)): r for r in found}
+        return sorted(unique.values(), key=lambda r: (str(r.get("time")), r.get("seq") or 0))
+
+    def _found(self, trace_id: str, source: str) -> None:
+        sources = self.sources.setdefault(trace_id.lower().rjust(32, "0"), [])
+        if source not in sources:
+            sources.append(source)
+
+    def _from_loki(self, request_id: str) -> None:
+        now = time.time_ns()
+        query = f'{{{c.loki_field(c.SERVICE_NAME)}=~".+"}} | {c.loki_field(c.REQUEST_ID)}="{request_id}"'
+        body = self._get(
+            "loki",
+            f"{self.endpoints.loki}/loki/api/v1/query_range",
+            {"query": query, "start": now - int(self.since * 1e9), "end": now, "limit": 5000, "direction": "forward"},
+        )
+        for stream in (body or {}).get("data", {}).get("result", []):
+            for entry in stream.get("values", []):
+                fields = {
+                    **stream.get("stream", {}),
+                    **(entry[2] if len(entry) > 2 and isinstance(entry[2], dict) else {}),
+                }
+                trace_id = fields.get(c.LOKI_TRACE_ID_FIELD)
+                if trace_id and TRACE_ID.fullmatch(trace_id):
+                    self._found(trace_id, "loki")
+
+    def _from_tempo(self, request_id: str) -> bool:
         now = int(time.time())
-        query = f'{{ span.{c.REQUEST_ID} = "{identifier}" }}'
+        query = f'{{ span.{c.REQUEST_ID} = "{request_id}" }}'
         found = self._get(
             "tempo",
             f"{self.endpoints.tempo}/api/search",
             {"q": query, "limit": 100, "start": now - int(self.since), "end": now},
         )
-        traces = (found or {}).get("traces", [])
-        ordered = sorted(traces, key=lambda t: int(t.get("startTimeUnixNano", 0)))
-        return [t["traceID"].rjust(32, "0") for t in ordered]
+        if found is None:
+            return False
+        for trace in sorted(found.get("traces", []), key=lambda t: int(t.get("startTimeUnixNano", 0))):
+            self._found(trace["traceID"], "tempo search")
+        return True
+
+    def trace_ids(self, identifier: str) -> list[str]:
+        if TRACE_ID.fullmatch(identifier):
+            self._found(identifier, "given")
+            return [identifier.lower()]
+        for record in self._audit_records(request_id=identifier):
+            if record.get("trace_id"):
+                self._found(str(record["trace_id"]), "audit")
+        self._from_loki(identifier)
+        searched = self._from_tempo(identifier)
+        elsewhere = [t for t, sources in self.sources.items() if "tempo search" not in sources]
+        if searched and elsewhere:
+            self._note(
+                f"tempo search: found {len(self.sources) - len(elsewhere)} of the {len(self.sources)} traces of "
+                f"request {identifier} (its index lags recent traces by about a minute); the others, found in "
+                f"the audit trail or Loki, were fetched by id"
+            )
+        if not self.sources:
+            self._note(f"request {identifier}: no trace found in the audit trail, in Loki or by Tempo's search")
+        return list(self.sources)
 
     def trace(self, trace_id: str) -> list[dict[str, Any]]:
         body = self._get("tempo", f"{self.endpoints.tempo}/api/traces/{trace_id}")
+        if body is None and not any(note.startswith("tempo:") for note in self.missing):
+            self._note(f"tempo: trace {trace_id} not found (a trace that just ended can take a few seconds)")
         return spans_of(body) if body else []
 
     def logs(self, trace_id: str) -> list[dict[str, Any]]:
@@ -207,25 +296,22 @@ class Story:
                 )
         return sorted(records, key=lambda r: r["time"])
 
-    def audit(self, trace_ids: Sequence[str]) -> list[dict[str, Any]]:
-        wanted = set(trace_ids)
-        try:
-            return [r for r in audit_cli.records(self.audit_log) if r.get("trace_id") in wanted]
-        except OSError as error:
-            self.missing.append(f"audit log: {error}")
-            return []
+    def audit(self, identifier: str, trace_ids: Sequence[str]) -> list[dict[str, Any]]:
+        request_id = None if TRACE_ID.fullmatch(identifier) else identifier
+        return self._audit_records(request_id=request_id, trace_ids=trace_ids)
 
     def bundle(self, identifier: str) -> dict[str, Any]:
         trace_ids = self.trace_ids(identifier)
         spans = [span for trace_id in trace_ids for span in self.trace(trace_id)]
         logs = [record for trace_id in trace_ids for record in self.logs(trace_id)] if trace_ids else []
-        audit = self.audit(trace_ids)
+        audit = self.audit(identifier, trace_ids)
         calls = llm_calls(spans)
         decisions = [a for a in audit if str(a.get("action", "")).startswith("ai.")]
         bundle: dict[str, Any] = {
             "query": identifier,
             "generated": datetime.now(UTC).isoformat(timespec="seconds"),
             "traces": trace_ids,
+            "trace_sources": self.sources,
             "spans": spans,
             "logs": logs,
             "audit": audit,
@@ -275,19 +361,42 @@ def _seconds(raw: str) -> float:
     return float(match.group(1)) * UNITS[match.group(2)]
 
 
+def _audit_the_read(identifier: str, records: int) -> None:
+    """Reading the audit trail for a story is itself audited (never fails the story)."""
+    from glassbox.audit.cli import actor
+    from glassbox.audit.events import audit
+
+    try:
+        audit("audit.read", actor=actor(), resource={"type": "request", "id": identifier},
+              after={"purpose": "glassbox story", "records": records})  # fmt: skip
+    except Exception as error:
+        print(f"story: the read of the audit trail could not be audited: {error}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="glassbox story", description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("id", help="a trace id (32 hex digits) or a request id")
     parser.add_argument("--json", type=Path, help="write the bundle here (default: print it after the timeline)")
     parser.add_argument("--since", type=_seconds, default=_seconds("24h"), help="how far back to look (24h)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per backend request")
-    parser.add_argument("--audit-log", type=Path, default=audit_cli.default_log().path)
+    parser.add_argument("--audit-log", type=Path, help="a host's audit log file (default: the fleet's table with "
+                        "GLASSBOX_STATE_URL, else GLASSBOX_AUDIT_DIR/audit.jsonl)")  # fmt: skip
     args = parser.parse_args(argv)
-    story = Story(Endpoints.from_environ(os.environ), args.timeout, args.since, args.audit_log)
+    central = None
+    if args.audit_log is None and store.central():
+        from glassbox.state.postgres import Database, StateConfigError
+
+        try:
+            central = store.central_log(Database(os.environ["GLASSBOX_STATE_URL"], args.timeout))
+        except StateConfigError as error:
+            print(f"story: {error}", file=sys.stderr)
+    audit_log = args.audit_log or store.file_log().path
+    story = Story(Endpoints.from_environ(os.environ), args.timeout, args.since, audit_log, central)
     try:
         bundle = story.bundle(args.id)
     finally:
         story.client.close()
+    _audit_the_read(args.id, len(bundle["audit"]))
     for line in bundle["timeline"]:
         print(line)
     totals = bundle["totals"]

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from glassbox.guard import AICallRefused, Fallback
+from glassbox.guard.core import ANTHROPIC_MESSAGES, OPENAI_CHAT, AICallRefused, Fallback
 
 ID_PREFIX = "glassbox-fallback-"
 
@@ -133,9 +133,9 @@ def canned_answer(text: str) -> Fallback:
     def answer(refusal: AICallRefused, call: dict[str, Any]) -> Any:
         answer_id = f"{ID_PREFIX}{refusal.reason}-{uuid.uuid4().hex[:12]}"
         model, stream = str(call.get("model", "")), bool(call.get("stream"))
-        if refusal.call == "openai.chat":
+        if refusal.call == OPENAI_CHAT:
             return _openai_chat(text, model, stream, answer_id)
-        if refusal.call == "anthropic.messages":
+        if refusal.call == ANTHROPIC_MESSAGES:
             return _anthropic_message(text, model, stream, answer_id)
         raise refusal  # embeddings, or a call without a text answer
 

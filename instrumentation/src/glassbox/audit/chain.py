@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,15 @@ def canonical(record: Mapping[str, Any]) -> bytes:
 
 def record_hash(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical({k: v for k, v in record.items() if k != "hash"})).hexdigest()
+
+
+CHAIN_FIELDS = frozenset({"seq", "prev", "hash"})
+
+
+def event_digest(event: Mapping[str, Any]) -> str:
+    """SHA-256 of the event's canonical JSON without what the log adds (seq, prev, hash): the same for the event
+    as it happened and for its record in any chain."""
+    return hashlib.sha256(canonical({k: v for k, v in event.items() if k not in CHAIN_FIELDS})).hexdigest()
 
 
 # --------------------------------------------------------------------------- keys
@@ -141,7 +150,7 @@ class AuditLog:
 
     def append(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """Append one event; returns the record as written (with ``seq``, ``prev`` and ``hash``)."""
-        if {"seq", "prev", "hash"} & set(event):
+        if CHAIN_FIELDS & set(event):
             raise ValueError("seq, prev and hash are set by the log")
         try:
             if not self._directories_made:
@@ -232,24 +241,22 @@ class Verification:
         self.problems.append(problem)
 
 
-def verify(path: Path, checkpoints: Path, public_key: Ed25519PublicKey | None) -> Verification:
-    """Recompute the chain and check every signed checkpoint against it."""
-    result = Verification()
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """A short name of a public key (the start of the SHA-256 of its raw bytes), recorded with each checkpoint the
+    central log signs."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def check_chain(result: Verification, records: Iterable[tuple[str, dict[str, Any]]]) -> dict[int, str]:
+    """Recompute the chain of ``records`` (where each came from, record) into ``result``; returns seq -> hash of
+    the records that chain. Stops at the first break."""
     hashes: dict[int, str] = {}
     expected_seq, prev = 1, GENESIS
-    data = path.read_bytes() if path.exists() else b""
-    offset = 0
-    for raw in data.split(b"\n"):
-        start, offset = offset, offset + len(raw) + 1
-        if not raw:
-            continue
-        record = _parse(raw)
-        if record is None:
-            result.torn.append((start, raw[:200].decode(errors="replace")))
-            continue
+    for where, record in records:
         seq = record.get("seq")
         if not isinstance(seq, int) or seq != expected_seq:
-            result.fail(expected_seq, f"record at byte {start}: sequence number {seq}, expected {expected_seq}")
+            result.fail(expected_seq, f"{where}: sequence number {seq}, expected {expected_seq}")
             break
         if record.get("prev") != prev:
             result.fail(seq, f"record {seq}: does not chain to record {seq - 1} (a record before it changed)")
@@ -261,30 +268,68 @@ def verify(path: Path, checkpoints: Path, public_key: Ed25519PublicKey | None) -
         result.records += 1
         result.last_seq = seq
         expected_seq, prev = seq + 1, record["hash"]
-    _check_checkpoints(result, checkpoints, public_key, hashes)
+    return hashes
+
+
+def verify(
+    path: Path, checkpoints: Path, public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey] | None
+) -> Verification:
+    """Recompute the chain of the log file and check every signed checkpoint against it (signed by one of the
+    public keys; None: signatures not checked)."""
+    result = Verification()
+    data = path.read_bytes() if path.exists() else b""
+
+    def lines() -> Iterator[tuple[str, dict[str, Any]]]:
+        offset = 0
+        for raw in data.split(b"\n"):
+            start, offset = offset, offset + len(raw) + 1
+            if not raw:
+                continue
+            record = _parse(raw)
+            if record is None:
+                result.torn.append((start, raw[:200].decode(errors="replace")))
+                continue
+            yield f"record at byte {start}", record
+
+    hashes = check_chain(result, lines())
+    signed = []
+    if checkpoints.exists():
+        for number, raw in enumerate(checkpoints.read_bytes().splitlines(), start=1):
+            try:
+                signed.append((f"checkpoint line {number}", json.loads(raw)))
+            except ValueError:
+                result.problems.append(f"checkpoint line {number}: unreadable")
+    elif result.records:
+        result.problems.append(f"no checkpoint file at {checkpoints}")
+    trusted = [public_key] if isinstance(public_key, Ed25519PublicKey) else list(public_key or [])
+    check_checkpoints(result, signed, {key_id(k): k for k in trusted}, hashes, require_key=public_key is not None)
     return result
 
 
-def _check_checkpoints(
-    result: Verification, path: Path, public_key: Ed25519PublicKey | None, hashes: Mapping[int, str]
+def check_checkpoints(
+    result: Verification,
+    signed: Iterable[tuple[str, Mapping[str, Any]]],
+    keys: Mapping[str, Ed25519PublicKey],
+    hashes: Mapping[int, str],
+    require_key: bool = True,
 ) -> None:
-    if not path.exists():
-        if result.records:
-            result.problems.append(f"no checkpoint file at {path}")
-        return
-    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+    """Check each signed head (where it came from, checkpoint) against ``keys`` (key id -> public key; a
+    checkpoint names its key with ``key_id``, or is tried with each) and against the chain's hashes."""
+    for where, checkpoint in signed:
         try:
-            signed = json.loads(raw)
-            head = {"seq": signed["seq"], "hash": signed["hash"], "time": signed["time"]}
-            signature = bytes.fromhex(signed["signature"])
+            head = {"seq": checkpoint["seq"], "hash": checkpoint["hash"], "time": checkpoint["time"]}
+            signature = bytes.fromhex(checkpoint["signature"])
         except (ValueError, KeyError, TypeError):
-            result.problems.append(f"checkpoint line {number}: unreadable")
+            result.problems.append(f"{where}: unreadable")
             continue
-        if public_key is not None:
-            try:
-                public_key.verify(signature, canonical(head))
-            except InvalidSignature:
-                result.problems.append(f"checkpoint line {number}: bad signature")
+        if require_key:
+            named = str(checkpoint.get("key_id") or "")
+            candidates = [keys[named]] if named in keys else ([] if named else list(keys.values()))
+            if not candidates:
+                result.problems.append(f"{where}: signed by key {named}, which is not among the trusted public keys")
+                continue
+            if not any(_signed_by(key, signature, head) for key in candidates):
+                result.problems.append(f"{where}: bad signature")
                 continue
         result.checkpoints += 1
         seq = head["seq"]
@@ -294,3 +339,11 @@ def _check_checkpoints(
             continue
         if hashes[seq] != head["hash"]:
             result.fail(seq, f"checkpoint {seq}: the log's record {seq} is not the one signed (chain rewritten)")
+
+
+def _signed_by(key: Ed25519PublicKey, signature: bytes, head: Mapping[str, Any]) -> bool:
+    try:
+        key.verify(signature, canonical(head))
+    except InvalidSignature:
+        return False
+    return True

@@ -19,17 +19,28 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from glassbox.audit_chain import canonical
+from glassbox.audit.chain import canonical
 
 MEMORY_LIMIT = 10_000
 SWEEP_SECONDS = 60.0
 PATTERN = "spool-*.jsonl"
 
 Append = Callable[[Mapping[str, Any]], Any]
+AppendMany = Callable[[Sequence[Mapping[str, Any]]], Any]
+# Events moved in one call of a log's append_many (one transaction of the central log).
+BATCH = 500
+
+
+def _move(events: Sequence[Mapping[str, Any]], append: Append, append_many: AppendMany | None) -> None:
+    if append_many is not None:
+        append_many(events)
+    else:
+        for event in events:
+            append(event)
 
 
 def _events(data: bytes) -> tuple[list[bytes], int]:
@@ -125,29 +136,34 @@ class Spool:
     def sweep_due(self) -> bool:
         return self._last_sweep is None or time.monotonic() - self._last_sweep >= SWEEP_SECONDS
 
-    def drain(self, append: Append) -> int:
+    def drain(self, append: Append, append_many: AppendMany | None = None) -> int:
         """Move this process's waiting events into the log, then, when a sweep is due, those of ended
-        processes. Returns how many moved; an append that fails is re-raised and what is left stays."""
-        moved = self._drain_own(append)
+        processes. Returns how many moved; an append that fails is re-raised and what is left stays.
+        ``append_many`` (a log that writes a batch atomically) moves them BATCH at a time."""
+        moved = self._drain_own(append, append_many)
         while self.memory:
-            append(self.memory[0])
-            self.memory.popleft()
-            moved += 1
+            batch = [self.memory[i] for i in range(min(len(self.memory), BATCH if append_many else 1))]
+            _move(batch, append, append_many)
+            for _ in batch:
+                self.memory.popleft()
+            moved += len(batch)
         if self.sweep_due():
             self._last_sweep = time.monotonic()
-            moved += self._sweep(append)
+            moved += self._sweep(append, append_many)
         return moved
 
-    def _drain_own(self, append: Append) -> int:
+    def _drain_own(self, append: Append, append_many: AppendMany | None) -> int:
         if not self._on_disk or self._descriptor is None or self._pid != os.getpid():
             return 0
         size = os.fstat(self._descriptor).st_size
         data = os.pread(self._descriptor, size - self._moved_bytes, self._moved_bytes)
         lines = data.split(b"\n")[:-1]
-        for line in lines:
-            append(json.loads(line))
-            self._moved_bytes += len(line) + 1
-            self._on_disk -= 1
+        step = BATCH if append_many else 1
+        for start in range(0, len(lines), step):
+            chunk = lines[start : start + step]
+            _move([json.loads(line) for line in chunk], append, append_many)
+            self._moved_bytes += sum(len(line) + 1 for line in chunk)
+            self._on_disk -= len(chunk)
         os.ftruncate(self._descriptor, 0)
         self._moved_bytes, self._on_disk = 0, 0
         return len(lines)
@@ -166,7 +182,7 @@ class Spool:
                 continue
         return [path for _, path in sorted(found)]
 
-    def _sweep(self, append: Append) -> int:
+    def _sweep(self, append: Append, append_many: AppendMany | None) -> int:
         moved = 0
         for path in self._orphans():
             try:
@@ -179,11 +195,12 @@ class Spool:
                 except BlockingIOError:
                     continue  # its process is alive and will move them itself
                 lines, bad = _events(os.pread(descriptor, os.fstat(descriptor).st_size, 0))
-                done = 0
+                done, step = 0, BATCH if append_many else 1
                 try:
-                    for line in lines:
-                        append(json.loads(line))
-                        done += 1
+                    for start in range(0, len(lines), step):
+                        chunk = lines[start : start + step]
+                        _move([json.loads(line) for line in chunk], append, append_many)
+                        done += len(chunk)
                 except Exception:
                     if done:  # keep only what is still to move
                         os.ftruncate(descriptor, 0)

@@ -6,17 +6,19 @@
     @glassbox.audited("refund.issue", resource_type="order")
     async def refund(order_id: str) -> ...: ...     # an "attempt" event before, its outcome after
 
-Each event goes three ways: a record in the host's hash-chained audit log (glassbox.audit_chain), an OTel log
-event (``event.name`` = ``glassbox.audit``, routed by the collector to Loki's audit stream), and an event on
-the current span. Tenant and request id come from the baggage, trace and span ids from the current span, the
-source address from the request being served (glassbox.edge) unless ``source`` is given; ``before``/``after``
-are redacted like every log line.
+Each event goes three ways: a record in the hash-chained audit log (the host's file, glassbox.audit.chain, or
+the fleet's table with GLASSBOX_STATE_URL, glassbox.audit.postgres), an OTel log event (``event.name`` =
+``glassbox.audit``, routed by the collector to Loki's audit stream, with a digest of the event that
+``glassbox audit verify --against-loki`` compares), and an event on the current span. Tenant and request id come
+from the baggage, trace and span ids from the current span, the source address from the request being served
+(glassbox.edge) unless ``source`` is given; ``before``/``after`` are redacted like every log line.
 
 GLASSBOX_AUDIT_MODE decides what happens when the log cannot be written: ``fail-open`` (default) keeps the
-event in the process's spool file on disk (glassbox.audit_spool; it survives a restart), counts it
+event in the process's spool file on disk (glassbox.audit.spool; it survives a restart), counts it
 (``glassbox.audit.write_failures``; ``glassbox.audit.spooled`` is what waits) and moves the spool into the
 chain, in order, before the next event that can be written; ``fail-closed`` raises :class:`AuditRefused`, and
-``audited`` does not run the action.
+``audited`` does not run the action. Whatever goes wrong inside (a value JSON cannot hold is written as text
+first) follows the mode too, and is logged once with its traceback: auditing never breaks the app by surprise.
 """
 
 from __future__ import annotations
@@ -37,10 +39,13 @@ from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import format_span_id, format_trace_id
 
-from glassbox import attribution, audit_cli, instruments, settings
+from glassbox import attribution, instruments, settings
 from glassbox import conventions as c
-from glassbox.audit_chain import AuditLog, AuditWriteError
-from glassbox.audit_spool import Spool
+from glassbox import state as state_module
+from glassbox.audit import store
+from glassbox.audit.chain import event_digest
+from glassbox.audit.spool import Spool
+from glassbox.audit.store import AuditStore
 from glassbox.redaction import build_redactor
 from glassbox.version import __version__
 
@@ -60,7 +65,7 @@ def new_spool(directory: Path) -> Spool:
 class _State:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.log: AuditLog | None = None
+        self.log: AuditStore | None = None
         self.spool: Spool | None = None
         meter = metrics.get_meter("glassbox", __version__)
         self.events = meter.create_counter(
@@ -83,10 +88,10 @@ class _State:
     def _observe_spooled(self, _options: CallbackOptions) -> Iterable[Observation]:
         yield Observation(self.spool.pending() if self.spool else 0)
 
-    def open(self) -> tuple[AuditLog, Spool]:
+    def open(self) -> tuple[AuditStore, Spool]:
         """The log and the spool, as the settings place them unless ``use_log`` chose (call under the lock)."""
         if self.log is None:
-            self.log = audit_cli.default_log()
+            self.log = store.default_log()
         if self.spool is None:
             self.spool = new_spool(Path(settings.get("GLASSBOX_AUDIT_SPOOL_DIR")))
         return self.log, self.spool
@@ -112,7 +117,7 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def use_log(log: AuditLog | None, spool_dir: Path | None = None) -> None:
+def use_log(log: AuditStore | None, spool_dir: Path | None = None) -> None:
     """Write to ``log`` from now on, spooling in ``spool_dir`` (None: where the settings say). What waits in
     the current spool stays on disk for the next sweep of its directory."""
     if _state is None and log is None and spool_dir is None:
@@ -143,6 +148,19 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+def _as_text(value: Any) -> Any:
+    """What JSON cannot hold, as text: a datetime or date in ISO 8601, anything else as ``str()``."""
+    isoformat = getattr(value, "isoformat", None)
+    return isoformat() if callable(isoformat) else str(value)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON holds it: datetimes, decimals, sets, UUIDs and other objects become text."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return json.loads(json.dumps(value, default=_as_text))
+
+
 def build_event(
     action: str,
     *,
@@ -169,8 +187,8 @@ def build_event(
         "resource": _party(resource, "unknown") if resource is not None else None,
         "tenant": tenant or baggage.get(c.TENANT_ID),
         "outcome": {"status": outcome, "reason": state.redactor.redact(reason) if reason else None},
-        "before": state.redactor.redact_value(before),
-        "after": state.redactor.redact_value(after),
+        "before": state.redactor.redact_value(jsonable(before)),
+        "after": state.redactor.redact_value(jsonable(after)),
         "trace_id": format_trace_id(context.trace_id) if context.is_valid else None,
         "span_id": format_span_id(context.span_id) if context.is_valid else None,
         "request_id": baggage.get(c.REQUEST_ID),
@@ -184,13 +202,24 @@ def audit(action: str, **fields: Any) -> dict[str, Any]:
     event = build_event(action, **fields)
     state = _get()
     with state.lock:
-        log, spool = state.open()
+        try:
+            log, spool = state.open()
+        except Exception as error:  # the log cannot even be opened: no spool either, so refuse or drop
+            state.failures.add(1, {c.AUDIT_MODE: _mode()})
+            state_module.report("the audit log cannot be opened", error)
+            if _mode() == "fail-closed":
+                raise AuditRefused(f"audit event {action!r} not recorded: {error}") from error
+            instruments.get().count_dropped("audit", "log_unavailable")
+            _emit(event)
+            return event
         try:
             if spool.pending() or spool.sweep_due():
-                spool.drain(log.append)  # what waited for the log goes in first, in order
+                spool.drain(log.append, getattr(log, "append_many", None))  # what waited goes in first, in order
             event = log.append(event)
-        except (AuditWriteError, OSError, ValueError) as error:
+        except Exception as error:
             state.failures.add(1, {c.AUDIT_MODE: _mode()})
+            if not isinstance(error, OSError):  # OSError: the log's storage, a condition the metrics show
+                state_module.report(f"audit event {action!r} could not be written", error)
             if _mode() == "fail-closed":
                 raise AuditRefused(f"audit event {action!r} not recorded: {error}") from error
             if spool.put(event) == "dropped":
@@ -212,6 +241,7 @@ def _attributes(event: Mapping[str, Any]) -> dict[str, Any]:
         c.AUDIT_OUTCOME: event["outcome"]["status"],
         c.AUDIT_EVENT_ID: event["id"],
         c.AUDIT_SEQUENCE: event.get("seq"),
+        c.AUDIT_DIGEST: event_digest(event),
         c.TENANT_ID: event.get("tenant"),
         c.REQUEST_ID: event.get("request_id"),
     }

@@ -1,0 +1,386 @@
+"""The guard's decision before every model call, and the accounting after it.
+
+Before a call (:func:`admit`) it checks, in order:
+
+1. the kill switch: ``GLASSBOX_KILL_SWITCH=true`` in this process, or a switch that is on in the shared state for
+   every tenant or for the calling tenant (``glassbox kill-switch on [--tenant T]``, :func:`set_kill_switch`);
+   read from what the process already knows, no I/O;
+2. the tenant's budget (glassbox.guard.budgets): the call's most expensive outcome as far as it is known (its
+   input, about one token per ``CHARS_PER_TOKEN`` characters of text, plus the output tokens it allows, at the
+   model's prices) is reserved against the tenant's day and month budgets in one atomic step of the shared
+   state, which refuses it when spend plus what is reserved would cross a budget;
+3. the request's limits per request id (0: no limit), counted in the shared state: ``GLASSBOX_REQUEST_MAX_LLM_CALLS``
+   model calls, ``GLASSBOX_REQUEST_MAX_USD`` and ``GLASSBOX_REQUEST_MAX_TOKENS`` spent by the calls before, and
+   ``GLASSBOX_REQUEST_MAX_SECONDS`` since the request arrived (the edge notes when).
+
+A refused call is not made: it is audited (``ai.call_refused``), added as an event to the current span and counted
+in ``glassbox.ai.calls_refused`` by reason; the fallback set with :func:`set_fallback` answers instead, or the
+call raises :class:`AICallRefused`. After a call, the model-call span that took over its reservation settles it
+with the real cost when it ends (:func:`account`); a call that never started a span releases it.
+
+When the shared state cannot answer within ``GLASSBOX_STATE_TIMEOUT`` (or any other failure inside the guard),
+``GLASSBOX_STATE_FAILURE`` decides: ``fail-open`` lets the call go on (with the last kill-switch state seen),
+``fail-closed`` refuses it (reason ``state_unavailable``). Either way the failure is counted and logged once with
+its traceback: observability never breaks the app.
+
+The settings the hot path needs are read once into :class:`GuardConfig` (:func:`configure`); what may change
+while the app runs lives in the shared state (the kill switch, budgets set with ``glassbox budgets``) and in
+:func:`set_fallback`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from glassbox import attribution, instruments, settings
+from glassbox import conventions as c
+from glassbox import state as state_module
+from glassbox.guard import budgets
+from glassbox.state import BudgetExceeded, RequestLimits, Reservation, StateUnavailable
+from glassbox.version import __version__
+
+# Characters of prompt text per token, to estimate a call's input tokens before it is made (English text
+# averages about four with the OpenAI and Anthropic tokenizers).
+CHARS_PER_TOKEN = 4
+# The request arguments that hold the input of each kind of call, and those that bound its output tokens.
+INPUT_ARGUMENTS = ("messages", "system", "input", "instructions", "tools")
+OUTPUT_LIMIT_ARGUMENTS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+# Parts of a message that are not text (OpenAI image_url/input_audio/file, Anthropic image/document source).
+NON_TEXT_KEYS = frozenset({"image_url", "input_audio", "file", "source"})
+# Kinds of call: what answer a fallback must give (AICallRefused.call).
+OPENAI_CHAT, OPENAI_CHAT_PARSE = "openai.chat", "openai.chat.parse"
+OPENAI_RESPONSES, OPENAI_EMBEDDINGS = "openai.responses", "openai.embeddings"
+ANTHROPIC_MESSAGES, ANTHROPIC_MESSAGES_STREAM = "anthropic.messages", "anthropic.messages.stream"
+
+
+class AICallRefused(RuntimeError):
+    """A model call the guard did not let through; ``reason`` says why."""
+
+    def __init__(self, reason: str, detail: str, call: str = "") -> None:
+        super().__init__(f"AI call refused ({reason}): {detail}")
+        self.reason = reason
+        self.detail = detail
+        # The kind of call refused (OPENAI_CHAT, ANTHROPIC_MESSAGES, ...): what answer its caller expects.
+        self.call = call
+
+
+Fallback = Callable[[AICallRefused, dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    """The settings the guard reads, once, at :func:`configure`."""
+
+    kill_switch: bool
+    limits: RequestLimits
+    fail_closed: bool
+
+    @classmethod
+    def from_settings(cls) -> GuardConfig:
+        return cls(
+            kill_switch=bool(settings.get("GLASSBOX_KILL_SWITCH")),
+            limits=RequestLimits(
+                calls=int(settings.get("GLASSBOX_REQUEST_MAX_LLM_CALLS")),
+                usd=float(settings.get("GLASSBOX_REQUEST_MAX_USD")),
+                tokens=int(settings.get("GLASSBOX_REQUEST_MAX_TOKENS")),
+                seconds=float(settings.get("GLASSBOX_REQUEST_MAX_SECONDS")),
+            ),
+            fail_closed=settings.get("GLASSBOX_STATE_FAILURE") == "fail-closed",
+        )
+
+
+_config: GuardConfig | None = None
+_fallback: Fallback | None = None
+_refused: metrics.Counter | None = None
+# Set while a fallback runs: a model call it makes that is refused too raises instead of falling back again.
+_in_fallback: ContextVar[bool] = ContextVar("glassbox_in_fallback", default=False)
+# The reservation of the call being made, for the model-call span it starts to take over.
+_pending: ContextVar[Reservation | None] = ContextVar("glassbox_pending_reservation", default=None)
+
+
+def configure() -> GuardConfig:
+    """Read the guard's settings and the budgets file now, and open the shared state (so that a state that
+    cannot be used is reported at start-up, not at the first model call)."""
+    global _config
+    _config = GuardConfig.from_settings()
+    budgets.configure()
+    state_module.get()
+    return _config
+
+
+def config() -> GuardConfig:
+    """The settings snapshot (read now if :func:`configure` has not run)."""
+    global _config
+    if _config is None:
+        _config = GuardConfig.from_settings()
+    return _config
+
+
+def reset() -> None:
+    """Forget the settings snapshot and the fallback (tests change the environment between cases)."""
+    global _config, _fallback
+    _config, _fallback = None, None
+
+
+def set_fallback(fallback: Fallback | None) -> None:
+    """What answers a refused call: ``fallback(refusal, call_kwargs)`` (may be async); None: raise."""
+    global _fallback
+    _fallback = fallback
+
+
+def fallback() -> Fallback | None:
+    return _fallback
+
+
+# --------------------------------------------------------------------------- before the call
+def _characters(value: Any) -> int:
+    """Characters of text in a request argument (strings inside any nesting of lists and dicts). Images, audio
+    and files (base64 or URLs) are left out: the estimate stays a lower bound."""
+    if isinstance(value, str):
+        return 0 if value.startswith("data:") else len(value)
+    if isinstance(value, dict):
+        return sum(_characters(v) for k, v in value.items() if k not in NON_TEXT_KEYS)
+    if isinstance(value, (list, tuple)):
+        return sum(_characters(v) for v in value)
+    return 0
+
+
+def estimated_cost(call: str, kwargs: dict[str, Any]) -> float:
+    """The most a call can cost as far as its arguments tell: its input tokens (estimated from its text) and the
+    output tokens it allows (``max_tokens`` and the like; none given: input only), at the model's prices."""
+    from glassbox.cost import Usage, price
+
+    provider = call.split(".", 1)[0]
+    tokens = sum(_characters(kwargs.get(name)) for name in INPUT_ARGUMENTS) // CHARS_PER_TOKEN
+    allowed = next((kwargs[name] for name in OUTPUT_LIMIT_ARGUMENTS if isinstance(kwargs.get(name), int)), 0)
+    cost = price(provider, str(kwargs.get("model", "")), Usage(input_tokens=tokens, output_tokens=max(allowed, 0)))
+    return cost.usd or 0.0
+
+
+def _unavailable(operation: str, error: BaseException, guard: GuardConfig) -> AICallRefused | None:
+    """A failure of the state (or of the guard itself): logged once, and refused when fail-closed."""
+    state_module.report(f"the guard could not {operation}", error)
+    if not isinstance(error, StateUnavailable):
+        state_module.count_failure(operation)
+    if guard.fail_closed:
+        return AICallRefused(c.REFUSED_STATE_UNAVAILABLE, f"the shared state could not {operation}: {error}")
+    return None
+
+
+def _admit(call: str, kwargs: dict[str, Any], guard: GuardConfig) -> tuple[AICallRefused | None, Reservation | None]:
+    if guard.kill_switch:
+        return AICallRefused("kill_switch", "the kill switch is on (GLASSBOX_KILL_SWITCH)"), None
+    state = state_module.get()
+    context = attribution.current()
+    tenant = context.get(c.TENANT_ID)
+    switch, current = state.kill_switch(tenant)
+    if switch is not None:
+        scope = f"for tenant {switch.tenant}" if switch.tenant else "for every tenant"
+        reason = f": {switch.reason}" if switch.reason else ""
+        return AICallRefused("kill_switch", f"the kill switch is on {scope}{reason}"), None
+    if not current:
+        state_module.count_failure("kill_switch")
+        if guard.fail_closed:
+            detail = "the shared state cannot be reached, so the kill switch cannot be read"
+            return AICallRefused(c.REFUSED_STATE_UNAVAILABLE, detail), None
+    reservation = None
+    if tenant:
+        limits = budgets.limits_for(tenant)
+        if limits:
+            estimate = estimated_cost(call, kwargs) if call else 0.0
+            try:
+                reservation = state.reserve(tenant, limits, estimate, budgets.today())
+            except BudgetExceeded as over:
+                return AICallRefused(f"budget_{over.period}", str(over)), None
+            except StateUnavailable as error:
+                refusal = _unavailable("reserve the budget", error, guard)
+                if refusal is not None:
+                    return refusal, None
+    request_id = context.get(c.REQUEST_ID)
+    if request_id and guard.limits.any:
+        now = time.time()
+        try:
+            limit = state.count_request_call(request_id, guard.limits, attribution.request_arrived() or now, now)
+            refusal = None if limit is None else AICallRefused(*limit)
+        except StateUnavailable as error:
+            refusal = _unavailable("count the request's calls", error, guard)
+        if refusal is not None:
+            release(reservation)
+            return refusal, None
+    return None, reservation
+
+
+def admit(call: str = "", kwargs: dict[str, Any] | None = None) -> tuple[AICallRefused | None, Reservation | None]:
+    """Whether the next model call (of kind ``call``, with ``kwargs``) may be made: the refusal, or None and the
+    reservation held for it (None when its tenant has no budget). Never raises."""
+    guard = config()
+    try:
+        return _admit(call, kwargs or {}, guard)
+    except Exception as error:  # a defect in the guard never breaks the app: the failure mode decides
+        return _unavailable("check the call", error, guard), None
+
+
+def check(call: str = "", kwargs: dict[str, Any] | None = None) -> AICallRefused | None:
+    """Why the next model call must not be made, or None (any reservation is released at once)."""
+    refusal, reservation = admit(call, kwargs)
+    release(reservation)
+    return refusal
+
+
+# --------------------------------------------------------------------------- around and after the call
+@contextlib.contextmanager
+def holding(reservation: Reservation | None) -> Iterator[None]:
+    """While the call runs, its model-call span can take the reservation over; one it did not take is released
+    when the call returns (the call raised before starting a span, or no instrumentation made one)."""
+    if reservation is None:
+        yield
+        return
+    token = _pending.set(reservation)
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+        if not reservation.claimed:
+            release(reservation)
+
+
+def claim_reservation() -> Reservation | None:
+    """For the span processor, when a model-call span starts: the reservation of the call it belongs to, once."""
+    reservation = _pending.get()
+    if reservation is None or reservation.claimed:
+        return None
+    reservation.claimed = True
+    return reservation
+
+
+def release(reservation: Reservation | None) -> None:
+    """Give back what ``reservation`` held (the call cost nothing). Never raises."""
+    if reservation is not None and not reservation.done:
+        try:
+            state_module.get().settle(reservation, 0.0)
+        except Exception as error:
+            _unavailable("release a budget reservation", error, config())
+
+
+def account(
+    reservation: Reservation | None, tenant: str, usd: float | None, request_id: str | None, tokens: int
+) -> None:
+    """After a model call: settle its reservation with its real cost ``usd`` (None: not priced; the reservation
+    is released), or add the cost to its tenant's spend; write the budget thresholds it crossed; add the cost and
+    tokens to its request. Never raises."""
+    guard = config()
+    try:
+        if reservation is not None:
+            change = state_module.get().settle(reservation, usd or 0.0)
+        elif usd and budgets.limits_for(tenant):
+            change = state_module.get().add_spend(tenant, usd, budgets.today())
+        else:
+            change = None
+        if change is not None and usd:
+            budgets.crossed(change, budgets.limits_for(change.tenant))
+    except Exception as error:
+        _unavailable("record the call's spend", error, guard)
+    if request_id and guard.limits.on_spend and (usd or tokens):
+        try:
+            state_module.get().add_request_spend(request_id, usd or 0.0, tokens)
+        except Exception as error:
+            _unavailable("record the request's spend", error, guard)
+
+
+# --------------------------------------------------------------------------- refusals
+def refused_counter() -> metrics.Counter:
+    """The guard's instruments, made once on the global provider: the kill-switch gauge (observed on its own)
+    and the refused-calls counter, returned."""
+    global _refused
+    if _refused is None:
+        meter = metrics.get_meter("glassbox", __version__)
+        _refused = meter.create_counter(
+            c.METRIC_AI_CALLS_REFUSED, unit="{call}", description="Model calls the guard did not make, by reason."
+        )
+        meter.create_observable_gauge(
+            c.METRIC_AI_KILL_SWITCH,
+            callbacks=[_observe_kill_switch],
+            unit="{state}",  # not "1": the Prometheus translation would add a _ratio suffix
+            description="1 while the kill switch is on for every tenant in this process, else 0.",
+        )
+    return _refused
+
+
+def _observe_kill_switch(_options: CallbackOptions) -> Iterable[Observation]:
+    guard = _config
+    state = state_module.current()
+    on = bool(guard and guard.kill_switch) or (state is not None and state.kill_switch(None)[0] is not None)
+    yield Observation(1 if on else 0)
+
+
+def refuse(refusal: AICallRefused, call: str, kwargs: dict[str, Any]) -> None:
+    """Note the kind of call on the refusal; audit, span event and metric for it. Never raises."""
+    refusal.call = call
+    attributes = {c.LABEL_REASON: refusal.reason, c.GEN_AI_REQUEST_MODEL: str(kwargs.get("model", ""))}
+    try:
+        refused_counter().add(1, {c.LABEL_REASON: refusal.reason})
+        trace.get_current_span().add_event(c.AI_CALL_REFUSED_EVENT, attributes)
+        from glassbox.audit.events import audit
+
+        audit("ai.call_refused", actor={"type": "system", "id": "glassbox.guard"}, outcome="refused",
+              reason=refusal.detail, resource={"type": "model", "id": str(kwargs.get("model", ""))})  # fmt: skip
+    except Exception:
+        instruments.get().count_dropped("logs", "guard_record_error")
+
+
+@contextlib.contextmanager
+def falling_back(refusal: AICallRefused) -> Iterator[Fallback]:
+    """The fallback that answers ``refusal``, or the refusal raised when there is none or when a fallback is
+    already running (a model call it makes that is refused too raises instead of falling back again)."""
+    answer = _fallback
+    if answer is None or _in_fallback.get():
+        raise refusal
+    token = _in_fallback.set(True)
+    try:
+        yield answer
+    finally:
+        _in_fallback.reset(token)
+
+
+# --------------------------------------------------------------------------- the kill switch
+def set_kill_switch(
+    on: bool, actor: dict[str, Any] | str | None = None, reason: str | None = None, tenant: str | None = None
+) -> None:
+    """Turn AI calls off (or back on) for every process sharing the state, for every tenant or for ``tenant``;
+    audited as an attempt and its outcome.
+
+    Turning the switch on is a safety action: it happens even when fail-closed audit cannot record it (the
+    failure is counted like any other). Turning it off is refused then, and the switch stays on.
+    """
+    from glassbox.audit.events import AuditRefused, audit
+
+    action = "kill_switch.on" if on else "kill_switch.off"
+    fields: dict[str, Any] = {
+        "actor": actor,
+        "resource": {"type": "kill_switch", "id": tenant or state_module.EVERY_TENANT},
+        "tenant": tenant,
+    }
+    try:
+        audit(action, outcome="attempt", reason=reason, **fields)
+    except AuditRefused:
+        if not on:
+            raise
+    actor_id = actor if isinstance(actor, str) else (actor or {}).get("id")
+    try:
+        state_module.get().set_kill_switch(on, tenant, reason, None if actor_id is None else str(actor_id))
+    except (StateUnavailable, OSError) as error:
+        audit(action, outcome="failure", reason=f"{type(error).__name__}: {error}", **fields)
+        raise
+    try:
+        audit(action, outcome="success", reason=reason, **fields)
+    except AuditRefused:
+        if not on:
+            raise

@@ -1,0 +1,154 @@
+"""The guard's instrumentor: wraps the model SDKs' calls with wrapt, and stays the outermost layer.
+
+:class:`GuardInstrumentor` wraps the ``openai`` (chat completions and their ``parse`` helper, responses,
+embeddings) and ``anthropic`` (messages and ``messages.stream``) calls, sync and async, with
+``wrapt.wrap_function_wrapper``, so that a refused call makes no request and no GenAI span. It reads its
+settings once when it instruments (:func:`glassbox.guard.core.configure`).
+
+The upstream GenAI instrumentations wrap the same methods, and their ``uninstrument()`` removes whatever layer is
+on top. So while the guard is instrumented, any other instrumentor's ``instrument()`` or ``uninstrument()``
+runs with the guard's layers lifted and puts them back on top afterwards: each instrumentor adds and removes its
+own layer, in any order. ``uninstrument()`` removes the guard's layers wherever they are.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import threading
+from collections.abc import Callable, Collection
+from typing import Any, ClassVar
+
+import wrapt
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+
+from glassbox.guard import core
+
+# (module, class, method, kind of call) of the SDK calls the guard stands in front of.
+TARGETS = (
+    ("openai.resources.chat.completions", "Completions", "create", core.OPENAI_CHAT),
+    ("openai.resources.chat.completions", "AsyncCompletions", "create", core.OPENAI_CHAT),
+    ("openai.resources.chat.completions", "Completions", "parse", core.OPENAI_CHAT_PARSE),
+    ("openai.resources.chat.completions", "AsyncCompletions", "parse", core.OPENAI_CHAT_PARSE),
+    ("openai.resources.responses", "Responses", "create", core.OPENAI_RESPONSES),
+    ("openai.resources.responses", "AsyncResponses", "create", core.OPENAI_RESPONSES),
+    ("openai.resources.embeddings", "Embeddings", "create", core.OPENAI_EMBEDDINGS),
+    ("openai.resources.embeddings", "AsyncEmbeddings", "create", core.OPENAI_EMBEDDINGS),
+    ("anthropic.resources.messages", "Messages", "create", core.ANTHROPIC_MESSAGES),
+    ("anthropic.resources.messages", "AsyncMessages", "create", core.ANTHROPIC_MESSAGES),
+    ("anthropic.resources.messages", "Messages", "stream", core.ANTHROPIC_MESSAGES_STREAM),
+    ("anthropic.resources.messages", "AsyncMessages", "stream", core.ANTHROPIC_MESSAGES_STREAM),
+)
+Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
+_lock = threading.RLock()
+
+
+def _guard_sync(call: str) -> Wrapper:
+    def guarded(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        refusal, reservation = core.admit(call, kwargs)
+        if refusal is None:
+            with core.holding(reservation):
+                return wrapped(*args, **kwargs)
+        core.refuse(refusal, call, kwargs)
+        with core.falling_back(refusal) as fallback:
+            return fallback(refusal, kwargs)
+
+    return guarded
+
+
+def _guard_async(call: str) -> Wrapper:
+    async def guarded(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        refusal, reservation = core.admit(call, kwargs)
+        if refusal is None:
+            with core.holding(reservation):
+                return await wrapped(*args, **kwargs)
+        core.refuse(refusal, call, kwargs)
+        with core.falling_back(refusal) as fallback:  # held while the answer is awaited
+            answer = fallback(refusal, kwargs)
+            return await answer if inspect.isawaitable(answer) else answer
+
+    return guarded
+
+
+def _is_guard(value: Any) -> bool:
+    return getattr(getattr(value, "_self_wrapper", None), "__glassbox_guard__", False) is True
+
+
+def _targets() -> list[tuple[type, str, str]]:
+    found = []
+    for module_name, class_name, method, call in TARGETS:
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError):
+            continue
+        if getattr(cls, method, None) is not None:
+            found.append((cls, method, call))
+    return found
+
+
+def _apply() -> list[str]:
+    """Put the guard's layer on top of every target that does not have it there; returns those wrapped."""
+    wrapped = []
+    for cls, method, call in _targets():
+        current = vars(cls).get(method, getattr(cls, method))
+        if _is_guard(current):
+            continue
+        asynchronous = inspect.iscoroutinefunction(inspect.unwrap(current))
+        wrapper = (_guard_async if asynchronous else _guard_sync)(call)
+        wrapper.__glassbox_guard__ = True  # type: ignore[attr-defined]
+        wrapt.wrap_function_wrapper(cls, method, wrapper)
+        wrapped.append(f"{cls.__module__}.{cls.__name__}.{method}")
+    return wrapped
+
+
+def _lift() -> None:
+    """Remove the guard's layer from every target, wherever it is in the stack of wrappers."""
+    for cls, method, _call in _targets():
+        outer: Any = None
+        current = vars(cls).get(method)
+        while isinstance(current, wrapt.ObjectProxy):
+            if _is_guard(current):
+                if outer is None:
+                    setattr(cls, method, current.__wrapped__)
+                else:
+                    outer.__wrapped__ = current.__wrapped__
+                break
+            outer, current = current, current.__wrapped__
+
+
+def _others_around_the_guard(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Another instrumentor's instrument()/uninstrument(): done with the guard lifted, then the guard on top."""
+    if isinstance(instance, GuardInstrumentor) or not GuardInstrumentor().is_instrumented_by_opentelemetry:
+        return wrapped(*args, **kwargs)
+    with _lock:
+        _lift()
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            _apply()
+
+
+class GuardInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """The guard in front of the model SDKs (idempotent; ``uninstrument()`` removes it)."""
+
+    guarded: ClassVar[list[str]] = []
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ()
+
+    def _instrument(self, **kwargs: Any) -> None:
+        core.configure()
+        # The series exist from the start (at 0), so alerts and panels see the first refusal as an increase.
+        core.refused_counter().add(0, {"reason": "kill_switch"})
+        with _lock:
+            GuardInstrumentor.guarded = _apply()
+            wrapt.wrap_function_wrapper(BaseInstrumentor, "instrument", _others_around_the_guard)
+            wrapt.wrap_function_wrapper(BaseInstrumentor, "uninstrument", _others_around_the_guard)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        with _lock:
+            unwrap(BaseInstrumentor, "instrument")
+            unwrap(BaseInstrumentor, "uninstrument")
+            _lift()
+            GuardInstrumentor.guarded = []

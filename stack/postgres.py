@@ -1,0 +1,170 @@
+"""A PostgreSQL cluster of its own, from Debian's ``postgresql`` package: for `make up`, the tests and benchmarks.
+
+The cluster lives in one directory (``data/`` inside it), listens on 127.0.0.1 only, on the port given, with
+its Unix socket in the same directory; the superuser is ``glassbox`` with the password given (scram-sha-256).
+``initdb`` and the server refuse to run as root, so as root they run as the ``postgres`` user (``setpriv``) and
+the directory is given to that user.
+
+    cluster = Cluster(directory, port, password)
+    cluster.init()                      # once
+    process = cluster.start()           # the server, in the foreground of that process
+    cluster.wait_ready()
+    cluster.create_database("glassbox")
+    url = cluster.url("glassbox")       # postgresql://glassbox:...@127.0.0.1:port/glassbox
+    cluster.stop(process)
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+SUPERUSER = "glassbox"
+SERVICE_USER = "postgres"
+# Server settings for throwaway clusters (tests): durability is not what they check.
+FAST = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+
+
+def bin_dir() -> Path | None:
+    """The directory of initdb and postgres: GLASSBOX_BIN_DIR, Debian's newest /usr/lib/postgresql/N/bin, PATH."""
+    candidates = []
+    if extra := os.environ.get("GLASSBOX_BIN_DIR"):
+        candidates.append(Path(extra))
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True)
+    candidates.extend(debian)
+    if found := shutil.which("initdb"):
+        candidates.append(Path(found).parent)
+    for directory in candidates:
+        if (directory / "initdb").is_file() and (directory / "postgres").is_file():
+            return directory
+    return None
+
+
+def missing_reason() -> str:
+    return "PostgreSQL (initdb, postgres) not found in GLASSBOX_BIN_DIR, /usr/lib/postgresql/*/bin or on PATH"
+
+
+def _as_service_user(argv: Sequence[str]) -> list[str]:
+    """``argv`` run as the postgres user when this process is root (PostgreSQL refuses root)."""
+    if os.geteuid() != 0:
+        return list(argv)
+    return ["setpriv", f"--reuid={SERVICE_USER}", f"--regid={SERVICE_USER}", "--init-groups", "--", *argv]
+
+
+def _give_to_service_user(path: Path) -> None:
+    if os.geteuid() == 0:
+        user = pwd.getpwnam(SERVICE_USER)
+        os.chown(path, user.pw_uid, user.pw_gid)
+
+
+class Cluster:
+    def __init__(self, directory: Path, port: int, password: str, settings: Sequence[str] = ()) -> None:
+        self.directory = directory
+        self.data = directory / "data"
+        self.port = port
+        self.password = password
+        self.settings = tuple(settings)
+        found = bin_dir()
+        if found is None:
+            raise FileNotFoundError(missing_reason())
+        self.bin = found
+
+    def init(self) -> None:
+        """Create the cluster (once: an existing one is kept)."""
+        if (self.data / "PG_VERSION").exists():
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.chmod(0o700)
+        _give_to_service_user(self.directory)
+        password_file = self.directory / "superuser-password"
+        password_file.write_text(self.password + "\n")
+        _give_to_service_user(password_file)
+        try:
+            subprocess.run(
+                _as_service_user(
+                    [
+                        str(self.bin / "initdb"),
+                        "-D",
+                        str(self.data),
+                        "-U",
+                        SUPERUSER,
+                        "-E",
+                        "UTF8",
+                        "--auth-host=scram-sha-256",
+                        "--auth-local=scram-sha-256",
+                        f"--pwfile={password_file}",
+                        "--no-instructions",
+                    ]
+                ),
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
+        except subprocess.CalledProcessError as error:
+            raise RuntimeError(f"initdb failed: {error.stderr.decode(errors='replace')}") from None
+        finally:
+            password_file.unlink(missing_ok=True)
+
+    def command(self) -> list[str]:
+        """The server's command line (it runs in the foreground)."""
+        options = ["-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.directory}"]
+        for setting in self.settings:
+            options += ["-c", setting]
+        return _as_service_user([str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port), *options])
+
+    def start(self, log: Path | None = None) -> subprocess.Popen[Any]:
+        out = (log or self.directory / "server.log").open("ab")
+        _give_to_service_user(log or self.directory / "server.log")
+        try:
+            return subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            out.close()
+
+    def url(self, database: str = "postgres", user: str = SUPERUSER, password: str | None = None) -> str:
+        secret = quote(self.password if password is None else password, safe="")
+        return f"postgresql://{quote(user, safe='')}:{secret}@127.0.0.1:{self.port}/{database}"
+
+    def wait_ready(self, process: subprocess.Popen[Any] | None = None, timeout: float = 60.0) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while True:
+            if process is not None and process.poll() is not None:
+                tail = (self.directory / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"postgres exited with status {process.returncode}:\n{tail}")
+            try:
+                with psycopg.connect(self.url(), connect_timeout=2):
+                    return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def create_database(self, name: str) -> str:
+        """Create database ``name`` unless it exists; returns its URL (as the superuser)."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url(), autocommit=True) as connection:
+            exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if not exists:
+                connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.url(name)
+
+    def stop(self, process: subprocess.Popen[Any], timeout: float = 30.0) -> None:
+        """Fast shutdown (SIGINT: clients disconnected, then a clean stop)."""
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout)

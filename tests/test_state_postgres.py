@@ -1,0 +1,203 @@
+"""The PostgreSQL state on a real server: schema migrations, atomic reservations, the kill switch by LISTEN/NOTIFY,
+per-request limits across processes, budgets kept in the database, and bad URLs. Each test has a fresh database."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+
+from glassbox import conventions as c
+from glassbox import state as state_module
+from glassbox.state import BudgetExceeded, RequestLimits, StateUnavailable
+from glassbox.state.postgres import Database, PostgresState, SchemaTooNew, StateConfigError, migrate, redact_url
+from glassbox.state.schema import LATEST
+
+from .conftest import Postgres, Telemetry
+
+DAY = "2026-11-30"
+
+
+@contextmanager
+def fleet_state(url: str, timeout: float = 2.0) -> Iterator[PostgresState]:
+    """One process's view of the shared state (several of them stand for several hosts)."""
+    state = PostgresState(Database(url, timeout, on_failure=state_module.count_failure))
+    assert state.wait_until_current(10), state.connect_error
+    try:
+        yield state
+    finally:
+        state.close()
+
+
+def test_the_schema_is_created_once_and_a_newer_one_is_refused(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as connection:
+        assert migrate(connection, roles=True) == (0, LATEST)
+        assert migrate(connection) == (LATEST, LATEST)
+        tables = {row[0] for row in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'glassbox'")}
+        assert {"spend", "reservations", "budgets", "kill_switch", "request_usage", "audit_log"} <= tables
+        roles = {row[0] for row in connection.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'glassbox_%'")}
+        assert roles == {"glassbox_writer", "glassbox_reader", "glassbox_tenant_auditor"}
+        connection.execute("INSERT INTO glassbox.schema_version (version, glassbox_version) VALUES (99, '9.0')")
+        with pytest.raises(SchemaTooNew, match=r"GLASSBOX_STATE_URL: .*schema is version 99.*up to 1: upgrade"):
+            migrate(connection)
+
+
+def test_two_hosts_never_both_take_the_last_dollar(pg_url: str) -> None:
+    """Sixteen threads on two "hosts" reserve 0.1 USD each against a 1 USD day budget: exactly ten fit."""
+    limits = {c.BUDGET_PERIOD_DAY: 1.0}
+    with fleet_state(pg_url) as host_a, fleet_state(pg_url) as host_b:
+        taken: list[object] = []
+        refused: list[BudgetExceeded] = []
+        start = threading.Barrier(16)
+
+        def spend(state: PostgresState) -> None:
+            start.wait()
+            for _ in range(3):
+                try:
+                    taken.append(state.reserve("acme", limits, 0.1, DAY))
+                except BudgetExceeded as over:
+                    refused.append(over)
+
+        threads = [threading.Thread(target=spend, args=(host_a if i % 2 else host_b,)) for i in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(taken) == 10 and len(refused) == 38
+        assert refused[0].period == "day" and "has spent its day budget" in str(refused[-1])
+        for reservation in taken:  # each call cost a little less than it reserved
+            host_a.settle(reservation, 0.08)  # type: ignore[arg-type]
+        assert host_b.spent("acme", DAY) == pytest.approx({"day": 0.8, "month": 0.8})
+        assert host_b.reserve("acme", limits, 0.2, DAY).usd == 0.2  # what settling gave back fits again
+        with pytest.raises(BudgetExceeded, match=r"its day budget.*1 of 1 USD spent or reserved"):
+            host_a.reserve("acme", limits, 0.01, DAY)
+
+
+def test_the_month_adds_up_the_days_and_a_new_month_starts_at_zero(pg_url: str) -> None:
+    limits = {c.BUDGET_PERIOD_DAY: 5.0, c.BUDGET_PERIOD_MONTH: 6.0}
+    with fleet_state(pg_url) as state:
+        state.add_spend("acme", 4.0, "2026-11-29")
+        change = state.add_spend("acme", 1.5, DAY)
+        assert (change.day_before, change.day_after) == (0.0, 1.5)
+        assert (change.month_before, change.month_after) == (4.0, 5.5)
+        with pytest.raises(BudgetExceeded) as over:
+            state.reserve("acme", limits, 1.0, DAY)
+        assert over.value.period == "month" and over.value.used == pytest.approx(5.5)
+        reservation = state.reserve("acme", limits, 1.0, "2026-12-01")  # December: nothing spent yet
+        state.settle(reservation, 0.0)  # released
+        assert state.spend_by_tenant("2026-12-01") == {"acme": {"day": 0.0, "month": 0.0}}
+        assert state.spend_by_tenant(DAY)["acme"] == pytest.approx({"day": 1.5, "month": 5.5})
+
+
+def test_a_threshold_is_marked_once_across_the_fleet(pg_url: str) -> None:
+    with fleet_state(pg_url) as host_a, fleet_state(pg_url) as host_b:
+        marks = [state.mark_threshold("acme", "day", DAY, 0.8, 1.0) for state in (host_a, host_b, host_a)]
+        assert marks == [True, False, False]
+        assert host_b.mark_threshold("acme", "day", DAY, 0.8, 2.0)  # a new limit: a new crossing
+
+
+def test_the_kill_switch_reaches_every_process_at_once_and_a_late_one_reads_it_first(pg_url: str) -> None:
+    with fleet_state(pg_url) as host_a, fleet_state(pg_url) as host_b:
+        assert host_b.kill_switch("acme") == (None, True)
+        host_a.set_kill_switch(True, None, "provider incident", "ops-1")
+        started = time.monotonic()
+        while host_b.kill_switch("acme")[0] is None:
+            assert time.monotonic() - started < 1.0, "host b did not obey within 1 s"
+            time.sleep(0.005)
+        switch, current = host_b.kill_switch("globex")
+        assert current and switch is not None and (switch.reason, switch.actor) == ("provider incident", "ops-1")
+        with fleet_state(pg_url) as late:
+            assert late.kill_switch("initech")[0] is not None  # read before it answers anything
+        host_b.set_kill_switch(False, None, None, "ops-1")
+        host_a.set_kill_switch(True, "acme", "abuse", "ops-2")
+        deadline = time.monotonic() + 1.0
+        while host_b.kill_switch("acme")[0] is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert host_b.kill_switch("acme")[0] is not None and host_b.kill_switch("globex")[0] is None
+        assert [s.tenant for s in host_a.kill_switches()] == ["acme"]
+
+
+def test_a_request_id_is_limited_across_hosts(pg_url: str) -> None:
+    limits = RequestLimits(calls=3, usd=0.5)
+    now = time.time()
+    with fleet_state(pg_url) as host_a, fleet_state(pg_url) as host_b:
+        assert host_a.count_request_call("req-1", limits, now, now) is None
+        assert host_b.count_request_call("req-1", limits, now, now) is None
+        assert host_a.count_request_call("req-1", limits, now, now) is None
+        assert host_b.count_request_call("req-1", limits, now, now) == (
+            "request_calls",
+            "request req-1 made its 3 model calls",
+        )
+        assert host_b.count_request_call("req-2", limits, now, now) is None
+        host_a.add_request_spend("req-2", 0.6, 100)
+        refusal = host_b.count_request_call("req-2", limits, now, now)
+        assert refusal is not None and refusal[0] == "request_usd"
+        slow = RequestLimits(seconds=5)
+        assert host_a.count_request_call("req-3", slow, now - 10, now) == (
+            "request_time",
+            "request req-3 ran past its 5 s",
+        )
+
+
+def test_budgets_set_in_the_database_reach_every_process(pg_url: str) -> None:
+    with fleet_state(pg_url) as host_a, fleet_state(pg_url) as host_b:
+        assert host_a.set_budget("acme", {"day": 5.0}) is None
+        assert host_a.set_budget("acme", {"day": 2.0, "month": 40.0}) == {"day": 5.0}
+        deadline = time.monotonic() + 1.0
+        while host_b.budgets().get("acme") != {"day": 2.0, "month": 40.0}:
+            assert time.monotonic() < deadline, host_b.budgets()
+            time.sleep(0.005)
+        assert host_b.set_budget("acme", None) == {"day": 2.0, "month": 40.0}
+
+
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("mysql://user@host/db", "expected a URL such as postgresql://"),
+        ("postgresql://user:secret@[::1/db", "malformed"),
+        ("postgresql://user:secret@127.0.0.1/db?colour=blue", "malformed"),
+    ],
+)
+def test_a_malformed_url_is_refused_naming_the_setting_and_hiding_the_password(url: str, problem: str) -> None:
+    with pytest.raises(StateConfigError) as raised:
+        Database(url, 0.5)
+    assert "GLASSBOX_STATE_URL" in str(raised.value) and problem in str(raised.value)
+    assert "secret" not in str(raised.value)
+    assert redact_url("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+
+
+@pytest.mark.parametrize("fault", ["wrong password", "missing database", "newer schema"])
+def test_a_state_that_cannot_be_used_is_reported_counted_and_calls_follow_the_failure_mode(
+    postgres: Postgres, pg_url: str, fault: str, telemetry: Telemetry, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = {
+        "wrong password": postgres.cluster.url(pg_url.rsplit("/", 1)[1], password="not-the-password"),
+        "missing database": postgres.cluster.url("no_such_database"),
+        "newer schema": pg_url,
+    }[fault]
+    if fault == "newer schema":
+        with psycopg.connect(pg_url, autocommit=True) as connection:
+            migrate(connection)
+            connection.execute("INSERT INTO glassbox.schema_version (version, glassbox_version) VALUES (99, 'x')")
+    failures = telemetry.total(c.METRIC_STATE_FAILURES, glassbox__state__operation="connect")
+    state = PostgresState(Database(url, 0.5, on_failure=state_module.count_failure))
+    try:
+        assert not state.wait_until_current(1.5)
+        assert state.kill_switch("acme") == (None, False)  # not current: the guard's failure mode decides
+        expected = {
+            "wrong password": "password authentication failed",
+            "missing database": 'database "no_such_database" does not exist',
+            "newer schema": "schema is version 99",
+        }[fault]
+        assert expected in state.connect_error
+        assert telemetry.total(c.METRIC_STATE_FAILURES, glassbox__state__operation="connect") == failures + 1
+        logged = [r.getMessage() for r in caplog.records if r.name == "glassbox"]
+        assert any(expected in m and "not-the-password" not in m for m in logged), logged
+        with pytest.raises(StateUnavailable):
+            state.reserve("acme", {"day": 1.0}, 0.1, DAY)
+    finally:
+        state.close()
