@@ -149,7 +149,9 @@ def _now() -> str:
 
 
 def _as_text(value: Any) -> Any:
-    """What JSON cannot hold, as text: a datetime or date in ISO 8601, anything else as ``str()``."""
+    """What JSON cannot hold: a set as a list, a datetime or date in ISO 8601, anything else as ``str()``."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
     isoformat = getattr(value, "isoformat", None)
     return isoformat() if callable(isoformat) else str(value)
 

@@ -168,8 +168,8 @@ def estimated_cost(call: str, kwargs: dict[str, Any]) -> float:
 def _unavailable(operation: str, error: BaseException, guard: GuardConfig) -> AICallRefused | None:
     """A failure of the state (or of the guard itself): logged once, and refused when fail-closed."""
     state_module.report(f"the guard could not {operation}", error)
-    if not isinstance(error, StateUnavailable):
-        state_module.count_failure(operation)
+    if not isinstance(error, StateUnavailable):  # the state counts its own failures; this is the guard's
+        state_module.count_failure("guard")
     if guard.fail_closed:
         return AICallRefused(c.REFUSED_STATE_UNAVAILABLE, f"the shared state could not {operation}: {error}")
     return None

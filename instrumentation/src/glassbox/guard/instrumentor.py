@@ -107,7 +107,7 @@ def _lift() -> None:
     for cls, method, _call in _targets():
         outer: Any = None
         current = vars(cls).get(method)
-        while isinstance(current, wrapt.ObjectProxy):
+        while isinstance(current, wrapt.BaseObjectProxy):
             if _is_guard(current):
                 if outer is None:
                     setattr(cls, method, current.__wrapped__)

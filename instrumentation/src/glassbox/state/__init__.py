@@ -127,7 +127,7 @@ def count_failure(operation: str) -> None:
 
 def report(what: str, error: BaseException) -> None:
     """Log ``error`` (with its traceback) once per distinct problem on the ``glassbox`` logger."""
-    key = f"{what}:{type(error).__name__}:{error}"
+    key = f"{type(error).__name__}:{error}"  # one cause reached through several operations is one problem
     with _lock:
         if key in _reported or len(_reported) > 1000:
             return
@@ -165,6 +165,7 @@ def open_state() -> State:
         Path(settings.get("GLASSBOX_KILL_SWITCH_FILE")),
         timeout,
         host_name(os.environ),
+        on_failure=count_failure,
     )
 
 

@@ -65,8 +65,16 @@ def _now_iso() -> str:
 class FileState(State):
     backend = "files"
 
-    def __init__(self, spend_file: Path | None, kill_switch_file: Path, timeout: float, scope: str) -> None:
+    def __init__(
+        self,
+        spend_file: Path | None,
+        kill_switch_file: Path,
+        timeout: float,
+        scope: str,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
         self.spend_file = spend_file
+        self.on_failure = on_failure or (lambda operation: None)
         self.kill_switch_file = kill_switch_file
         self.tenant_switches = kill_switch_file.with_name(kill_switch_file.name + ".tenants")
         self.timeout = timeout
@@ -103,7 +111,7 @@ class FileState(State):
             self._connection, self._connection_pid = connection, os.getpid()
         return self._connection
 
-    def _run(self, operation: Callable[[sqlite3.Connection], T], write: bool = True) -> T:
+    def _run(self, name: str, operation: Callable[[sqlite3.Connection], T], write: bool = True) -> T:
         """Run ``operation`` in one transaction (``BEGIN IMMEDIATE`` when it writes); any failure of the file is
         a :class:`StateUnavailable` naming it."""
         with self._lock:
@@ -118,6 +126,7 @@ class FileState(State):
                 db.execute("COMMIT")
             except (sqlite3.Error, OSError) as error:
                 self._ok = False
+                self.on_failure(name)
                 where = self.spend_file or "(in memory)"
                 raise StateUnavailable(f"spend file {where} (GLASSBOX_BUDGETS_STATE): {error}") from error
             self._ok = True
@@ -167,7 +176,7 @@ class FileState(State):
             ).fetchone()
             return Reservation(tenant, day, usd, row[0])
 
-        return self._run(operation)
+        return self._run("reserve", operation)
 
     def _add(self, db: sqlite3.Connection, tenant: str, day: str, usd: float, released: float) -> SpendChange:
         db.execute("INSERT OR IGNORE INTO spend_days (tenant, day) VALUES (?, ?)", (tenant, day))
@@ -189,12 +198,12 @@ class FileState(State):
             row = db.execute("DELETE FROM reservations WHERE id = ? RETURNING usd", (reservation.handle,)).fetchone()
             return self._add(db, reservation.tenant, reservation.day, usd, row[0] if row else 0.0)
 
-        change = self._run(operation)
+        change = self._run("settle", operation)
         reservation.done = True
         return change
 
     def add_spend(self, tenant: str, usd: float, day: str) -> SpendChange:
-        return self._run(lambda db: self._add(db, tenant, day, usd, 0.0))
+        return self._run("settle", lambda db: self._add(db, tenant, day, usd, 0.0))
 
     def mark_threshold(self, tenant: str, period: str, period_key: str, ratio: float, limit: float) -> bool:
         def operation(db: sqlite3.Connection) -> bool:
@@ -203,7 +212,7 @@ class FileState(State):
             )
             return cursor.rowcount == 1
 
-        return self._run(operation)
+        return self._run("settle", operation)
 
     def spent(self, tenant: str, day: str) -> dict[str, float]:
         def operation(db: sqlite3.Connection) -> dict[str, float]:
@@ -215,7 +224,7 @@ class FileState(State):
             ).fetchone()
             return {c.BUDGET_PERIOD_DAY: float(today), c.BUDGET_PERIOD_MONTH: float(month)}
 
-        return self._run(operation, write=False)
+        return self._run("spend_read", operation, write=False)
 
     def spend_by_tenant(self, day: str) -> dict[str, dict[str, float]]:
         def operation(db: sqlite3.Connection) -> dict[str, dict[str, float]]:
@@ -227,7 +236,7 @@ class FileState(State):
             ).fetchall()
             return {t: {c.BUDGET_PERIOD_DAY: float(d), c.BUDGET_PERIOD_MONTH: float(m)} for t, d, m in rows}
 
-        return self._run(operation, write=False)
+        return self._run("spend_read", operation, write=False)
 
     # ------------------------------------------------------------------ budgets
     def budgets(self) -> dict[str, dict[str, float]]:
@@ -241,7 +250,7 @@ class FileState(State):
             return {tenant: _limits(day, month) for tenant, day, month in rows}
 
         try:
-            self._budgets = self._run(operation, write=False)
+            self._budgets = self._run("budget_read", operation, write=False)
         finally:
             self._budgets_read = now
         return self._budgets
@@ -258,7 +267,7 @@ class FileState(State):
                 )
             return _limits(*row) if row else None
 
-        before = self._run(operation)
+        before = self._run("budget_set", operation)
         self._budgets_read = -BUDGETS_REFRESH
         return before
 
