@@ -21,10 +21,13 @@ import psycopg
 import pytest
 
 from glassbox import conventions as c
+from glassbox.endpoints import Endpoints
 from glassbox.state.postgres import migrate
 
+from .binaries import requires
 from .conftest import Postgres
 from .otlp_receiver import OTLPReceiver
+from .stack_fixtures import new_stack, otlp_http, wait_for
 from .test_demo_subprocess import demo_app, headers, poll
 
 BUDGET = 0.02
@@ -357,3 +360,70 @@ def test_a_state_that_cannot_be_used_is_named_at_start_up_and_the_app_serves(
     assert failures and float(failures.group(1)) >= 1, metrics_text[-3000:]
     connected = re.search(r"glassbox_state_connected\{[^}]*\} (\S+)", metrics_text)
     assert connected and float(connected.group(1)) == 0
+
+
+@requires("loki")
+def test_a_chain_rewritten_and_re_signed_in_the_database_is_caught_against_loki(
+    pg_url: str, stub_url: str, tmp_path: Path
+) -> None:
+    """Whoever holds the database and the signing key can rewrite the chain so that it verifies; the copies
+    Loki's audit stream received as the events happened still tell."""
+    from glassbox.audit.chain import canonical, key_id, load_or_create_key, record_hash
+
+    stack = new_stack(tmp_path / "stack")
+    try:
+        stack.up(["prometheus", "loki", "collector"])
+        with replicas(stub_url, OTLPReceiver(), tmp_path, pg_url, GLASSBOX_AUDIT_CHECKPOINT_EVERY="3",
+                      OTEL_EXPORTER_OTLP_ENDPOINT=otlp_http(stack)) as apps:  # fmt: skip
+            for _ in range(3):
+                for app in apps:
+                    chat(app, "acme")  # an ai.model_choice audit event each
+        loki = Endpoints.from_environ(stack.env).loki
+        records = audit_records(pg_url)
+        start = time.time() - 3600
+
+        def all_in_loki() -> bool:
+            from glassbox.audit.loki import loki_copies
+
+            return len(loki_copies(loki, start, time.time())) >= len(records)
+
+        wait_for(all_in_loki, timeout=90, what="every audit event in Loki's audit stream")
+        keys = [str(app["directory"] / "keys" / "audit.key.pub") for app in apps]
+        trusted = ("--public-key", keys[0], "--public-key", keys[1])
+        check = ("audit", "verify", *trusted, "--against-loki", "--grace", "0", "--loki", loki)
+        intact = cli(*check, cwd=tmp_path, GLASSBOX_STATE_URL=pg_url)
+        assert intact.returncode == 0 and "LOKI  " in intact.stdout, intact.stdout + intact.stderr
+
+        # The rewrite: record 2 says another model, every hash after it recomputed, every checkpoint re-signed.
+        key = load_or_create_key(apps[0]["directory"] / "keys" / "audit.key")
+        chain = audit_records(pg_url)
+        chain[1]["after"] = {**chain[1]["after"], "model": "gpt-4o-mini"}
+        prev = chain[0]["hash"]
+        with psycopg.connect(pg_url, autocommit=True) as superuser:
+            superuser.execute("SET session_replication_role = replica")
+            for record in chain[1:]:
+                record["prev"] = prev
+                record["hash"] = prev = record_hash({k: v for k, v in record.items() if k != "hash"})
+                superuser.execute("UPDATE glassbox.audit_log SET record = %s, hash = %s WHERE seq = %s",
+                                  (canonical(record).decode(), record["hash"], record["seq"]))  # fmt: skip
+            superuser.execute("DELETE FROM glassbox.audit_checkpoints")
+            for record in chain[2::3]:
+                head = {"seq": record["seq"], "hash": record["hash"], "time": time.time()}
+                superuser.execute(
+                    "INSERT INTO glassbox.audit_checkpoints VALUES (%s, %s, %s, %s, %s)",
+                    (
+                        head["seq"],
+                        head["hash"],
+                        head["time"],
+                        key_id(key.public_key()),
+                        key.sign(canonical(head)).hex(),
+                    ),
+                )
+        re_signed = cli("audit", "verify", *trusted, cwd=tmp_path, GLASSBOX_STATE_URL=pg_url)
+        assert re_signed.returncode == 0, re_signed.stdout  # the database alone cannot tell
+        caught = cli(*check, cwd=tmp_path, GLASSBOX_STATE_URL=pg_url)
+        assert caught.returncode == 1, caught.stdout
+        assert "record 2" in caught.stdout and "rewritten" in caught.stdout
+        assert "first bad sequence number 2" in caught.stdout
+    finally:
+        stack.down()

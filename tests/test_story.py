@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from glassbox import conventions as c
 from glassbox import story
 from glassbox.audit.chain import AuditLog
 from glassbox.endpoints import Endpoints
+from glassbox.state.postgres import migrate
 
 from .binaries import requires
 from .conftest import free_port
@@ -52,6 +54,29 @@ def test_a_request_id_with_tempo_down_finds_no_trace_and_says_why(tmp_path: Path
     bundle = story.Story(nothing_listening(), 2, 3600, tmp_path / "none.jsonl").bundle("req-unknown")
     assert bundle["traces"] == [] and set(story.SECTIONS) <= set(bundle)
     assert any(note.startswith("tempo") for note in bundle["missing"])
+
+
+def test_a_request_that_just_ended_is_found_through_the_fleet_audit_with_tempo_s_search_unavailable(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Tempo's search lags a finished request by about a minute: its trace ids come from the audit trail."""
+    from glassbox.audit.postgres import PostgresAuditLog
+    from glassbox.state.postgres import Database
+
+    central = PostgresAuditLog(Database(pg_url, 5.0), tmp_path / "key")
+    with psycopg.connect(pg_url, autocommit=True) as connection:
+        migrate(connection)
+    first, second = "a" * 32, "b" * 32
+    for trace_id, action in ((first, "ai.tool_call"), (second, "ai.model_choice"), ("c" * 32, "login")):
+        request = "req-just-now" if action != "login" else "req-other"
+        event = {"id": uuid.uuid4().hex, "time": "2026-11-30T10:00:00+00:00", "action": action}
+        central.append({**event, "trace_id": trace_id, "request_id": request, "actor": {"type": "agent"}})
+    teller = story.Story(nothing_listening(), timeout=2, since_seconds=3600, audit_log=None, central=central)
+    bundle = teller.bundle("req-just-now")
+    assert bundle["traces"] == [first, second]
+    assert bundle["trace_sources"] == {first: ["audit"], second: ["audit"]}
+    assert [a["action"] for a in bundle["audit"]] == ["ai.tool_call", "ai.model_choice"]
+    assert {note.split(":")[0] for note in bundle["missing"]} >= {"tempo", "loki"}  # and it says why they gave none
 
 
 def test_the_command_writes_the_bundle_and_exits_1_when_nothing_is_found(

@@ -301,6 +301,7 @@ class Story:
         return self._audit_records(request_id=request_id, trace_ids=trace_ids)
 
     def bundle(self, identifier: str) -> dict[str, Any]:
+        self.missing, self.sources = [], {}
         trace_ids = self.trace_ids(identifier)
         spans = [span for trace_id in trace_ids for span in self.trace(trace_id)]
         logs = [record for trace_id in trace_ids for record in self.logs(trace_id)] if trace_ids else []

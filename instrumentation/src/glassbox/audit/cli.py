@@ -49,11 +49,12 @@ def _audited_read(action: str, resource: str, detail: Mapping[str, Any]) -> Any:
     from glassbox.audit.events import audit
 
     fields = {"actor": actor(), "resource": {"type": "audit_log", "id": resource}}
-    audit(action, outcome="attempt", after=dict(detail), **fields)
+    attempt = audit(action, outcome="attempt", after=dict(detail), **fields)
 
     def done(outcome: str, **after: Any) -> None:
         audit(action, outcome=outcome, after={**detail, **after}, **fields)
 
+    done.attempt_id = attempt["id"]  # type: ignore[attr-defined]
     return done
 
 
@@ -135,7 +136,7 @@ def _verify(args: argparse.Namespace) -> int:
         done("failure", error=f"{type(error).__name__}: {error}")
         print(f"audit verify: cannot read {where}: {error}", file=sys.stderr)
         return 2
-    if args.against_loki and not _against_loki(args, central, result, started):
+    if args.against_loki and not _against_loki(args, central, result, started, done.attempt_id):
         done("failure", error="Loki could not be read")
         return 2
     code = _report(result, args.spool_dir)
@@ -143,10 +144,12 @@ def _verify(args: argparse.Namespace) -> int:
     return code
 
 
-def _against_loki(args: argparse.Namespace, central: Any, result: Verification, started: float) -> bool:
+def _against_loki(args: argparse.Namespace, central: Any, result: Verification, started: float, own: str) -> bool:
+    """Compare with Loki's copies; ``own``: this verification's attempt, whose copy cannot be in Loki yet."""
     from glassbox.audit import loki
 
-    records = list(central.records() if central is not None else store.file_records(args.log))
+    everything = central.records() if central is not None else store.file_records(args.log)
+    records = [record for record in everything if record.get("id") != own]
     if not records:
         return True
     first = min(parse_time(str(r.get("time"))).timestamp() for r in records)
