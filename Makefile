@@ -30,7 +30,7 @@ lint: venv
 
 typecheck: venv
 	$(BIN)/mypy instrumentation/src
-	$(BIN)/mypy --strict grafana
+	$(BIN)/mypy --strict grafana stack
 
 # The stack's native parts: the project's collector build (cached outside the repository) and Debian's
 # Prometheus and promtool. Debian's package starts a prometheus service where systemd runs; `make up`

@@ -23,6 +23,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
@@ -103,10 +104,10 @@ def summarise(metrics_text: str, log_path: Path) -> str | None:
 
 
 def prometheus_summary(endpoints: Endpoints, instance: str) -> None:
-    """Requests and USD per tenant as Prometheus holds them, for this run's app instance only."""
+    """Requests and USD per tenant as Prometheus holds them, for this run's app instances only."""
 
     def per_tenant(metric: str) -> dict[str, float]:
-        query = f'sum by (glassbox_tenant_id) ({metric}{{job="demo-agent",instance="{instance}"}})'
+        query = f'sum by (glassbox_tenant_id) ({metric}{{job="demo-agent",instance=~"{instance}(-.+)?"}})'
         response = httpx.get(f"{endpoints.prometheus}/api/v1/query", params={"query": query}, timeout=10)
         rows = response.json()["data"]["result"]
         return {r["metric"].get("glassbox_tenant_id", "?"): float(r["value"][1]) for r in rows}
@@ -144,6 +145,118 @@ def backend_counts(endpoints: Endpoints, trace_id: str | None) -> None:
             print(f"  Tempo: not reachable at {endpoints.tempo}")
 
 
+def fleet_state_url(state_dir: Path) -> str | None:
+    """The PostgreSQL the stack runs for the fleet state: GLASSBOX_STATE_URL, the native run's, or compose's."""
+    if url := os.environ.get("GLASSBOX_STATE_URL"):
+        return url
+    native = state_dir / "postgres-url"
+    if native.is_file():
+        return native.read_text().strip()
+    dotenv = HERE.parent / ".env"
+    if (state_dir / "docker").exists() and dotenv.is_file():
+        values = dict(line.split("=", 1) for line in dotenv.read_text().splitlines() if "=" in line and line[0] != "#")
+        if password := values.get("GLASSBOX_POSTGRES_PASSWORD"):
+            port = values.get("GLASSBOX_POSTGRES_PORT", "5432")
+            return f"postgresql://glassbox:{quote(password, safe='')}@127.0.0.1:{port}/glassbox"
+    return None
+
+
+def fresh_database(url: str, instance: str) -> str:
+    """A database of its own for this run (each demo starts within budget); older demo databases go."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"glassbox_demo_{instance.replace('-', '_')}"
+    with psycopg.connect(url, autocommit=True) as connection:
+        for (old,) in connection.execute("SELECT datname FROM pg_database WHERE datname LIKE 'glassbox_demo_%'"):
+            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(old)))
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def start_app(index: int, env: dict[str, str], processes: list[subprocess.Popen[Any]]) -> dict[str, Any]:
+    """One replica of the demo app: a host of its own (host name, directories, ports)."""
+    host = f"demo-host-{'ab'[index]}"
+    directory = STATE / host
+    directory.mkdir(parents=True, exist_ok=True)
+    port, metrics_port = free_port(), free_port()
+    replica = {
+        **env,
+        "DEMO_PORT": str(port),
+        "GLASSBOX_METRICS_PORT": str(metrics_port),
+        "OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id={env['DEMO_INSTANCE']}-{host},host.name={host}",
+        # The host's own files: audit log, spool and key, kill switch and spend (used without a shared state).
+        "GLASSBOX_AUDIT_DIR": str(directory / "audit"),
+        "GLASSBOX_AUDIT_CHECKPOINT_DIR": str(directory / "audit-checkpoints"),
+        "GLASSBOX_AUDIT_KEY_FILE": str(directory / "keys" / "audit.key"),
+        "GLASSBOX_AUDIT_SPOOL_DIR": str(directory / "audit-spool"),
+        "GLASSBOX_KILL_SWITCH_FILE": str(directory / "kill-switch"),
+        "GLASSBOX_BUDGETS_STATE": str(directory / f"spend-{env['DEMO_INSTANCE']}.sqlite"),
+    }
+    log_path = STATE / f"app-{host}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "opentelemetry-instrument"),
+                "python",
+                str(HERE / "demo_app" / "app.py"),
+            ],
+            env=replica,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    processes.append(process)
+    url = f"http://127.0.0.1:{port}"
+    wait(f"{url}/healthz", process, f"demo app on {host}")
+    print(f"  {host}: app {url}   metrics http://127.0.0.1:{metrics_port}/metrics   log {log_path}")
+    return {"host": host, "url": url, "metrics": f"http://127.0.0.1:{metrics_port}/metrics", "log": log_path,
+            "env": replica}  # fmt: skip
+
+
+def chat_is_canned(app: dict[str, Any], tenant: str) -> bool:
+    reply = httpx.post(f"{app['url']}/chat", json={"message": "hello"}, headers={"x-tenant-id": tenant}, timeout=10)
+    return bool(reply.json().get("fallback"))
+
+
+def fleet_report(apps: list[dict[str, Any]], env: dict[str, str]) -> None:
+    """One tenant's budget across both hosts, and one kill switch stopping both."""
+    glassbox = [str(Path(sys.executable).parent / "glassbox")]
+    print("\nFleet (two hosts, one PostgreSQL):")
+    listing = subprocess.run([*glassbox, "budgets", "list"], env=env, capture_output=True, text=True, timeout=60)
+    for line in listing.stdout.splitlines():
+        if line.startswith(("tenant", "initech", "state:")):
+            print(f"  {line}")
+    for app in apps:
+        refused = parse_metrics(httpx.get(app["metrics"], timeout=5).text).get("glassbox_ai_calls_refused_total", [])
+        by_budget = sum(v for labels, v in refused if labels.get("glassbox_tenant_id") == "initech"
+                        and labels.get("reason", "").startswith("budget_"))  # fmt: skip
+        print(f"  {app['host']}: {by_budget:.0f} model calls of initech refused by its budget")
+    switched = subprocess.run([*glassbox, "kill-switch", "on", "--reason", "demo: one switch for the fleet"],
+                              env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = time.monotonic()
+    if switched.returncode != 0:
+        print(f"  kill switch: {switched.stderr.strip()}")
+        return
+    for app in apps:
+        while not chat_is_canned(app, "globex") and time.monotonic() - done < 5:
+            time.sleep(0.02)
+        print(f"  kill switch on: {app['host']} answers with the canned fallback "
+              f"({(time.monotonic() - done) * 1000:.0f} ms after the command returned)")  # fmt: skip
+    subprocess.run([*glassbox, "kill-switch", "off"], env=env, capture_output=True, timeout=60)
+    time.sleep(0.2)
+    answers = [f"{a['host']} " + ("still canned" if chat_is_canned(a, "globex") else "answered by the model")
+               for a in apps]  # fmt: skip
+    print(f"  kill switch off: {', '.join(answers)}")
+    # Each host signs checkpoints with its own key (a fleet can share one): trust those that signed any.
+    signed = [Path(app["env"]["GLASSBOX_AUDIT_KEY_FILE"] + ".pub") for app in apps]
+    keys = [arg for path in signed if path.exists() for arg in ("--public-key", str(path))]
+    verified = subprocess.run([*glassbox, "audit", "verify", *keys], env=env, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+    last = verified.stdout.strip().splitlines()[-1] if verified.stdout.strip() else verified.stderr.strip()
+    print(f"  one audit chain for both hosts: {last}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
@@ -157,8 +270,9 @@ def main() -> None:
             raise SystemExit("the stack did not start; see the message above")
     endpoints = Endpoints.from_environ(os.environ)
     instance = f"demo-{os.getpid()}-{int(time.time())}"
-    stub_port, app_port, metrics_port = free_port(), free_port(), free_port()
+    stub_port = free_port()
     bin_dir = Path(sys.executable).parent
+    state_url = fleet_state_url(Path(os.environ.get("GLASSBOX_STATE_DIR", root / ".state" / "stack")))
     env = {
         **os.environ,
         "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
@@ -166,68 +280,48 @@ def main() -> None:
         "OTEL_PYTHON_CONFIGURATOR": "glassbox",
         "OTEL_SERVICE_NAME": os.environ.get("OTEL_SERVICE_NAME", "demo-agent"),
         "OTEL_EXPORTER_OTLP_TIMEOUT": os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT", "2"),
-        "GLASSBOX_METRICS_PORT": str(metrics_port),
         "GLASSBOX_BUDGETS_FILE": os.environ.get("GLASSBOX_BUDGETS_FILE", str(HERE / "demo_app" / "budgets.yaml")),
-        # The demo's audit log, its signed checkpoints and key: `glassbox audit verify` with the same variables.
-        "GLASSBOX_AUDIT_DIR": os.environ.get("GLASSBOX_AUDIT_DIR", str(STATE / "audit")),
-        "GLASSBOX_AUDIT_CHECKPOINT_DIR": os.environ.get(
-            "GLASSBOX_AUDIT_CHECKPOINT_DIR", str(STATE / "audit-checkpoints")
-        ),
-        "GLASSBOX_AUDIT_KEY_FILE": os.environ.get("GLASSBOX_AUDIT_KEY_FILE", str(STATE / "keys" / "audit.key")),
-        "GLASSBOX_AUDIT_SPOOL_DIR": os.environ.get("GLASSBOX_AUDIT_SPOOL_DIR", str(STATE / "audit-spool")),
-        "GLASSBOX_KILL_SWITCH_FILE": os.environ.get("GLASSBOX_KILL_SWITCH_FILE", str(STATE / "kill-switch")),
-        # Tenant spend shared by the app's processes; one file per run, so each demo starts within budget.
-        "GLASSBOX_BUDGETS_STATE": os.environ.get("GLASSBOX_BUDGETS_STATE", str(STATE / f"spend-{instance}.sqlite")),
         "OTEL_METRIC_EXPORT_INTERVAL": os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "5000"),
-        "DEMO_PORT": str(app_port),
         "LLM_BASE_URL": f"http://127.0.0.1:{stub_port}",
         "DEMO_ADMIN_TOKEN": os.environ.get("DEMO_ADMIN_TOKEN", "demo-admin-token"),
+        "DEMO_INSTANCE": instance,
         "OTEL_EXPORTER_OTLP_ENDPOINT": endpoints.otlp_http,
         "OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id={instance}",
     }
+    if state_url:
+        try:
+            env["GLASSBOX_STATE_URL"] = fresh_database(state_url, instance)
+        except Exception as error:
+            print(f"PostgreSQL for the fleet state does not answer ({type(error).__name__}); one replica, files state")
+            state_url = None
+    else:
+        print("No PostgreSQL for the fleet state (`make up` starts one): one replica with the files state")
     processes: list[subprocess.Popen[Any]] = []
     try:
         print("Starting the stub LLM server and the demo app (with glassbox):")
         stub_log = open(STATE / "stub.log", "wb")  # noqa: SIM115
         processes.append(
             subprocess.Popen(
-                [
-                    sys.executable,
-                    str(HERE / "stub_llm" / "server.py"),
-                    "--port",
-                    str(stub_port),
-                    "--error-rate",
-                    "0.02",
-                ],
+                [sys.executable, str(HERE / "stub_llm" / "server.py"), "--port", str(stub_port), "--error-rate",
+                 "0.02"],
                 stdout=stub_log,
                 stderr=subprocess.STDOUT,
             )
-        )
-        wait(f"http://127.0.0.1:{stub_port}/health", processes[-1], "stub LLM")
-        app_log_path = STATE / "app.log"
-        app_log = open(app_log_path, "wb")  # noqa: SIM115
-        processes.append(
-            subprocess.Popen(
-                [str(bin_dir / "opentelemetry-instrument"), "python", str(HERE / "demo_app" / "app.py")],
-                env=env,
-                stdout=app_log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        wait(f"http://127.0.0.1:{app_port}/healthz", processes[-1], "demo app")
-        print(f"  app http://127.0.0.1:{app_port}   metrics http://127.0.0.1:{metrics_port}/metrics")
-        print(f"Sending {args.seconds:.0f} s of traffic across tenants acme, globex, initech ...")
-        subprocess.run(
-            [sys.executable, str(HERE / "traffic.py"), "--url", f"http://127.0.0.1:{app_port}",
-             "--seconds", str(args.seconds)],
-            env=env,
-            check=True,
         )  # fmt: skip
+        wait(f"http://127.0.0.1:{stub_port}/health", processes[-1], "stub LLM")
+        apps = [start_app(index, env, processes) for index in range(2 if state_url else 1)]
+        print(f"Sending {args.seconds:.0f} s of traffic across tenants acme, globex, initech ...")
+        urls = [arg for app in apps for arg in ("--url", app["url"])]
+        subprocess.run([sys.executable, str(HERE / "traffic.py"), *urls, "--seconds", str(args.seconds)],
+                       env=env, check=True)  # fmt: skip
         time.sleep(6)  # one more metric collection, so /metrics includes the last requests
-        trace_id = summarise(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text, app_log_path)
+        text = "\n".join(httpx.get(app["metrics"], timeout=5).text for app in apps)
+        trace_id = summarise(text, apps[0]["log"])
         time.sleep(6)  # the collector sends metrics on within seconds
         prometheus_summary(endpoints, instance)
         backend_counts(endpoints, trace_id)
+        if state_url:
+            fleet_report(apps, {**env, "OTEL_SERVICE_NAME": "glassbox-cli"})
         print("\nglassbox doctor:")
         subprocess.run([str(bin_dir / "glassbox"), "doctor", "--timeout", "30"], env=env, check=False)
     finally:

@@ -1,6 +1,7 @@
 """Sends a realistic mix of requests to the demo app, across several tenants and users.
 
     python examples/traffic.py --url http://127.0.0.1:8000 --seconds 60 --concurrency 4
+    python examples/traffic.py --url http://127.0.0.1:8001 --url http://127.0.0.1:8002   # two replicas
 
 Each request carries ``x-tenant-id``, ``x-user-id``, ``x-session-id`` and ``x-request-id``. The mix:
 chat (plain and streamed), agent runs (a few of them failing), searches, admin reads and changes (some with a
@@ -13,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -110,19 +113,22 @@ async def send(
         counts[f"{kind} {type(exc).__name__}"] += 1
 
 
-async def run(url: str, seconds: float, concurrency: int, limit: int | None, seed: int) -> Counter[str]:
+async def run(url: str | Sequence[str], seconds: float, concurrency: int, limit: int | None, seed: int) -> Counter[str]:
+    """Send the mix to ``url`` (several: spread over them as a load balancer would, worker by worker)."""
     counts: Counter[str] = Counter()
     deadline = time.monotonic() + seconds
     admin_token = os.environ.get("DEMO_ADMIN_TOKEN", "")
     sent = [0]
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    urls = [url] if isinstance(url, str) else list(url)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(httpx.AsyncClient(base_url=u, timeout=30)) for u in urls]
         rng = random.Random(seed)
         for tenant in TENANTS:
             for request in RARE_KINDS:
-                await send(client, tenant, rng, request, counts)
+                await send(clients[0], tenant, rng, request, counts)
         await asyncio.gather(
             *(
-                worker(client, random.Random(seed + i), deadline, limit, counts, admin_token, sent)
+                worker(clients[i % len(clients)], random.Random(seed + i), deadline, limit, counts, admin_token, sent)
                 for i in range(concurrency)
             )
         )
@@ -131,13 +137,14 @@ async def run(url: str, seconds: float, concurrency: int, limit: int | None, see
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--url", action="append", help="the app (repeat for replicas; default http://127.0.0.1:8000)")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--requests", type=int, default=None, help="stop after this many requests")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    counts = asyncio.run(run(args.url, args.seconds, args.concurrency, args.requests, args.seed))
+    urls = args.url or ["http://127.0.0.1:8000"]
+    counts = asyncio.run(run(urls, args.seconds, args.concurrency, args.requests, args.seed))
     total = sum(counts.values())
     print(f"traffic: {total} requests across tenants {', '.join(TENANTS)}")
     for key, value in sorted(counts.items()):

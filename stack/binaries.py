@@ -18,6 +18,7 @@ EXECUTABLES: dict[str, tuple[str, ...]] = {
     "loki": ("loki",),
     "tempo": ("tempo",),
     "grafana": ("grafana", "grafana-server"),
+    "postgres": ("postgres",),
 }
 
 
@@ -27,6 +28,11 @@ def find_binary(component: str) -> Path | None:
     directories: list[Path] = []
     if component == "collector":
         directories.append(COLLECTOR_BUILD_DIR)
+    if component == "postgres":
+        from stack import postgres
+
+        postgres_bin = postgres.bin_dir()  # Debian keeps it off PATH, in /usr/lib/postgresql/N/bin
+        return None if postgres_bin is None else postgres_bin / "postgres"
     if bin_dir := os.environ.get("GLASSBOX_BIN_DIR"):
         directories.append(Path(bin_dir))
     for directory in directories:
@@ -41,5 +47,9 @@ def find_binary(component: str) -> Path | None:
 
 
 def missing_reason(component: str) -> str:
+    if component == "postgres":
+        from stack.postgres import missing_reason as postgres_missing
+
+        return postgres_missing()
     names = " or ".join(EXECUTABLES[component])
     return f"{names} binary not found on PATH or in GLASSBOX_BIN_DIR"

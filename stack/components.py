@@ -84,6 +84,8 @@ COMPONENTS: tuple[Component, ...] = (
         "GLASSBOX_COLLECTOR_DATA_DIR",
     ),
     Component("grafana", False, ("GLASSBOX_GRAFANA_PORT",), "/api/health"),
+    # The fleet's shared state (GLASSBOX_STATE_URL); ready when it takes a connection (see stack.native).
+    Component("postgres", False, ("GLASSBOX_POSTGRES_PORT",), None),
     # Last, so it starts after everything it checks and `down` stops it first.
     Component("canary", False, (), None, python=True, best_effort=True),
 )

@@ -35,8 +35,11 @@ import yaml
 
 from stack.binaries import ROOT
 from stack.components import BY_NAME, COMPONENTS, SCRAPE_JOBS, command, component_env, executable, not_found, settings
+from stack.postgres import Cluster, reachable
 
 DEFAULT_STATE = ROOT / ".state" / "stack"
+# The database `up` creates in the native PostgreSQL for the fleet's shared state.
+STATE_DATABASE = "glassbox"
 READY_TIMEOUT = float(os.environ.get("GLASSBOX_READY_TIMEOUT", "90"))
 # A component without a readiness endpoint (the canary) counts as started when it still runs after this long.
 ALIVE_AFTER = 1.0
@@ -161,13 +164,7 @@ class NativeStack:
 
     def grafana_password(self) -> str:
         """GLASSBOX_GRAFANA_ADMIN_PASSWORD, or a random one kept (mode 0600) in the state directory."""
-        if password := self.env.get("GLASSBOX_GRAFANA_ADMIN_PASSWORD"):
-            return password
-        path = self.state / "grafana-admin-password"
-        if not path.exists():
-            path.write_text(secrets.token_urlsafe(18))
-            path.chmod(0o600)
-        return path.read_text().strip()
+        return self.env.get("GLASSBOX_GRAFANA_ADMIN_PASSWORD") or self._secret(self.state / "grafana-admin-password")
 
     # -- up / down ----------------------------------------------------------------------------------
     def up(self, only: Sequence[str] | None = None) -> list[Outcome]:
@@ -227,6 +224,8 @@ class NativeStack:
     def started_detail(self, name: str) -> str:
         if url := BY_NAME[name].ready_url(self.env):
             return url
+        if name == "postgres":
+            return f"127.0.0.1:{self.env['GLASSBOX_POSTGRES_PORT']}; GLASSBOX_STATE_URL in {self.state_url_file()}"
         detail = f"pid {self.running_pid(name)}, log {self.log_file(name)}"
         if name == "canary":
             detail = f"glassbox doctor every {self.env['GLASSBOX_CANARY_INTERVAL']}s, {detail}"
@@ -234,11 +233,39 @@ class NativeStack:
                 detail += "; the collector is not running, so its passes fail until it is"
         return detail
 
+    def postgres(self) -> Cluster:
+        """The native PostgreSQL: a cluster in the state directory, superuser password kept beside it."""
+        return Cluster(self.state / "postgres", int(self.env["GLASSBOX_POSTGRES_PORT"]), self.postgres_password())
+
+    def postgres_password(self) -> str:
+        """GLASSBOX_POSTGRES_PASSWORD, or a random one kept (mode 0600) beside the cluster's data, which it
+        must match for as long as that data lives."""
+        if password := self.env.get("GLASSBOX_POSTGRES_PASSWORD"):
+            return password
+        directory = reachable(self.state / "postgres")
+        directory.mkdir(parents=True, exist_ok=True)
+        return self._secret(directory / "glassbox-password")
+
+    def state_url_file(self) -> Path:
+        """Where `up` writes the GLASSBOX_STATE_URL of the native PostgreSQL (mode 0600: it holds the password)."""
+        return self.state / "postgres-url"
+
+    def _secret(self, path: Path) -> str:
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(18))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
     def start(self, name: str, binary: Path) -> None:
         component = BY_NAME[name]
         try:
-            argv = command(name, binary, self.env, self.state)
-        except ValueError as error:
+            if name == "postgres":
+                cluster = self.postgres()
+                cluster.init()
+                argv = cluster.command()
+            else:
+                argv = command(name, binary, self.env, self.state)
+        except (ValueError, RuntimeError, OSError) as error:
             raise StackError(f"{name}: {error}") from None
         env = component_env(name, self.env, self.state)
         if component.data_variable:
@@ -256,7 +283,12 @@ class NativeStack:
             process = subprocess.Popen(
                 argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.state
             )
-        self.pid_file(name).write_text(json.dumps({"pid": process.pid, "command": argv}))
+        # What /proc shows once a wrapper (setpriv) has exec'd the program.
+        shown = argv[argv.index("--") + 1 :] if argv[0] == "setpriv" else argv
+        self.pid_file(name).write_text(json.dumps({"pid": process.pid, "command": shown}))
+        if name == "postgres":
+            self._wait_for_postgres(process)
+            return
         url = component.ready_url(self.env)
         if url is None:
             print(f"  {name:<10} starting (pid {process.pid}) ", end="", flush=True)
@@ -283,6 +315,21 @@ class NativeStack:
         self.stop(name)
         raise StackError(f"{name} was not ready within {READY_TIMEOUT:.0f}s at {url}:\n{self.tail(name)}")
 
+    def _wait_for_postgres(self, process: subprocess.Popen[bytes]) -> None:
+        """Ready when it takes a connection; then the `glassbox` database exists and its URL is written."""
+        cluster = self.postgres()
+        print(f"  postgres   starting (pid {process.pid}), waiting for 127.0.0.1:{cluster.port} ", end="", flush=True)
+        try:
+            cluster.wait_ready(timeout=READY_TIMEOUT)
+            url = cluster.create_database(STATE_DATABASE)
+        except Exception as error:
+            print("failed")
+            self.stop("postgres")
+            raise StackError(f"postgres did not become ready: {error}\n{self.tail('postgres')}") from None
+        self.state_url_file().write_text(url + "\n")
+        self.state_url_file().chmod(0o600)
+        print("ready")
+
     def _raise_if_exited(self, name: str, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is not None:
             print("exited")
@@ -301,7 +348,8 @@ class NativeStack:
         if pid is None:
             self.pid_file(name).unlink(missing_ok=True)
             return False
-        os.killpg(pid, signal.SIGTERM)
+        # PostgreSQL's SIGTERM waits for every client to leave; SIGINT disconnects them and stops cleanly.
+        os.killpg(pid, signal.SIGINT if name == "postgres" else signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and not _is_zombie(pid):
             time.sleep(0.1)
@@ -399,6 +447,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {outcome.name:<10} {outcome.status:<16} {outcome.detail}")
     if any(o.name == "grafana" and o.status == "started" for o in outcomes):
         print(f"  grafana admin password: {state / 'grafana-admin-password'} or GLASSBOX_GRAFANA_ADMIN_PASSWORD")
+    if any(o.name == "postgres" and o.status in ("started", "already running") for o in outcomes):
+        print(f"  fleet state for your apps: export GLASSBOX_STATE_URL=$(cat {stack.state_url_file()})")
     return 0
 
 

@@ -3,7 +3,7 @@
 The cluster lives in one directory (``data/`` inside it), listens on 127.0.0.1 only, on the port given, with
 its Unix socket in the same directory; the superuser is ``glassbox`` with the password given (scram-sha-256).
 ``initdb`` and the server refuse to run as root, so as root they run as the ``postgres`` user (``setpriv``) and
-the directory is given to that user.
+the directory is given to that user (moved under its home when that user could not reach it).
 
     cluster = Cluster(directory, port, password)
     cluster.init()                      # once
@@ -16,6 +16,7 @@ the directory is given to that user.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import shutil
@@ -59,6 +60,21 @@ def _as_service_user(argv: Sequence[str]) -> list[str]:
     return ["setpriv", f"--reuid={SERVICE_USER}", f"--regid={SERVICE_USER}", "--init-groups", "--", *argv]
 
 
+def reachable(directory: Path) -> Path:
+    """``directory``, or, as root when the postgres user cannot reach it (a parent without o+x, such as a home
+    directory), a directory of that user's own named after it."""
+    if os.geteuid() != 0:
+        return directory
+    parents = [p for p in directory.resolve().parents if p.exists()]
+    if all(p.stat().st_mode & 0o001 for p in parents):
+        return directory
+    digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:10]
+    home = Path(pwd.getpwnam(SERVICE_USER).pw_dir) / "glassbox-clusters"
+    home.mkdir(parents=True, exist_ok=True)
+    _give_to_service_user(home)
+    return home / f"{directory.name}-{digest}"
+
+
 def _give_to_service_user(path: Path) -> None:
     if os.geteuid() == 0:
         user = pwd.getpwnam(SERVICE_USER)
@@ -67,8 +83,8 @@ def _give_to_service_user(path: Path) -> None:
 
 class Cluster:
     def __init__(self, directory: Path, port: int, password: str, settings: Sequence[str] = ()) -> None:
-        self.directory = directory
-        self.data = directory / "data"
+        self.directory = reachable(directory)
+        self.data = self.directory / "data"
         self.port = port
         self.password = password
         self.settings = tuple(settings)

@@ -40,6 +40,7 @@ STORES = {
     "loki": "/loki",
     "prometheus": "/prometheus",
     "grafana": "/var/lib/grafana",
+    "postgres": "/var/lib/postgresql/data",
 }
 # What each image can run for a healthcheck (first word of a CMD test); None: nothing at all.
 HEALTH_TOOLS: dict[str, set[str] | None] = {
@@ -49,6 +50,7 @@ HEALTH_TOOLS: dict[str, set[str] | None] = {
     "grafana/loki": {"/usr/bin/loki"},  # distroless; `loki -health` since 3.6.5
     "grafana/tempo": None,  # distroless static, no shell
     "otel/opentelemetry-collector-contrib": None,  # FROM scratch
+    "postgres": {"pg_isready"},  # the server image carries the client tools
 }
 LOKI_HEALTH_SINCE = (3, 6, 5)
 # The ports each component listens on, by the variable that moves it in a native run, with its default.
@@ -71,12 +73,21 @@ PORTS: dict[str, dict[str, int]] = {
         "GLASSBOX_TEMPO_OTLP_HTTP_PORT": 4418,
     },
     "grafana": {"GLASSBOX_GRAFANA_PORT": 3000},
+    "postgres": {"GLASSBOX_POSTGRES_PORT": 5432},
 }
 PORT_DEFAULTS = {variable: port for ports in PORTS.values() for variable, port in ports.items()}
 # Host ports a user might put in .env: unlike any default, so a leak into a container shows.
 MOVED_PORTS = {variable: str(20001 + number) for number, variable in enumerate(sorted(PORT_DEFAULTS))}
 # Passed when a test needs the file fully interpolated; never a real password.
-TEST_ENV = {"GLASSBOX_GRAFANA_ADMIN_PASSWORD": "test-only-not-a-secret"}
+TEST_ENV = {
+    "GLASSBOX_GRAFANA_ADMIN_PASSWORD": "test-only-not-a-secret",
+    "GLASSBOX_POSTGRES_PASSWORD": "test-only-not-a-secret",
+}
+# The only passwords in the file, each from .env with no default.
+PASSWORDS = {
+    ("grafana", "GF_SECURITY_ADMIN_PASSWORD"): "GLASSBOX_GRAFANA_ADMIN_PASSWORD",
+    ("postgres", "POSTGRES_PASSWORD"): "GLASSBOX_POSTGRES_PASSWORD",
+}
 
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<braced>[^}]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
 _BRACED = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:-|-|:\?|\?|:\+|\+)(?P<arg>.*))?$", re.S)
@@ -160,8 +171,8 @@ def image_name_and_tag(image: str) -> tuple[str, str]:
 
 
 def version_tuple(tag: str) -> tuple[int, ...]:
-    match = re.match(r"^v?(\d+)\.(\d+)\.(\d+)", tag)
-    assert match, f"{tag!r} is not a full x.y.z version"
+    match = re.match(r"^v?(\d+)\.(\d+)\.(\d+)", tag) or re.match(r"^(\d+)\.(\d+)-", tag)
+    assert match, f"{tag!r} is not a full x.y.z version (or PostgreSQL's major.minor with its base, e.g. 17.6-bookworm)"
     return tuple(int(part) for part in match.groups())
 
 
@@ -399,8 +410,8 @@ def test_config_files_default_to_the_ports_compose_relies_on() -> None:
             assert variable in PORT_DEFAULTS, f"{path.name}: unknown port variable {variable}"
             assert default == str(PORT_DEFAULTS[variable]), f"{path.name}: {variable} defaults to {default}"
             seen.add(variable)
-    # Prometheus and Grafana take their ports from compose itself.
-    assert set(PORT_DEFAULTS) - {"GLASSBOX_PROMETHEUS_PORT", "GLASSBOX_GRAFANA_PORT"} <= seen, seen
+    # Prometheus, Grafana and PostgreSQL take their ports from compose itself.
+    assert set(PORT_DEFAULTS) - {"GLASSBOX_PROMETHEUS_PORT", "GLASSBOX_GRAFANA_PORT", "GLASSBOX_POSTGRES_PORT"} <= seen
     found = services()
     assert "--web.listen-address=0.0.0.0:9090" in found["prometheus"]["command"]
     assert environment(found["grafana"]).get("GF_SERVER_HTTP_PORT", "3000") == "3000"
@@ -455,7 +466,7 @@ def test_collector_container_leaves_room_above_its_memory_limiter() -> None:
 
 def test_components_listen_on_all_container_interfaces_and_find_each_other_by_name() -> None:
     found = services()
-    for name in STORES:
+    for name in set(STORES) - {"postgres"}:  # PostgreSQL's image listens on every interface by itself
         env = environment(found[name])
         assert env.get("GLASSBOX_LISTEN_ADDRESS") == "0.0.0.0", name
         for component in ("collector", "tempo", "loki", "prometheus", "grafana"):
@@ -465,18 +476,22 @@ def test_components_listen_on_all_container_interfaces_and_find_each_other_by_na
 # --- Grafana security -----------------------------------------------------------------------------
 
 
-def test_grafana_admin_password_has_no_default() -> None:
-    grafana = raw_compose()["services"]["grafana"]
-    value = str(environment(grafana)["GF_SECURITY_ADMIN_PASSWORD"])
-    assert re.fullmatch(r"\$\{GLASSBOX_GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", value), value
-    with pytest.raises(InterpolationError, match="GLASSBOX_GRAFANA_ADMIN_PASSWORD"):
-        load_compose({})
+@pytest.mark.parametrize("service, key", sorted(PASSWORDS))
+def test_each_password_comes_from_env_with_no_default(service: str, key: str) -> None:
+    variable = PASSWORDS[(service, key)]
+    value = str(environment(raw_compose()["services"][service])[key])
+    assert re.fullmatch(rf"\$\{{{variable}:\?[^}}]+\}}", value), value
+    with pytest.raises(InterpolationError, match=variable):
+        load_compose({k: v for k, v in TEST_ENV.items() if k != variable})
     with pytest.raises(InterpolationError):
-        load_compose({"GLASSBOX_GRAFANA_ADMIN_PASSWORD": ""})
-    assert env_example()["GLASSBOX_GRAFANA_ADMIN_PASSWORD"] == ""
+        load_compose({**TEST_ENV, variable: ""})
+    assert env_example()[variable] == ""
+
+
+def test_no_other_password_is_in_the_file() -> None:
     for name, service in raw_compose()["services"].items():
         for key in environment(service):
-            assert "PASSWORD" not in key or (name, key) == ("grafana", "GF_SECURITY_ADMIN_PASSWORD"), (name, key)
+            assert "PASSWORD" not in key or (name, key) in PASSWORDS, (name, key)
 
 
 def test_grafana_allows_no_anonymous_or_self_signed_up_users() -> None:
@@ -537,9 +552,11 @@ def test_docker_compose_accepts_the_file() -> None:
     assert run.returncode == 0, run.stderr
 
 
-def test_docker_compose_refuses_to_start_without_a_grafana_password() -> None:
+@pytest.mark.parametrize("variable", sorted(PASSWORDS.values()))
+def test_docker_compose_refuses_to_start_without_a_password(variable: str) -> None:
     compose = _docker_compose()
-    env = {key: value for key, value in os.environ.items() if key != "GLASSBOX_GRAFANA_ADMIN_PASSWORD"}
+    env = {key: value for key, value in os.environ.items() if key not in PASSWORDS.values()}
+    env.update({name: "test-only-not-a-secret" for name in PASSWORDS.values() if name != variable})
     run = subprocess.run(
         [*compose, "--env-file", str(ENV_EXAMPLE), "config", "--quiet"],
         capture_output=True,
@@ -547,7 +564,7 @@ def test_docker_compose_refuses_to_start_without_a_grafana_password() -> None:
         env=env,
         timeout=120,
     )
-    assert run.returncode != 0 and "GLASSBOX_GRAFANA_ADMIN_PASSWORD" in run.stderr, run.stderr
+    assert run.returncode != 0 and variable in run.stderr, run.stderr
 
 
 def test_matches_the_compose_json_schema() -> None:

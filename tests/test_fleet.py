@@ -25,7 +25,7 @@ from glassbox.endpoints import Endpoints
 from glassbox.state.postgres import migrate
 
 from .binaries import requires
-from .conftest import Postgres
+from .conftest import EXAMPLES, Postgres, free_port
 from .otlp_receiver import OTLPReceiver
 from .stack_fixtures import new_stack, otlp_http, wait_for
 from .test_demo_subprocess import demo_app, headers, poll
@@ -427,3 +427,30 @@ def test_a_chain_rewritten_and_re_signed_in_the_database_is_caught_against_loki(
         assert "first bad sequence number 2" in caught.stdout
     finally:
         stack.down()
+
+
+def test_the_demo_runs_two_replicas_on_one_state_and_reports_the_fleet(pg_url: str, tmp_path: Path) -> None:
+    """`make demo` without the stack (collector and Prometheus are the integration tests'): two hosts, one
+    budget stopping initech on both, one kill switch stopping both, one audit chain."""
+    with OTLPReceiver() as receiver:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GLASSBOX_"))}
+        environment.update({
+            "GLASSBOX_STATE_URL": pg_url,
+            "GLASSBOX_COLLECTOR_HOST": "127.0.0.1",
+            "GLASSBOX_OTLP_HTTP_PORT": receiver.endpoint.rsplit(":", 1)[1],
+            "GLASSBOX_PROMETHEUS_PORT": str(free_port()),
+            "GLASSBOX_COLLECTOR_HEALTH_PORT": str(free_port()),
+        })  # fmt: skip
+        run = subprocess.run(
+            [sys.executable, str(EXAMPLES / "run_demo.py"), "--seconds", "12", "--no-stack"],
+            env=environment, capture_output=True, text=True, timeout=240, cwd=tmp_path,
+        )  # fmt: skip
+    out = run.stdout
+    assert "Fleet (two hosts, one PostgreSQL):" in out, out[-3000:] + run.stderr[-3000:]
+    refused = {host: int(n) for host, n in re.findall(r"(demo-host-[ab]): (\d+) model calls of initech refused", out)}
+    assert set(refused) == {"demo-host-a", "demo-host-b"} and all(refused.values()), out
+    spent = re.search(r"^  initech\s+([\d.]+)\s+[\d.]+\s+file\s+([\d.]+)", out, re.MULTILINE)
+    assert spent and float(spent.group(2)) <= float(spent.group(1)), out  # within the day budget, across both
+    assert out.count("answers with the canned fallback") == 2, out
+    assert "kill switch off: demo-host-a answered by the model, demo-host-b answered by the model" in out
+    assert re.search(r"one audit chain for both hosts: OK\s+\d+ records", out), out
