@@ -467,6 +467,56 @@ def _audit_events_waiting() -> Alert:
     )
 
 
+def _state_unavailable() -> Alert:
+    connected = p.metric(c.METRIC_STATE_CONNECTED)
+    backend = f'{p.label(c.STATE_BACKEND)}="postgresql"'
+    one = series(connected, f'instance="w1", {backend}')
+    other = series(connected, f'instance="w2", {backend}')
+    return Alert(
+        "GlassboxSharedStateUnavailable",
+        "glassbox-telemetry",
+        f"max by ({p.ENVIRONMENT}, job, instance, {p.label(c.STATE_BACKEND)}) (1 - {p.sel(connected)})",
+        0,
+        None,
+        "2m",
+        "critical",
+        "{{ $labels.instance }} of {{ $labels.job }} cannot reach its shared state",
+        "For 2 minutes the shared state ({{ $labels.glassbox_state_backend }}) has not answered {{ $labels.job }} "
+        "({{ $labels.instance }}, {{ $labels.deployment_environment_name }}): its budgets, kill switch and request "
+        "limits follow GLASSBOX_STATE_FAILURE and its audit events wait in the spool.",
+        "shared-state-unavailable",
+        Case(
+            {one: "1x5 0x20", other: "1x30"},
+            "15m",
+            ({**APP, "instance": "w1", p.label(c.STATE_BACKEND): "postgresql"},),
+        ),
+        Case({one: "1x5 0 1x20", other: "1x30"}, "15m"),
+    )
+
+
+def _state_failures() -> Alert:
+    failures = p.metric(c.METRIC_STATE_FAILURES)
+    keys = f"{p.ENVIRONMENT}, job, instance, {p.label(c.STATE_OPERATION)}"
+    reserve = series(failures, f'instance="w1", {p.label(c.STATE_OPERATION)}="reserve"')
+    return Alert(
+        "GlassboxSharedStateFailures",
+        "glassbox-telemetry",
+        f"sum by ({keys}) ({p.grown(p.sel(failures), '5m')})",
+        0,
+        None,
+        "5m",
+        "warning",
+        "{{ $labels.job }} keeps failing to {{ $labels.glassbox_state_operation }} in its shared state",
+        "For 5 minutes some {{ $labels.glassbox_state_operation }} operations of {{ $labels.job }} "
+        "({{ $labels.instance }}) did not finish within GLASSBOX_STATE_TIMEOUT: GLASSBOX_STATE_FAILURE decided "
+        "those model calls instead of the shared budgets, kill switch or request limits.",
+        "shared-state-failures",
+        # Reported at 0 from the start ("connect"), so the first failure of any operation is an increase.
+        Case({reserve: "0x5 0+3x20"}, "15m", ({**APP, "instance": "w1", p.label(c.STATE_OPERATION): "reserve"},)),
+        Case({reserve: "0x5 1 2 2x20"}, "15m"),
+    )
+
+
 def _kill_switch_on() -> Alert:
     kill_switch = p.metric(c.METRIC_AI_KILL_SWITCH)
     on = series(kill_switch, 'instance="w1"')
@@ -525,6 +575,8 @@ ALERTS: tuple[Alert, ...] = (
     _audit_failures(),
     _audit_log_failures(),
     _audit_events_waiting(),
+    _state_unavailable(),
+    _state_failures(),
     _canary_stale(),
 )
 GROUPS = {"glassbox-service": "1m", "glassbox-cost": "1m", "glassbox-telemetry": "1m"}

@@ -588,6 +588,38 @@ def audit() -> dict[str, Any]:
     )
 
 
+def shared_state() -> list[Panel]:
+    """The state each service's guard and audit share (its host's files, or the fleet's PostgreSQL)."""
+    connected = p.sel(p.metric(c.METRIC_STATE_CONNECTED), *p.APP)
+    failures = p.sel(p.metric(c.METRIC_STATE_FAILURES), *p.APP)
+    backend, operation = p.label(c.STATE_BACKEND), p.label(c.STATE_OPERATION)
+    return [
+        stat(
+            "Shared state answering",
+            "Whether each instance's shared state (files, or the fleet's PostgreSQL) answers it: while DOWN, "
+            "budgets, the kill switch and request limits follow GLASSBOX_STATE_FAILURE and audit events spool.",
+            "none",
+            Query(
+                f"min by (job, instance, {backend}) ({connected})",
+                "{{job}} {{instance}} {{" + backend + "}}",
+                instant=True,
+            ),  # fmt: skip
+            width=12,
+            mappings=UP_DOWN,
+            thresholds=[(1, "green")],
+            options={"colorMode": "background", "graphMode": "none"},
+        ),
+        timeseries(
+            "Shared state operations that failed",
+            "Operations per second the shared state could not do within GLASSBOX_STATE_TIMEOUT, by operation: "
+            "each was decided by GLASSBOX_STATE_FAILURE instead.",
+            "ops",
+            Query(f"sum by (job, {operation}) ({p.rate(failures)})", "{{job}} {{" + operation + "}}"),
+            width=12,
+        ),
+    ]
+
+
 # --------------------------------------------------------------------------- 6. telemetry pipeline
 def telemetry_pipeline() -> dict[str, Any]:
     queue = p.sel(collector_metric("otelcol_exporter_queue_size"), p.COLLECTOR)
@@ -639,6 +671,7 @@ def telemetry_pipeline() -> dict[str, Any]:
             ),
             stack_targets(),
             canary_age(width=12),
+            *shared_state(),
             timeseries(
                 "Spans exported by each service's SDK",
                 "Spans per second each service's OTel SDK exported, and those that failed (by error type).",
