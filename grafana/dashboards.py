@@ -603,7 +603,7 @@ def shared_state() -> list[Panel]:
                 f"min by (job, instance, {backend}) ({connected})",
                 "{{job}} {{instance}} {{" + backend + "}}",
                 instant=True,
-            ),  # fmt: skip
+            ),
             width=12,
             mappings=UP_DOWN,
             thresholds=[(1, "green")],
