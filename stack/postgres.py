@@ -21,6 +21,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Sequence
@@ -47,6 +48,13 @@ def bin_dir() -> Path | None:
         if (directory / "initdb").is_file() and (directory / "postgres").is_file():
             return directory
     return None
+
+
+def free_port() -> int:
+    """A free TCP port on loopback, for a cluster of its own."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def missing_reason() -> str:

@@ -7,12 +7,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from glassbox import conventions as c
 from glassbox import state as state_module
+from glassbox.audit.chain import load_public_key, public_key_path
 from glassbox.state import BudgetExceeded, RequestLimits, StateUnavailable
 from glassbox.state.postgres import Database, PostgresState, SchemaTooNew, StateConfigError, migrate, redact_url
 from glassbox.state.schema import LATEST
@@ -201,3 +203,26 @@ def test_a_state_that_cannot_be_used_is_reported_counted_and_calls_follow_the_fa
             state.reserve("acme", {"day": 1.0}, 0.1, DAY)
     finally:
         state.close()
+
+
+def test_the_central_chain_is_byte_for_byte_the_file_log_s_and_an_event_is_written_once(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The database chains and hashes the canonical JSON the client templates: a record verifies in Python, any
+    text survives unchanged, and an event appended again (a spool's copy of a write that went through) is not."""
+    from glassbox.audit.chain import record_hash
+    from glassbox.audit.postgres import PostgresAuditLog
+
+    with psycopg.connect(pg_url, autocommit=True) as connection:
+        migrate(connection)
+    log = PostgresAuditLog(Database(pg_url, 5.0), tmp_path / "key", checkpoint_every=2)
+    odd = {"name": 'Zoë ✓ 北京 " \\ \n \u2028 🚀 \x00', "nested": [{"seq": 7, "prev": "x"}, None, 1.5, True]}
+    first = log.append({"id": "e1", "action": "note", "time": "2026-11-30T10:00:00+00:00", "after": odd})
+    second = log.append({"id": "e2", "action": "note", "time": "2026-11-30T10:00:01+00:00", "tenant": "acme"})
+    assert (first["seq"], second["seq"]) == (1, 2) and second["prev"] == first["hash"]
+    assert first["after"] == odd and record_hash(first) == first["hash"] and record_hash(second) == second["hash"]
+    again = log.append_many([{"id": "e2", "action": "note", "time": "2026-11-30T10:00:01+00:00", "tenant": "acme"}])
+    assert again == [second]
+    assert [r["id"] for r in log.records()] == ["e1", "e2"]
+    result = log.verify([load_public_key(public_key_path(tmp_path / "key"))])
+    assert result.ok and (result.records, result.checkpoints) == (2, 2), result.problems  # the first, and #2

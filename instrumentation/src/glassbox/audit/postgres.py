@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -34,7 +35,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from glassbox.audit.chain import (
     CHAIN_FIELDS,
-    GENESIS,
     AuditWriteError,
     Verification,
     canonical,
@@ -42,16 +42,40 @@ from glassbox.audit.chain import (
     check_checkpoints,
     key_id,
     load_or_create_key,
-    record_hash,
 )
 from glassbox.state import schema
-from glassbox.state.postgres import Database, describe
+from glassbox.state.postgres import DURABLE, Database, describe
 
 MAX_BATCH = 500
-_INSERT = (
-    "INSERT INTO glassbox.audit_log (seq, event_id, time, tenant, action, actor_id, request_id, trace_id, record, "
-    "hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_APPEND = (
+    "SELECT out_seq, out_hash, out_record, last_checkpoint FROM glassbox.audit_append(%s, %s, %s, %s, %s::text[], "
+    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
 )
+
+
+def _columns(event: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The indexed columns of an event's row: id, time, tenant, action, actor id, request id, trace id."""
+    actor = event.get("actor") or {}
+    return (
+        str(event.get("id")),
+        str(event.get("time")),
+        event.get("tenant"),
+        str(event.get("action")),
+        actor.get("id"),
+        event.get("request_id"),
+        event.get("trace_id"),
+    )
+
+
+def _templates(event: Mapping[str, Any], seq_mark: str, prev_mark: str, hash_mark: str) -> tuple[str, str]:
+    """The event's canonical JSON as a record without its hash (what is hashed) and as the whole record, with
+    marks where the database puts the sequence number, the previous hash and the hash."""
+    hashing = canonical({**event, "seq": seq_mark, "prev": prev_mark}).decode()
+    stored = canonical({**event, "seq": seq_mark, "prev": prev_mark, "hash": hash_mark}).decode()
+    for mark in (seq_mark, prev_mark, hash_mark):
+        if (hashing + stored).count(mark) != (1 if mark == hash_mark else 2):
+            raise ValueError("an audit event holds a chain mark")  # 128 random bits: never by chance
+    return hashing, stored
 
 
 @dataclass
@@ -79,7 +103,7 @@ class PostgresAuditLog:
     # (the fleet's), so that no checkpoint is signed by a key the verifiers do not know.
     create_key: bool = True
     _key: Ed25519PrivateKey | None = field(default=None, repr=False)
-    _last_checkpoint: float | None = field(default=None, repr=False)
+    _connected: psycopg.Connection[Any] | None = field(default=None, repr=False)
     _queue: list[tuple[dict[str, Any], Future[dict[str, Any]]]] = field(default_factory=list, repr=False)
     _wake: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _writer: threading.Thread | None = field(default=None, repr=False)
@@ -100,7 +124,9 @@ class PostgresAuditLog:
         return self.append_many([event])[0]
 
     def append_many(self, events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Append events in order, in one transaction of the writer; returns their records."""
+        """Append events in order, in one transaction of the writer; returns their records. An event already in
+        the chain (from a spool: its first write went through after its caller stopped waiting) is not written
+        again."""
         if any(CHAIN_FIELDS & set(event) for event in events):
             raise ValueError("seq, prev and hash are set by the log")
         if not self.db.healthy():  # it failed a moment ago: do not make every caller wait out the timeout
@@ -127,12 +153,13 @@ class PostgresAuditLog:
                 while not self._queue:
                     self._wake.wait()
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            live = [(event, future) for event, future in batch if future.set_running_or_notify_cancel()]
+            live = [(item, future) for item, future in batch if future.set_running_or_notify_cancel()]
             if not live:
                 continue
             try:
-                records = self._write([event for event, _ in live])
+                records = self._write([item for item, _ in live])
             except Exception as error:
+                self._drop_connection()
                 self.db.trip(describe(error))
                 failure = AuditWriteError(f"{self.where}: {describe(error)}")
                 for _, future in live:
@@ -141,70 +168,68 @@ class PostgresAuditLog:
             for (_, future), record in zip(live, records, strict=True):
                 future.set_result(record)
 
-    def _write(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        with self.db.pool.connection(timeout=self.db.timeout) as connection:
-            with connection.transaction():
-                connection.execute("SELECT pg_advisory_xact_lock(%s)", (schema.AUDIT_LOCK,))
-                head = connection.execute(
-                    "SELECT seq, hash FROM glassbox.audit_log ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
-                present = {
-                    event_id: json.loads(record)
-                    for event_id, record in connection.execute(
-                        "SELECT event_id, record FROM glassbox.audit_log WHERE event_id = ANY(%s)",
-                        ([str(e.get("id")) for e in events],),
-                    )
-                }
-                seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
-                records, rows = [], []
-                for event in events:
-                    if str(event.get("id")) in present:
-                        records.append(present[str(event.get("id"))])
-                        continue
-                    seq += 1
-                    record = {**event, "seq": seq, "prev": prev}
-                    record["hash"] = prev = record_hash(record)
-                    records.append(record)
-                    present[str(record.get("id"))] = record
-                    rows.append(_row(record))
-                if rows:
-                    with connection.cursor() as cursor:
-                        cursor.executemany(_INSERT, rows)
-                    self._maybe_checkpoint(connection, records[-1] if rows else None, rows)
-            return records
+    def _connection(self) -> psycopg.Connection[Any]:
+        """The writer thread's own connection, committing durably (the state's pool commits asynchronously)."""
+        if self._connected is None or self._connected.closed or self._connected.broken:
+            self._drop_connection()
+            self._connected = psycopg.connect(self.db.conninfo, autocommit=True)
+            self._connected.execute("SET synchronous_commit TO on")
+        return self._connected
 
-    def _maybe_checkpoint(
-        self, connection: psycopg.Connection[Any], last: Mapping[str, Any] | None, rows: list[tuple[Any, ...]]
-    ) -> None:
-        if last is None or (not self.create_key and self._key is None and not self.key_path.exists()):
-            return
-        if self._last_checkpoint is None:
-            row = connection.execute("SELECT max(time) FROM glassbox.audit_checkpoints").fetchone()
-            self._last_checkpoint = float(row[0]) if row and row[0] is not None else 0.0
-        due = any(row[0] % self.checkpoint_every == 0 for row in rows)
-        if due or time.time() - self._last_checkpoint >= self.checkpoint_seconds:
-            head = {"seq": last["seq"], "hash": last["hash"], "time": round(time.time(), 3)}
-            key = self.key()
-            connection.execute(
-                "INSERT INTO glassbox.audit_checkpoints (seq, hash, time, key_id, signature) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (seq) DO NOTHING",
-                (head["seq"], head["hash"], head["time"], key_id(key.public_key()), key.sign(canonical(head)).hex()),
-            )
-            self._last_checkpoint = head["time"]
+    def _drop_connection(self) -> None:
+        if self._connected is not None:
+            self._connected.close()
+        self._connected = None
+
+    def _write(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Chain and insert a batch: one call of glassbox.audit_append (the chain's lock is held only while the
+        database chains it, and its transaction does not wait for the disk), then, in the same round trip, a
+        durable transaction that waits for the WAL to be flushed past it (signing a checkpoint when one is due).
+        A record whose flush is not confirmed can only be lost with every record after it, never leave a gap."""
+        marks = (uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex)  # seq, prev, hash
+        columns: list[list[Any]] = [[] for _ in range(9)]
+        for event in events:
+            for column, value in zip(columns, (*_columns(event), *_templates(event, *marks)), strict=True):
+                column.append(value)
+        connection = self._connection()
+        with connection.pipeline():
+            rows = connection.execute(_APPEND, (schema.AUDIT_LOCK, *marks, *columns)).fetchall()
+            records = [json.loads(record) for _, _, record, _ in rows]
+            written = [record for (seq, _, _, _), record in zip(rows, records, strict=True) if seq is not None]
+            last_checkpoint = float(rows[0][3] or 0.0) if rows else 0.0
+            due = any(record["seq"] % self.checkpoint_every == 0 for record in written)
+            if written and (due or time.time() - last_checkpoint >= self.checkpoint_seconds) and self._can_sign():
+                self._sign(connection, written[-1])  # durable: it waits for the flush itself
+            else:
+                connection.execute("SELECT pg_current_xact_id()")  # a durable commit: waits for the flush
+        return records
+
+    def _can_sign(self) -> bool:
+        return self.create_key or self._key is not None or self.key_path.exists()
+
+    def _sign(self, connection: psycopg.Connection[Any], last: Mapping[str, Any]) -> None:
+        """Insert a checkpoint of ``last`` signed with this host's key."""
+        head = {"seq": last["seq"], "hash": last["hash"], "time": round(time.time(), 3)}
+        key = self.key()
+        connection.execute(
+            "INSERT INTO glassbox.audit_checkpoints (seq, hash, time, key_id, signature) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (seq) DO NOTHING",
+            (head["seq"], head["hash"], head["time"], key_id(key.public_key()), key.sign(canonical(head)).hex()),
+        )
 
     def checkpoint(self) -> dict[str, Any] | None:
         """Sign the head of the chain now (for `glassbox audit verify --checkpoint` and tests)."""
 
         def operation(connection: psycopg.Connection[Any]) -> dict[str, Any] | None:
             with connection.transaction():
+                connection.execute(DURABLE)
                 connection.execute("SELECT pg_advisory_xact_lock(%s)", (schema.AUDIT_LOCK,))
                 row = connection.execute(
                     "SELECT seq, hash FROM glassbox.audit_log ORDER BY seq DESC LIMIT 1"
                 ).fetchone()
-                if row is None:
+                if row is None or not self._can_sign():
                     return None
-                self._last_checkpoint = 0.0
-                self._maybe_checkpoint(connection, {"seq": row[0], "hash": row[1]}, [])
+                self._sign(connection, {"seq": row[0], "hash": row[1]})
                 return {"seq": row[0], "hash": row[1]}
 
         return self.db.call("audit_checkpoint", operation, timeout=max(self.db.timeout, 5.0))
@@ -280,19 +305,3 @@ class PostgresAuditLog:
             result.problems.append("no signed checkpoint in glassbox.audit_checkpoints")
         check_checkpoints(result, signed, keys, hashes, require_key=bool(keys))
         return result
-
-
-def _row(record: Mapping[str, Any]) -> tuple[Any, ...]:
-    actor = record.get("actor") or {}
-    return (
-        record["seq"],
-        str(record.get("id")),
-        record.get("time"),
-        record.get("tenant"),
-        str(record.get("action")),
-        actor.get("id"),
-        record.get("request_id"),
-        record.get("trace_id"),
-        canonical(record).decode(),
-        record["hash"],
-    )

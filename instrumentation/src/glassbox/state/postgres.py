@@ -15,6 +15,9 @@
   ``HEARTBEAT_SECONDS``, which also notices a dead connection; while it cannot connect, the hot path is told
   its view is not current.
 * **Per-request usage** is one row per request id, counted and checked in one statement on every host.
+* **Durability where it matters.** Spend, reservations and request usage commit asynchronously (a database
+  crash can lose their last fraction of a second); the kill switch, budgets and the audit chain wait for the
+  WAL flush.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ _logger = logging.getLogger("glassbox")
 
 POOL_SIZE = 4
 POOL_NAME = "glassbox-state"
+# First statement of a transaction that must be on disk when it commits.
+DURABLE = "SET LOCAL synchronous_commit TO on"
 # After a failure, calls fail at once for this long instead of each waiting out the timeout.
 BREAKER_SECONDS = 1.0
 HEARTBEAT_SECONDS = 2.0
@@ -120,7 +125,10 @@ class Database:
         self.on_failure = on_failure or (lambda operation: None)
         params.setdefault("application_name", "glassbox")
         params.setdefault("connect_timeout", str(max(2, math.ceil(timeout * 4))))
-        params.setdefault("options", f"-c statement_timeout={STATEMENT_TIMEOUT_MS}")
+        # Spend, reservations and request usage commit without waiting for the WAL flush (a database crash can
+        # lose their last few hundred milliseconds: a little budget, never a record); the kill switch, budgets
+        # and the audit chain switch it back on for their own transactions (DURABLE).
+        params.setdefault("options", f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c synchronous_commit=off")
         # A network that stops answering is noticed within seconds, not the kernel's minutes.
         params.setdefault("keepalives_idle", "5")
         params.setdefault("keepalives_interval", "2")
@@ -340,6 +348,7 @@ class PostgresState(State):
 
         def operation(connection: psycopg.Connection[Any]) -> None:
             with connection.transaction():
+                connection.execute(DURABLE)
                 if on:
                     connection.execute(
                         "INSERT INTO glassbox.kill_switch (tenant, reason, actor) VALUES (%s, %s, %s) "
@@ -368,6 +377,7 @@ class PostgresState(State):
     def set_budget(self, tenant: str, limits: Mapping[str, float] | None) -> dict[str, float] | None:
         def operation(connection: psycopg.Connection[Any]) -> dict[str, float] | None:
             with connection.transaction():
+                connection.execute(DURABLE)
                 row = connection.execute(
                     "SELECT day_usd, month_usd FROM glassbox.budgets WHERE tenant = %s FOR UPDATE", (tenant,)
                 ).fetchone()

@@ -108,6 +108,52 @@ CREATE TABLE glassbox.audit_readers (
     tenant text NOT NULL,
     PRIMARY KEY (role_name, tenant)
 );
+-- Appends a batch to the audit chain inside the database, so that the chain's lock is held for the server's own
+-- work only (no client round trip while it is held). The client sends each event as two templates of its
+-- canonical JSON, made with marks where the sequence number, the previous hash and the hash go: hashing[i] is
+-- the record without "hash" (what the hash is the SHA-256 of), stored[i] the whole record. The transaction
+-- commits without waiting for the disk: the caller waits for the flush afterwards, outside the lock. An event
+-- whose id is in the chain already is not written again; its record is returned.
+CREATE FUNCTION glassbox.audit_append(lock_key bigint, seq_mark text, prev_mark text, hash_mark text,
+    ids text[], times text[], tenants text[], actions text[], actors text[], requests text[], traces text[],
+    hashing text[], stored text[])
+RETURNS TABLE (out_seq bigint, out_hash text, out_record text, last_checkpoint double precision)
+LANGUAGE plpgsql AS $$
+DECLARE
+    head_seq bigint;
+    head_hash text;
+    checkpointed double precision;
+    found_record text;
+    this_hash text;
+    this_record text;
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    PERFORM pg_advisory_xact_lock(lock_key);
+    SELECT a.seq, a.hash INTO head_seq, head_hash FROM glassbox.audit_log a ORDER BY a.seq DESC LIMIT 1;
+    head_seq := coalesce(head_seq, 0);
+    head_hash := coalesce(head_hash, repeat('0', 64));
+    SELECT c.time INTO checkpointed FROM glassbox.audit_checkpoints c ORDER BY c.seq DESC LIMIT 1;
+    FOR i IN 1 .. coalesce(array_length(ids, 1), 0) LOOP
+        SELECT a.record INTO found_record FROM glassbox.audit_log a WHERE a.event_id = ids[i];
+        IF found_record IS NOT NULL THEN
+            out_seq := NULL; out_hash := NULL; out_record := found_record; last_checkpoint := checkpointed;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        head_seq := head_seq + 1;
+        this_hash := encode(sha256(convert_to(replace(replace(hashing[i], '"' || seq_mark || '"', head_seq::text),
+                                                      prev_mark, head_hash), 'UTF8')), 'hex');
+        this_record := replace(replace(replace(stored[i], '"' || seq_mark || '"', head_seq::text),
+                                       prev_mark, head_hash), hash_mark, this_hash);
+        INSERT INTO glassbox.audit_log (seq, event_id, time, tenant, action, actor_id, request_id, trace_id,
+                                        record, hash)
+            VALUES (head_seq, ids[i], times[i]::timestamptz, tenants[i], actions[i], actors[i], requests[i],
+                    traces[i], this_record, this_hash);
+        out_seq := head_seq; out_hash := this_hash; out_record := this_record; last_checkpoint := checkpointed;
+        RETURN NEXT;
+        head_hash := this_hash;
+    END LOOP;
+END $$;
 CREATE FUNCTION glassbox.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'glassbox: % on % refused: the audit trail is append-only', TG_OP, TG_TABLE_NAME
@@ -152,6 +198,8 @@ BEGIN
             glassbox.budget_thresholds, glassbox.kill_switch, glassbox.request_usage TO glassbox_writer;
         GRANT USAGE ON SEQUENCE glassbox.reservations_id_seq TO glassbox_writer;
         GRANT SELECT, INSERT ON glassbox.audit_log, glassbox.audit_checkpoints TO glassbox_writer;
+        GRANT EXECUTE ON FUNCTION glassbox.audit_append(bigint, text, text, text, text[], text[], text[], text[],
+            text[], text[], text[], text[], text[]) TO glassbox_writer;
         DROP POLICY IF EXISTS writer_reads ON glassbox.audit_log;
         DROP POLICY IF EXISTS writer_appends ON glassbox.audit_log;
         CREATE POLICY writer_reads ON glassbox.audit_log FOR SELECT TO glassbox_writer USING (true);
