@@ -83,11 +83,14 @@ down: venv
 status: venv
 	$(BIN)/python -m stack.native status
 
-bench: venv collector
+bench: venv collector postgres
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/overhead.py
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/log_format.py
 	$(BIN)/python benchmarks/collector_throughput.py
 	$(BIN)/python benchmarks/audit_append.py
+	$(BIN)/python benchmarks/state_guard.py
+	$(BIN)/python benchmarks/audit_central.py
+	$(BIN)/python benchmarks/kill_switch.py
 
 docs: venv
 	$(BIN)/python -m glassbox.docs README.md
