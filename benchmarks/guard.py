@@ -6,10 +6,11 @@ It starts the stub LLM (``examples/stub_llm/server.py --latency-ms 0``) and, in 
 
 * ``call``: one ``openai`` chat completion through the real SDK against the stub (no instrumentation): the
   client-side work of a model call plus a loopback round trip, the baseline;
-* ``check``: ``glassbox.guard.check`` for that call with no budget for the tenant (the kill-switch file's stat
-  and the settings reads);
-* ``check+budget``: the same for a tenant with a day budget, so the guard reads the tenant's spend from the
-  host's SQLite file and estimates the call's input cost (a 2,000-character prompt).
+* ``check``: ``glassbox.guard.core.check`` for that call with no budget for the tenant (the kill switch as the
+  process last read it, the settings read once);
+* ``check+budget``: the same for a tenant with a day budget, so the guard estimates the call's cost (a
+  2,000-character prompt) and reserves it in the host's SQLite file, then (``check`` returns the refusal only)
+  releases it: two short transactions.
 
 It prints the median per-call time of each over ``--rounds`` rounds and the ratios ``check/call`` and
 ``check+budget/call``: the share of a model call's own client-side time that the guard adds. A real provider
@@ -57,6 +58,7 @@ def main() -> int:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="glassbox-bench-guard-"))
     os.environ["GLASSBOX_KILL_SWITCH_FILE"] = str(workdir / "kill-switch")
+    os.environ["GLASSBOX_BUDGETS_STATE"] = str(workdir / "spend.sqlite")
     stub = subprocess.Popen(
         [sys.executable, str(ROOT / "examples/stub_llm/server.py"), "--port", str(args.port), "--latency-ms", "0"],
         env={k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
@@ -70,9 +72,7 @@ def main() -> int:
             except httpx.HTTPError:
                 time.sleep(0.1)
         client = openai.OpenAI(base_url=f"{base}/v1", api_key="sk-bench", max_retries=0)
-        budgets.install(
-            budgets.Budgets({"budgeted": {"day": 1000.0, "month": 10000.0}}), store=workdir / "spend.sqlite"
-        )
+        budgets.install(budgets.Budgets({"budgeted": {"day": 1000.0, "month": 10000.0}}))
         kwargs = {"model": "gpt-4o-mini", "messages": PROMPT}
 
         def call() -> Any:

@@ -112,6 +112,8 @@ def _get() -> _State:
 def _after_fork_in_child() -> None:
     if _state is not None and _state.spool is not None:
         _state.spool.after_fork()
+    if _state is not None and hasattr(_state.log, "db"):
+        _state.log = None  # the fleet's log: its writer thread and connection stayed in the parent
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

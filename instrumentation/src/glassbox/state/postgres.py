@@ -249,7 +249,7 @@ class PostgresState(State):
         self._switches: dict[str | None, KillSwitch] = {}
         self._budgets: dict[str, dict[str, float]] = {}
         self._listening = threading.Event()  # set while the listener is connected and has read the state
-        self._first_sync = threading.Event()
+        self._first_attempt = threading.Event()  # set once the listener has connected, or failed to
         self._stopping = threading.Event()
         self._rows_known: set[tuple[str, str]] = set()
         self.connect_error = ""
@@ -257,8 +257,10 @@ class PostgresState(State):
         self._listener.start()
 
     def wait_until_current(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` for the first read of the state; whether it happened."""
-        return self._first_sync.wait(timeout)
+        """Wait up to ``timeout`` for the first attempt to read the state (it may fail at once: a wrong password);
+        whether the state is current."""
+        self._first_attempt.wait(timeout)
+        return self._listening.is_set()
 
     # ------------------------------------------------------------------ the listener
     def _read_switches(self, connection: psycopg.Connection[Any]) -> None:
@@ -302,7 +304,7 @@ class PostgresState(State):
                     self._read_switches(connection)
                     self._read_budgets(connection)
                     self._listening.set()
-                    self._first_sync.set()
+                    self._first_attempt.set()
                     self.connect_error, backoff = "", 0.5
                     last_maintenance = last_read = time.monotonic()
                     while not self._stopping.is_set():
@@ -334,6 +336,7 @@ class PostgresState(State):
                         self.db.safe_url,
                         message,
                     )
+                self._first_attempt.set()
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
 
