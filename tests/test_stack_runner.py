@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -225,3 +226,32 @@ def test_prometheus_scrapes_what_runs_and_a_later_up_adds_its_components(tmp_pat
         wait_for(lambda: active_jobs() == {"prometheus", "otelcol"}, 60, "the collector as a scrape target")
     finally:
         stack.down()
+
+
+def test_postgres_is_started_with_a_database_and_a_url_for_the_apps_and_stopped(tmp_path: Path) -> None:
+    import psycopg
+
+    stack = new_stack(tmp_path)
+    try:
+        (outcome,) = stack.up(["postgres"])
+        assert outcome.status == "started" and str(stack.state_url_file()) in outcome.detail
+        url = stack.state_url_file().read_text().strip()
+        assert stack.state_url_file().stat().st_mode & 0o077 == 0  # it holds the password
+        assert url.startswith("postgresql://glassbox:") and url.endswith(
+            f":{stack.env['GLASSBOX_POSTGRES_PORT']}/glassbox"
+        )
+        with psycopg.connect(url) as connection:
+            assert connection.execute("SELECT current_database()").fetchone() == ("glassbox",)
+        assert [o.status for o in stack.status() if o.name == "postgres"] == ["running"]
+        wrong = url.replace("postgresql://glassbox:", "postgresql://glassbox:not-it-", 1)
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(wrong).close()
+    finally:
+        assert stack.down() == ["postgres"]
+    stack.up(["postgres"])  # the cluster and its password are kept
+    try:
+        with psycopg.connect(stack.state_url_file().read_text().strip()) as connection:
+            assert connection.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        stack.down()
+        shutil.rmtree(stack.postgres().directory, ignore_errors=True)  # moved under ~postgres when root

@@ -37,6 +37,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from glassbox import conventions as c
 from glassbox import instruments as instruments_module
 from glassbox import logs, metric_labels, metrics_endpoint, settings, shutdown
+from glassbox.guard import budgets
 from glassbox.instruments import Instruments
 from glassbox.spans import GlassboxSpanProcessor
 from glassbox.version import __version__
@@ -146,6 +147,10 @@ def configure(auto_instrumentation_version: str | None = None) -> Pipeline:
         _logs.set_logger_provider(logger_provider)
         logs.install(logger_provider if log_processors else None, str(resource.attributes.get(c.SERVICE_NAME, "")))
 
+        try:  # the budgets file now, so that its limits are reported before any spend
+            budgets.ensure_configured()
+        except Exception:
+            _logger.debug("glassbox budgets failed to load", exc_info=True)
         _pipeline = Pipeline(tracer_provider, meter_provider, logger_provider)
         shutdown.install(_pipeline)
         return _pipeline

@@ -175,6 +175,12 @@ def configure(path: str | Path | None = None) -> Budgets | None:
     return budgets
 
 
+def ensure_configured() -> None:
+    """:func:`configure` from the settings unless budgets were configured or installed already."""
+    if not _configured:
+        configure()
+
+
 def current() -> Budgets | None:
     """The budgets of the file, if any."""
     return _file
@@ -197,8 +203,7 @@ def limits_for(tenant: str) -> Mapping[str, float]:
     its entry in the file, the state's "*", the file's "*". Placeholders are never tenants."""
     if tenant in NOT_TENANTS:
         return {}
-    if not _configured:
-        configure()
+    ensure_configured()
     kept = state_module.get().budgets()
     file = _file.limits if _file is not None else {}
     for source, key in ((kept, tenant), (file, tenant), (kept, DEFAULT_TENANT), (file, DEFAULT_TENANT)):
