@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from opentelemetry import context as otel_context
 
 from glassbox import conventions as c
 from glassbox import state as state_module
@@ -226,3 +227,48 @@ def test_the_central_chain_is_byte_for_byte_the_file_log_s_and_an_event_is_writt
     assert [r["id"] for r in log.records()] == ["e1", "e2"]
     result = log.verify([load_public_key(public_key_path(tmp_path / "key"))])
     assert result.ok and (result.records, result.checkpoints) == (2, 2), result.problems  # the first, and #2
+
+
+@pytest.mark.parametrize("mode", ["fail-open", "fail-closed"])
+def test_a_process_that_loses_the_database_follows_the_failure_mode_and_comes_back(
+    postgres: Postgres, pg_url: str, mode: str, monkeypatch: pytest.MonkeyPatch, telemetry: Telemetry
+) -> None:
+    """fail-open keeps the last kill-switch state it saw (here: on for acme); fail-closed refuses every call."""
+    from glassbox import attribution
+    from glassbox.guard import core as guard
+
+    monkeypatch.setenv("GLASSBOX_STATE_FAILURE", mode)
+    guard.reset()
+
+    def refusal(tenant: str) -> str | None:
+        token = otel_context.attach(attribution.with_attribution({c.TENANT_ID: tenant}))
+        try:
+            refused = guard.check(guard.OPENAI_CHAT, {"model": "gpt-4o-mini"})
+        finally:
+            otel_context.detach(token)
+        return None if refused is None else refused.reason
+
+    with fleet_state(pg_url) as state:
+        state_module.use(state)
+        try:
+            state.set_kill_switch(True, "acme", "abuse", "ops")
+            assert (refusal("acme"), refusal("globex")) == ("kill_switch", None)
+            postgres.cluster.stop(postgres.process)
+            try:
+                deadline = time.monotonic() + 10
+                while state.kill_switch(None)[1] and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert not state.healthy()
+                # the switch it knew still refuses acme; fail-closed refuses globex too, for want of the state
+                expected = ("kill_switch", None if mode == "fail-open" else c.REFUSED_STATE_UNAVAILABLE)
+                assert (refusal("acme"), refusal("globex")) == expected
+            finally:
+                postgres.process = postgres.cluster.start()
+                postgres.cluster.wait_ready(postgres.process)
+            deadline = time.monotonic() + 15
+            while not state.kill_switch(None)[1]:
+                assert time.monotonic() < deadline, "the process did not reconnect"
+                time.sleep(0.05)
+            assert (refusal("acme"), refusal("globex")) == ("kill_switch", None)
+        finally:
+            state_module.use(None)

@@ -13,7 +13,8 @@ Endpoints:
 * ``POST /agent``: an agent that plans with Anthropic, calls two tools, and writes the answer with OpenAI.
 * ``POST /search``: embeds the query and ranks a small in-memory corpus.
 * ``GET/POST /admin/config``: reads or changes the app's settings (needs the admin token).
-* ``POST /admin/kill-switch`` ``{"on": true}``: turns every AI call off for every process on the host (admin).
+* ``POST /admin/kill-switch`` ``{"on": true}``: turns every AI call off for every process sharing the state: the
+  host's, or with ``GLASSBOX_STATE_URL`` every replica (admin).
 
 A model call glassbox refuses (the kill switch, a tenant over its budget in ``budgets.yaml``, a request limit)
 gets a canned answer (``glassbox.canned_answer``; the reply says ``"fallback": true``); a search, which has no
