@@ -30,7 +30,9 @@ while the app runs lives in the shared state (the kill switch, budgets set with 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
@@ -226,6 +228,17 @@ def admit(call: str = "", kwargs: dict[str, Any] | None = None) -> tuple[AICallR
         return _admit(call, kwargs or {}, guard)
     except Exception as error:  # a defect in the guard never breaks the app: the failure mode decides
         return _unavailable("check the call", error, guard), None
+
+
+async def admit_async(
+    call: str = "", kwargs: dict[str, Any] | None = None
+) -> tuple[AICallRefused | None, Reservation | None]:
+    """:func:`admit` for an async call: with a state across the network, on a worker thread (in this context),
+    so the event loop serves other requests while the database answers."""
+    if not state_module.get().remote:
+        return admit(call, kwargs)
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(None, context.run, admit, call, kwargs)
 
 
 def check(call: str = "", kwargs: dict[str, Any] | None = None) -> AICallRefused | None:

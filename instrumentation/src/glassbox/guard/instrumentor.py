@@ -59,7 +59,7 @@ def _guard_sync(call: str) -> Wrapper:
 
 def _guard_async(call: str) -> Wrapper:
     async def guarded(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        refusal, reservation = core.admit(call, kwargs)
+        refusal, reservation = await core.admit_async(call, kwargs)
         if refusal is None:
             with core.holding(reservation):
                 return await wrapped(*args, **kwargs)

@@ -155,6 +155,8 @@ class State(abc.ABC):
 
     # "files" or "postgresql".
     backend: str
+    # Whether its operations cross a network (an async caller then runs them off its event loop).
+    remote: bool = False
     # Who shares this state's spend: the host's name (files) or "shared" (PostgreSQL); the budget gauges carry
     # it, so dashboards add up one value per scope and never multiply a shared figure by the number of hosts.
     scope: str

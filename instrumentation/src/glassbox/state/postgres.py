@@ -241,6 +241,7 @@ def _day(day: str) -> date:
 
 class PostgresState(State):
     backend = "postgresql"
+    remote = True
     scope = c.BUDGET_SCOPE_SHARED
 
     def __init__(self, database: Database, on_change: Callable[[str], None] | None = None) -> None:
