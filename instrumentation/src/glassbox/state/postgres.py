@@ -376,7 +376,7 @@ class PostgresState(State):
 
     # ------------------------------------------------------------------ budgets
     def budgets(self) -> dict[str, dict[str, float]]:
-        return dict(self._budgets)
+        return self._budgets  # replaced whole on every read, never changed in place: no copy per model call
 
     def set_budget(self, tenant: str, limits: Mapping[str, float] | None) -> dict[str, float] | None:
         def operation(connection: psycopg.Connection[Any]) -> dict[str, float] | None:
