@@ -255,3 +255,19 @@ def test_postgres_is_started_with_a_database_and_a_url_for_the_apps_and_stopped(
     finally:
         stack.down()
         shutil.rmtree(stack.postgres().directory, ignore_errors=True)  # moved under ~postgres when root
+
+
+def test_postgres_takes_its_password_from_the_environment_when_set(tmp_path: Path) -> None:
+    import psycopg
+
+    stack = new_stack(tmp_path, GLASSBOX_POSTGRES_PASSWORD="from-the-env-not-a-secret")
+    try:
+        stack.up(["postgres"])
+        url = stack.state_url_file().read_text().strip()
+        assert url.startswith("postgresql://glassbox:from-the-env-not-a-secret@")
+        with psycopg.connect(url) as connection:
+            assert connection.execute("SELECT 1").fetchone() == (1,)
+        assert not (stack.postgres().directory / "glassbox-password").exists()  # no random one made
+    finally:
+        stack.down()
+        shutil.rmtree(stack.postgres().directory, ignore_errors=True)

@@ -3,9 +3,11 @@
 Records are the same canonical JSON as the file log's lines (glassbox.audit.chain): ``seq``, ``prev`` and
 ``hash`` over the event, kept whole in the ``record`` column, with the fields auditors search on copied into
 indexed columns. Writers on many hosts are serialised by an advisory lock held for one transaction: each process
-has one writer thread that takes every event its callers have queued (a batch), locks, reads the head of the
-chain, chains and inserts the batch, signs a checkpoint when one is due, and commits. So N concurrent events
-of a process cost one lock and one commit.
+has one writer thread that takes every event its callers have queued (a batch) and hands it, as templates of
+each event's canonical JSON, to ``glassbox.audit_append``, which locks, reads the head, chains and inserts the
+batch inside the database and commits without waiting for the disk; the writer then waits for the WAL flush
+(signing a checkpoint when one is due) outside the lock. So N concurrent events of a process cost one lock and
+one flush, and the lock is never held across a client round trip.
 
 An event whose ``id`` is already in the chain (written by a transaction whose caller had given up waiting and
 spooled it) is not written twice: the append returns the record already there.
@@ -44,7 +46,7 @@ from glassbox.audit.chain import (
     load_or_create_key,
 )
 from glassbox.state import schema
-from glassbox.state.postgres import DURABLE, Database, describe
+from glassbox.state.postgres import Database, describe
 
 MAX_BATCH = 500
 _APPEND = (
@@ -216,23 +218,6 @@ class PostgresAuditLog:
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (seq) DO NOTHING",
             (head["seq"], head["hash"], head["time"], key_id(key.public_key()), key.sign(canonical(head)).hex()),
         )
-
-    def checkpoint(self) -> dict[str, Any] | None:
-        """Sign the head of the chain now (for `glassbox audit verify --checkpoint` and tests)."""
-
-        def operation(connection: psycopg.Connection[Any]) -> dict[str, Any] | None:
-            with connection.transaction():
-                connection.execute(DURABLE)
-                connection.execute("SELECT pg_advisory_xact_lock(%s)", (schema.AUDIT_LOCK,))
-                row = connection.execute(
-                    "SELECT seq, hash FROM glassbox.audit_log ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
-                if row is None or not self._can_sign():
-                    return None
-                self._sign(connection, {"seq": row[0], "hash": row[1]})
-                return {"seq": row[0], "hash": row[1]}
-
-        return self.db.call("audit_checkpoint", operation, timeout=max(self.db.timeout, 5.0))
 
     # ------------------------------------------------------------------ reading
     def records(self, filters: Filters | None = None) -> Iterator[dict[str, Any]]:

@@ -138,10 +138,6 @@ def set_fallback(fallback: Fallback | None) -> None:
     _fallback = fallback
 
 
-def fallback() -> Fallback | None:
-    return _fallback
-
-
 # --------------------------------------------------------------------------- before the call
 def _characters(value: Any) -> int:
     """Characters of text in a request argument (strings inside any nesting of lists and dicts). Images, audio

@@ -128,6 +128,12 @@ class RequestUsage:
         return None
 
 
+def limits_of(day: float | None, month: float | None) -> dict[str, float]:
+    """A budget entry from its stored day and month USD (None: no limit for that period)."""
+    limits = {c.BUDGET_PERIOD_DAY: day, c.BUDGET_PERIOD_MONTH: month}
+    return {period: float(usd) for period, usd in limits.items() if usd is not None}
+
+
 def day_of(now: datetime) -> str:
     """The UTC day of ``now`` (a naive ``now`` is taken as UTC)."""
     utc = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)

@@ -37,6 +37,7 @@ from glassbox.state.base import (
     SpendChange,
     State,
     StateUnavailable,
+    limits_of,
     month_bounds,
 )
 
@@ -247,7 +248,7 @@ class FileState(State):
 
         def operation(db: sqlite3.Connection) -> dict[str, dict[str, float]]:
             rows = db.execute("SELECT tenant, day, month FROM budgets").fetchall()
-            return {tenant: _limits(day, month) for tenant, day, month in rows}
+            return {tenant: limits_of(day, month) for tenant, day, month in rows}
 
         try:
             self._budgets = self._run("budget_read", operation, write=False)
@@ -265,7 +266,7 @@ class FileState(State):
                     "INSERT OR REPLACE INTO budgets VALUES (?, ?, ?, ?)",
                     (tenant, limits.get(c.BUDGET_PERIOD_DAY), limits.get(c.BUDGET_PERIOD_MONTH), time.time()),
                 )
-            return _limits(*row) if row else None
+            return limits_of(*row) if row else None
 
         before = self._run("budget_set", operation)
         self._budgets_read = -BUDGETS_REFRESH
@@ -362,8 +363,3 @@ class FileState(State):
             if self._connection is not None and self._connection_pid == os.getpid():
                 self._connection.close()
             self._connection = None
-
-
-def _limits(day: float | None, month: float | None) -> dict[str, float]:
-    limits = {c.BUDGET_PERIOD_DAY: day, c.BUDGET_PERIOD_MONTH: month}
-    return {period: float(usd) for period, usd in limits.items() if usd is not None}

@@ -51,6 +51,7 @@ from glassbox.state.base import (
     SpendChange,
     State,
     StateUnavailable,
+    limits_of,
     month_bounds,
 )
 from glassbox.version import __version__
@@ -275,7 +276,7 @@ class PostgresState(State):
 
     def _read_budgets(self, connection: psycopg.Connection[Any]) -> None:
         rows = connection.execute("SELECT tenant, day_usd, month_usd FROM glassbox.budgets").fetchall()
-        budgets = {tenant: _limits(day, month) for tenant, day, month in rows}
+        budgets = {tenant: limits_of(day, month) for tenant, day, month in rows}
         changed = budgets != self._budgets
         self._budgets = budgets
         if changed:
@@ -396,7 +397,7 @@ class PostgresState(State):
                     )
                 connection.execute("SELECT pg_notify(%s, %s)", (schema.CHANNEL, schema.CHANGED_BUDGETS))
             self._read_budgets(connection)
-            return _limits(*row) if row else None
+            return limits_of(*row) if row else None
 
         return self.db.call("budget_set", operation, timeout=max(self.db.timeout, 5.0))
 
@@ -562,11 +563,6 @@ class PostgresState(State):
         self._stopping.set()
         self._listener.join(timeout=HEARTBEAT_SECONDS + 1)
         self.db.close()
-
-
-def _limits(day: float | None, month: float | None) -> dict[str, float]:
-    limits = {c.BUDGET_PERIOD_DAY: day, c.BUDGET_PERIOD_MONTH: month}
-    return {period: float(usd) for period, usd in limits.items() if usd is not None}
 
 
 # The day row is held by the UPDATE (concurrent reservations of one tenant queue on it and re-check the limits
