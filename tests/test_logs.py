@@ -200,6 +200,32 @@ def test_custom_redaction_patterns_from_settings(monkeypatch: pytest.MonkeyPatch
     assert redactor.redact("mail x@y.org") == "mail [REDACTED:email]"
 
 
+def test_the_root_level_is_the_apps_and_basic_config_still_sets_it(
+    telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = logging.getLogger()
+    saved, saved_level = list(root.handlers), root.level
+    try:
+        root.handlers = []
+        root.setLevel(logging.WARNING)
+        monkeypatch.delenv("GLASSBOX_LOG_LEVEL", raising=False)
+        logs.install(telemetry.logger_provider, "svc")
+        ours = list(root.handlers)
+        assert len(ours) == 2 and root.level == logging.WARNING  # left to the app
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        # glassbox's handlers stand in for the one basicConfig would add; its level applies
+        assert root.handlers == ours and root.level == logging.INFO
+        foreign = logging.StreamHandler(io.StringIO())
+        root.addHandler(foreign)
+        logging.basicConfig(level=logging.ERROR)  # configured already: nothing happens, as in the stdlib
+        assert root.level == logging.INFO and foreign in root.handlers
+        logging.basicConfig(level=logging.DEBUG, force=True)  # force: other handlers go, glassbox's stay
+        assert root.handlers == ours and root.level == logging.DEBUG
+    finally:
+        root.handlers = saved
+        root.setLevel(saved_level)
+
+
 def test_install_respects_format_and_capture_settings(telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch) -> None:
     root = logging.getLogger()
     saved, saved_level = list(root.handlers), root.level

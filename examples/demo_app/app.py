@@ -46,6 +46,7 @@ from pydantic import BaseModel
 import glassbox
 
 log = logging.getLogger("demo")
+log.setLevel(logging.INFO)  # the demo's own lines; third-party libraries stay at the root's level
 if os.environ.get("DEMO_LOG_LEVEL"):
     logging.getLogger().setLevel(os.environ["DEMO_LOG_LEVEL"].upper())
 

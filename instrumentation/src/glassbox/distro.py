@@ -60,8 +60,13 @@ def apply_defaults(environ: Any = None) -> None:
         environ["OTEL_RESOURCE_ATTRIBUTES"] = ",".join(p for p in [resource.strip(","), *additions] if p)
 
 
+_distro_loaded = False
+
+
 class GlassboxDistro(BaseDistro):  # type: ignore[misc]
     def _configure(self, **kwargs: Any) -> None:
+        global _distro_loaded
+        _distro_loaded = True
         apply_defaults()
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
@@ -83,7 +88,12 @@ class GlassboxConfigurator(_BaseConfigurator):
 
 def post_instrument() -> None:
     """Runs after every instrumentor loaded: filters on all log handlers, including ones added late, and the
-    guard in front of the model SDKs (outermost, so a refused call makes no request and no GenAI span)."""
+    guard in front of the model SDKs (outermost, so a refused call makes no request and no GenAI span).
+
+    Only under the glassbox distro: with another distro selected, an installed glassbox stays out of the way.
+    """
+    if not _distro_loaded:
+        return
     from glassbox import logs
     from glassbox.guard import GuardInstrumentor
 

@@ -7,7 +7,9 @@
 * :class:`JsonLogFormatter` (python-json-logger) writes ``time, level, logger, message, service,
   trace_id, span_id, tenant, request_id`` and then any ``extra``. JSON escaping keeps newlines, ANSI and
   other control characters inside the line, so log-forging input cannot start a new line.
-* :func:`install` puts the stdout handler and exactly one OTLP handler on the root logger.
+* :func:`install` puts the stdout handler and exactly one OTLP handler on the root logger. It leaves the
+  root level to the app (unless ``GLASSBOX_LOG_LEVEL`` is set), and ``logging.basicConfig(level=...)`` still
+  sets it: glassbox's handlers stand in for the one ``basicConfig`` would have added.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 from opentelemetry import trace
@@ -81,34 +83,63 @@ class GlassboxLogFilter(logging.Filter):
         return True
 
 
+# One encoder for every line: json.dumps(cls=...) would build a new one per record.
 _ENCODER = JsonEncoder(ensure_ascii=True)
 
 
-def _serialize(log_data: dict[str, Any], **_: Any) -> str:
-    # One encoder for every line: json.dumps(cls=...) would build a new one per record.
-    return _ENCODER.encode(log_data)
-
-
 class JsonLogFormatter(JsonFormatter):
+    """python-json-logger's formatter with glassbox's fields, built in one pass per record."""
+
     def __init__(self, service: str = "") -> None:
-        super().__init__(json_serializer=_serialize)
+        super().__init__()
         self.service = service
+        self._second = -1
+        self._second_text = ""
+
+    def _time(self, record: logging.LogRecord) -> str:
+        # ISO 8601 UTC with milliseconds; the part up to the second is formatted once per second.
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{int(record.msecs):03d}+00:00"
+
+    def format(self, record: logging.LogRecord) -> str:
+        message_dict: dict[str, Any] = {}
+        if isinstance(record.msg, dict):
+            message_dict = record.msg.copy()
+            record.message = ""
+        else:
+            record.message = record.getMessage()
+        if record.exc_info and not message_dict.get("exc_info"):
+            message_dict["exc_info"] = self.formatException(record.exc_info)
+        if not message_dict.get("exc_info") and record.exc_text:
+            message_dict["exc_info"] = record.exc_text
+        if record.stack_info and not message_dict.get("stack_info"):
+            message_dict["stack_info"] = self.formatStack(record.stack_info)
+        log_data: dict[str, Any] = {}
+        self.add_fields(log_data, record, message_dict)
+        return _ENCODER.encode(log_data)
 
     def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
         span_context = trace.get_current_span().get_span_context()
-        log_data["time"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds")
+        fields = record.__dict__
+        log_data["time"] = self._time(record)
         log_data["level"] = record.levelname
         log_data["logger"] = record.name
         log_data["message"] = record.message
         log_data["service"] = self.service
-        log_data["trace_id"] = f"{span_context.trace_id:032x}" if span_context.is_valid else None
-        log_data["span_id"] = f"{span_context.span_id:016x}" if span_context.is_valid else None
-        log_data["tenant"] = record.__dict__.get(c.TENANT_ID)
-        log_data["request_id"] = record.__dict__.get(c.REQUEST_ID)
-        fields = record.__dict__
+        if span_context.is_valid:
+            log_data["trace_id"] = format(span_context.trace_id, "032x")
+            log_data["span_id"] = format(span_context.span_id, "016x")
+        else:
+            log_data["trace_id"] = log_data["span_id"] = None
+        log_data["tenant"] = fields.get(c.TENANT_ID)
+        log_data["request_id"] = fields.get(c.REQUEST_ID)
         for key in fields.keys() - _SKIPPED:
             log_data[_SHORT_NAMES.get(key, key)] = fields[key]
-        log_data.update(message_dict)
+        if message_dict:
+            log_data.update(message_dict)
 
     def formatException(self, ei: Any) -> str:  # type: ignore[override]
         return instruments_module.get().log_redactor.redact(super().formatException(ei))  # type: ignore[arg-type]
@@ -168,10 +199,12 @@ def install(logger_provider: LoggerProvider | None, service: str) -> None:
     if not settings.get("GLASSBOX_CAPTURE_LOGS"):
         return
     root = logging.getLogger()
-    root.setLevel(settings.get("GLASSBOX_LOG_LEVEL").upper())
-    if not any(getattr(h, "_glassbox", False) for h in root.handlers):
+    level = settings.get("GLASSBOX_LOG_LEVEL")
+    if level:
+        root.setLevel(level.upper())
+    if not any(getattr(h, "_glassbox", None) == "stdout" for h in root.handlers):
         stdout = logging.StreamHandler(sys.stdout)
-        stdout._glassbox = True  # type: ignore[attr-defined]
+        stdout._glassbox = "stdout"  # type: ignore[attr-defined]
         stdout.setFormatter(
             JsonLogFormatter(service) if settings.get("GLASSBOX_LOG_FORMAT") == "json" else PlainLogFormatter()
         )
@@ -179,8 +212,40 @@ def install(logger_provider: LoggerProvider | None, service: str) -> None:
     if logger_provider is not None and not _otlp_handler_present(root) and not _otlp_logging_instrumented_elsewhere():
         from opentelemetry.instrumentation.logging.handler import LoggingHandler
 
-        root.addHandler(LoggingHandler(logger_provider=logger_provider))
+        otlp = LoggingHandler(logger_provider=logger_provider)
+        otlp._glassbox = "otlp"  # type: ignore[attr-defined]
+        root.addHandler(otlp)
     attach_filters()
+    if not isinstance(logging.basicConfig, _BasicConfig):
+        logging.basicConfig = _BasicConfig(logging.basicConfig)  # type: ignore[assignment]
+
+
+class _BasicConfig:
+    """``logging.basicConfig`` that still works when the only root handlers are glassbox's.
+
+    ``basicConfig`` does nothing once the root logger has a handler, so under glassbox an app's
+    ``basicConfig(level=logging.INFO)`` would be ignored. When glassbox's handlers are the only ones, they
+    stand in for the handler ``basicConfig`` would add and its ``level`` is applied; with ``force=True`` the
+    other handlers are removed as usual and glassbox's kept. Anything else goes to the original.
+    """
+
+    def __init__(self, original: Any) -> None:
+        self.original = original
+
+    def __call__(self, **kwargs: Any) -> None:
+        root = logging.getLogger()
+        ours = [h for h in root.handlers if getattr(h, "_glassbox", False)]
+        if not ours:
+            self.original(**kwargs)
+            return
+        if kwargs.get("force"):
+            for handler in [h for h in root.handlers if h not in ours]:
+                root.removeHandler(handler)
+                handler.close()
+        elif len(root.handlers) > len(ours):
+            return  # configured already: basicConfig does nothing
+        if kwargs.get("level") is not None:
+            root.setLevel(kwargs["level"])
 
 
 def _otlp_logging_instrumented_elsewhere() -> bool:
