@@ -322,3 +322,45 @@ def test_collector_unreachable_app_serves_and_counts_the_loss(stub_url: str, tmp
         scrape = httpx.get(app["metrics_url"]).text
         assert "otel_sdk_processor_span_queue_size" in scrape
         assert "otel_sdk_span_started_total" not in scrape
+
+
+@pytest.mark.parametrize("keep", ["false", "true"])
+def test_spans_that_repeat_a_model_call_are_left_out_unless_asked_for(stub_url: str, tmp_path: Path, keep: str) -> None:
+    """The HTTP client span under a GenAI span and the Anthropic SDK's own span under the GenAI
+    instrumentation's span describe the same call: by default they are not exported, and every call is still
+    counted once with its usage and cost (GLASSBOX_NESTED_CALL_SPANS=true keeps them)."""
+    with (
+        OTLPReceiver() as receiver,
+        demo_app(stub_url, receiver.endpoint, tmp_path, GLASSBOX_NESTED_CALL_SPANS=keep) as app,
+    ):
+        client = httpx.Client(base_url=app["url"], timeout=30)
+        assert client.post("/agent", json={"task": "refund?"}, headers=headers("globex", "req-a")).status_code == 200
+
+        def complete() -> list[dict[str, Any]]:
+            spans = [s for s in receiver.spans() if s["attributes"].get(c.REQUEST_ID) == "req-a"]
+            names = {s["name"] for s in spans}
+            return spans if {"POST /agent", "invoke_agent support_agent", "chat gpt-4o-mini"} <= names else []
+
+        spans = poll(complete)
+        assert spans, sorted({s["name"] for s in receiver.spans()})
+        time.sleep(0.5)  # anything exported late by the same batch
+        spans = [s for s in receiver.spans() if s["attributes"].get(c.REQUEST_ID) == "req-a"]
+    model_call_ids = {
+        s["span_id"] for s in spans if s["attributes"].get(c.GEN_AI_OPERATION_NAME) in c.MODEL_CALL_OPERATIONS
+    }
+    transport = [
+        s for s in spans if s["parent_span_id"] in model_call_ids and c.GEN_AI_OPERATION_NAME not in s["attributes"]
+    ]
+    duplicates = [s for s in spans if s["attributes"].get(c.COST_STATUS) == c.COST_STATUS_DUPLICATE]
+    counted = [s for s in spans if s["attributes"].get(c.USAGE_COUNTED) is True]
+    # 2 Anthropic calls + 1 OpenAI chat + 1 embedding, each counted once, with usage and cost
+    assert len(counted) == 4
+    assert all(s["attributes"][c.COST_USD] > 0 and s["attributes"][c.GEN_AI_USAGE_INPUT_TOKENS] for s in counted)
+    # no exported span has a parent that was left out
+    exported = {s["span_id"] for s in spans}
+    assert all(s["parent_span_id"] in exported for s in spans if s["name"] != "POST /agent")
+    if keep == "true":
+        assert len(transport) >= 4 and {s["kind"] for s in transport} == {3}  # SPAN_KIND_CLIENT
+        assert len(duplicates) == 2
+    else:
+        assert transport == [] and duplicates == []

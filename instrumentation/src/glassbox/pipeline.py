@@ -32,6 +32,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import sampling as sampling_module
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from glassbox import conventions as c
@@ -39,6 +40,7 @@ from glassbox import instruments as instruments_module
 from glassbox import logs, metric_labels, metrics_endpoint, settings, shutdown
 from glassbox.guard import budgets
 from glassbox.instruments import Instruments
+from glassbox.sampling import NestedCallSampler
 from glassbox.spans import GlassboxSpanProcessor
 from glassbox.version import __version__
 
@@ -133,12 +135,19 @@ def configure(auto_instrumentation_version: str | None = None) -> Pipeline:
             log_processors: list[LogRecordProcessor] = [
                 BatchLogRecordProcessor(exporter_class()) for exporter_class in log_exporters.values()
             ]
+        sampler = _import_sampler(_get_sampler()) or sampling_module._get_from_env_or_default()
+        if not settings.get("GLASSBOX_NESTED_CALL_SPANS"):
+            sampler = NestedCallSampler(sampler)
         tracer_provider = TracerProvider(
             resource=resource,
-            sampler=_import_sampler(_get_sampler()),
+            sampler=sampler,
             id_generator=_import_id_generator(_get_id_generator()),
         )
-        tracer_provider.add_span_processor(GlassboxSpanProcessor(*exporting, instruments=instruments))
+        tracer_provider.add_span_processor(
+            GlassboxSpanProcessor(
+                *exporting, instruments=instruments, export_nested=settings.get("GLASSBOX_NESTED_CALL_SPANS")
+            )
+        )
         trace.set_tracer_provider(tracer_provider)
 
         logger_provider = LoggerProvider(resource=resource)

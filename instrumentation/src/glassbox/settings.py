@@ -97,8 +97,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GLASSBOX_LOG_FORMAT", "json", "Log lines on stdout: `json` or `plain`.", _choice("json", "plain")),
     Setting(
         "GLASSBOX_LOG_LEVEL",
-        "INFO",
-        "Root log level set by glassbox.",
+        "",
+        "Root log level glassbox sets; empty: the app's own logging configuration decides (Python's default is "
+        "`WARNING`; `logging.basicConfig(level=...)` still applies under glassbox).",
         _choice("debug", "info", "warning", "error", "critical"),
     ),
     Setting(
@@ -116,6 +117,13 @@ SETTINGS: tuple[Setting, ...] = (
         "GLASSBOX_ASGI_MESSAGE_SPANS",
         "false",
         "Keep the FastAPI instrumentation's `http send`/`http receive` spans (one per ASGI message).",
+        _bool,
+    ),
+    Setting(
+        "GLASSBOX_NESTED_CALL_SPANS",
+        "false",
+        "Keep the spans that repeat a model call inside its GenAI span: the HTTP client span (`POST`) and an SDK's "
+        "own span under the GenAI instrumentation's span.",
         _bool,
     ),
     Setting(
@@ -233,20 +241,40 @@ _BY_ENV = {s.env: s for s in SETTINGS}
 _reported: set[str] = set()
 
 
+_parsed: dict[tuple[str, str | None], Any] = {}
+_MAX_PARSED = 1024
+
+
 def get(env: str, environ: Mapping[str, str] | None = None) -> Any:
-    """The parsed value of one setting, or its default (with a warning) when the value is malformed."""
-    setting = _BY_ENV[env]
+    """The parsed value of one setting, or its default (with a warning) when the value is malformed.
+
+    A raw value is parsed once: later reads of the same value return the parsed one, so a setting read on a
+    hot path costs one environment lookup.
+    """
     environ = os.environ if environ is None else environ
     raw = environ.get(env)
+    key = (env, raw)
+    try:
+        return _parsed[key]
+    except KeyError:
+        pass
+    value = _parse(_BY_ENV[env], raw)
+    if len(_parsed) >= _MAX_PARSED:
+        _parsed.clear()
+    _parsed[key] = value
+    return value
+
+
+def _parse(setting: Setting, raw: str | None) -> Any:
     if raw is None or raw == "":
         return setting.parse(setting.default) if setting.default != "" else ""
     try:
         return setting.parse(raw)
     except ValueError as exc:
-        if env not in _reported:
-            _reported.add(env)
+        if setting.env not in _reported:
+            _reported.add(setting.env)
             print(
-                f"glassbox: ignoring {env}={raw!r} ({exc}); using {setting.default!r}",
+                f"glassbox: ignoring {setting.env}={raw!r} ({exc}); using {setting.default!r}",
                 file=sys.stderr,
             )
         return setting.parse(setting.default) if setting.default != "" else ""

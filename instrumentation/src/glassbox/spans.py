@@ -55,8 +55,11 @@ class GlassboxSpanProcessor(SpanProcessor):
         *exporting: SpanProcessor,
         instruments: Instruments | None = None,
         capture_content: bool | None = None,
+        export_nested: bool = True,
     ) -> None:
         self._next: Sequence[SpanProcessor] = exporting
+        # False: a model-call span nested in another one for the same call is accounted, not exported.
+        self._export_nested = export_nested
         self._instruments = instruments
         self._capture_content = content.capture_enabled() if capture_content is None else capture_content
         # span id of a nested model-call span -> span id of the model-call span around it
@@ -116,6 +119,8 @@ class GlassboxSpanProcessor(SpanProcessor):
         except Exception:
             _logger.debug("glassbox span end failed", exc_info=True)
             self.instruments.count_dropped("traces", "processor_error")
+        if not self._export_nested and (span.attributes or {}).get(c.COST_STATUS) == c.COST_STATUS_DUPLICATE:
+            return
         for processor in self._next:
             processor.on_end(span)
 
