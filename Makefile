@@ -11,7 +11,7 @@ export GLASSBOX_COMPOSE_SCHEMA := $(GLASSBOX_CACHE_DIR)/go/mod/$(COMPOSE_GO)/sch
 export OTEL_PYTHON_DISTRO := glassbox
 export OTEL_PYTHON_CONFIGURATOR := glassbox
 
-.PHONY: all venv test lint typecheck pytest demo bench docs dashboards clean collector prometheus postgres compose-schema up down status
+.PHONY: all venv test lint typecheck pytest demo bench docs dashboards clean collector prometheus postgres compose-schema hey up down status
 
 all: test
 
@@ -61,6 +61,12 @@ postgres:
 			|| { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends postgresql; }; \
 	fi
 
+# The load generator of benchmarks/overhead.py, from the Go module proxy (cached outside the repository).
+HEY := github.com/rakyll/hey@v0.1.5
+hey:
+	@test -x $(GLASSBOX_CACHE_DIR)/bin/hey || GOBIN=$(GLASSBOX_CACHE_DIR)/bin GOMODCACHE=$(GLASSBOX_CACHE_DIR)/go/mod \
+		GOFLAGS=-modcacherw go install $(HEY)
+
 compose-schema:
 	@test -f $(GLASSBOX_COMPOSE_SCHEMA) || GOMODCACHE=$(GLASSBOX_CACHE_DIR)/go/mod GOFLAGS=-modcacherw \
 		go mod download $(COMPOSE_GO)
@@ -83,8 +89,8 @@ down: venv
 status: venv
 	$(BIN)/python -m stack.native status
 
-bench: venv collector postgres
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/overhead.py
+bench: venv collector postgres hey
+	PATH="$(abspath $(BIN)):$(GLASSBOX_CACHE_DIR)/bin:$$PATH" $(BIN)/python benchmarks/overhead.py
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/log_format.py
 	$(BIN)/python benchmarks/collector_throughput.py
 	$(BIN)/python benchmarks/audit_append.py

@@ -60,6 +60,8 @@ STUB = ROOT / "examples" / "stub_llm" / "server.py"
 HOST = "127.0.0.1"
 MODES = ["a", "b", "c"]  # main() adds "d" with --collector-down
 MODE_NAMES = {"a": "bare", "b": "upstream", "c": "glassbox", "d": "glassbox, collector down"}
+# main() adds a glassbox mode per --variant NAME:VAR=VALUE,...: the same run with those variables set.
+VARIANT_ENV: dict[str, dict[str, str]] = {}
 STALL_SECONDS = 1.0
 THROUGHPUT_TARGET = 1.00  # c/b
 THROUGHPUT_STRETCH = 0.75  # c/a
@@ -213,19 +215,17 @@ def mode_command_and_env(
         return [python, str(app)], env
     # d: nothing listens on the OTLP port; every export fails (and is counted by the app).
     endpoint_port = free_port() if mode == "d" else sink_port
-    env.update(
-        {
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{HOST}:{endpoint_port}",
-            "OTEL_METRIC_EXPORT_INTERVAL": "5000",
-            "OTEL_BSP_SCHEDULE_DELAY": "1000",
-        }
-    )
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://{HOST}:{endpoint_port}"
+    if shape == "demo":
+        env.update({"OTEL_METRIC_EXPORT_INTERVAL": "5000", "OTEL_BSP_SCHEDULE_DELAY": "1000"})
+    # chat-service: every tool's own export intervals and batch delays.
     if mode == "b":
         env.update(
             {
                 "OTEL_PYTHON_DISTRO": "distro",
                 "OTEL_PYTHON_CONFIGURATOR": "configurator",
-                "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "glassbox_edge",
+                # glassbox is installed in the same venv: keep its instrumentors out of the upstream run.
+                "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "glassbox_edge,glassbox_uvicorn_shutdown",
                 "OTEL_TRACES_EXPORTER": "otlp",
                 "OTEL_METRICS_EXPORTER": "otlp",
                 "OTEL_LOGS_EXPORTER": "otlp",
@@ -243,6 +243,7 @@ def mode_command_and_env(
                 "GLASSBOX_METRICS_PORT": str(free_port()),
             }
         )
+        env.update(VARIANT_ENV.get(mode, {}))
     return [str(VENV_BIN / "opentelemetry-instrument"), python, str(app)], env
 
 
@@ -458,7 +459,8 @@ def summarize(results: list[RunResult], concurrency: int, seconds: float) -> str
             f"| {row['stalls']:g} | {row['errors']:g} | {row['other']:.2f} |"
         )
     lines += ["", "| ratio | throughput | CPU per request |", "|---|---|---|"]
-    for num, den in (("b", "a"), ("c", "a"), ("c", "b"), ("d", "c")):
+    variants = [(v, "b") for v in VARIANT_ENV] + [("c", v) for v in VARIANT_ENV]
+    for num, den in (("b", "a"), ("c", "a"), ("c", "b"), ("d", "c"), *variants):
         if num not in rows or den not in rows:
             continue
         lines.append(
@@ -533,10 +535,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--collector-down", action="store_true", help="add mode d: glassbox exporting to a port nobody listens on"
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:VAR=VALUE,...",
+        help="add a glassbox mode NAME with these environment variables (repeatable), e.g. "
+        "old-logs:GLASSBOX_LOG_LEVEL=info",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the temp dir with the app's stdout/stderr")
     args = parser.parse_args(argv)
     if args.collector_down and "d" not in MODES:
         MODES.append("d")
+    for variant in args.variant:
+        name, _, assignments = variant.partition(":")
+        if not name or name in MODE_NAMES or "=" not in assignments:
+            parser.error(f"--variant {variant!r}: expected a new NAME:VAR=VALUE[,VAR=VALUE]")
+        VARIANT_ENV[name] = dict(item.split("=", 1) for item in assignments.split(","))
+        MODE_NAMES[name] = "glassbox variant"
+        MODES.append(name)
     args.hey = find_hey() if args.driver == "hey" else None
     if args.driver == "hey" and not args.hey:
         print("hey not found on PATH or in GLASSBOX_BIN_DIR (or use --driver python)", file=sys.stderr)

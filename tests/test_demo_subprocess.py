@@ -364,3 +364,23 @@ def test_spans_that_repeat_a_model_call_are_left_out_unless_asked_for(stub_url: 
         assert len(duplicates) == 2
     else:
         assert transport == [] and duplicates == []
+
+
+def test_sigterm_with_the_collector_down_exits_within_the_shutdown_timeout(stub_url: str, tmp_path: Path) -> None:
+    """The SDK's flush ignores its timeout and each batch is retried for up to 10 s; glassbox gives up at
+    GLASSBOX_SHUTDOWN_TIMEOUT, stops the retries and counts what it left."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    # Batches that only the shutdown flush would send, to an endpoint nobody listens on (default 10 s timeout).
+    slow = {"OTEL_BSP_SCHEDULE_DELAY": "60000", "OTEL_BLRP_SCHEDULE_DELAY": "60000", "GLASSBOX_SHUTDOWN_TIMEOUT": "2"}
+    with demo_app(stub_url, dead, tmp_path, **slow) as app:
+        client = httpx.Client(base_url=app["url"], timeout=10)
+        for _ in range(20):
+            assert client.post("/chat", json={"message": "hi"}, headers=headers("acme")).status_code == 200
+        process: subprocess.Popen[Any] = app["process"]
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+        took = time.monotonic() - started
+    # 2 s of flushing plus the server's own shutdown; without the deadline it takes minutes.
+    assert took < 15, took
+    assert process.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM, 0), process.returncode

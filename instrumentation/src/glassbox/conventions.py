@@ -161,6 +161,8 @@ METRIC_SDK_SPANS_EXPORTED: Final = "otel.sdk.exporter.span.exported"
 
 # Label (attribute) names used on glassbox-recorded metrics besides the semconv ones above.
 LABEL_REASON: Final = "reason"
+# glassbox.telemetry.dropped{signal="all"}: the shutdown flush ran out of GLASSBOX_SHUTDOWN_TIMEOUT
+DROP_SHUTDOWN_TIMEOUT: Final = "shutdown_timeout"
 LABEL_FIELD: Final = "field"
 LABEL_SIGNAL: Final = "signal"
 LABEL_KIND: Final = "kind"

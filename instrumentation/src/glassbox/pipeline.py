@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import _logs, metrics, trace
@@ -54,13 +54,40 @@ class Pipeline:
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
     logger_provider: LoggerProvider
+    exporters: list[Any] = field(default_factory=list)
 
-    def force_flush(self, timeout_millis: int) -> None:
-        for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
+    def force_flush(self, timeout_millis: int) -> bool:
+        """Flush traces, logs and metrics, giving up after ``timeout_millis``.
+
+        The SDK's batch processors ignore a flush timeout, and an exporter retries each batch for up to its own
+        timeout, so with the collector down a flush could take minutes. The flush runs on a thread of its own;
+        past the deadline the exporters are shut down (their retries stop at once; what is left is counted as
+        ``glassbox.telemetry.dropped{reason="shutdown_timeout"}`` and logged) and False is returned.
+        """
+        done = threading.Event()
+
+        def flush() -> None:
+            for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
+                try:
+                    provider.force_flush(timeout_millis)
+                except Exception:
+                    _logger.debug("flush failed", exc_info=True)
+            done.set()
+
+        threading.Thread(target=flush, name="glassbox-flush", daemon=True).start()
+        if done.wait(timeout_millis / 1000):
+            return True
+        instruments_module.get().count_dropped("all", c.DROP_SHUTDOWN_TIMEOUT)
+        _logger.warning(
+            "glassbox: telemetry not flushed within %g s (GLASSBOX_SHUTDOWN_TIMEOUT); what is left is dropped",
+            timeout_millis / 1000,
+        )
+        for exporter in self.exporters:
             try:
-                provider.force_flush(timeout_millis)
+                exporter.shutdown()
             except Exception:
-                _logger.debug("flush failed", exc_info=True)
+                _logger.debug("exporter shutdown failed", exc_info=True)
+        return False
 
 
 _pipeline: Pipeline | None = None
@@ -131,9 +158,11 @@ def configure(auto_instrumentation_version: str | None = None) -> Pipeline:
         instruments_module.install(instruments)
 
         with _sdk_self_metrics():
-            exporting = [BatchSpanProcessor(exporter_class()) for exporter_class in span_exporters.values()]
+            span_exporter_objects = [exporter_class() for exporter_class in span_exporters.values()]
+            log_exporter_objects = [exporter_class() for exporter_class in log_exporters.values()]
+            exporting = [BatchSpanProcessor(exporter) for exporter in span_exporter_objects]
             log_processors: list[LogRecordProcessor] = [
-                BatchLogRecordProcessor(exporter_class()) for exporter_class in log_exporters.values()
+                BatchLogRecordProcessor(exporter) for exporter in log_exporter_objects
             ]
         sampler = _import_sampler(_get_sampler()) or sampling_module._get_from_env_or_default()
         if not settings.get("GLASSBOX_NESTED_CALL_SPANS"):
@@ -160,6 +189,11 @@ def configure(auto_instrumentation_version: str | None = None) -> Pipeline:
             budgets.ensure_configured()
         except Exception:
             _logger.debug("glassbox budgets failed to load", exc_info=True)
-        _pipeline = Pipeline(tracer_provider, meter_provider, logger_provider)
+        _pipeline = Pipeline(
+            tracer_provider,
+            meter_provider,
+            logger_provider,
+            [*span_exporter_objects, *log_exporter_objects, *push_exporters],
+        )
         shutdown.install(_pipeline)
         return _pipeline

@@ -27,7 +27,7 @@ from glassbox import settings
 
 
 class Flushable(Protocol):
-    def force_flush(self, timeout_millis: int) -> None: ...
+    def force_flush(self, timeout_millis: int) -> object: ...
 
 
 _previous: Any = None

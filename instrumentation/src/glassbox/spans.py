@@ -5,12 +5,13 @@ It sits in front of the exporting processors and, for every span:
 * on start: copies the attribution baggage (tenant, user, session, request id) onto the span, passes the
   agent name down to the model and tool calls made inside an agent, and notes model calls nested inside
   another model call (two instrumentations seeing one call, e.g. the Anthropic SDK's own span inside the
-  GenAI instrumentation's span);
-  The outermost model-call span also takes over the budget reservation the guard made for its call;
-* on end: for the outermost span of each model call, computes its USD cost, records it in the cost
-  counter with the tenant and agent labels (each call counted once, with the span as exemplar), settles the
-  call's reservation with it or adds it to the tenant's spend (:func:`glassbox.guard.core.account`), and writes
-  ``glassbox.cost.*`` attributes; captured
+  GenAI instrumentation's span). The outermost model-call span also takes over the budget reservation the
+  guard made for its call;
+* on end: a model-call span nested in another one for the same call is accounted for by the outer one and,
+  unless ``GLASSBOX_NESTED_CALL_SPANS`` is true, not exported. For the outermost span of each model call, it
+  computes the USD cost, records it in the cost counter with the tenant and agent labels (each call counted
+  once, with the span as exemplar), settles the call's reservation with it or adds it to the tenant's spend
+  (:func:`glassbox.guard.core.account`), and writes ``glassbox.cost.*`` attributes; captured
   prompt/completion content is redacted, or removed when capture was not opted in. (Token usage and
   durations are the upstream instrumentations' own metrics, given the tenant label by
   :mod:`glassbox.metric_labels`.)
