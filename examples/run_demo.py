@@ -74,7 +74,7 @@ def summarise(metrics_text: str, log_path: Path) -> str | None:
         per_tenant[labels.get("glassbox_tenant_id", "?")]["requests"] += value
     for labels, value in series.get("gen_ai_client_token_usage_sum", []):
         per_tenant[labels.get("glassbox_tenant_id", "?")][f"{labels.get('gen_ai_token_type')}_tokens"] += value
-    for labels, value in series.get("glassbox_gen_ai_cost_USD_total", []):
+    for labels, value in series.get("glassbox_gen_ai_cost_usd_total", []):
         per_tenant[labels.get("glassbox_tenant_id", "?")]["usd"] += value
     print("\nPer tenant (from the app's /metrics):")
     print(f"  {'tenant':<10} {'requests':>9} {'input tok':>10} {'output tok':>11} {'USD':>10}")
@@ -114,7 +114,7 @@ def prometheus_summary(endpoints: Endpoints, instance: str) -> None:
 
     try:
         requests = per_tenant("http_server_request_duration_seconds_count")
-        usd = per_tenant("glassbox_gen_ai_cost_USD_total")
+        usd = per_tenant("glassbox_gen_ai_cost_usd_total")
     except (httpx.HTTPError, KeyError, ValueError) as error:
         print(f"\nPrometheus could not be queried at {endpoints.prometheus}: {error}")
         return

@@ -112,7 +112,7 @@ def test_demo_exports_traces_logs_and_metrics(stub_url: str, tmp_path: Path) -> 
         # /metrics shows the last collection (every second here): wait for one after the traffic
         def scraped() -> str:
             text = httpx.get(app["metrics_url"]).text
-            wanted = ("glassbox_gen_ai_cost_USD_total{", 'glassbox_tenant_id="initech"')
+            wanted = ("glassbox_gen_ai_cost_usd_total{", 'glassbox_tenant_id="initech"')
             return text if all(w in text for w in wanted) else ""
 
         scrape = poll(scraped)
@@ -163,10 +163,10 @@ def test_demo_exports_traces_logs_and_metrics(stub_url: str, tmp_path: Path) -> 
         assert {p.get(c.TENANT_ID) for p in metrics[c.METRIC_HTTP_SERVER_DURATION]} >= {"acme", "globex"}
 
     # the same instruments on /metrics
-    assert "glassbox_gen_ai_cost_USD_total{" in scrape
+    assert "glassbox_gen_ai_cost_usd_total{" in scrape
     assert 'glassbox_tenant_id="acme"' in scrape
     # the demo's tenant budgets (examples/demo_app/budgets.yaml)
-    assert "glassbox_budget_limit_USD{" in scrape and "glassbox_budget_spent_USD{" in scrape
+    assert "glassbox_budget_limit_usd{" in scrape and "glassbox_budget_spent_usd{" in scrape
     # stdout: one JSON object per line, with the trace id
     lines = [json.loads(line) for line in app["stdout"].read_text().splitlines() if line.startswith("{")]
     agent_lines = [line for line in lines if line["message"] == "agent tools done"]

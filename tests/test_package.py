@@ -205,6 +205,9 @@ def test_docs_name_only_metrics_the_code_emits() -> None:
 
 def test_prometheus_names_table_covers_dashboard_facing_metrics() -> None:
     assert set(c.PROMETHEUS_NAMES) <= {getattr(c, n) for n in dir(c) if n.startswith("METRIC_")}
+    # Prometheus naming: snake case, lower case, the unit spelled out (glassbox_gen_ai_cost_usd_total)
+    assert all(re.fullmatch(r"[a-z_][a-z0-9_]*", name) for name in c.PROMETHEUS_NAMES.values())
+    assert c.PROMETHEUS_NAMES[c.METRIC_COST] == "glassbox_gen_ai_cost_usd_total"
 
 
 def test_docs_exist_for_every_doc_link() -> None:

@@ -167,7 +167,7 @@ LABEL_FIELD: Final = "field"
 LABEL_SIGNAL: Final = "signal"
 LABEL_KIND: Final = "kind"
 
-UNIT_USD: Final = "USD"
+UNIT_USD: Final = "usd"
 
 # --------------------------------------------------------------------------- agent pipeline and job queues
 METRIC_ACTIVITY_TRANSITIONS: Final = "glassbox.activity.transitions"
@@ -251,7 +251,7 @@ TENANT_LABELLED_METRICS: Final = frozenset(
 PROMETHEUS_NAMES: Final[Mapping[str, str]] = {
     METRIC_TOKEN_USAGE: "gen_ai_client_token_usage",
     METRIC_OPERATION_DURATION: "gen_ai_client_operation_duration_seconds",
-    METRIC_COST: "glassbox_gen_ai_cost_USD_total",
+    METRIC_COST: "glassbox_gen_ai_cost_usd_total",
     METRIC_COST_UNPRICED: "glassbox_gen_ai_cost_unpriced_total",
     METRIC_HTTP_SERVER_DURATION: "http_server_request_duration_seconds",
     METRIC_ACTIVITY_TRANSITIONS: "glassbox_activity_transitions_total",
@@ -261,8 +261,8 @@ PROMETHEUS_NAMES: Final[Mapping[str, str]] = {
     METRIC_QUEUE_DEAD_LETTERS: "glassbox_queue_dead_letters",
     METRIC_CACHE_TOKENS: "glassbox_gen_ai_cache_tokens_total",
     METRIC_SDK_SPANS_EXPORTED: "otel_sdk_exporter_span_exported_total",
-    METRIC_BUDGET_LIMIT: "glassbox_budget_limit_USD",
-    METRIC_BUDGET_SPENT: "glassbox_budget_spent_USD",
+    METRIC_BUDGET_LIMIT: "glassbox_budget_limit_usd",
+    METRIC_BUDGET_SPENT: "glassbox_budget_spent_usd",
     METRIC_AI_CALLS_REFUSED: "glassbox_ai_calls_refused_total",
     METRIC_AI_KILL_SWITCH: "glassbox_ai_kill_switch",
     METRIC_AUDIT_EVENTS: "glassbox_audit_events_total",
