@@ -36,7 +36,17 @@ def test_the_wheel_installs_beside_an_apps_own_pins(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", venv)
     python = venv / "bin" / "python"
-    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"{wheel}[postgres]", *APP_PINS, *APP_SDKS)
+    run(
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        f"{wheel}[postgres]",
+        *APP_PINS,
+        *APP_SDKS,
+    )
     run(python, "-m", "pip", "check")
     installed = run(python, "-m", "pip", "list", "--format=freeze")
     for pin in APP_PINS:
