@@ -137,9 +137,11 @@ def _global_telemetry() -> Telemetry:
         instruments_module.install(_telemetry.instruments)
         from opentelemetry.instrumentation.genai.anthropic import AnthropicInstrumentor
         from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
+        from opentelemetry.instrumentation.google_genai import GoogleGenAiSdkInstrumentor
 
         OpenAIInstrumentor().instrument()
         AnthropicInstrumentor().instrument()
+        GoogleGenAiSdkInstrumentor().instrument()
     return _telemetry
 
 

@@ -5,6 +5,8 @@ It speaks enough of both wire formats for the real `openai` and `anthropic` SDKs
 * OpenAI: ``POST /v1/chat/completions`` (plain, streaming with ``stream_options.include_usage``,
   tool calls) and ``POST /v1/embeddings``.
 * Anthropic: ``POST /v1/messages`` (plain, streaming server-sent events, tool use).
+* Gemini (``google-genai``): ``POST /v1/models/{model}:generateContent`` (or ``/v1beta/``) and
+  ``:streamGenerateContent`` (server-sent events with ``alt=sse``), with ``usageMetadata``.
 
 Behaviour is configurable from the command line or the environment:
 
@@ -37,7 +39,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 OUTAGE_MODEL = "outage-model"
-DEFAULT_MODELS = "gpt-4o,gpt-4o-mini,text-embedding-3-small,claude-sonnet-4-5,claude-haiku-4-5,experimental-model-x"
+DEFAULT_MODELS = (
+    "gpt-4o,gpt-4o-mini,text-embedding-3-small,claude-sonnet-4-5,claude-haiku-4-5,gemini-2.5-flash,gemini-2.5-pro,"
+    "experimental-model-x"
+)
 EMBEDDING_DIMENSIONS = 8
 
 
@@ -320,6 +325,55 @@ class StubLLM:
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
+    # ---------------------------------------------------------------- Gemini
+    def _gemini_error(self, status: int, message: str) -> JSONResponse:
+        kind = {404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}.get(status, "INTERNAL")
+        return JSONResponse({"error": {"code": status, "message": message, "status": kind}}, status_code=status)
+
+    async def gemini(self, request: Request) -> Response:
+        model, _, method = request.path_params["target"].partition(":")
+        if method not in ("generateContent", "streamGenerateContent"):
+            return self._gemini_error(404, f"unknown method {method!r}")
+        body = await request.json()
+        await self._pause()
+        status = self._forced_or_random_error(request, model)
+        if status is not None:
+            return self._gemini_error(status, f"stub error {status}")
+        if model not in self.config.models:
+            return self._gemini_error(404, f"models/{model} is not found")
+        system = body.get("systemInstruction") or body.get("system_instruction") or {}
+        texts = [part.get("text", "") for part in system.get("parts", []) if isinstance(part, dict)]
+        for content in body.get("contents", []):
+            texts += [part.get("text", "") for part in content.get("parts", []) if isinstance(part, dict)]
+        prompt = " ".join(t for t in texts if t)
+        text = _answer_for(prompt)
+        input_tokens, output_tokens = count_tokens(prompt), count_tokens(text)
+        usage = {
+            "promptTokenCount": input_tokens,
+            "candidatesTokenCount": output_tokens,
+            "totalTokenCount": input_tokens + output_tokens,
+        }
+        response_id = uuid.uuid4().hex[:20]
+
+        def payload(chunk: str, finish: bool) -> dict[str, Any]:
+            candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": chunk}]}, "index": 0}
+            data: dict[str, Any] = {"candidates": [candidate], "modelVersion": model, "responseId": response_id}
+            if finish:
+                candidate["finishReason"] = "STOP"
+                data["usageMetadata"] = usage
+            return data
+
+        if method == "generateContent":
+            return JSONResponse(payload(text, finish=True))
+        words = text.split(" ")
+        pieces = [" ".join(words[:3]) + " ", " ".join(words[3:])]
+
+        async def events() -> AsyncIterator[bytes]:
+            for index, piece in enumerate(pieces):
+                yield f"data: {json.dumps(payload(piece, finish=index == len(pieces) - 1))}\r\n\r\n".encode()
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "models": sorted(self.config.models)})
 
@@ -331,6 +385,8 @@ def build_app(config: StubConfig) -> Starlette:
             Route("/v1/chat/completions", stub.chat_completions, methods=["POST"]),
             Route("/v1/embeddings", stub.embeddings, methods=["POST"]),
             Route("/v1/messages", stub.messages, methods=["POST"]),
+            Route("/v1/models/{target}", stub.gemini, methods=["POST"]),
+            Route("/v1beta/models/{target}", stub.gemini, methods=["POST"]),
             Route("/health", stub.health, methods=["GET"]),
         ]
     )

@@ -96,6 +96,9 @@ PROVIDER_PRICE_IDS: Final[Mapping[str, str]] = {
     "gcp.gemini": "google",
     "gcp.vertex_ai": "google",
     "gcp.gen_ai": "google",
+    # google-genai's instrumentation spells them as the older gen_ai.system values
+    "gemini": "google",
+    "vertex_ai": "google",
     "mistral_ai": "mistral",
     "groq": "groq",
     "deepseek": "deepseek",

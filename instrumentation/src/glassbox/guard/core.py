@@ -53,14 +53,18 @@ from glassbox.version import __version__
 # averages about four with the OpenAI and Anthropic tokenizers).
 CHARS_PER_TOKEN = 4
 # The request arguments that hold the input of each kind of call, and those that bound its output tokens.
-INPUT_ARGUMENTS = ("messages", "system", "input", "instructions", "tools")
+INPUT_ARGUMENTS = ("messages", "system", "input", "instructions", "tools", "contents")
 OUTPUT_LIMIT_ARGUMENTS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
-# Parts of a message that are not text (OpenAI image_url/input_audio/file, Anthropic image/document source).
-NON_TEXT_KEYS = frozenset({"image_url", "input_audio", "file", "source"})
+# google-genai passes the output limit and the system instruction inside ``config``.
+CONFIG_INPUT_FIELDS = ("system_instruction", "tools")
+# Parts of a message that are not text (OpenAI image_url/input_audio/file, Anthropic image/document source,
+# Gemini inline_data/file_data).
+NON_TEXT_KEYS = frozenset({"image_url", "input_audio", "file", "source", "inline_data", "file_data"})
 # Kinds of call: what answer a fallback must give (AICallRefused.call).
 OPENAI_CHAT, OPENAI_CHAT_PARSE = "openai.chat", "openai.chat.parse"
 OPENAI_RESPONSES, OPENAI_EMBEDDINGS = "openai.responses", "openai.embeddings"
 ANTHROPIC_MESSAGES, ANTHROPIC_MESSAGES_STREAM = "anthropic.messages", "anthropic.messages.stream"
+GEMINI_GENERATE, GEMINI_GENERATE_STREAM = "gemini.generate_content", "gemini.generate_content_stream"
 
 
 class AICallRefused(RuntimeError):
@@ -148,7 +152,13 @@ def _characters(value: Any) -> int:
         return sum(_characters(v) for k, v in value.items() if k not in NON_TEXT_KEYS)
     if isinstance(value, (list, tuple)):
         return sum(_characters(v) for v in value)
+    if hasattr(value, "model_dump"):  # the SDKs' request types (google-genai's Content, Part, ...)
+        return _characters(value.model_dump(exclude_none=True))
     return 0
+
+
+def _field(value: Any, name: str) -> Any:
+    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
 
 
 def estimated_cost(call: str, kwargs: dict[str, Any]) -> float:
@@ -157,8 +167,12 @@ def estimated_cost(call: str, kwargs: dict[str, Any]) -> float:
     from glassbox.cost import Usage, price
 
     provider = call.split(".", 1)[0]
-    tokens = sum(_characters(kwargs.get(name)) for name in INPUT_ARGUMENTS) // CHARS_PER_TOKEN
-    allowed = next((kwargs[name] for name in OUTPUT_LIMIT_ARGUMENTS if isinstance(kwargs.get(name), int)), 0)
+    config = kwargs.get("config")
+    characters = sum(_characters(kwargs.get(name)) for name in INPUT_ARGUMENTS)
+    characters += sum(_characters(_field(config, name)) for name in CONFIG_INPUT_FIELDS) if config else 0
+    tokens = characters // CHARS_PER_TOKEN
+    limits = [kwargs.get(name) for name in OUTPUT_LIMIT_ARGUMENTS] + [_field(config, "max_output_tokens")]
+    allowed = next((limit for limit in limits if isinstance(limit, int) and not isinstance(limit, bool)), 0)
     cost = price(provider, str(kwargs.get("model", "")), Usage(input_tokens=tokens, output_tokens=max(allowed, 0)))
     return cost.usd or 0.0
 

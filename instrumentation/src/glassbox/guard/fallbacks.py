@@ -4,10 +4,11 @@
 
 The answer has the type the caller's code expects from the call that was refused: an ``openai``
 ``ChatCompletion`` (or, for ``stream=True``, an iterator of ``ChatCompletionChunk`` usable with ``for`` and
-``async for``) and an ``anthropic`` ``Message`` (or its stream events). Its id starts with ``glassbox-fallback-``
-and ``is_fallback(answer)`` tells it apart; its usage is zero tokens. Calls whose caller expects more than text
-get the refusal raised: embeddings, responses, ``chat.completions.parse`` (structured output) and anthropic's
-``messages.stream``.
+``async for``), an ``anthropic`` ``Message`` (or its stream events) and a ``google-genai``
+``GenerateContentResponse`` (or, from ``generate_content_stream``, a stream of one). Its id starts with
+``glassbox-fallback-`` and ``is_fallback(answer)`` tells it apart; its usage is zero tokens. Calls whose caller
+expects more than text get the refusal raised: embeddings, responses, ``chat.completions.parse`` (structured
+output) and anthropic's ``messages.stream``.
 """
 
 from __future__ import annotations
@@ -17,14 +18,22 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from glassbox.guard.core import ANTHROPIC_MESSAGES, OPENAI_CHAT, AICallRefused, Fallback
+from glassbox.guard.core import (
+    ANTHROPIC_MESSAGES,
+    GEMINI_GENERATE,
+    GEMINI_GENERATE_STREAM,
+    OPENAI_CHAT,
+    AICallRefused,
+    Fallback,
+)
 
 ID_PREFIX = "glassbox-fallback-"
 
 
 def is_fallback(answer: Any) -> bool:
     """Whether ``answer`` (a response or a stream) came from a glassbox canned answer, not from a model."""
-    return str(getattr(answer, "id", "")).startswith(ID_PREFIX)
+    answer_id = getattr(answer, "id", None) or getattr(answer, "response_id", None) or ""
+    return str(answer_id).startswith(ID_PREFIX)
 
 
 class CannedStream:
@@ -127,6 +136,26 @@ def _anthropic_message(text: str, model: str, stream: bool, answer_id: str) -> A
     return CannedStream(answer_id, events)
 
 
+def _gemini_response(text: str, model: str, stream: bool, answer_id: str) -> Any:
+    from google.genai import types
+
+    response = types.GenerateContentResponse(
+        candidates=[
+            types.Candidate(
+                content=types.Content(role="model", parts=[types.Part(text=text)]),
+                finish_reason=types.FinishReason.STOP,
+                index=0,
+            )
+        ],
+        usage_metadata=types.GenerateContentResponseUsageMetadata(
+            prompt_token_count=0, candidates_token_count=0, total_token_count=0
+        ),
+        model_version=model,
+        response_id=answer_id,
+    )
+    return CannedStream(answer_id, [response]) if stream else response
+
+
 def canned_answer(text: str) -> Fallback:
     """A fallback that answers every refused chat or messages call with ``text``."""
 
@@ -137,6 +166,8 @@ def canned_answer(text: str) -> Fallback:
             return _openai_chat(text, model, stream, answer_id)
         if refusal.call == ANTHROPIC_MESSAGES:
             return _anthropic_message(text, model, stream, answer_id)
+        if refusal.call in (GEMINI_GENERATE, GEMINI_GENERATE_STREAM):
+            return _gemini_response(text, model, refusal.call == GEMINI_GENERATE_STREAM, answer_id)
         raise refusal  # embeddings, or a call without a text answer
 
     return answer

@@ -1,7 +1,8 @@
 """The guard's instrumentor: wraps the model SDKs' calls with wrapt, and stays the outermost layer.
 
 :class:`GuardInstrumentor` wraps the ``openai`` (chat completions and their ``parse`` helper, responses,
-embeddings) and ``anthropic`` (messages and ``messages.stream``) calls, sync and async, with
+embeddings), ``anthropic`` (messages and ``messages.stream``) and ``google-genai`` (``generate_content`` and
+``generate_content_stream``) calls, sync and async, with
 ``wrapt.wrap_function_wrapper``, so that a refused call makes no request and no GenAI span. It reads its
 settings once when it instruments (:func:`glassbox.guard.core.configure`).
 
@@ -39,6 +40,10 @@ TARGETS = (
     ("anthropic.resources.messages", "AsyncMessages", "create", core.ANTHROPIC_MESSAGES),
     ("anthropic.resources.messages", "Messages", "stream", core.ANTHROPIC_MESSAGES_STREAM),
     ("anthropic.resources.messages", "AsyncMessages", "stream", core.ANTHROPIC_MESSAGES_STREAM),
+    ("google.genai.models", "Models", "generate_content", core.GEMINI_GENERATE),
+    ("google.genai.models", "AsyncModels", "generate_content", core.GEMINI_GENERATE),
+    ("google.genai.models", "Models", "generate_content_stream", core.GEMINI_GENERATE_STREAM),
+    ("google.genai.models", "AsyncModels", "generate_content_stream", core.GEMINI_GENERATE_STREAM),
 )
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 _lock = threading.RLock()
