@@ -136,12 +136,14 @@ def _global_telemetry() -> Telemetry:
         _logs.set_logger_provider(_telemetry.logger_provider)
         instruments_module.install(_telemetry.instruments)
         from opentelemetry.instrumentation.genai.anthropic import AnthropicInstrumentor
+        from opentelemetry.instrumentation.genai.bedrock import BedrockInstrumentor
         from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
         from opentelemetry.instrumentation.google_genai import GoogleGenAiSdkInstrumentor
 
         OpenAIInstrumentor().instrument()
         AnthropicInstrumentor().instrument()
         GoogleGenAiSdkInstrumentor().instrument()
+        BedrockInstrumentor().instrument()
     return _telemetry
 
 

@@ -7,6 +7,8 @@ It speaks enough of both wire formats for the real `openai` and `anthropic` SDKs
 * Anthropic: ``POST /v1/messages`` (plain, streaming server-sent events, tool use).
 * Gemini (``google-genai``): ``POST /v1/models/{model}:generateContent`` (or ``/v1beta/``) and
   ``:streamGenerateContent`` (server-sent events with ``alt=sse``), with ``usageMetadata``.
+* Amazon Bedrock (``boto3`` ``bedrock-runtime``): ``POST /model/{modelId}/converse``, ``/converse-stream`` (the
+  AWS event-stream encoding) and ``/invoke`` (Anthropic's messages body, for Anthropic model ids).
 
 Behaviour is configurable from the command line or the environment:
 
@@ -41,8 +43,27 @@ from starlette.routing import Route
 OUTAGE_MODEL = "outage-model"
 DEFAULT_MODELS = (
     "gpt-4o,gpt-4o-mini,text-embedding-3-small,claude-sonnet-4-5,claude-haiku-4-5,gemini-2.5-flash,gemini-2.5-pro,"
-    "experimental-model-x"
+    "amazon.nova-lite-v1:0,anthropic.claude-3-5-haiku-20241022-v1:0,experimental-model-x"
 )
+
+
+def event_stream_message(event_type: str, payload: dict[str, Any]) -> bytes:
+    """One message of the AWS event-stream encoding (``application/vnd.amazon.eventstream``)."""
+    import struct
+    import zlib
+
+    headers = b""
+    for name, value in ((":event-type", event_type), (":content-type", "application/json"), (":message-type", "event")):
+        encoded = value.encode()
+        headers += bytes([len(name)]) + name.encode() + b"\x07" + struct.pack(">H", len(encoded)) + encoded
+    body = json.dumps(payload).encode()
+    total = 12 + len(headers) + len(body) + 4
+    prelude = struct.pack(">II", total, len(headers))
+    prelude += struct.pack(">I", zlib.crc32(prelude))
+    message = prelude + headers + body
+    return message + struct.pack(">I", zlib.crc32(message))
+
+
 EMBEDDING_DIMENSIONS = 8
 
 
@@ -374,6 +395,62 @@ class StubLLM:
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
+    # ---------------------------------------------------------------- Bedrock
+    def _bedrock_error(self, status: int, message: str) -> JSONResponse:
+        kind = {404: "ResourceNotFoundException", 429: "ThrottlingException"}.get(status, "InternalServerException")
+        return JSONResponse({"message": message}, status_code=status, headers={"x-amzn-ErrorType": kind})
+
+    async def bedrock(self, request: Request) -> Response:
+        model, action = request.path_params["model"], request.path_params["action"]
+        body = await request.json()
+        await self._pause()
+        status = self._forced_or_random_error(request, model)
+        if status is not None:
+            return self._bedrock_error(status, f"stub error {status}")
+        if model not in self.config.models:
+            return self._bedrock_error(404, f"The model {model} is not found")
+        if action == "invoke":  # Anthropic's messages format inside Bedrock
+            prompt = " ".join(_text_of(m.get("content")) for m in body.get("messages", []))
+            text = _answer_for(prompt)
+            return JSONResponse(
+                {"id": f"msg_{uuid.uuid4().hex[:20]}", "type": "message", "role": "assistant", "model": model,
+                 "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+                 "usage": {"input_tokens": count_tokens(prompt), "output_tokens": count_tokens(text)}}
+            )  # fmt: skip
+        texts = [block.get("text", "") for block in body.get("system", []) if isinstance(block, dict)]
+        for message in body.get("messages", []):
+            texts += [block.get("text", "") for block in message.get("content", []) if isinstance(block, dict)]
+        prompt = " ".join(t for t in texts if t)
+        text = _answer_for(prompt)
+        usage = {"inputTokens": count_tokens(prompt), "outputTokens": count_tokens(text)}
+        usage["totalTokens"] = usage["inputTokens"] + usage["outputTokens"]
+        if action == "converse":
+            return JSONResponse(
+                {
+                    "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+                    "stopReason": "end_turn",
+                    "usage": usage,
+                    "metrics": {"latencyMs": int(self.config.latency_s * 1000)},
+                }
+            )
+        if action != "converse-stream":
+            return self._bedrock_error(404, f"unknown action {action!r}")
+        words = text.split(" ")
+        events = [
+            ("messageStart", {"role": "assistant"}),
+            ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": " ".join(words[:3]) + " "}}),
+            ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": " ".join(words[3:])}}),
+            ("contentBlockStop", {"contentBlockIndex": 0}),
+            ("messageStop", {"stopReason": "end_turn"}),
+            ("metadata", {"usage": usage, "metrics": {"latencyMs": int(self.config.latency_s * 1000)}}),
+        ]
+
+        async def stream() -> AsyncIterator[bytes]:
+            for name, payload in events:
+                yield event_stream_message(name, payload)
+
+        return StreamingResponse(stream(), media_type="application/vnd.amazon.eventstream")
+
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "models": sorted(self.config.models)})
 
@@ -386,6 +463,7 @@ def build_app(config: StubConfig) -> Starlette:
             Route("/v1/embeddings", stub.embeddings, methods=["POST"]),
             Route("/v1/messages", stub.messages, methods=["POST"]),
             Route("/v1/models/{target}", stub.gemini, methods=["POST"]),
+            Route("/model/{model}/{action}", stub.bedrock, methods=["POST"]),
             Route("/v1beta/models/{target}", stub.gemini, methods=["POST"]),
             Route("/health", stub.health, methods=["GET"]),
         ]

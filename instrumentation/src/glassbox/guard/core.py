@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
@@ -65,6 +66,20 @@ OPENAI_CHAT, OPENAI_CHAT_PARSE = "openai.chat", "openai.chat.parse"
 OPENAI_RESPONSES, OPENAI_EMBEDDINGS = "openai.responses", "openai.embeddings"
 ANTHROPIC_MESSAGES, ANTHROPIC_MESSAGES_STREAM = "anthropic.messages", "anthropic.messages.stream"
 GEMINI_GENERATE, GEMINI_GENERATE_STREAM = "gemini.generate_content", "gemini.generate_content_stream"
+BEDROCK_CONVERSE, BEDROCK_CONVERSE_STREAM = "aws.bedrock.converse", "aws.bedrock.converse_stream"
+BEDROCK_INVOKE, BEDROCK_INVOKE_STREAM = "aws.bedrock.invoke_model", "aws.bedrock.invoke_model_with_response_stream"
+# botocore sends every operation through one method: the Bedrock runtime's model calls among them.
+BEDROCK_PROVIDER, BEDROCK_SERVICE = "aws.bedrock", "bedrock-runtime"
+BEDROCK_OPERATIONS = {
+    "Converse": BEDROCK_CONVERSE,
+    "ConverseStream": BEDROCK_CONVERSE_STREAM,
+    "InvokeModel": BEDROCK_INVOKE,
+    "InvokeModelWithResponseStream": BEDROCK_INVOKE_STREAM,
+}
+# InvokeModel bodies are the model provider's own JSON: the fields that hold input text and bound the output
+# (Anthropic and OpenAI-style messages, Amazon Titan's inputText, Meta's prompt and max_gen_len, ...).
+BEDROCK_BODY_INPUT = ("messages", "system", "prompt", "inputText")
+BEDROCK_BODY_OUTPUT_LIMIT = ("max_tokens", "max_gen_len", "maxTokenCount", "max_new_tokens")
 
 
 class AICallRefused(RuntimeError):
@@ -161,12 +176,39 @@ def _field(value: Any, name: str) -> Any:
     return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
 
 
+def bedrock_request(params: dict[str, Any]) -> dict[str, Any]:
+    """A Bedrock runtime call's parameters (``modelId``, ``messages``, ``inferenceConfig``, or an InvokeModel
+    ``body``) as the arguments the guard reads for other SDKs: ``model``, the input, ``max_tokens``."""
+    request: dict[str, Any] = {"model": str(params.get("modelId") or "")}
+    for name in ("messages", "system"):
+        if params.get(name) is not None:
+            request[name] = params[name]
+    limit = _field(params.get("inferenceConfig") or {}, "maxTokens")
+    body = params.get("body")
+    if isinstance(body, (str, bytes, bytearray)):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            request["input"] = [parsed.get(name) for name in BEDROCK_BODY_INPUT if parsed.get(name) is not None]
+            limit = next((parsed[name] for name in BEDROCK_BODY_OUTPUT_LIMIT if name in parsed), limit)
+    if isinstance(limit, int) and not isinstance(limit, bool):
+        request["max_tokens"] = limit
+    return request
+
+
+def _provider_of(call: str) -> str:
+    """The semconv provider name a kind of call starts with (``aws.bedrock.converse``: ``aws.bedrock``)."""
+    return BEDROCK_PROVIDER if call.startswith(BEDROCK_PROVIDER + ".") else call.split(".", 1)[0]
+
+
 def estimated_cost(call: str, kwargs: dict[str, Any]) -> float:
     """The most a call can cost as far as its arguments tell: its input tokens (estimated from its text) and the
     output tokens it allows (``max_tokens`` and the like; none given: input only), at the model's prices."""
     from glassbox.cost import Usage, price
 
-    provider = call.split(".", 1)[0]
+    provider = _provider_of(call)
     config = kwargs.get("config")
     characters = sum(_characters(kwargs.get(name)) for name in INPUT_ARGUMENTS)
     characters += sum(_characters(_field(config, name)) for name in CONFIG_INPUT_FIELDS) if config else 0

@@ -4,11 +4,13 @@
 
 The answer has the type the caller's code expects from the call that was refused: an ``openai``
 ``ChatCompletion`` (or, for ``stream=True``, an iterator of ``ChatCompletionChunk`` usable with ``for`` and
-``async for``), an ``anthropic`` ``Message`` (or its stream events) and a ``google-genai``
-``GenerateContentResponse`` (or, from ``generate_content_stream``, a stream of one). Its id starts with
-``glassbox-fallback-`` and ``is_fallback(answer)`` tells it apart; its usage is zero tokens. Calls whose caller
-expects more than text get the refusal raised: embeddings, responses, ``chat.completions.parse`` (structured
-output) and anthropic's ``messages.stream``.
+``async for``), an ``anthropic`` ``Message`` (or its stream events), a ``google-genai``
+``GenerateContentResponse`` (or, from ``generate_content_stream``, a stream of one) and, for Bedrock's
+``converse`` and ``converse_stream``, boto3's response dict (with the stream's events under ``stream``). Its id
+(for Bedrock ``ResponseMetadata.RequestId``) starts with ``glassbox-fallback-`` and ``is_fallback(answer)``
+tells it apart; its usage is zero tokens. Calls whose caller expects more than text get the refusal raised:
+embeddings, responses, ``chat.completions.parse`` (structured output), anthropic's ``messages.stream`` and
+Bedrock's ``invoke_model`` (a body in the model provider's own format).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 
 from glassbox.guard.core import (
     ANTHROPIC_MESSAGES,
+    BEDROCK_CONVERSE,
+    BEDROCK_CONVERSE_STREAM,
     GEMINI_GENERATE,
     GEMINI_GENERATE_STREAM,
     OPENAI_CHAT,
@@ -32,7 +36,10 @@ ID_PREFIX = "glassbox-fallback-"
 
 def is_fallback(answer: Any) -> bool:
     """Whether ``answer`` (a response or a stream) came from a glassbox canned answer, not from a model."""
-    answer_id = getattr(answer, "id", None) or getattr(answer, "response_id", None) or ""
+    if isinstance(answer, dict):  # boto3 answers are dicts
+        answer_id = (answer.get("ResponseMetadata") or {}).get("RequestId", "")
+    else:
+        answer_id = getattr(answer, "id", None) or getattr(answer, "response_id", None) or ""
     return str(answer_id).startswith(ID_PREFIX)
 
 
@@ -156,6 +163,27 @@ def _gemini_response(text: str, model: str, stream: bool, answer_id: str) -> Any
     return CannedStream(answer_id, [response]) if stream else response
 
 
+def _bedrock_converse(text: str, stream: bool, answer_id: str) -> dict[str, Any]:
+    usage = {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0}
+    metadata = {"RequestId": answer_id, "HTTPStatusCode": 200, "HTTPHeaders": {}, "RetryAttempts": 0}
+    if not stream:
+        return {
+            "ResponseMetadata": metadata,
+            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+            "stopReason": "end_turn",
+            "usage": usage,
+            "metrics": {"latencyMs": 0},
+        }
+    events = [
+        {"messageStart": {"role": "assistant"}},
+        {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"text": text}}},
+        {"contentBlockStop": {"contentBlockIndex": 0}},
+        {"messageStop": {"stopReason": "end_turn"}},
+        {"metadata": {"usage": usage, "metrics": {"latencyMs": 0}}},
+    ]
+    return {"ResponseMetadata": metadata, "stream": CannedStream(answer_id, events)}
+
+
 def canned_answer(text: str) -> Fallback:
     """A fallback that answers every refused chat or messages call with ``text``."""
 
@@ -168,6 +196,8 @@ def canned_answer(text: str) -> Fallback:
             return _anthropic_message(text, model, stream, answer_id)
         if refusal.call in (GEMINI_GENERATE, GEMINI_GENERATE_STREAM):
             return _gemini_response(text, model, refusal.call == GEMINI_GENERATE_STREAM, answer_id)
+        if refusal.call in (BEDROCK_CONVERSE, BEDROCK_CONVERSE_STREAM):
+            return _bedrock_converse(text, refusal.call == BEDROCK_CONVERSE_STREAM, answer_id)
         raise refusal  # embeddings, or a call without a text answer
 
     return answer

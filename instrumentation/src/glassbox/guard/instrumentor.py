@@ -2,7 +2,8 @@
 
 :class:`GuardInstrumentor` wraps the ``openai`` (chat completions and their ``parse`` helper, responses,
 embeddings), ``anthropic`` (messages and ``messages.stream``) and ``google-genai`` (``generate_content`` and
-``generate_content_stream``) calls, sync and async, with
+``generate_content_stream``) calls, sync and async, and the Bedrock runtime's ``converse``, ``converse_stream``,
+``invoke_model`` and ``invoke_model_with_response_stream`` (``boto3``), with
 ``wrapt.wrap_function_wrapper``, so that a refused call makes no request and no GenAI span. It reads its
 settings once when it instruments (:func:`glassbox.guard.core.configure`).
 
@@ -14,6 +15,7 @@ own layer, in any order. ``uninstrument()`` removes the guard's layers wherever 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import threading
@@ -44,22 +46,41 @@ TARGETS = (
     ("google.genai.models", "AsyncModels", "generate_content", core.GEMINI_GENERATE),
     ("google.genai.models", "Models", "generate_content_stream", core.GEMINI_GENERATE_STREAM),
     ("google.genai.models", "AsyncModels", "generate_content_stream", core.GEMINI_GENERATE_STREAM),
+    # Bedrock: every botocore operation goes through this method; the guard picks the runtime's model calls.
+    ("botocore.client", "BaseClient", "_make_api_call", core.BEDROCK_SERVICE),
 )
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 _lock = threading.RLock()
 
 
+def _decide(call: str, request: dict[str, Any], proceed: Callable[[], Any]) -> Any:
+    refusal, reservation = core.admit(call, request)
+    if refusal is None:
+        with core.holding(reservation):
+            return proceed()
+    core.refuse(refusal, call, request)
+    with core.falling_back(refusal) as fallback:
+        return fallback(refusal, request)
+
+
 def _guard_sync(call: str) -> Wrapper:
     def guarded(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        refusal, reservation = core.admit(call, kwargs)
-        if refusal is None:
-            with core.holding(reservation):
-                return wrapped(*args, **kwargs)
-        core.refuse(refusal, call, kwargs)
-        with core.falling_back(refusal) as fallback:
-            return fallback(refusal, kwargs)
+        return _decide(call, kwargs, lambda: wrapped(*args, **kwargs))
 
     return guarded
+
+
+def _guard_bedrock(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``BaseClient._make_api_call(operation_name, api_params)``: Bedrock runtime model calls are guarded, every
+    other AWS operation passes untouched."""
+    service = getattr(getattr(instance, "_service_model", None), "service_name", None)
+    operation = args[0] if args else kwargs.get("operation_name")
+    call = core.BEDROCK_OPERATIONS.get(str(operation)) if service == core.BEDROCK_SERVICE else None
+    if call is None:
+        return wrapped(*args, **kwargs)
+    params = args[1] if len(args) > 1 else kwargs.get("api_params")
+    request = core.bedrock_request(params if isinstance(params, dict) else {})
+    return _decide(call, request, lambda: wrapped(*args, **kwargs))
 
 
 def _guard_async(call: str) -> Wrapper:
@@ -99,9 +120,12 @@ def _apply() -> list[str]:
         current = vars(cls).get(method, getattr(cls, method))
         if _is_guard(current):
             continue
-        asynchronous = inspect.iscoroutinefunction(inspect.unwrap(current))
-        wrapper = (_guard_async if asynchronous else _guard_sync)(call)
-        wrapper.__glassbox_guard__ = True  # type: ignore[attr-defined]
+        if call == core.BEDROCK_SERVICE:
+            wrapper: Any = functools.partial(_guard_bedrock)
+        else:
+            asynchronous = inspect.iscoroutinefunction(inspect.unwrap(current))
+            wrapper = (_guard_async if asynchronous else _guard_sync)(call)
+        wrapper.__glassbox_guard__ = True
         wrapt.wrap_function_wrapper(cls, method, wrapper)
         wrapped.append(f"{cls.__module__}.{cls.__name__}.{method}")
     return wrapped
