@@ -16,6 +16,8 @@ from glassbox import conventions as c
 from grafana import promql as p
 from grafana.dashboards import (
     COST,
+    FIRST_CHUNK_BUCKET,
+    FIRST_CHUNK_P95_SECONDS,
     HTTP_BUCKET,
     HTTP_COUNT,
     LLM_COUNT,
@@ -202,6 +204,37 @@ def _llm_errors() -> Alert:
         "llm-error-rate",
         Case(case(6, 94), "20m", ({**APP, p.PROVIDER: "openai", p.MODEL: "gpt-4o"},)),
         Case(case(4, 96), "20m"),
+    )
+
+
+def _first_chunk_latency() -> Alert:
+    keys = (p.ENVIRONMENT, "job", p.MODEL)
+    value = p.quantile(0.95, p.sel(FIRST_CHUNK_BUCKET), *keys, window="5m")
+    model = f'{p.MODEL}="gpt-4o"'
+
+    def buckets(slow: bool) -> dict[str, str]:
+        # 60 streamed calls a minute; slow: every first chunk after 5-10 s; fast: all within 1 s.
+        return {
+            series(FIRST_CHUNK_BUCKET, f'{model}, le="1"'): "0+0x30" if slow else "0+60x30",
+            series(FIRST_CHUNK_BUCKET, f'{model}, le="5"'): "0+0x30" if slow else "0+60x30",
+            series(FIRST_CHUNK_BUCKET, f'{model}, le="10"'): "0+60x30",
+            series(FIRST_CHUNK_BUCKET, f'{model}, le="+Inf"'): "0+60x30",
+        }
+
+    return Alert(
+        "GlassboxLLMFirstChunkLatencyP95",
+        "glassbox-service",
+        value,
+        FIRST_CHUNK_P95_SECONDS,
+        None,
+        "10m",
+        "warning",
+        "Streamed {{ $labels.gen_ai_request_model }} answers take over 5 s to start for {{ $labels.job }}",
+        "The 95th percentile of the time to the first chunk of streamed {{ $labels.gen_ai_request_model }} calls "
+        "from {{ $labels.job }} ({{ $labels.deployment_environment_name }}) has been above 5 s for 10 minutes.",
+        "llm-first-chunk-latency-p95",
+        Case(buckets(slow=True), "20m", ({**APP, p.MODEL: "gpt-4o"},)),
+        Case(buckets(slow=False), "20m"),
     )
 
 
@@ -562,6 +595,7 @@ ALERTS: tuple[Alert, ...] = (
     _http_5xx(),
     _http_latency(),
     _llm_errors(),
+    _first_chunk_latency(),
     _silent_service(),
     _budget(c.BUDGET_ALERT_RATIOS[0], c.BUDGET_ALERT_RATIOS[1], "warning"),
     _budget(c.BUDGET_ALERT_RATIOS[1], 0.999, "critical"),

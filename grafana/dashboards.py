@@ -29,6 +29,9 @@ from grafana.panels import (
 HTTP_COUNT = p.metric(c.METRIC_HTTP_SERVER_DURATION, "_count")
 HTTP_BUCKET = p.metric(c.METRIC_HTTP_SERVER_DURATION, "_bucket")
 LLM_COUNT = p.metric(c.METRIC_OPERATION_DURATION, "_count")
+LLM_BUCKET = p.metric(c.METRIC_OPERATION_DURATION, "_bucket")
+FIRST_CHUNK_BUCKET = p.metric(c.METRIC_TIME_TO_FIRST_CHUNK, "_bucket")
+PER_CHUNK_BUCKET = p.metric(c.METRIC_TIME_PER_OUTPUT_CHUNK, "_bucket")
 TOKENS_SUM = p.metric(c.METRIC_TOKEN_USAGE, "_sum")
 COST = p.metric(c.METRIC_COST)
 UNPRICED = p.metric(c.METRIC_COST_UNPRICED)
@@ -45,6 +48,8 @@ SERVER_ERROR = p.re(p.STATUS_CODE, "5..")
 # Budget states, as shares of the limit; the same steps colour the panels and name the alert thresholds.
 BUDGET_STEPS = [(c.BUDGET_ALERT_RATIOS[0], "yellow"), (c.BUDGET_ALERT_RATIOS[1], "orange"), (1.0, "red")]
 PIPELINE_SLO_SECONDS = 300.0
+# Streaming calls: the first chunk should arrive within this many seconds at p95 (the alert's threshold too).
+FIRST_CHUNK_P95_SECONDS = 5.0
 
 
 def collector_metric(name: str) -> str:
@@ -328,6 +333,44 @@ def llm_cost() -> dict[str, Any]:
                 Query(budget, "{{" + p.TENANT + "}} {{" + p.PERIOD + "}}", instant=True),
                 thresholds=BUDGET_STEPS,
                 options={"minVizHeight": 10},
+            ),
+            Row("Latency and streaming"),
+            timeseries(
+                "Model call latency p95 by model",
+                "95th percentile of a whole model call's duration, per requested model; dots are exemplars.",
+                "s",
+                Query(
+                    p.quantile(0.95, p.sel(LLM_BUCKET, *p.APP, p.VAR_TENANT, p.VAR_MODEL), p.MODEL),
+                    "{{" + p.MODEL + "}}",
+                    exemplar=True,
+                ),
+                width=8,
+            ),
+            timeseries(
+                "Time to first chunk p50 / p95 by model",
+                "Streaming calls: seconds until the first chunk arrived (what a user waits before text appears).",
+                "s",
+                *[
+                    Query(
+                        p.quantile(q, p.sel(FIRST_CHUNK_BUCKET, *p.APP, p.VAR_TENANT, p.VAR_MODEL), p.MODEL),
+                        f"p{int(q * 100)} {{{{{p.MODEL}}}}}",
+                        exemplar=True,
+                    )
+                    for q in (0.5, 0.95)
+                ],
+                thresholds=[(FIRST_CHUNK_P95_SECONDS, "red")],
+                width=8,
+            ),
+            timeseries(
+                "Time per output chunk p95 by model",
+                "Streaming calls: seconds between output chunks after the first (how fast the text flows).",
+                "s",
+                Query(
+                    p.quantile(0.95, p.sel(PER_CHUNK_BUCKET, *p.APP, p.VAR_TENANT, p.VAR_MODEL), p.MODEL),
+                    "{{" + p.MODEL + "}}",
+                    exemplar=True,
+                ),
+                width=8,
             ),
             Row("Refused calls"),
             stat(

@@ -147,6 +147,10 @@ UNPRICED_REASONS: Final = (
 # --------------------------------------------------------------------------- metrics (OTel names)
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+# Streaming calls (util-genai, every GenAI instrumentation built on it): seconds to the first chunk, and per
+# output chunk after it.
+METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
+METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_chunk"
 METRIC_COST: Final = "glassbox.gen_ai.cost"
 METRIC_COST_UNPRICED: Final = "glassbox.gen_ai.cost.unpriced"
 METRIC_HTTP_SERVER_DURATION: Final = "http.server.request.duration"
@@ -237,8 +241,8 @@ TENANT_LABELLED_METRICS: Final = frozenset(
     {
         METRIC_TOKEN_USAGE,
         METRIC_OPERATION_DURATION,
-        "gen_ai.client.operation.time_to_first_chunk",
-        "gen_ai.client.operation.time_per_output_chunk",
+        METRIC_TIME_TO_FIRST_CHUNK,
+        METRIC_TIME_PER_OUTPUT_CHUNK,
         METRIC_HTTP_SERVER_DURATION,
         METRIC_COST,
         METRIC_COST_UNPRICED,
@@ -254,6 +258,8 @@ TENANT_LABELLED_METRICS: Final = frozenset(
 PROMETHEUS_NAMES: Final[Mapping[str, str]] = {
     METRIC_TOKEN_USAGE: "gen_ai_client_token_usage",
     METRIC_OPERATION_DURATION: "gen_ai_client_operation_duration_seconds",
+    METRIC_TIME_TO_FIRST_CHUNK: "gen_ai_client_operation_time_to_first_chunk_seconds",
+    METRIC_TIME_PER_OUTPUT_CHUNK: "gen_ai_client_operation_time_per_output_chunk_seconds",
     METRIC_COST: "glassbox_gen_ai_cost_usd_total",
     METRIC_COST_UNPRICED: "glassbox_gen_ai_cost_unpriced_total",
     METRIC_HTTP_SERVER_DURATION: "http_server_request_duration_seconds",
