@@ -137,6 +137,7 @@ def _global_telemetry() -> Telemetry:
         instruments_module.install(_telemetry.instruments)
         from opentelemetry.instrumentation.genai.anthropic import AnthropicInstrumentor
         from opentelemetry.instrumentation.genai.bedrock import BedrockInstrumentor
+        from opentelemetry.instrumentation.genai.langchain import LangChainInstrumentor
         from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
         from opentelemetry.instrumentation.google_genai import GoogleGenAiSdkInstrumentor
 
@@ -144,6 +145,7 @@ def _global_telemetry() -> Telemetry:
         AnthropicInstrumentor().instrument()
         GoogleGenAiSdkInstrumentor().instrument()
         BedrockInstrumentor().instrument()
+        LangChainInstrumentor().instrument()
     return _telemetry
 
 

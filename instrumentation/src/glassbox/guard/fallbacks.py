@@ -68,6 +68,27 @@ class CannedStream:
         """Nothing to release."""
 
 
+class CannedRawResponse:
+    """What ``with_raw_response`` returns (the openai SDK sends a ``X-Stainless-Raw-Response`` header for it, and
+    frameworks such as LangChain call it): ``parse()`` gives the canned answer."""
+
+    def __init__(self, answer: Any) -> None:
+        import httpx
+
+        self._answer = answer
+        self.http_response = httpx.Response(200, request=httpx.Request("POST", "http://glassbox.fallback/"))
+        self.headers = self.http_response.headers
+        self.status_code = 200
+
+    def parse(self, **_: Any) -> Any:
+        return self._answer
+
+
+def _raw_response_requested(call: dict[str, Any]) -> bool:
+    headers = call.get("extra_headers") or {}
+    return any(str(name).lower() == "x-stainless-raw-response" for name in headers)
+
+
 def _openai_chat(text: str, model: str, stream: bool, answer_id: str) -> Any:
     from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
@@ -191,7 +212,8 @@ def canned_answer(text: str) -> Fallback:
         answer_id = f"{ID_PREFIX}{refusal.reason}-{uuid.uuid4().hex[:12]}"
         model, stream = str(call.get("model", "")), bool(call.get("stream"))
         if refusal.call == OPENAI_CHAT:
-            return _openai_chat(text, model, stream, answer_id)
+            answer = _openai_chat(text, model, stream, answer_id)
+            return CannedRawResponse(answer) if _raw_response_requested(call) else answer
         if refusal.call == ANTHROPIC_MESSAGES:
             return _anthropic_message(text, model, stream, answer_id)
         if refusal.call in (GEMINI_GENERATE, GEMINI_GENERATE_STREAM):
