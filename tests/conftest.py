@@ -138,6 +138,7 @@ def _global_telemetry() -> Telemetry:
         from opentelemetry.instrumentation.genai.anthropic import AnthropicInstrumentor
         from opentelemetry.instrumentation.genai.bedrock import BedrockInstrumentor
         from opentelemetry.instrumentation.genai.langchain import LangChainInstrumentor
+        from opentelemetry.instrumentation.genai.openai_agents import OpenAIAgentsInstrumentor
         from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
         from opentelemetry.instrumentation.google_genai import GoogleGenAiSdkInstrumentor
 
@@ -146,6 +147,11 @@ def _global_telemetry() -> Telemetry:
         GoogleGenAiSdkInstrumentor().instrument()
         BedrockInstrumentor().instrument()
         LangChainInstrumentor().instrument()
+        # The Agents SDK's own exporter would send its traces to OpenAI: the tests keep only the OTel processor.
+        from agents.tracing import set_trace_processors
+
+        set_trace_processors([])
+        OpenAIAgentsInstrumentor().instrument()
     return _telemetry
 
 
