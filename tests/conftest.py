@@ -138,8 +138,8 @@ def _global_telemetry() -> Telemetry:
         from opentelemetry.instrumentation.genai.anthropic import AnthropicInstrumentor
         from opentelemetry.instrumentation.genai.bedrock import BedrockInstrumentor
         from opentelemetry.instrumentation.genai.langchain import LangChainInstrumentor
-        from opentelemetry.instrumentation.genai.openai_agents import OpenAIAgentsInstrumentor
         from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
+        from opentelemetry.instrumentation.genai.openai_agents import OpenAIAgentsInstrumentor
         from opentelemetry.instrumentation.google_genai import GoogleGenAiSdkInstrumentor
 
         OpenAIInstrumentor().instrument()

@@ -66,9 +66,7 @@ def support_agent() -> Agent[Any]:
 
 
 def model_spans(telemetry: Telemetry) -> list[Any]:
-    return [
-        s for s in telemetry.finished() if s.attributes.get(c.GEN_AI_OPERATION_NAME) in c.MODEL_CALL_OPERATIONS
-    ]
+    return [s for s in telemetry.finished() if s.attributes.get(c.GEN_AI_OPERATION_NAME) in c.MODEL_CALL_OPERATIONS]
 
 
 def test_an_agent_run_is_one_priced_model_span_under_its_agent(telemetry: Telemetry, tenant: str) -> None:
@@ -94,9 +92,7 @@ def test_a_tool_call_is_an_execute_tool_span(telemetry: Telemetry, tenant: str) 
     assert len(counted) == 2  # the call that chose the tool and the one that answered
 
 
-def test_the_kill_switch_stops_an_agent_and_a_budget_gets_the_canned_answer(
-    telemetry: Telemetry, tenant: str
-) -> None:
+def test_the_kill_switch_stops_an_agent_and_a_budget_gets_the_canned_answer(telemetry: Telemetry, tenant: str) -> None:
     glassbox.set_kill_switch(True, actor="ops-1", reason="provider incident")
     try:
         with pytest.raises(glassbox.AICallRefused):
