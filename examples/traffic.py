@@ -4,10 +4,10 @@
     python examples/traffic.py --url http://127.0.0.1:8001 --url http://127.0.0.1:8002   # two replicas
 
 Each request carries ``x-tenant-id``, ``x-user-id``, ``x-session-id`` and ``x-request-id``. The mix:
-chat (plain and streamed), agent runs (a few of them failing), searches, admin reads and changes (some with a
-wrong token), and a few requests for a model that does not exist, one without a price and one whose provider
-is down (each of these rare ones once per tenant first, so a short run has them all). Prints a summary by
-endpoint and status.
+chat (plain and streamed), agent runs (a few of them failing), searches, summaries (through LangChain), admin
+reads and changes (some with a wrong token), and a few requests for a model that does not exist, one without a
+price and one whose provider is down (each of these rare ones once per tenant first, so a short run has them
+all). Prints a summary by endpoint and status.
 """
 
 from __future__ import annotations
@@ -50,8 +50,10 @@ def pick_request(rng: random.Random, admin_token: str) -> tuple[str, str, dict[s
         return "agent", "/agent", {"task": question}, {}
     if roll < 0.75:
         return "agent_failing", "/agent", {"task": question, "model": "no-such-model"}, {}
-    if roll < 0.92:
+    if roll < 0.88:
         return "search", "/search", {"query": question, "top_k": 2}, {}
+    if roll < 0.92:
+        return "summarize", "/summarize", {"text": question}, {}
     if roll < 0.94:
         return "unknown_model", "/chat", {"message": question, "model": "no-such-model"}, {}
     if roll < 0.945:

@@ -12,6 +12,8 @@ Endpoints:
 * ``POST /chat``: one chat completion (OpenAI), optionally streamed.
 * ``POST /agent``: an agent that plans with Anthropic, calls two tools, and writes the answer with OpenAI.
 * ``POST /search``: embeds the query and ranks a small in-memory corpus.
+* ``POST /summarize``: one LangChain ``ChatOpenAI`` call (the framework path: its span comes from the LangChain
+  instrumentation, and the guard on the openai SDK underneath applies to it).
 * ``GET/POST /admin/config``: reads or changes the app's settings (needs the admin token).
 * ``POST /admin/kill-switch`` ``{"on": true}``: turns every AI call off for every process sharing the state: the
   host's, or with ``GLASSBOX_STATE_URL`` every replica (admin).
@@ -41,6 +43,7 @@ import openai
 import uvicorn
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
 import glassbox
@@ -57,6 +60,12 @@ EMBEDDING_MODEL = "text-embedding-3-small"
 
 openai_client = openai.AsyncOpenAI(
     base_url=f"{LLM_BASE_URL}/v1", api_key=os.environ.get("OPENAI_API_KEY", "sk-demo-key-not-secret"), max_retries=1
+)
+summarizer = ChatOpenAI(
+    model=CHAT_MODEL,
+    base_url=f"{LLM_BASE_URL}/v1",
+    api_key=os.environ.get("OPENAI_API_KEY", "sk-demo-key-not-secret"),  # type: ignore[arg-type]
+    max_retries=1,
 )
 anthropic_client = anthropic.AsyncAnthropic(
     base_url=LLM_BASE_URL, api_key=os.environ.get("ANTHROPIC_API_KEY", "sk-ant-demo-key-not-secret"), max_retries=1
@@ -275,6 +284,19 @@ async def search(request: SearchRequest) -> Any:
     except openai.APIError as exc:
         raise _llm_error(exc) from exc
     return {"results": [{"text": text, "score": round(score, 4)} for text, score in ranked]}
+
+
+class SummarizeRequest(BaseModel):
+    text: str
+
+
+@app.post("/summarize")
+async def summarize(request: SummarizeRequest) -> Any:
+    try:
+        message = await summarizer.ainvoke([("system", "Summarize in one sentence."), ("user", request.text)])
+    except openai.APIError as exc:
+        raise _llm_error(exc) from exc
+    return {"summary": str(message.content)}
 
 
 def _check_admin(token: str | None) -> None:
