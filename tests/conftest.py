@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from opentelemetry import _logs, metrics, trace
+from opentelemetry import context as otel_context
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -25,11 +27,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from glassbox import attribution, metric_labels
+from glassbox import conventions as c
 from glassbox import instruments as instruments_module
-from glassbox import metric_labels
 from glassbox import state as state_module
 from glassbox.audit import events as audit_events
-from glassbox.guard import budgets
+from glassbox.audit.chain import AuditLog
+from glassbox.guard import GuardInstrumentor, budgets
 from glassbox.guard import core as guard_core
 from glassbox.instruments import Instruments
 from glassbox.logs import GlassboxLogRecordProcessor
@@ -160,6 +164,28 @@ def telemetry(_global_telemetry: Telemetry) -> Telemetry:
     _global_telemetry.spans.clear()
     _global_telemetry.logs.clear()
     return _global_telemetry
+
+
+@pytest.fixture
+def guarded(tmp_path: Path, telemetry: Telemetry) -> Iterator[AuditLog]:
+    """The guard in front of the model SDKs, an audit log of the test's own, and no fallback or budgets left after."""
+    if not GuardInstrumentor().is_instrumented_by_opentelemetry:
+        GuardInstrumentor().instrument()
+    log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "cp" / "audit.checkpoints", tmp_path / "key")
+    audit_events.use_log(log)
+    yield log
+    audit_events.use_log(None)
+    guard_core.set_fallback(None)
+    budgets.install(None)
+
+
+@pytest.fixture
+def tenant() -> Iterator[str]:
+    """A new tenant (and a request id) in the current context, as the edge would attach them."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    token = otel_context.attach(attribution.with_attribution({c.TENANT_ID: name, c.REQUEST_ID: f"req-{name}"}))
+    yield name
+    otel_context.detach(token)
 
 
 @pytest.fixture(autouse=True)

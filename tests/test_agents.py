@@ -9,23 +9,16 @@ attributed to the agent; the guard on the openai SDK underneath stops an agent's
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 from agents import Agent, Runner, function_tool, set_default_openai_api, set_default_openai_client
-from opentelemetry import context as otel_context
 
 import glassbox
-from glassbox import attribution
 from glassbox import conventions as c
-from glassbox.audit import events as audit_module
 from glassbox.audit.chain import AuditLog
-from glassbox.guard import GuardInstrumentor, budgets
-from glassbox.guard import core as guard
+from glassbox.guard import budgets
 
 from .conftest import Telemetry
 
@@ -33,26 +26,10 @@ MODEL = "gpt-4o-mini"
 
 
 @pytest.fixture(autouse=True)
-def guarded(tmp_path: Path, telemetry: Telemetry, stub_url: str) -> Iterator[AuditLog]:
-    if not GuardInstrumentor().is_instrumented_by_opentelemetry:
-        GuardInstrumentor().instrument()
+def agents_on_the_stub(guarded: AuditLog, stub_url: str) -> None:
     client = openai.AsyncOpenAI(base_url=f"{stub_url}/v1", api_key="sk-test", max_retries=0)
     set_default_openai_client(client, use_for_tracing=False)
     set_default_openai_api("chat_completions")  # the stub speaks Chat Completions
-    log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "cp" / "audit.checkpoints", tmp_path / "key")
-    audit_module.use_log(log)
-    yield log
-    audit_module.use_log(None)
-    guard.set_fallback(None)
-    budgets.install(None)
-
-
-@pytest.fixture
-def tenant() -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    token = otel_context.attach(attribution.with_attribution({c.TENANT_ID: name, c.REQUEST_ID: f"req-{name}"}))
-    yield name
-    otel_context.detach(token)
 
 
 @function_tool

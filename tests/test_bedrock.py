@@ -8,40 +8,24 @@ The GenAI instrumentation is the official ``opentelemetry-instrumentation-genai-
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
-from opentelemetry import context as otel_context
 
 import glassbox
-from glassbox import attribution, cost
 from glassbox import conventions as c
-from glassbox.audit import events as audit_module
-from glassbox.audit.chain import AuditLog
-from glassbox.guard import GuardInstrumentor, budgets
+from glassbox import cost
+from glassbox.guard import budgets
 from glassbox.guard import core as guard
 
 from .conftest import Telemetry
 
+pytestmark = pytest.mark.usefixtures("guarded")
+
 NOVA = "amazon.nova-lite-v1:0"
 CLAUDE = "anthropic.claude-3-5-haiku-20241022-v1:0"
-
-
-@pytest.fixture(autouse=True)
-def guarded(tmp_path: Path, telemetry: Telemetry) -> Iterator[AuditLog]:
-    if not GuardInstrumentor().is_instrumented_by_opentelemetry:
-        GuardInstrumentor().instrument()
-    log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "cp" / "audit.checkpoints", tmp_path / "key")
-    audit_module.use_log(log)
-    yield log
-    audit_module.use_log(None)
-    guard.set_fallback(None)
-    budgets.install(None)
 
 
 @pytest.fixture
@@ -54,14 +38,6 @@ def bedrock(stub_url: str) -> Any:
         aws_secret_access_key="stub-secret",
         config=Config(retries={"max_attempts": 1}),
     )
-
-
-@pytest.fixture
-def tenant() -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    token = otel_context.attach(attribution.with_attribution({c.TENANT_ID: name, c.REQUEST_ID: f"req-{name}"}))
-    yield name
-    otel_context.detach(token)
 
 
 def ask(text: str) -> list[dict[str, Any]]:

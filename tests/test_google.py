@@ -7,53 +7,30 @@ extra); the guard stands in front of ``generate_content`` and ``generate_content
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from google import genai
 from google.genai import types
-from opentelemetry import context as otel_context
 
 import glassbox
-from glassbox import attribution, cost
 from glassbox import conventions as c
-from glassbox.audit import events as audit_module
+from glassbox import cost
 from glassbox.audit.chain import AuditLog
-from glassbox.guard import GuardInstrumentor, budgets
+from glassbox.guard import budgets
 from glassbox.guard import core as guard
 
 from .conftest import Telemetry
 
+pytestmark = pytest.mark.usefixtures("guarded")
+
 MODEL = "gemini-2.5-flash"
-
-
-@pytest.fixture(autouse=True)
-def guarded(tmp_path: Path, telemetry: Telemetry) -> Iterator[AuditLog]:
-    if not GuardInstrumentor().is_instrumented_by_opentelemetry:
-        GuardInstrumentor().instrument()
-    log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "cp" / "audit.checkpoints", tmp_path / "key")
-    audit_module.use_log(log)
-    yield log
-    audit_module.use_log(None)
-    guard.set_fallback(None)
-    budgets.install(None)
 
 
 @pytest.fixture
 def gemini(stub_url: str) -> genai.Client:
     options = types.HttpOptions(base_url=stub_url, retry_options=types.HttpRetryOptions(attempts=1))
     return genai.Client(api_key="test-key", http_options=options)
-
-
-@pytest.fixture
-def tenant() -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    token = otel_context.attach(attribution.with_attribution({c.TENANT_ID: name, c.REQUEST_ID: f"req-{name}"}))
-    yield name
-    otel_context.detach(token)
 
 
 def generate_spans(telemetry: Telemetry) -> list[Any]:

@@ -8,52 +8,27 @@ front of the openai SDK underneath, so a LangChain app obeys the kill switch, bu
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
-from opentelemetry import context as otel_context
 
 import glassbox
-from glassbox import attribution, cost
 from glassbox import conventions as c
-from glassbox.audit import events as audit_module
-from glassbox.audit.chain import AuditLog
-from glassbox.guard import GuardInstrumentor, budgets
-from glassbox.guard import core as guard
+from glassbox import cost
+from glassbox.guard import budgets
 
 from .conftest import Telemetry
 
+pytestmark = pytest.mark.usefixtures("guarded")
+
 MODEL = "gpt-4o-mini"
-
-
-@pytest.fixture(autouse=True)
-def guarded(tmp_path: Path, telemetry: Telemetry) -> Iterator[AuditLog]:
-    if not GuardInstrumentor().is_instrumented_by_opentelemetry:
-        GuardInstrumentor().instrument()
-    log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "cp" / "audit.checkpoints", tmp_path / "key")
-    audit_module.use_log(log)
-    yield log
-    audit_module.use_log(None)
-    guard.set_fallback(None)
-    budgets.install(None)
 
 
 @pytest.fixture
 def llm(stub_url: str) -> ChatOpenAI:
     return ChatOpenAI(model=MODEL, base_url=f"{stub_url}/v1", api_key="sk-test", max_retries=0)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def tenant() -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    token = otel_context.attach(attribution.with_attribution({c.TENANT_ID: name, c.REQUEST_ID: f"req-{name}"}))
-    yield name
-    otel_context.detach(token)
 
 
 def model_spans(telemetry: Telemetry) -> list[Any]:
