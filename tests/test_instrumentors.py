@@ -148,6 +148,22 @@ def test_the_edge_is_instrumented_removed_and_instrumented_again() -> None:
             instrumentor.uninstrument()
 
 
+def test_uvicorn_still_takes_a_plain_starlette_app_for_an_app() -> None:
+    """uvicorn calls the app with no arguments to tell a factory from an app: the edge must raise there too."""
+    instrumentor = EdgeInstrumentor()
+    was_on = instrumentor.is_instrumented_by_opentelemetry
+    try:
+        instrumentor.instrument()
+        app = Starlette()
+        config = uvicorn.Config(app, lifespan="off")
+        config.load()
+        assert config.loaded_app.app is app  # behind uvicorn's proxy-headers middleware, the app itself
+        assert config.interface == "asgi3"
+    finally:
+        if not was_on:
+            instrumentor.uninstrument()
+
+
 def test_the_uvicorn_shutdown_hook_is_instrumented_removed_and_instrumented_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -124,12 +124,17 @@ class AttributionMiddleware:
             otel_context.detach(token)
 
 
-async def _through_the_middleware(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """``Starlette.__call__`` through the app's own middleware (made on its first request, kept on the app)."""
+def _through_the_middleware(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``Starlette.__call__`` through the app's own middleware (made on its first request, kept on the app).
+
+    Not itself a coroutine function: called with the wrong arguments it raises at once, as ``Starlette.__call__``
+    does. uvicorn calls the app with none to tell an app factory from an app; an ``async`` wrapper would return a
+    coroutine there and the app would be taken for a factory.
+    """
     middleware = instance.__dict__.get("_glassbox_edge")
     if middleware is None:
         middleware = instance.__dict__["_glassbox_edge"] = AttributionMiddleware(wrapped)
-    await middleware(*args, **kwargs)
+    return middleware(*args, **kwargs)
 
 
 class EdgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
