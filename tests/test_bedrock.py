@@ -7,6 +7,7 @@ The GenAI instrumentation is the official ``opentelemetry-instrumentation-genai-
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -120,3 +121,24 @@ def test_the_input_estimate_reads_converse_and_invoke_model_bodies() -> None:
     assert guard.estimated_cost(guard.BEDROCK_INVOKE, invoke) == pytest.approx(expected)
     # a body that is not JSON: priced on what is known (no input, no output bound)
     assert guard.bedrock_request({"modelId": CLAUDE, "body": b"\x00binary"}) == {"model": CLAUDE}
+
+
+def test_cached_input_is_counted_in_and_priced_at_the_cache_price(
+    bedrock: Any, telemetry: Telemetry, tenant: str
+) -> None:
+    """Bedrock's inputTokens leaves out the tokens read from the prompt cache (the instrumentation passes it on
+    as it is); the conventions count them in, and the price of a cached token is lower."""
+    system = [{"text": "You answer questions about orders and refunds. " * 10}, {"cachePoint": {"type": "default"}}]
+    usage = bedrock.converse(modelId=CLAUDE, system=system, messages=ask("where is order 42"))["usage"]
+    cached = usage["cacheReadInputTokens"]
+    assert cached > usage["inputTokens"] > 0
+    (span,) = chat_spans(telemetry)
+    assert span.attributes[c.GEN_AI_USAGE_INPUT_TOKENS] == usage["inputTokens"] + cached
+    assert span.attributes[c.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == cached
+    billed = cost.Usage(input_tokens=usage["inputTokens"] + cached, output_tokens=usage["outputTokens"])
+    expected = cost.price("aws.bedrock", CLAUDE, dataclasses.replace(billed, cache_read_tokens=cached)).usd
+    assert expected and span.attributes[c.COST_USD] == pytest.approx(expected)
+    assert expected < (cost.price("aws.bedrock", CLAUDE, billed).usd or 0)  # cheaper than the same input uncached
+    assert telemetry.total(c.METRIC_CACHE_TOKENS, glassbox__tenant__id=tenant, gen_ai__token__type="cache_read") == (
+        cached
+    )

@@ -130,3 +130,30 @@ def test_the_input_estimate_reads_gemini_contents_and_config() -> None:
     as_dicts = {"model": MODEL, "contents": "x" * 4000, "config": {"system_instruction": "y" * 400,
                 "max_output_tokens": 1000}}  # fmt: skip
     assert guard.estimated_cost(guard.GEMINI_GENERATE, as_dicts) == pytest.approx(expected)
+
+
+def test_thoughts_are_billed_as_output_and_cached_tokens_at_the_cache_price(
+    gemini: genai.Client, telemetry: Telemetry, tenant: str
+) -> None:
+    """Gemini reports thoughts apart from the answer's tokens and cached tokens inside the prompt's: a thinking
+    model's call costs its thoughts at the output price, and its cached prompt at the cache price."""
+    config = types.GenerateContentConfig(
+        thinking_config=types.ThinkingConfig(thinking_budget=64), cached_content="cachedContents/orders-faq"
+    )
+    response = gemini.models.generate_content(model=MODEL, contents="what is the refund policy", config=config)
+    usage = response.usage_metadata
+    assert usage is not None and usage.thoughts_token_count and usage.cached_content_token_count
+    (span,) = generate_spans(telemetry)
+    output = (usage.candidates_token_count or 0) + usage.thoughts_token_count
+    assert span.attributes[c.GEN_AI_USAGE_OUTPUT_TOKENS] == output
+    assert span.attributes[c.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == usage.cached_content_token_count
+    billed = cost.Usage(
+        input_tokens=usage.prompt_token_count,
+        output_tokens=output,
+        cache_read_tokens=usage.cached_content_token_count,
+    )
+    expected = cost.price("gemini", MODEL, billed).usd
+    assert expected and span.attributes[c.COST_USD] == pytest.approx(expected)
+    assert telemetry.total(c.METRIC_CACHE_TOKENS, glassbox__tenant__id=tenant, gen_ai__token__type="cache_read") == (
+        usage.cached_content_token_count
+    )

@@ -6,9 +6,11 @@ It speaks enough of both wire formats for the real `openai` and `anthropic` SDKs
   tool calls) and ``POST /v1/embeddings``.
 * Anthropic: ``POST /v1/messages`` (plain, streaming server-sent events, tool use).
 * Gemini (``google-genai``): ``POST /v1/models/{model}:generateContent`` (or ``/v1beta/``) and
-  ``:streamGenerateContent`` (server-sent events with ``alt=sse``), with ``usageMetadata``.
+  ``:streamGenerateContent`` (server-sent events with ``alt=sse``), with ``usageMetadata`` (cached tokens with
+  ``cachedContent``, thoughts with a thinking budget) and function calls.
 * Amazon Bedrock (``boto3`` ``bedrock-runtime``): ``POST /model/{modelId}/converse``, ``/converse-stream`` (the
-  AWS event-stream encoding) and ``/invoke`` (Anthropic's messages body, for Anthropic model ids).
+  AWS event-stream encoding; system text before a ``cachePoint`` is reported as read from the cache) and
+  ``/invoke`` (Anthropic's messages body, for Anthropic model ids).
 
 Behaviour is configurable from the command line or the environment:
 
@@ -92,6 +94,10 @@ def _text_of(content: Any) -> str:
                     parts.append(block["content"])
         return " ".join(parts)
     return ""
+
+
+# Thinking tokens a Gemini answer reports when the request allows thinking (at most its budget).
+THOUGHT_TOKENS = 12
 
 
 def _answer_for(prompt: str) -> str:
@@ -368,16 +374,35 @@ class StubLLM:
             texts += [part.get("text", "") for part in content.get("parts", []) if isinstance(part, dict)]
         prompt = " ".join(t for t in texts if t)
         text = _answer_for(prompt)
+        # Function calling: with declared functions, the first turn calls the first one; once the last turn
+        # carries its result, the model answers in text.
+        declarations = [d for tool in body.get("tools") or [] for d in tool.get("functionDeclarations") or []]
+        contents = body.get("contents") or [{}]
+        answered = any("functionResponse" in part for part in contents[-1].get("parts", []) if isinstance(part, dict))
+        call = None
+        if declarations and not answered:
+            call = {"name": declarations[0].get("name", "tool"), "args": {"query": prompt[-40:]}}
+            text = json.dumps(call)
         input_tokens, output_tokens = count_tokens(prompt), count_tokens(text)
         usage = {
             "promptTokenCount": input_tokens,
             "candidatesTokenCount": output_tokens,
             "totalTokenCount": input_tokens + output_tokens,
         }
+        # Context caching and thinking, as Gemini reports them: cached tokens are part of the prompt's, thoughts
+        # are apart from the candidates' (both in the total).
+        if body.get("cachedContent"):
+            usage["cachedContentTokenCount"] = input_tokens // 2
+        thinking = (body.get("generationConfig") or {}).get("thinkingConfig") or {}
+        budget = thinking.get("thinkingBudget") or thinking.get("thinking_budget") or 0  # the API takes both
+        if budget > 0:
+            usage["thoughtsTokenCount"] = min(budget, THOUGHT_TOKENS)
+            usage["totalTokenCount"] += usage["thoughtsTokenCount"]
         response_id = uuid.uuid4().hex[:20]
 
         def payload(chunk: str, finish: bool) -> dict[str, Any]:
-            candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": chunk}]}, "index": 0}
+            part = {"functionCall": call} if call else {"text": chunk}
+            candidate: dict[str, Any] = {"content": {"role": "model", "parts": [part]}, "index": 0}
             data: dict[str, Any] = {"candidates": [candidate], "modelVersion": model, "responseId": response_id}
             if finish:
                 candidate["finishReason"] = "STOP"
@@ -387,7 +412,7 @@ class StubLLM:
         if method == "generateContent":
             return JSONResponse(payload(text, finish=True))
         words = text.split(" ")
-        pieces = [" ".join(words[:3]) + " ", " ".join(words[3:])]
+        pieces = [text] if call else [" ".join(words[:3]) + " ", " ".join(words[3:])]
 
         async def events() -> AsyncIterator[bytes]:
             for index, piece in enumerate(pieces):
@@ -417,13 +442,20 @@ class StubLLM:
                  "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
                  "usage": {"input_tokens": count_tokens(prompt), "output_tokens": count_tokens(text)}}
             )  # fmt: skip
-        texts = [block.get("text", "") for block in body.get("system", []) if isinstance(block, dict)]
+        system = [block for block in body.get("system", []) if isinstance(block, dict)]
+        texts = [block.get("text", "") for block in system]
         for message in body.get("messages", []):
             texts += [block.get("text", "") for block in message.get("content", []) if isinstance(block, dict)]
         prompt = " ".join(t for t in texts if t)
         text = _answer_for(prompt)
-        usage = {"inputTokens": count_tokens(prompt), "outputTokens": count_tokens(text)}
-        usage["totalTokens"] = usage["inputTokens"] + usage["outputTokens"]
+        # Prompt caching: the system text before a cachePoint block is read from the cache. As Bedrock reports
+        # it, inputTokens leaves the cached tokens out and totalTokens adds them.
+        marks = [i for i, block in enumerate(system) if "cachePoint" in block]
+        cached = count_tokens(" ".join(b.get("text", "") for b in system[: marks[0]])) if marks else 0
+        usage = {"inputTokens": count_tokens(prompt) - cached, "outputTokens": count_tokens(text)}
+        if cached:
+            usage.update(cacheReadInputTokens=cached, cacheWriteInputTokens=0)
+        usage["totalTokens"] = usage["inputTokens"] + usage["outputTokens"] + cached
         if action == "converse":
             return JSONResponse(
                 {

@@ -73,6 +73,11 @@ def attribute(attributes: Mapping[str, Any] | None, name: str) -> Any:
     return value
 
 
+# Instrumentations whose gen_ai.usage.input_tokens leaves out the cached input tokens (the provider's own meaning:
+# Bedrock's inputTokens, Anthropic's input_tokens inside InvokeModel), where the conventions count them in.
+# Glassbox adds them back on the span before pricing the call.
+INPUT_TOKENS_WITHOUT_CACHE_SCOPES: Final = frozenset({"opentelemetry.instrumentation.genai.bedrock"})
+
 OPERATION_CHAT: Final = "chat"
 OPERATION_TEXT_COMPLETION: Final = "text_completion"
 OPERATION_GENERATE_CONTENT: Final = "generate_content"

@@ -7,7 +7,7 @@ no cost and a reason, which the caller counts in ``glassbox.gen_ai.cost.unpriced
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from importlib.metadata import version
@@ -28,6 +28,13 @@ class Usage:
     @property
     def empty(self) -> bool:
         return self.input_tokens is None and self.output_tokens is None
+
+    def with_cache_in_input(self) -> Usage:
+        """This usage with the cached input tokens counted in the input (for a report that left them out)."""
+        cached = (self.cache_read_tokens or 0) + (self.cache_write_tokens or 0)
+        if not cached:
+            return self
+        return replace(self, input_tokens=(self.input_tokens or 0) + cached)
 
     @classmethod
     def from_attributes(cls, attributes: Any) -> Usage:

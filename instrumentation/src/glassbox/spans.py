@@ -140,6 +140,10 @@ class GlassboxSpanProcessor(SpanProcessor):
     def _account_model_call(self, span: ReadableSpan, attributes: Mapping[str, Any]) -> dict[str, Any]:
         span_id = span.context.span_id if span.context else 0
         usage = cost.Usage.from_attributes(attributes)
+        scope = span.instrumentation_scope.name if span.instrumentation_scope else ""
+        input_without_cache = scope in c.INPUT_TOKENS_WITHOUT_CACHE_SCOPES and usage.input_tokens is not None
+        if input_without_cache:
+            usage = usage.with_cache_in_input()
         outer = self._nested.pop(span_id, None)
         if outer is not None:
             # Another instrumentation's span around this one accounts for the call.
@@ -167,7 +171,7 @@ class GlassboxSpanProcessor(SpanProcessor):
             labels[c.GEN_AI_AGENT_NAME] = agent
         error_type = attributes.get(c.ERROR_TYPE)
         extra: dict[str, Any] = {c.USAGE_COUNTED: True}
-        if child_usage is not None and usage is child_usage:
+        if input_without_cache or (child_usage is not None and usage is child_usage):
             extra[c.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
             extra[c.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
         if error_type and usage.empty:
