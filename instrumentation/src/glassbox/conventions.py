@@ -31,6 +31,9 @@ GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
 GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
 ERROR_TYPE: Final = "error.type"
+# MCP (Model Context Protocol) spans, as the mcp SDK emits them.
+MCP_METHOD_NAME: Final = "mcp.method.name"
+MCP_METHOD_CALL_TOOL: Final = "tools/call"
 
 # Content attributes: only present when content capture is opted in, and always redacted first.
 CONTENT_ATTRIBUTES: Final = (

@@ -6,7 +6,8 @@ It sits in front of the exporting processors and, for every span:
   agent name down to the model and tool calls made inside an agent, and notes model calls nested inside
   another model call (two instrumentations seeing one call, e.g. the Anthropic SDK's own span inside the
   GenAI instrumentation's span). The outermost model-call span also takes over the budget reservation the
-  guard made for its call;
+  guard made for its call. An MCP client span is named and marked as the conventions say
+  (:mod:`glassbox.mcp_spans`);
 * on end: a model-call span nested in another one for the same call is accounted for by the outer one and,
   unless ``GLASSBOX_NESTED_CALL_SPANS`` is true, not exported. For the outermost span of each model call, it
   computes the USD cost, records it in the cost counter with the tenant and agent labels (each call counted
@@ -31,7 +32,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
 
-from glassbox import attribution, content, cost
+from glassbox import attribution, content, cost, mcp_spans
 from glassbox import conventions as c
 from glassbox import instruments as instruments_module
 from glassbox.guard import core as guard
@@ -89,6 +90,8 @@ class GlassboxSpanProcessor(SpanProcessor):
         if values:
             span.set_attributes(values)
         own = span.attributes or {}
+        if c.MCP_METHOD_NAME in own:
+            own = mcp_spans.follow_conventions(span, own)
         if own.get(c.GEN_AI_OPERATION_NAME) in c.MODEL_CALL_OPERATIONS:
             reservation = guard.claim_reservation()
             if reservation is not None:
