@@ -6,6 +6,8 @@ import os
 
 # What the glassbox distro sets under opentelemetry-instrument; set before any instrumentation loads.
 os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
+# LiteLLM fetches its model map from GitHub on import unless told to use the copy it ships (tests run offline).
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import socket
 import subprocess
 import sys
@@ -142,15 +144,20 @@ def _global_telemetry() -> Telemetry:
         from opentelemetry.instrumentation.genai.anthropic import AnthropicInstrumentor
         from opentelemetry.instrumentation.genai.bedrock import BedrockInstrumentor
         from opentelemetry.instrumentation.genai.langchain import LangChainInstrumentor
+        from opentelemetry.instrumentation.genai.llama_index import LlamaIndexInstrumentor
         from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
         from opentelemetry.instrumentation.genai.openai_agents import OpenAIAgentsInstrumentor
         from opentelemetry.instrumentation.google_genai import GoogleGenAiSdkInstrumentor
+
+        from glassbox.litellm_spans import LiteLLMInstrumentor
 
         OpenAIInstrumentor().instrument()
         AnthropicInstrumentor().instrument()
         GoogleGenAiSdkInstrumentor().instrument()
         BedrockInstrumentor().instrument()
         LangChainInstrumentor().instrument()
+        LlamaIndexInstrumentor().instrument()
+        LiteLLMInstrumentor().instrument()
         # The Agents SDK's own exporter would send its traces to OpenAI: the tests keep only the OTel processor.
         from agents.tracing import set_trace_processors
 

@@ -68,6 +68,8 @@ ANTHROPIC_MESSAGES, ANTHROPIC_MESSAGES_STREAM = "anthropic.messages", "anthropic
 GEMINI_GENERATE, GEMINI_GENERATE_STREAM = "gemini.generate_content", "gemini.generate_content_stream"
 BEDROCK_CONVERSE, BEDROCK_CONVERSE_STREAM = "aws.bedrock.converse", "aws.bedrock.converse_stream"
 BEDROCK_INVOKE, BEDROCK_INVOKE_STREAM = "aws.bedrock.invoke_model", "aws.bedrock.invoke_model_with_response_stream"
+# LiteLLM's completion and acompletion, to any provider: the request carries the provider it resolved.
+LITELLM_COMPLETION = "litellm.completion"
 # botocore sends every operation through one method: the Bedrock runtime's model calls among them.
 BEDROCK_PROVIDER, BEDROCK_SERVICE = "aws.bedrock", "bedrock-runtime"
 BEDROCK_OPERATIONS = {
@@ -198,8 +200,24 @@ def bedrock_request(params: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
-def _provider_of(call: str) -> str:
-    """The semconv provider name a kind of call starts with (``aws.bedrock.converse``: ``aws.bedrock``)."""
+def litellm_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A ``litellm.completion(model, messages, ...)`` call as the arguments the guard reads: the provider's
+    ``model`` id, the ``provider`` LiteLLM resolves it to (semconv spelling), the input and output limit."""
+    from glassbox.litellm_spans import provider_and_model
+
+    provider, model = provider_and_model(args, kwargs)
+    request = {name: kwargs[name] for name in (*INPUT_ARGUMENTS, *OUTPUT_LIMIT_ARGUMENTS, "stream") if name in kwargs}
+    if "messages" not in request and len(args) > 1:
+        request["messages"] = args[1]
+    request.update(model=model, provider=provider)
+    return request
+
+
+def _provider_of(call: str, kwargs: dict[str, Any]) -> str:
+    """The semconv provider name of a call: the one a kind of call starts with (``aws.bedrock.converse``:
+    ``aws.bedrock``), or for LiteLLM the one its request resolved."""
+    if call == LITELLM_COMPLETION:
+        return str(kwargs.get("provider") or "")
     return BEDROCK_PROVIDER if call.startswith(BEDROCK_PROVIDER + ".") else call.split(".", 1)[0]
 
 
@@ -208,7 +226,7 @@ def estimated_cost(call: str, kwargs: dict[str, Any]) -> float:
     output tokens it allows (``max_tokens`` and the like; none given: input only), at the model's prices."""
     from glassbox.cost import Usage, price
 
-    provider = _provider_of(call)
+    provider = _provider_of(call, kwargs)
     config = kwargs.get("config")
     characters = sum(_characters(kwargs.get(name)) for name in INPUT_ARGUMENTS)
     characters += sum(_characters(_field(config, name)) for name in CONFIG_INPUT_FIELDS) if config else 0

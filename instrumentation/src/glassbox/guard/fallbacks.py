@@ -5,8 +5,9 @@
 The answer has the type the caller's code expects from the call that was refused: an ``openai``
 ``ChatCompletion`` (or, for ``stream=True``, an iterator of ``ChatCompletionChunk`` usable with ``for`` and
 ``async for``), an ``anthropic`` ``Message`` (or its stream events), a ``google-genai``
-``GenerateContentResponse`` (or, from ``generate_content_stream``, a stream of one) and, for Bedrock's
-``converse`` and ``converse_stream``, boto3's response dict (with the stream's events under ``stream``). Its id
+``GenerateContentResponse`` (or, from ``generate_content_stream``, a stream of one), for Bedrock's
+``converse`` and ``converse_stream``, boto3's response dict (with the stream's events under ``stream``) and, for
+LiteLLM, a ``ModelResponse`` (or a stream of ``ModelResponseStream`` chunks). Its id
 (for Bedrock ``ResponseMetadata.RequestId``) starts with ``glassbox-fallback-`` and ``is_fallback(answer)``
 tells it apart; its usage is zero tokens. Calls whose caller expects more than text get the refusal raised:
 embeddings, responses, ``chat.completions.parse`` (structured output), anthropic's ``messages.stream`` and
@@ -26,6 +27,7 @@ from glassbox.guard.core import (
     BEDROCK_CONVERSE_STREAM,
     GEMINI_GENERATE,
     GEMINI_GENERATE_STREAM,
+    LITELLM_COMPLETION,
     OPENAI_CHAT,
     AICallRefused,
     Fallback,
@@ -205,6 +207,31 @@ def _bedrock_converse(text: str, stream: bool, answer_id: str) -> dict[str, Any]
     return {"ResponseMetadata": metadata, "stream": CannedStream(answer_id, events)}
 
 
+def _litellm_response(text: str, model: str, stream: bool, answer_id: str) -> Any:
+    from litellm import ModelResponse
+    from litellm.types.utils import Delta, ModelResponseStream, StreamingChoices
+
+    if not stream:
+        message = {"role": "assistant", "content": text}
+        return ModelResponse(
+            id=answer_id,
+            model=model,
+            choices=[{"index": 0, "finish_reason": "stop", "message": message}],
+            usage={"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        )
+    events = [
+        ModelResponseStream(
+            id=answer_id,
+            model=model,
+            choices=[StreamingChoices(index=0, delta=Delta(role="assistant", content=text), finish_reason=None)],
+        ),
+        ModelResponseStream(
+            id=answer_id, model=model, choices=[StreamingChoices(index=0, delta=Delta(), finish_reason="stop")]
+        ),
+    ]
+    return CannedStream(answer_id, events)
+
+
 def canned_answer(text: str) -> Fallback:
     """A fallback that answers every refused chat or messages call with ``text``."""
 
@@ -220,6 +247,8 @@ def canned_answer(text: str) -> Fallback:
             return _gemini_response(text, model, refusal.call == GEMINI_GENERATE_STREAM, answer_id)
         if refusal.call in (BEDROCK_CONVERSE, BEDROCK_CONVERSE_STREAM):
             return _bedrock_converse(text, refusal.call == BEDROCK_CONVERSE_STREAM, answer_id)
+        if refusal.call == LITELLM_COMPLETION:
+            return _litellm_response(text, model, stream, answer_id)
         raise refusal  # embeddings, or a call without a text answer
 
     return answer

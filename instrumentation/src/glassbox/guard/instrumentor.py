@@ -3,7 +3,8 @@
 :class:`GuardInstrumentor` wraps the ``openai`` (chat completions and their ``parse`` helper, responses,
 embeddings), ``anthropic`` (messages and ``messages.stream``) and ``google-genai`` (``generate_content`` and
 ``generate_content_stream``) calls, sync and async, and the Bedrock runtime's ``converse``, ``converse_stream``,
-``invoke_model`` and ``invoke_model_with_response_stream`` (``boto3``), with
+``invoke_model`` and ``invoke_model_with_response_stream`` (``boto3``), and LiteLLM's ``completion`` and
+``acompletion`` (any provider), with
 ``wrapt.wrap_function_wrapper``, so that a refused call makes no request and no GenAI span. It reads its
 settings once when it instruments (:func:`glassbox.guard.core.configure`).
 
@@ -48,6 +49,9 @@ TARGETS = (
     ("google.genai.models", "AsyncModels", "generate_content_stream", core.GEMINI_GENERATE_STREAM),
     # Bedrock: every botocore operation goes through this method; the guard picks the runtime's model calls.
     ("botocore.client", "BaseClient", "_make_api_call", core.BEDROCK_SERVICE),
+    # LiteLLM: module functions (no class), to whichever provider the model names.
+    ("litellm", "", "completion", core.LITELLM_COMPLETION),
+    ("litellm", "", "acompletion", core.LITELLM_COMPLETION),
 )
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 _lock = threading.RLock()
@@ -63,9 +67,14 @@ def _decide(call: str, request: dict[str, Any], proceed: Callable[[], Any]) -> A
         return fallback(refusal, request)
 
 
+def _request(call: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The arguments the guard reads: the SDK methods' keyword arguments, LiteLLM's resolved request."""
+    return core.litellm_request(args, kwargs) if call == core.LITELLM_COMPLETION else kwargs
+
+
 def _guard_sync(call: str) -> Wrapper:
     def guarded(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return _decide(call, kwargs, lambda: wrapped(*args, **kwargs))
+        return _decide(call, _request(call, args, kwargs), lambda: wrapped(*args, **kwargs))
 
     return guarded
 
@@ -85,13 +94,14 @@ def _guard_bedrock(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: d
 
 def _guard_async(call: str) -> Wrapper:
     async def guarded(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        refusal, reservation = await core.admit_async(call, kwargs)
+        request = _request(call, args, kwargs)
+        refusal, reservation = await core.admit_async(call, request)
         if refusal is None:
             with core.holding(reservation):
                 return await wrapped(*args, **kwargs)
-        core.refuse(refusal, call, kwargs)
+        core.refuse(refusal, call, request)
         with core.falling_back(refusal) as fallback:  # held while the answer is awaited
-            answer = fallback(refusal, kwargs)
+            answer = fallback(refusal, request)
             return await answer if inspect.isawaitable(answer) else answer
 
     return guarded
@@ -101,11 +111,13 @@ def _is_guard(value: Any) -> bool:
     return getattr(getattr(value, "_self_wrapper", None), "__glassbox_guard__", False) is True
 
 
-def _targets() -> list[tuple[type, str, str]]:
+def _targets() -> list[tuple[Any, str, str]]:
+    """(class, or module for module functions; method; kind of call) of the targets whose SDK is installed."""
     found = []
     for module_name, class_name, method, call in TARGETS:
         try:
-            cls = getattr(importlib.import_module(module_name), class_name)
+            module = importlib.import_module(module_name)
+            cls = getattr(module, class_name) if class_name else module
         except (ImportError, AttributeError):
             continue
         if getattr(cls, method, None) is not None:
@@ -127,7 +139,8 @@ def _apply() -> list[str]:
             wrapper = (_guard_async if asynchronous else _guard_sync)(call)
         wrapper.__glassbox_guard__ = True
         wrapt.wrap_function_wrapper(cls, method, wrapper)
-        wrapped.append(f"{cls.__module__}.{cls.__name__}.{method}")
+        owner = cls.__name__ if inspect.ismodule(cls) else f"{cls.__module__}.{cls.__name__}"
+        wrapped.append(f"{owner}.{method}")
     return wrapped
 
 
