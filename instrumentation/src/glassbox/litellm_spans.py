@@ -21,6 +21,7 @@ budgets, request limits and canned answers apply to every provider LiteLLM reach
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -183,24 +184,47 @@ def _acompletion(handler: TelemetryHandler) -> Any:
 
 class LiteLLMInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Wraps ``litellm.completion`` and ``litellm.acompletion`` (wrapt); loaded by the distro when LiteLLM is
-    installed (entry point ``glassbox_litellm``)."""
+    installed (entry point ``glassbox_litellm``).
+
+    The wrapping waits for the app to import LiteLLM (a post-import hook): importing it takes over 3 s and 150 MB,
+    which a process that has it installed but never uses it should not pay. The guard is then put back on top.
+    """
+
+    _handler: TelemetryHandler | None = None
+    _hooked = False
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("litellm >= 1.70",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        handler = TelemetryHandler(
+        LiteLLMInstrumentor._handler = TelemetryHandler(
             tracer_provider=kwargs.get("tracer_provider"),
             meter_provider=kwargs.get("meter_provider"),
             logger_provider=kwargs.get("logger_provider"),
             instrumentation_scope_name=SCOPE,
             instrumentation_scope_version=__version__,
         )
-        wrapt.wrap_function_wrapper("litellm", "completion", _completion(handler))
-        wrapt.wrap_function_wrapper("litellm", "acompletion", _acompletion(handler))
+        if LiteLLMInstrumentor._hooked:  # the hook stays registered; it wraps while instrumented
+            if "litellm" in sys.modules:
+                _wrap(sys.modules["litellm"])
+            return
+        LiteLLMInstrumentor._hooked = True
+        wrapt.register_post_import_hook(_wrap, "litellm")
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import litellm
+        LiteLLMInstrumentor._handler = None
+        litellm = sys.modules.get("litellm")
+        if litellm is not None and isinstance(vars(litellm).get("completion"), wrapt.BaseObjectProxy):
+            unwrap(litellm, "completion")
+            unwrap(litellm, "acompletion")
 
-        unwrap(litellm, "completion")
-        unwrap(litellm, "acompletion")
+
+def _wrap(litellm: Any) -> None:
+    handler = LiteLLMInstrumentor._handler
+    if handler is None:
+        return
+    wrapt.wrap_function_wrapper(litellm, "completion", _completion(handler))
+    wrapt.wrap_function_wrapper(litellm, "acompletion", _acompletion(handler))
+    from glassbox.guard.instrumentor import keep_on_top
+
+    keep_on_top()

@@ -11,7 +11,8 @@ settings once when it instruments (:func:`glassbox.guard.core.configure`).
 The upstream GenAI instrumentations wrap the same methods, and their ``uninstrument()`` removes whatever layer is
 on top. So while the guard is instrumented, any other instrumentor's ``instrument()`` or ``uninstrument()``
 runs with the guard's layers lifted and puts them back on top afterwards: each instrumentor adds and removes its
-own layer, in any order. ``uninstrument()`` removes the guard's layers wherever they are.
+own layer, in any order. ``uninstrument()`` removes the guard's layers wherever they are. LiteLLM is guarded
+when the app imports it (:data:`WHEN_IMPORTED`), and the guard then goes back on top of its functions.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import sys
 import threading
 from collections.abc import Callable, Collection
 from typing import Any, ClassVar
@@ -53,6 +55,9 @@ TARGETS = (
     ("litellm", "", "completion", core.LITELLM_COMPLETION),
     ("litellm", "", "acompletion", core.LITELLM_COMPLETION),
 )
+# Modules too heavy to import for the guard's sake (LiteLLM: over 3 s and 150 MB): they are guarded when the app
+# imports them (a post-import hook), and a process that never does pays nothing.
+WHEN_IMPORTED = frozenset({"litellm"})
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 _lock = threading.RLock()
 
@@ -115,6 +120,8 @@ def _targets() -> list[tuple[Any, str, str]]:
     """(class, or module for module functions; method; kind of call) of the targets whose SDK is installed."""
     found = []
     for module_name, class_name, method, call in TARGETS:
+        if module_name in WHEN_IMPORTED and module_name not in sys.modules:
+            continue
         try:
             module = importlib.import_module(module_name)
             cls = getattr(module, class_name) if class_name else module
@@ -171,6 +178,16 @@ def _others_around_the_guard(wrapped: Any, instance: Any, args: tuple[Any, ...],
             _apply()
 
 
+def keep_on_top(_module: Any = None) -> None:
+    """Put the guard back on top of every target after another layer was added outside ``instrument()`` (a
+    post-import hook: the module was imported after the guard was instrumented)."""
+    if not GuardInstrumentor().is_instrumented_by_opentelemetry:
+        return
+    with _lock:
+        _lift()
+        GuardInstrumentor.guarded = _apply()
+
+
 class GuardInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """The guard in front of the model SDKs (idempotent; ``uninstrument()`` removes it)."""
 
@@ -187,6 +204,8 @@ class GuardInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             GuardInstrumentor.guarded = _apply()
             wrapt.wrap_function_wrapper(BaseInstrumentor, "instrument", _others_around_the_guard)
             wrapt.wrap_function_wrapper(BaseInstrumentor, "uninstrument", _others_around_the_guard)
+        for module_name in WHEN_IMPORTED:
+            wrapt.register_post_import_hook(keep_on_top, module_name)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         with _lock:
