@@ -121,7 +121,7 @@ def test_past_its_budget_a_litellm_call_gets_the_canned_answer_in_litellms_types
 
 
 def test_under_opentelemetry_instrument_litellm_is_wrapped_only_once_the_app_imports_it() -> None:
-    """Importing LiteLLM takes seconds and over 100 MB: a process that has it installed but never imports it must
+    """Importing LiteLLM takes seconds and about 200 MB: a process that has it installed but never imports it must
     not pay that; one that imports it after start-up gets the span layer and the guard on top."""
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GLASSBOX_"))}

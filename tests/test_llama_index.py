@@ -111,7 +111,7 @@ def test_past_its_budget_a_llama_index_llm_gets_the_canned_answer(
 
 
 def test_under_opentelemetry_instrument_llama_index_is_instrumented_once_the_app_imports_it() -> None:
-    """The official instrumentation imports llama_index.core (about a second and 80 MB): the distro loads it
+    """The official instrumentation imports llama_index.core (about a second and 100 MB): the distro loads it
     when the app imports LlamaIndex, not in every process that has it installed."""
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GLASSBOX_"))}

@@ -61,7 +61,7 @@ def apply_defaults(environ: Any = None) -> None:
 
 
 # Instrumentations whose module imports the library it instruments, which takes seconds and tens of MB
-# (llama_index.core: about 1.2 s and 80 MB): loaded when the app imports the library, so a process that has it
+# (llama_index.core: about 1.2 s and 100 MB): loaded when the app imports the library, so a process that has it
 # installed but never uses it does not pay. Entry point name -> the module to wait for.
 LOAD_WHEN_IMPORTED = {"llama_index": "llama_index.core"}
 

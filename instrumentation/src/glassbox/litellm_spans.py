@@ -186,7 +186,7 @@ class LiteLLMInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Wraps ``litellm.completion`` and ``litellm.acompletion`` (wrapt); loaded by the distro when LiteLLM is
     installed (entry point ``glassbox_litellm``).
 
-    The wrapping waits for the app to import LiteLLM (a post-import hook): importing it takes over 3 s and 150 MB,
+    The wrapping waits for the app to import LiteLLM (a post-import hook): importing it takes over 3 s and 200 MB,
     which a process that has it installed but never uses it should not pay. The guard is then put back on top.
     """
 

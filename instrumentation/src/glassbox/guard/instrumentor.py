@@ -55,7 +55,7 @@ TARGETS = (
     ("litellm", "", "completion", core.LITELLM_COMPLETION),
     ("litellm", "", "acompletion", core.LITELLM_COMPLETION),
 )
-# Modules too heavy to import for the guard's sake (LiteLLM: over 3 s and 150 MB): they are guarded when the app
+# Modules too heavy to import for the guard's sake (LiteLLM: over 3 s and 200 MB): they are guarded when the app
 # imports them (a post-import hook), and a process that never does pays nothing.
 WHEN_IMPORTED = frozenset({"litellm"})
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
