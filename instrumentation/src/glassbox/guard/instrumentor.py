@@ -192,6 +192,7 @@ class GuardInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """The guard in front of the model SDKs (idempotent; ``uninstrument()`` removes it)."""
 
     guarded: ClassVar[list[str]] = []
+    _hooked: ClassVar[bool] = False
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ()
@@ -204,8 +205,10 @@ class GuardInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             GuardInstrumentor.guarded = _apply()
             wrapt.wrap_function_wrapper(BaseInstrumentor, "instrument", _others_around_the_guard)
             wrapt.wrap_function_wrapper(BaseInstrumentor, "uninstrument", _others_around_the_guard)
-        for module_name in WHEN_IMPORTED:
-            wrapt.register_post_import_hook(keep_on_top, module_name)
+        if not GuardInstrumentor._hooked:  # once: the hook does nothing while the guard is not instrumented
+            GuardInstrumentor._hooked = True
+            for module_name in WHEN_IMPORTED:
+                wrapt.register_post_import_hook(keep_on_top, module_name)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         with _lock:
