@@ -348,6 +348,9 @@ CHANGES: dict[str, Callable[[dict[str, Any]], None]] = {
         "blocked_values", [p for p in TUNED_BLOCKED_VALUES if not p.startswith((r"\b\d", r"\+\d", r"\(\d"))]
     ),
     "redaction ignored_keys": _redaction("ignored_keys", SAFE_KEYS),
+    "one combined pattern": lambda config: config["processors"]["redaction"].update(
+        blocked_values=["|".join(f"(?:{p})" for p in config["processors"]["redaction"]["blocked_values"])]
+    ),
 }
 
 
