@@ -147,19 +147,24 @@ def _http_5xx() -> Alert:
     )
 
 
+def _histogram_series(
+    bucket: str, labels: str, per_minute: int, fast_bounds: tuple[str, ...], slow_bound: str, slow: bool
+) -> dict[str, str]:
+    """Cumulative bucket series for a p95 alert's test case, 30 minutes of ``per_minute`` observations: all
+    under the first of ``fast_bounds``, or (``slow``) all between the last of them and ``slow_bound``."""
+    every = f"0+{per_minute}x30"
+    buckets = {series(bucket, f'{labels}, le="{le}"'): "0+0x30" if slow else every for le in fast_bounds}
+    buckets.update({series(bucket, f'{labels}, le="{le}"'): every for le in (slow_bound, "+Inf")})
+    return buckets
+
+
 def _http_latency() -> Alert:
     keys = (p.ENVIRONMENT, "job", p.ROUTE)
     value = p.quantile(0.95, p.sel(HTTP_BUCKET), *keys, window="5m")
 
     def buckets(slow: bool) -> dict[str, str]:
-        route = f'{p.ROUTE}="/checkout"'
         # 100 requests a minute; slow: all between 2.5 s and 5 s; fast: all under 1 s.
-        return {
-            series(HTTP_BUCKET, f'{route}, le="1"'): "0+0x30" if slow else "0+100x30",
-            series(HTTP_BUCKET, f'{route}, le="2.5"'): "0+0x30" if slow else "0+100x30",
-            series(HTTP_BUCKET, f'{route}, le="5"'): "0+100x30",
-            series(HTTP_BUCKET, f'{route}, le="+Inf"'): "0+100x30",
-        }
+        return _histogram_series(HTTP_BUCKET, f'{p.ROUTE}="/checkout"', 100, ("1", "2.5"), "5", slow)
 
     return Alert(
         "GlassboxHTTPLatencyP95",
@@ -214,12 +219,7 @@ def _first_chunk_latency() -> Alert:
 
     def buckets(slow: bool) -> dict[str, str]:
         # 60 streamed calls a minute; slow: every first chunk after 5-10 s; fast: all within 1 s.
-        return {
-            series(FIRST_CHUNK_BUCKET, f'{model}, le="1"'): "0+0x30" if slow else "0+60x30",
-            series(FIRST_CHUNK_BUCKET, f'{model}, le="5"'): "0+0x30" if slow else "0+60x30",
-            series(FIRST_CHUNK_BUCKET, f'{model}, le="10"'): "0+60x30",
-            series(FIRST_CHUNK_BUCKET, f'{model}, le="+Inf"'): "0+60x30",
-        }
+        return _histogram_series(FIRST_CHUNK_BUCKET, model, 60, ("1", "5"), "10", slow)
 
     return Alert(
         "GlassboxLLMFirstChunkLatencyP95",
