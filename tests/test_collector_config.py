@@ -29,7 +29,12 @@ MODULES = {
     "forward": "forwardconnector",
     "health_check": "healthcheckextension",
     "file_storage": "filestorage",
+    # the tiers (collector/agent.yaml, collector/gateway.yaml)
+    "loadbalancing": "loadbalancingexporter",
+    "tail_sampling": "tailsamplingprocessor",
+    "spanmetrics": "spanmetricsconnector",
 }
+TIERS = (ROOT / "collector" / "agent.yaml", ROOT / "collector" / "gateway.yaml")
 # In the build but not in the pipeline: the benchmark's pass-through pipeline exports to nop.
 BENCHMARK_ONLY = {"nopexporter"}
 
@@ -90,9 +95,10 @@ def test_the_manifest_lists_exactly_what_the_pipeline_uses_at_one_version() -> N
     }
     assert len(set(modules.values())) == 1, modules
     assert manifest["dist"]["version"] == next(iter(modules.values())).lstrip("v")
-    cfg = config()
-    used = {kind(component) for section in ("receivers", "processors", "exporters", "connectors", "extensions")
-            for component in cfg[section]}  # fmt: skip
+    configs = [config(), *(yaml.safe_load(path.read_text()) for path in TIERS)]
+    used = {kind(component) for cfg in configs
+            for section in ("receivers", "processors", "exporters", "connectors", "extensions")
+            for component in cfg.get(section, {})}  # fmt: skip
     assert {MODULES[k] for k in used} | BENCHMARK_ONLY == set(modules)
     build_script = (ROOT / "collector" / "build.sh").read_text()
     assert f"BUILDER_VERSION={next(iter(modules.values()))}" in build_script
@@ -148,7 +154,7 @@ def test_health_and_self_metrics_listen_on_explicit_addresses() -> None:
 
 
 def test_only_documented_environment_variables() -> None:
-    variables = set(re.findall(r"\$\{env:([A-Z0-9_]+)", CONFIG.read_text()))
+    variables = {name for path in (CONFIG, *TIERS) for name in re.findall(r"\$\{env:([A-Z0-9_]+)", path.read_text())}
     documented = set(re.findall(r"^#?\s*([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert variables, "the config reads its hosts and ports from the environment"
     assert variables <= documented, f"not in .env.example: {variables - documented}"
