@@ -109,9 +109,15 @@ class Tier:
         if self.process is not None:
             stop(self.process)
 
+    def kill(self) -> None:
+        """SIGKILL: no flush, no goodbye (what it held in memory is gone)."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+
 
 @pytest.fixture
-def tiers(tmp_path: Path) -> Iterator[tuple[Tier, list[OTLPReceiver]]]:
+def tiers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Tier, list[OTLPReceiver], list[Tier]]]:
     """An agent and two gateways; per gateway a receiver standing in for Tempo and Loki, and taking its span
     metrics (a test-only overlay config)."""
     with ExitStack() as stack:
@@ -134,19 +140,19 @@ def tiers(tmp_path: Path) -> Iterator[tuple[Tier, list[OTLPReceiver]]]:
                 "GLASSBOX_TAIL_DECISION_WAIT": "2s",
                 "GLASSBOX_TAIL_LATENCY_MS": "1500",
                 "GLASSBOX_TAIL_COST_USD": "0.05",
-                "GLASSBOX_TAIL_SAMPLE_PERCENT": str(SAMPLE_PERCENT),
+                "GLASSBOX_TAIL_SAMPLE_PERCENT": str(getattr(request, "param", SAMPLE_PERCENT)),
             }
             configs = [collector_tiers.GATEWAY, overlay]
             gateways.append(stack.enter_context(Tier(f"gateway-{index}", configs, env, tmp_path)))
         hostnames = "[" + ", ".join(f"127.0.0.1:{g.grpc}" for g in gateways) + "]"
         agent = stack.enter_context(Tier("agent", [collector_tiers.AGENT], {"GLASSBOX_GATEWAYS": hostnames}, tmp_path))
-        yield agent, backends
+        yield agent, backends, gateways
 
 
 def test_an_agent_routes_each_trace_whole_and_the_gateways_keep_what_matters(
-    tiers: tuple[Tier, list[OTLPReceiver]],
+    tiers: tuple[Tier, list[OTLPReceiver], list[Tier]],
 ) -> None:
-    agent, backends = tiers
+    agent, backends, _ = tiers
     provider = TracerProvider(resource=Resource.create({"service.name": "tiers-test"}))
     provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(f"http://127.0.0.1:{agent.http}/v1/traces")))
     tracer = provider.get_tracer("tiers-test")
@@ -220,9 +226,9 @@ def test_an_agent_routes_each_trace_whole_and_the_gateways_keep_what_matters(
 
 
 def test_audit_log_records_pass_through_a_gateway_unsampled(
-    tiers: tuple[Tier, list[OTLPReceiver]],
+    tiers: tuple[Tier, list[OTLPReceiver], list[Tier]],
 ) -> None:
-    agent, backends = tiers
+    agent, backends, _ = tiers
     provider = LoggerProvider(resource=Resource.create({"service.name": "tiers-test"}))
     provider.add_log_record_processor(
         SimpleLogRecordProcessor(OTLPLogExporter(f"http://127.0.0.1:{agent.http}/v1/logs"))
@@ -238,3 +244,59 @@ def test_audit_log_records_pass_through_a_gateway_unsampled(
         return len(bodies) if len(bodies) >= 20 else 0
 
     assert poll(arrived, timeout=30) == 20
+
+
+def whole_traces(backends: list[OTLPReceiver]) -> dict[int, int]:
+    """trace id -> spans received, over every gateway's backend."""
+    spans: dict[int, int] = {}
+    for backend in backends:
+        for span in backend.spans():
+            trace_id = int(span["trace_id"], 16)
+            spans[trace_id] = spans.get(trace_id, 0) + 1
+    return spans
+
+
+DECISION_WAIT_S = 2
+
+
+@pytest.mark.parametrize("tiers", [100], indirect=True)
+def test_a_gateway_killed_under_load_loses_only_the_traces_it_held(
+    tiers: tuple[Tier, list[OTLPReceiver], list[Tier]],
+) -> None:
+    """A gateway SIGKILLed and back 4 s later: what the agent routed to it meanwhile waits in the agent's queue
+    and arrives; what it had accepted but not yet decided (its tail-sampling buffer, one decision wait) is lost.
+    Every lost trace was sent within that window before the kill."""
+    agent, backends, gateways = tiers
+    provider = TracerProvider(resource=Resource.create({"service.name": "tiers-test"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(f"http://127.0.0.1:{agent.http}/v1/traces")))
+    tracer = provider.get_tracer("tiers-test")
+    sent: list[tuple[int, float]] = []  # (trace id, monotonic time its last span was sent)
+    killed_at = restarted_at = 0.0
+    start = time.monotonic()
+    while time.monotonic() - start < 10:
+        elapsed = time.monotonic() - start
+        if not killed_at and elapsed > 3:
+            gateways[1].kill()
+            killed_at = time.monotonic()
+        if killed_at and not restarted_at and time.monotonic() - killed_at > 4:
+            gateways[1].__enter__()
+            restarted_at = time.monotonic()
+        with tracer.start_as_current_span("POST /chat") as root, tracer.start_as_current_span("step"):
+            pass
+        sent.append((root.get_span_context().trace_id, time.monotonic()))
+        time.sleep(0.01)
+    provider.shutdown()
+
+    def settled() -> dict[int, int]:
+        found = whole_traces(backends)
+        return found if len(found) >= len(sent) - 200 else {}
+
+    found = poll(settled, timeout=60)
+    time.sleep(DECISION_WAIT_S + 3)  # the last retries and decisions
+    found = whole_traces(backends)
+    lost = [(trace_id, at) for trace_id, at in sent if found.get(trace_id) != 2]
+    window = (killed_at - DECISION_WAIT_S - 2.0, killed_at + 0.5)  # the sampler decides on a 1 s tick
+    outside = [at - killed_at for _, at in lost if not window[0] <= at <= window[1]]
+    assert not outside, f"{len(lost)} of {len(sent)} lost, {len(outside)} outside the held window: {outside[:10]}"
+    in_window = [at for _, at in sent if window[0] <= at <= window[1]]
+    print(f"sent {len(sent)}, lost {len(lost)} (sent in the held window: {len(in_window)})")
