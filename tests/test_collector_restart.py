@@ -32,7 +32,7 @@ OUTAGE_S = 20
 RATE = 60  # requests/s
 
 
-def psutil_free_rss(pid: int) -> int:
+def rss_kib(pid: int) -> int:
     """Resident memory of a process in KiB, from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -94,10 +94,10 @@ def test_a_collector_killed_and_back_after_20_s_loses_no_span_or_log_line(stub_u
                 for worker in workers:
                     worker.start()
                 time.sleep(5)
-                rss_before = psutil_free_rss(app.pid)
+                rss_before = rss_kib(app.pid)
                 collector.kill()
                 time.sleep(OUTAGE_S)
-                rss_outage = psutil_free_rss(app.pid)
+                rss_outage = rss_kib(app.pid)
                 collector.__enter__()
                 time.sleep(5)
                 stop_load.set()
