@@ -241,6 +241,10 @@ def llm_cost() -> dict[str, Any]:
             interval=interval,
         )
 
+    def model_quantile(bucket: str, q: float) -> str:
+        """Quantile ``q`` of a histogram per requested model, for the tenant and model chosen."""
+        return p.quantile(q, p.sel(bucket, *p.APP, p.VAR_TENANT, p.VAR_MODEL), p.MODEL)
+
     tokens = p.sel(TOKENS_SUM, *p.APP, p.VAR_TENANT, p.VAR_MODEL)
     cache_tokens = p.sel(p.metric(c.METRIC_CACHE_TOKENS), *p.APP, p.VAR_TENANT, p.VAR_MODEL)
     calls = p.sel(LLM_COUNT, *p.APP, p.VAR_TENANT, p.VAR_MODEL)
@@ -340,7 +344,7 @@ def llm_cost() -> dict[str, Any]:
                 "95th percentile of a whole model call's duration, per requested model; dots are exemplars.",
                 "s",
                 Query(
-                    p.quantile(0.95, p.sel(LLM_BUCKET, *p.APP, p.VAR_TENANT, p.VAR_MODEL), p.MODEL),
+                    model_quantile(LLM_BUCKET, 0.95),
                     "{{" + p.MODEL + "}}",
                     exemplar=True,
                 ),
@@ -352,7 +356,7 @@ def llm_cost() -> dict[str, Any]:
                 "s",
                 *[
                     Query(
-                        p.quantile(q, p.sel(FIRST_CHUNK_BUCKET, *p.APP, p.VAR_TENANT, p.VAR_MODEL), p.MODEL),
+                        model_quantile(FIRST_CHUNK_BUCKET, q),
                         f"p{int(q * 100)} {{{{{p.MODEL}}}}}",
                         exemplar=True,
                     )
@@ -366,7 +370,7 @@ def llm_cost() -> dict[str, Any]:
                 "Streaming calls: seconds between output chunks after the first (how fast the text flows).",
                 "s",
                 Query(
-                    p.quantile(0.95, p.sel(PER_CHUNK_BUCKET, *p.APP, p.VAR_TENANT, p.VAR_MODEL), p.MODEL),
+                    model_quantile(PER_CHUNK_BUCKET, 0.95),
                     "{{" + p.MODEL + "}}",
                     exemplar=True,
                 ),

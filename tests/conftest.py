@@ -51,6 +51,45 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# The settings that name the files glassbox keeps beside an app, and where each goes in a state directory.
+STATE_FILES = {
+    "GLASSBOX_BUDGETS_STATE": "spend.sqlite",
+    "GLASSBOX_AUDIT_DIR": "audit",
+    "GLASSBOX_AUDIT_CHECKPOINT_DIR": "audit-checkpoints",
+    "GLASSBOX_AUDIT_KEY_FILE": "keys/audit.key",
+    "GLASSBOX_AUDIT_SPOOL_DIR": "audit-spool",
+    "GLASSBOX_KILL_SWITCH_FILE": "kill-switch",
+}
+
+
+def state_env(directory: Path) -> dict[str, str]:
+    """Settings that put glassbox's spend, audit log and kill switch under ``directory``."""
+    return {name: str(directory / relative) for name, relative in STATE_FILES.items()}
+
+
+def instrumented_env(**settings: str) -> dict[str, str]:
+    """This environment for a process under ``opentelemetry-instrument`` with the glassbox distro: no OTEL_* or
+    GLASSBOX_* of the test run's own, this venv's scripts on PATH, no /metrics port, then ``settings``."""
+    bin_dir = Path(sys.executable).parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GLASSBOX_"))}
+    env.update(
+        PATH=f"{bin_dir}:{env.get('PATH', '')}",
+        OTEL_PYTHON_DISTRO="glassbox",
+        OTEL_PYTHON_CONFIGURATOR="glassbox",
+        GLASSBOX_METRICS_PORT="0",
+    )
+    env.update(settings)
+    return env
+
+
+def run_instrumented(script: str, cwd: Path | None = None, **settings: str) -> subprocess.CompletedProcess[str]:
+    """``opentelemetry-instrument python -c script`` (exporters off, so no network), finished."""
+    command = [str(Path(sys.executable).parent / "opentelemetry-instrument"), sys.executable, "-c", script]
+    exporters_off = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
+    env = instrumented_env(**{**exporters_off, **settings})
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
 def wait_http(url: str, timeout: float = 20.0, process: subprocess.Popen[Any] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -198,13 +237,8 @@ def tenant() -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def _state_outside_the_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Files glassbox keeps beside an app (spend, audit log, kill switch) go to the test's own directory."""
-    state = tmp_path / "glassbox-state"
-    monkeypatch.setenv("GLASSBOX_BUDGETS_STATE", str(state / "spend.sqlite"))
-    monkeypatch.setenv("GLASSBOX_AUDIT_DIR", str(state / "audit"))
-    monkeypatch.setenv("GLASSBOX_AUDIT_CHECKPOINT_DIR", str(state / "audit-checkpoints"))
-    monkeypatch.setenv("GLASSBOX_AUDIT_KEY_FILE", str(state / "keys" / "audit.key"))
-    monkeypatch.setenv("GLASSBOX_AUDIT_SPOOL_DIR", str(state / "audit-spool"))
-    monkeypatch.setenv("GLASSBOX_KILL_SWITCH_FILE", str(state / "kill-switch"))
+    for name, value in state_env(tmp_path / "glassbox-state").items():
+        monkeypatch.setenv(name, value)
     audit_events.use_log(None)  # the next audit event opens the log and spool these settings name
     guard_core.reset()  # the guard reads its settings again, budgets the file the settings name
     budgets.reset()

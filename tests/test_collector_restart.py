@@ -9,7 +9,6 @@ app produced during the outage waited in its batch processors' queues (glassbox'
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ import pytest
 from glassbox import conventions as c
 from stack import collector_tiers
 
-from .conftest import ROOT, free_port, stop, wait_http
+from .conftest import ROOT, free_port, instrumented_env, state_env, stop, wait_http
 from .otlp_receiver import OTLPReceiver
 from .test_collector_tiers import Tier
 from .test_demo_subprocess import poll
@@ -48,25 +47,15 @@ def test_a_collector_killed_and_back_after_20_s_loses_no_span_or_log_line(stub_u
         env = {"GLASSBOX_TEMPO_OTLP_HTTP_PORT": port, "GLASSBOX_LOKI_PORT": port}
         collector = Tier("collector", [collector_tiers.CONFIG], env, tmp_path)
         app_port = free_port()
-        app_env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GLASSBOX_"))},
-            "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
-            "OTEL_PYTHON_DISTRO": "glassbox",
-            "OTEL_PYTHON_CONFIGURATOR": "glassbox",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.http}",
-            "OTEL_SERVICE_NAME": "chat-service",
-            "OTEL_BSP_SCHEDULE_DELAY": "500",
-            "OTEL_BLRP_SCHEDULE_DELAY": "500",
-            "GLASSBOX_METRICS_PORT": "0",
-            "GLASSBOX_BUDGETS_STATE": str(tmp_path / "spend.sqlite"),
-            "GLASSBOX_AUDIT_DIR": str(tmp_path / "audit"),
-            "GLASSBOX_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints"),
-            "GLASSBOX_AUDIT_KEY_FILE": str(tmp_path / "keys" / "audit.key"),
-            "GLASSBOX_AUDIT_SPOOL_DIR": str(tmp_path / "audit-spool"),
-            "GLASSBOX_KILL_SWITCH_FILE": str(tmp_path / "kill-switch"),
-            "LLM_BASE_URL": stub_url,
-            "CHAT_PORT": str(app_port),
-        }
+        app_env = instrumented_env(
+            **state_env(tmp_path),
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{collector.http}",
+            OTEL_SERVICE_NAME="chat-service",
+            OTEL_BSP_SCHEDULE_DELAY="500",
+            OTEL_BLRP_SCHEDULE_DELAY="500",
+            LLM_BASE_URL=stub_url,
+            CHAT_PORT=str(app_port),
+        )
         command = [
             str(bin_dir / "opentelemetry-instrument"),
             sys.executable,

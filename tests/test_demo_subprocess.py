@@ -20,7 +20,7 @@ import pytest
 
 from glassbox import conventions as c
 
-from .conftest import EXAMPLES, free_port, stop, wait_http
+from .conftest import EXAMPLES, free_port, instrumented_env, state_env, stop, wait_http
 from .otlp_receiver import OTLPReceiver
 
 ADMIN_TOKEN = "test-admin-token"
@@ -32,11 +32,8 @@ def demo_app(
 ) -> Iterator[dict[str, Any]]:
     port, metrics_port = free_port(), free_port()
     bin_dir = str(Path(sys.executable).parent)
-    environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GLASSBOX_"))},
-        "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
-        "OTEL_PYTHON_DISTRO": "glassbox",
-        "OTEL_PYTHON_CONFIGURATOR": "glassbox",
+    settings = {
+        **state_env(tmp_path),
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
         "OTEL_SERVICE_NAME": "demo-agent",
         "OTEL_METRIC_EXPORT_INTERVAL": "1000",
@@ -44,17 +41,11 @@ def demo_app(
         "OTEL_BLRP_SCHEDULE_DELAY": "200",
         "GLASSBOX_METRICS_PORT": str(metrics_port),
         "GLASSBOX_BUDGETS_FILE": str(EXAMPLES / "demo_app" / "budgets.yaml"),
-        "GLASSBOX_AUDIT_DIR": str(tmp_path / "audit"),
-        "GLASSBOX_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints"),
-        "GLASSBOX_AUDIT_KEY_FILE": str(tmp_path / "keys" / "audit.key"),
-        "GLASSBOX_AUDIT_SPOOL_DIR": str(tmp_path / "audit-spool"),
-        "GLASSBOX_KILL_SWITCH_FILE": str(tmp_path / "kill-switch"),
-        "GLASSBOX_BUDGETS_STATE": str(tmp_path / "spend.sqlite"),
         "DEMO_PORT": str(port),
         "LLM_BASE_URL": stub_url,
         "DEMO_ADMIN_TOKEN": ADMIN_TOKEN,
-        **env,
     }
+    environment = instrumented_env(**{**settings, **env})
     stdout_path = tmp_path / f"demo-{port}.out"
     with open(stdout_path, "wb") as out:
         if server == "gunicorn":

@@ -9,7 +9,6 @@ call is a client span in the app and a server span in the tool server, in one tr
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -20,7 +19,7 @@ import httpx
 
 from glassbox import conventions as c
 
-from .conftest import EXAMPLES, free_port, stop, wait_http
+from .conftest import EXAMPLES, free_port, instrumented_env, state_env, stop, wait_http
 from .otlp_receiver import OTLPReceiver
 from .test_demo_subprocess import poll
 
@@ -35,26 +34,17 @@ def test_a_framework_app_gets_one_priced_span_per_model_call_with_no_code(stub_u
         return [str(bin_dir / "opentelemetry-instrument"), sys.executable, str(EXAMPLES / "frameworks_app" / script)]
 
     with OTLPReceiver() as receiver:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GLASSBOX_", "OPENAI_"))},
-            "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
-            "OTEL_PYTHON_DISTRO": "glassbox",
-            "OTEL_PYTHON_CONFIGURATOR": "glassbox",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-            "OTEL_SERVICE_NAME": "frameworks-app",
-            "OTEL_BSP_SCHEDULE_DELAY": "200",
-            "GLASSBOX_METRICS_PORT": "0",
-            "GLASSBOX_BUDGETS_STATE": str(tmp_path / "spend.sqlite"),
-            "GLASSBOX_AUDIT_DIR": str(tmp_path / "audit"),
-            "GLASSBOX_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints"),
-            "GLASSBOX_AUDIT_KEY_FILE": str(tmp_path / "keys" / "audit.key"),
-            "GLASSBOX_AUDIT_SPOOL_DIR": str(tmp_path / "audit-spool"),
-            "GLASSBOX_KILL_SWITCH_FILE": str(tmp_path / "kill-switch"),
-            "FRAMEWORKS_PORT": str(port),
-            "LLM_BASE_URL": stub_url,
-            "TOOLS_PORT": str(tools_port),
-            "TOOLS_URL": f"http://127.0.0.1:{tools_port}/mcp",
-        }
+        env = instrumented_env(
+            **state_env(tmp_path),
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_SERVICE_NAME="frameworks-app",
+            OTEL_BSP_SCHEDULE_DELAY="200",
+            FRAMEWORKS_PORT=str(port),
+            LLM_BASE_URL=stub_url,
+            TOOLS_PORT=str(tools_port),
+            TOOLS_URL=f"http://127.0.0.1:{tools_port}/mcp",
+        )
+        env = {k: v for k, v in env.items() if not k.startswith("OPENAI_")}  # the Agents SDK's own exporter stays off
         tools_env = {**env, "OTEL_SERVICE_NAME": "tools-server", "GLASSBOX_AUDIT_DIR": str(tmp_path / "tools-audit")}
         with open(tmp_path / "app.out", "wb") as out, open(tmp_path / "tools.out", "wb") as tools_out:
             tools = subprocess.Popen(

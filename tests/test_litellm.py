@@ -8,10 +8,6 @@ stands in front of them.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import litellm
@@ -22,7 +18,7 @@ from glassbox import conventions as c
 from glassbox import cost
 from glassbox.guard import budgets
 
-from .conftest import Telemetry
+from .conftest import Telemetry, run_instrumented
 
 pytestmark = pytest.mark.usefixtures("guarded")
 
@@ -123,17 +119,6 @@ def test_past_its_budget_a_litellm_call_gets_the_canned_answer_in_litellms_types
 def test_under_opentelemetry_instrument_litellm_is_wrapped_only_once_the_app_imports_it() -> None:
     """Importing LiteLLM takes seconds and about 200 MB: a process that has it installed but never imports it must
     not pay that; one that imports it after start-up gets the span layer and the guard on top."""
-    bin_dir = Path(sys.executable).parent
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GLASSBOX_"))}
-    env.update(
-        OTEL_PYTHON_DISTRO="glassbox",
-        OTEL_PYTHON_CONFIGURATOR="glassbox",
-        OTEL_TRACES_EXPORTER="none",
-        OTEL_METRICS_EXPORTER="none",
-        OTEL_LOGS_EXPORTER="none",
-        GLASSBOX_METRICS_PORT="0",
-        PATH=f"{bin_dir}:{env.get('PATH', '')}",
-    )
     script = (
         "import sys\n"
         "print('before', 'litellm' in sys.modules)\n"
@@ -143,13 +128,7 @@ def test_under_opentelemetry_instrument_litellm_is_wrapped_only_once_the_app_imp
         "    outer = vars(litellm)[name]\n"
         "    print(name, _is_guard(outer), type(outer.__wrapped__).__name__)\n"
     )
-    result = subprocess.run(
-        [str(bin_dir / "opentelemetry-instrument"), sys.executable, "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_instrumented(script)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()[-3:]
     # the guard outermost, the span layer (a wrapt wrapper) under it

@@ -9,10 +9,6 @@ span, priced once and attributed to the agent around it. The guard on the provid
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +21,7 @@ import glassbox
 from glassbox import conventions as c
 from glassbox.guard import budgets
 
-from .conftest import Telemetry
+from .conftest import Telemetry, run_instrumented
 
 pytestmark = pytest.mark.usefixtures("guarded")
 
@@ -113,17 +109,6 @@ def test_past_its_budget_a_llama_index_llm_gets_the_canned_answer(
 def test_under_opentelemetry_instrument_llama_index_is_instrumented_once_the_app_imports_it() -> None:
     """The official instrumentation imports llama_index.core (about a second and 100 MB): the distro loads it
     when the app imports LlamaIndex, not in every process that has it installed."""
-    bin_dir = Path(sys.executable).parent
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GLASSBOX_"))}
-    env.update(
-        OTEL_PYTHON_DISTRO="glassbox",
-        OTEL_PYTHON_CONFIGURATOR="glassbox",
-        OTEL_TRACES_EXPORTER="none",
-        OTEL_METRICS_EXPORTER="none",
-        OTEL_LOGS_EXPORTER="none",
-        GLASSBOX_METRICS_PORT="0",
-        PATH=f"{bin_dir}:{env.get('PATH', '')}",
-    )
     script = (
         "import sys\n"
         "print('before', 'llama_index.core' in sys.modules)\n"
@@ -133,12 +118,6 @@ def test_under_opentelemetry_instrument_llama_index_is_instrumented_once_the_app
         "on = LlamaIndexInstrumentor().is_instrumented_by_opentelemetry\n"
         "print('after', on, 'LlamaIndexSpanHandler' in handlers)\n"
     )
-    result = subprocess.run(
-        [str(bin_dir / "opentelemetry-instrument"), sys.executable, "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_instrumented(script)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-2:] == ["before False", "after True True"], result.stdout

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
 from importlib.metadata import entry_points
-from pathlib import Path
 from typing import Any, ClassVar
 
 import openai
@@ -28,7 +24,7 @@ from glassbox import conventions as c
 from glassbox.logs import GlassboxLogRecordProcessor
 from glassbox.spans import GlassboxSpanProcessor
 
-from .conftest import ROOT, Telemetry
+from .conftest import ROOT, Telemetry, run_instrumented
 
 
 def test_agent_and_tool_spans_as_decorators_and_context_managers(telemetry: Telemetry) -> None:
@@ -248,30 +244,13 @@ def test_asgi_message_spans_are_left_out_unless_asked(
 @pytest.mark.parametrize("chosen", ["glassbox", "distro"])
 def test_glassbox_acts_after_instrumenting_only_under_its_own_distro(chosen: str) -> None:
     """Installed beside another distro, glassbox leaves the app's logging and the model SDKs alone."""
-    bin_dir = Path(sys.executable).parent
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GLASSBOX_"))}
-    env.update(
-        OTEL_PYTHON_DISTRO=chosen,
-        OTEL_PYTHON_CONFIGURATOR=chosen if chosen == "glassbox" else "configurator",
-        OTEL_TRACES_EXPORTER="none",
-        OTEL_METRICS_EXPORTER="none",
-        OTEL_LOGS_EXPORTER="none",
-        GLASSBOX_METRICS_PORT="0",
-        PATH=f"{bin_dir}:{env.get('PATH', '')}",
-    )
     script = (
         "import logging; from glassbox.guard import GuardInstrumentor; from glassbox.logs import GlassboxLogFilter\n"
         "filtered = any(isinstance(f, GlassboxLogFilter) for h in logging.getLogger().handlers for f in h.filters)\n"
         "print(GuardInstrumentor().is_instrumented_by_opentelemetry, filtered)"
     )
-    result = subprocess.run(
-        [str(bin_dir / "opentelemetry-instrument"), sys.executable, "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    configurator = chosen if chosen == "glassbox" else "configurator"
+    result = run_instrumented(script, cwd=ROOT, OTEL_PYTHON_DISTRO=chosen, OTEL_PYTHON_CONFIGURATOR=configurator)
     assert result.returncode == 0, result.stderr
     expected = "True True" if chosen == "glassbox" else "False False"
     assert result.stdout.strip().splitlines()[-1] == expected

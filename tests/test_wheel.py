@@ -20,7 +20,7 @@ import pytest
 
 from glassbox import conventions as c
 
-from .conftest import ROOT
+from .conftest import ROOT, state_env
 from .otlp_receiver import OTLPReceiver
 from .test_demo_subprocess import poll
 
@@ -44,23 +44,27 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield built
 
 
+def venv_with(venv: Path, *requirements: str | Path) -> Path:
+    """A new virtualenv with ``requirements`` installed and consistent (``pip check``); its python."""
+    run(sys.executable, "-m", "venv", venv)
+    python = venv / "bin" / "python"
+    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements)
+    run(python, "-m", "pip", "check")
+    return python
+
+
+def instrumented(venv: Path, script: str, cwd: Path, timeout: int, **settings: str) -> subprocess.CompletedProcess[str]:
+    """``opentelemetry-instrument python -c script`` in ``venv``, with ``settings`` as its whole environment."""
+    python = venv / "bin" / "python"
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "GLASSBOX_METRICS_PORT": "0", **settings}
+    command = [str(venv / "bin" / "opentelemetry-instrument"), str(python), "-c", script]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
+
+
 @pytest.mark.timeout(900)
 def test_the_wheel_installs_beside_an_apps_own_pins(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
-    run(sys.executable, "-m", "venv", venv)
-    python = venv / "bin" / "python"
-    run(
-        python,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        f"{wheel}[postgres]",
-        *APP_PINS,
-        *APP_SDKS,
-    )
-    run(python, "-m", "pip", "check")
+    python = venv_with(venv, f"{wheel}[postgres]", *APP_PINS, *APP_SDKS)
     installed = run(python, "-m", "pip", "list", "--format=freeze")
     for pin in APP_PINS:
         assert pin.lower() in installed.lower(), installed
@@ -72,21 +76,8 @@ def test_the_wheel_installs_beside_an_apps_own_pins(wheel: Path, tmp_path: Path)
         "print(glassbox.__file__, type(glassbox.pipeline.current()).__name__, "
         "GuardInstrumentor().is_instrumented_by_opentelemetry)\n"
     )
-    env = {
-        "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
-        "OTEL_TRACES_EXPORTER": "none",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-        "GLASSBOX_METRICS_PORT": "0",
-    }
-    result = subprocess.run(
-        [str(venv / "bin" / "opentelemetry-instrument"), str(python), "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env=env,
-    )
+    off = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
+    result = instrumented(venv, script, tmp_path, 120, **off)
     assert result.returncode == 0, result.stderr[-4000:]
     path, pipeline, guarded = result.stdout.split()[-3:]
     assert path.startswith(str(venv)) and pipeline == "Pipeline" and guarded == "True", result.stdout
@@ -127,34 +118,19 @@ def test_llama_index_over_the_openai_sdk_is_counted_once(wheel: Path, stub_url: 
     """LlamaIndex's agent and tool spans, and under the agent the OpenAI instrumentation's span for each model
     call: counted once, priced, with the agent's name and the tenant."""
     venv = tmp_path / "venv"
-    run(sys.executable, "-m", "venv", venv)
-    python = venv / "bin" / "python"
-    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"{wheel}[llama-index]",
-        *LLAMA_OPENAI_APP)  # fmt: skip
-    run(python, "-m", "pip", "check")
+    python = venv_with(venv, f"{wheel}[llama-index]", *LLAMA_OPENAI_APP)
     openai_version = run(python, "-c", "import openai; print(openai.__version__)").strip()
     with OTLPReceiver() as receiver:
-        env = {
-            "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-            "OTEL_SERVICE_NAME": "llama-openai",
-            "GLASSBOX_METRICS_PORT": "0",
-            "GLASSBOX_BUDGETS_STATE": str(tmp_path / "spend.sqlite"),
-            "GLASSBOX_AUDIT_DIR": str(tmp_path / "audit"),
-            "GLASSBOX_AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints"),
-            "GLASSBOX_AUDIT_KEY_FILE": str(tmp_path / "keys" / "audit.key"),
-            "GLASSBOX_AUDIT_SPOOL_DIR": str(tmp_path / "audit-spool"),
-            "GLASSBOX_KILL_SWITCH_FILE": str(tmp_path / "kill-switch"),
-            "LLM_BASE_URL": stub_url,
-            "HOME": os.environ.get("HOME", str(tmp_path)),
-        }
-        result = subprocess.run(
-            [str(venv / "bin" / "opentelemetry-instrument"), str(python), "-c", LLAMA_OPENAI_SCRIPT],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=tmp_path,
-            env=env,
+        result = instrumented(
+            venv,
+            LLAMA_OPENAI_SCRIPT,
+            tmp_path,
+            300,
+            **state_env(tmp_path),
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_SERVICE_NAME="llama-openai",
+            LLM_BASE_URL=stub_url,
+            HOME=os.environ.get("HOME", str(tmp_path)),
         )
         assert result.returncode == 0, result.stderr[-4000:]
         assert "stub" in result.stdout

@@ -67,10 +67,10 @@ def apply_defaults(environ: Any = None) -> None:
         environ["OTEL_RESOURCE_ATTRIBUTES"] = ",".join(p for p in [resource.strip(","), *additions] if p)
 
 
-# Instrumentations whose module imports the library it instruments, which takes seconds and tens of MB
-# (llama_index.core: about 1.2 s and 100 MB): loaded when the app imports the library, so a process that has it
+# Instrumentations that import a library costing seconds and 100 MB or more (llama_index.core: about 1.2 s and
+# 100 MB; litellm: over 3 s and 200 MB): loaded when the app imports the library, so a process that has it
 # installed but never uses it does not pay. Entry point name -> the module to wait for.
-LOAD_WHEN_IMPORTED = {"llama_index": "llama_index.core"}
+LOAD_WHEN_IMPORTED = {"llama_index": "llama_index.core", "glassbox_litellm": "litellm"}
 
 _distro_loaded = False
 

@@ -21,7 +21,6 @@ budgets, request limits and canned answers apply to every provider LiteLLM reach
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -148,6 +147,15 @@ def _start(handler: TelemetryHandler, args: tuple[Any, ...], kwargs: dict[str, A
     return invocation
 
 
+def _finish(invocation: Any, result: Any, kwargs: dict[str, Any], stream: type[_Stream] | type[_AsyncStream]) -> Any:
+    """A returned call: a stream ends its span when drained; any other answer ends it now."""
+    if kwargs.get("stream"):
+        return stream(result, invocation)
+    _record_response(invocation, result)
+    invocation.stop()
+    return result
+
+
 def _completion(handler: TelemetryHandler) -> Any:
     def traced(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         invocation = _start(handler, args, kwargs)
@@ -156,11 +164,7 @@ def _completion(handler: TelemetryHandler) -> Any:
         except BaseException as error:
             invocation.fail(error)
             raise
-        if kwargs.get("stream"):
-            return _Stream(result, invocation)
-        _record_response(invocation, result)
-        invocation.stop()
-        return result
+        return _finish(invocation, result, kwargs, _Stream)
 
     return traced
 
@@ -173,58 +177,34 @@ def _acompletion(handler: TelemetryHandler) -> Any:
         except BaseException as error:
             invocation.fail(error)
             raise
-        if kwargs.get("stream"):
-            return _AsyncStream(result, invocation)
-        _record_response(invocation, result)
-        invocation.stop()
-        return result
+        return _finish(invocation, result, kwargs, _AsyncStream)
 
     return traced
 
 
 class LiteLLMInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Wraps ``litellm.completion`` and ``litellm.acompletion`` (wrapt); loaded by the distro when LiteLLM is
-    installed (entry point ``glassbox_litellm``).
+    """Wraps ``litellm.completion`` and ``litellm.acompletion`` (wrapt), entry point ``glassbox_litellm``.
 
-    The wrapping waits for the app to import LiteLLM (a post-import hook): importing it takes over 3 s and 200 MB,
-    which a process that has it installed but never uses it should not pay. The guard is then put back on top.
+    Under the glassbox distro it is loaded when the app imports LiteLLM (``glassbox.distro.LOAD_WHEN_IMPORTED``):
+    importing it takes over 3 s and 200 MB, which a process that has it installed but never uses it should not pay.
     """
-
-    _handler: TelemetryHandler | None = None
-    _hooked = False
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("litellm >= 1.70",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        LiteLLMInstrumentor._handler = TelemetryHandler(
+        handler = TelemetryHandler(
             tracer_provider=kwargs.get("tracer_provider"),
             meter_provider=kwargs.get("meter_provider"),
             logger_provider=kwargs.get("logger_provider"),
             instrumentation_scope_name=SCOPE,
             instrumentation_scope_version=__version__,
         )
-        if LiteLLMInstrumentor._hooked:  # the hook stays registered; it wraps while instrumented
-            if "litellm" in sys.modules:
-                _wrap(sys.modules["litellm"])
-            return
-        LiteLLMInstrumentor._hooked = True
-        wrapt.register_post_import_hook(_wrap, "litellm")
+        wrapt.wrap_function_wrapper("litellm", "completion", _completion(handler))
+        wrapt.wrap_function_wrapper("litellm", "acompletion", _acompletion(handler))
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        LiteLLMInstrumentor._handler = None
-        litellm = sys.modules.get("litellm")
-        if litellm is not None and isinstance(vars(litellm).get("completion"), wrapt.BaseObjectProxy):
-            unwrap(litellm, "completion")
-            unwrap(litellm, "acompletion")
+        import litellm
 
-
-def _wrap(litellm: Any) -> None:
-    handler = LiteLLMInstrumentor._handler
-    if handler is None:
-        return
-    wrapt.wrap_function_wrapper(litellm, "completion", _completion(handler))
-    wrapt.wrap_function_wrapper(litellm, "acompletion", _acompletion(handler))
-    from glassbox.guard.instrumentor import keep_on_top
-
-    keep_on_top()
+        unwrap(litellm, "completion")
+        unwrap(litellm, "acompletion")

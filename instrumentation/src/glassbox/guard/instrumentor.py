@@ -179,8 +179,8 @@ def _others_around_the_guard(wrapped: Any, instance: Any, args: tuple[Any, ...],
 
 
 def keep_on_top(_module: Any = None) -> None:
-    """Put the guard back on top of every target after another layer was added outside ``instrument()`` (a
-    post-import hook: the module was imported after the guard was instrumented)."""
+    """Wrap the targets of a module imported after the guard was instrumented (its post-import hook), with the
+    guard on top of every target."""
     if not GuardInstrumentor().is_instrumented_by_opentelemetry:
         return
     with _lock:
