@@ -81,7 +81,7 @@ demo: venv collector prometheus postgres
 
 # The stack alone: Docker when an engine answers, natively otherwise (see docs/stack.md).
 up: venv collector prometheus postgres
-	$(BIN)/python -m stack.native up
+	$(BIN)/python -m stack.native up $(if $(GATEWAYS),--gateways $(GATEWAYS))
 
 down: venv
 	$(BIN)/python -m stack.native down

@@ -4,6 +4,10 @@ Every port and host comes from a GLASSBOX_* environment variable (defaults below
 and the config files in collector/, prometheus/, loki/, tempo/ and grafana/ read the same variables, so the
 native run and docker-compose.yml share one set of files.
 
+With GLASSBOX_GATEWAY_COUNT set (`make up GATEWAYS=2`), the collector is the agent of the collector tiers
+(collector/agent.yaml, on the usual ports, so apps change nothing) and that many gateways (collector/gateway.yaml)
+run behind it, each on ports of its own: GLASSBOX_GATEWAY_<n>_OTLP_GRPC_PORT and so on, defaults below.
+
 The last component, the canary, is no server: it is `glassbox doctor --watch` run by this Python, sending a
 canary through the collector every GLASSBOX_CANARY_INTERVAL seconds, so that `glassbox_canary_timestamp_seconds`
 in Prometheus stays fresh while the stack works.
@@ -31,9 +35,47 @@ NATIVE_DEFAULTS: dict[str, str] = {
 MIN_CANARY_INTERVAL = 5.0
 
 
+# The collector tiers: at most this many gateways natively, each one's ports offset by 10 from the one before.
+MAX_GATEWAYS = 9
+GATEWAY_PORT_BASES: dict[str, int] = {
+    "GLASSBOX_COLLECTOR_HEALTH_PORT": 13143,
+    "GLASSBOX_OTLP_GRPC_PORT": 4327,
+    "GLASSBOX_OTLP_HTTP_PORT": 4328,
+    "GLASSBOX_COLLECTOR_METRICS_PORT": 8898,
+}
+
+
+def gateway_variable(number: int, collector_variable: str) -> str:
+    """GLASSBOX_GATEWAY_<n>_OTLP_GRPC_PORT for the collector's GLASSBOX_OTLP_GRPC_PORT, and so on."""
+    return collector_variable.replace("GLASSBOX_", f"GLASSBOX_GATEWAY_{number}_", 1)
+
+
+def gateway_count(environ: Mapping[str, str]) -> int:
+    value = environ.get("GLASSBOX_GATEWAY_COUNT") or "0"
+    if not value.isdigit() or int(value) > MAX_GATEWAYS:
+        raise ValueError(f"GLASSBOX_GATEWAY_COUNT={value!r} must be a whole number from 0 to {MAX_GATEWAYS}")
+    return int(value)
+
+
 def settings(environ: Mapping[str, str]) -> dict[str, str]:
-    """The GLASSBOX_* settings of a native run: the environment's values over the defaults."""
-    return {**NATIVE_DEFAULTS, **resolve(environ)}
+    """The GLASSBOX_* settings of a native run: the environment's values over the defaults.
+
+    With gateways, each gets its port defaults and the agent's GLASSBOX_GATEWAYS lists their OTLP/gRPC ports.
+    """
+    resolved = {**NATIVE_DEFAULTS, **resolve(environ)}
+    count = gateway_count(resolved)
+    add_gateway_ports(resolved, count)
+    if count:
+        grpc = [resolved[gateway_variable(n, "GLASSBOX_OTLP_GRPC_PORT")] for n in range(1, count + 1)]
+        resolved.setdefault("GLASSBOX_GATEWAYS", "[" + ", ".join(f"127.0.0.1:{port}" for port in grpc) + "]")
+    return resolved
+
+
+def add_gateway_ports(env: dict[str, str], count: int) -> None:
+    """The port defaults of gateways 1 to count, where env has none."""
+    for number in range(1, count + 1):
+        for variable, base in GATEWAY_PORT_BASES.items():
+            env.setdefault(gateway_variable(number, variable), str(base + 10 * (number - 1)))
 
 
 @dataclass(frozen=True)
@@ -90,6 +132,26 @@ COMPONENTS: tuple[Component, ...] = (
     Component("canary", False, (), None, python=True, best_effort=True),
 )
 BY_NAME = {component.name: component for component in COMPONENTS}
+GATEWAY_PREFIX = "gateway-"
+
+
+def gateway(number: int) -> Component:
+    """Gateway n of the collector tiers: the collector's ports and data directory under variables of its own."""
+    ports = tuple(gateway_variable(number, variable) for variable in GATEWAY_PORT_BASES)
+    return Component(f"{GATEWAY_PREFIX}{number}", True, ports, "/", f"GLASSBOX_GATEWAY_{number}_DATA_DIR")
+
+
+def component(name: str) -> Component:
+    if name.startswith(GATEWAY_PREFIX) and name[len(GATEWAY_PREFIX) :].isdigit():
+        return gateway(int(name[len(GATEWAY_PREFIX) :]))
+    return BY_NAME[name]
+
+
+def layout(gateways: int) -> tuple[Component, ...]:
+    """Every component in start order: the gateways, when there are any, start just before their agent."""
+    at = [c.name for c in COMPONENTS].index("collector")
+    return (*COMPONENTS[:at], *(gateway(n) for n in range(1, gateways + 1)), *COMPONENTS[at:])
+
 
 # Each scrape job of prometheus/prometheus.yml: the component it scrapes and the port variable of its target,
 # for the native copy of prometheus/targets/.
@@ -104,11 +166,15 @@ SCRAPE_JOBS: dict[str, tuple[str, str]] = {
 
 def executable(name: str) -> Path | None:
     """What runs a component: this Python for the canary, else its binary (None when it is not installed)."""
-    return Path(sys.executable) if BY_NAME[name].python else find_binary(name)
+    if component(name).python:
+        return Path(sys.executable)
+    return find_binary("collector" if name.startswith(GATEWAY_PREFIX) else name)
 
 
 def not_found(name: str) -> str:
-    return "this Python has no executable" if BY_NAME[name].python else missing_reason(name)
+    if component(name).python:
+        return "this Python has no executable"
+    return missing_reason("collector" if name.startswith(GATEWAY_PREFIX) else name)
 
 
 def canary_interval(env: Mapping[str, str]) -> str:
@@ -125,8 +191,9 @@ def canary_interval(env: Mapping[str, str]) -> str:
 
 def command(name: str, binary: Path, env: Mapping[str, str], state: Path) -> list[str]:
     """The command line that starts a component natively, reading the repository's config file."""
-    if name == "collector":
-        return [str(binary), f"--config={ROOT / 'collector' / 'config.yaml'}"]
+    if name == "collector" or name.startswith(GATEWAY_PREFIX):
+        config = "gateway" if name.startswith(GATEWAY_PREFIX) else "agent" if gateway_count(env) else "config"
+        return [str(binary), f"--config={ROOT / 'collector' / f'{config}.yaml'}"]
     if name == "prometheus":
         return [
             str(binary),
@@ -160,13 +227,18 @@ def component_env(name: str, env: Mapping[str, str], state: Path) -> dict[str, s
     """
     out = dict(os.environ)
     out.update(env)
-    component = BY_NAME[name]
-    if component.data_variable and component.data_variable not in env:
-        out[component.data_variable] = str(state / name)
+    described = component(name)
+    if described.data_variable and described.data_variable not in env:
+        out[described.data_variable] = str(state / name)
+    if name.startswith(GATEWAY_PREFIX):
+        # The gateway reads the collector's variables: its own ports and data directory under those names.
+        number = int(name[len(GATEWAY_PREFIX) :])
+        out.update({variable: out[gateway_variable(number, variable)] for variable in GATEWAY_PORT_BASES})
+        out["GLASSBOX_COLLECTOR_DATA_DIR"] = out[described.data_variable or ""]
     if name == "canary":
         # Its doctor reads the stack's GLASSBOX_* ports from this environment; lines reach its log as printed.
         out["PYTHONUNBUFFERED"] = "1"
-    if name == "collector" and "GOMEMLIMIT" not in out:
+    if (name == "collector" or name.startswith(GATEWAY_PREFIX)) and "GOMEMLIMIT" not in out:
         # Go's soft memory limit at the memory_limiter's limit: the GC works harder before RSS grows past it.
         out["GOMEMLIMIT"] = f"{env.get('GLASSBOX_COLLECTOR_MEMORY_LIMIT_MIB', '512')}MiB"
     if name == "grafana":

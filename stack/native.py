@@ -6,8 +6,10 @@ Tempo and Grafana where their binaries are on PATH or in GLASSBOX_BIN_DIR, then 
 state directory (GLASSBOX_STATE_DIR, default .state/stack) holds each process's data, log and pid file;
 `down` stops only the processes whose pid files `up` wrote, after checking each pid still runs the command it
 started. Prometheus scrapes only the components that start or already run: an absent one is no target.
+With --gateways N (GLASSBOX_GATEWAY_COUNT) the collector runs as the agent of the collector tiers in front of N
+gateways (docs/scale.md); `down` and `status` find the gateways by their pid files.
 
-    python -m stack.native up [--only collector,prometheus,canary] [--docker | --no-docker]
+    python -m stack.native up [--only collector,prometheus,canary] [--gateways N] [--docker | --no-docker]
     python -m stack.native down
     python -m stack.native status
 """
@@ -34,7 +36,21 @@ import httpx
 import yaml
 
 from stack.binaries import ROOT
-from stack.components import BY_NAME, COMPONENTS, SCRAPE_JOBS, command, component_env, executable, not_found, settings
+from stack.components import (
+    BY_NAME,
+    GATEWAY_PREFIX,
+    SCRAPE_JOBS,
+    Component,
+    add_gateway_ports,
+    command,
+    component,
+    component_env,
+    executable,
+    gateway_count,
+    layout,
+    not_found,
+    settings,
+)
 from stack.postgres import Cluster, reachable
 
 DEFAULT_STATE = ROOT / ".state" / "stack"
@@ -129,8 +145,15 @@ class NativeStack:
             return None
         return int(record["pid"])
 
+    def components(self) -> tuple[Component, ...]:
+        """In start order: the settings' gateways, and any whose pid file a run with more of them left."""
+        recorded = [p.stem[len(GATEWAY_PREFIX) :] for p in self.state.glob(f"{GATEWAY_PREFIX}*.pid")]
+        count = max([gateway_count(self.env), *(int(n) for n in recorded if n.isdigit())])
+        add_gateway_ports(self.env, count)
+        return layout(count)
+
     def running(self) -> set[str]:
-        return {component.name for component in COMPONENTS if self.running_pid(component.name)}
+        return {described.name for described in self.components() if self.running_pid(described.name)}
 
     def write_prometheus_config(self, components: Iterable[str] | None = None) -> None:
         """Prometheus reads no environment variables: copy its config and write targets with our ports.
@@ -147,14 +170,19 @@ class NativeStack:
         an empty list, so that it is no target at all rather than a target that is down. Prometheus itself is
         always one. Each file is replaced whole, since Prometheus re-reads them when they change.
         """
-        present = {"prometheus", *(BY_NAME if components is None else components)}
+        present = {"prometheus", *((c.name for c in self.components()) if components is None else components)}
         directory = self.state / "prometheus" / "targets"
         directory.mkdir(parents=True, exist_ok=True)
-        for job, (component, variable) in SCRAPE_JOBS.items():
-            if component in present:
-                text = f'- targets: ["127.0.0.1:{self.env[variable]}"]\n'
+        for job, (name, variable) in SCRAPE_JOBS.items():
+            targets = [f'"127.0.0.1:{self.env[variable]}"'] if name in present else []
+            if job == "otelcol":
+                # The gateways' own metrics go with the agent's, told apart by their instance (port).
+                gateways = [g for g in self.components() if g.name.startswith(GATEWAY_PREFIX) and g.name in present]
+                targets += [f'"127.0.0.1:{self.env[g.port_variables[3]]}"' for g in gateways]
+            if targets:
+                text = f"- targets: [{', '.join(targets)}]\n"
             else:
-                text = f"# {component} is not running in this native stack, so it is no scrape target.\n[]\n"
+                text = f"# {name} is not running in this native stack, so it is no scrape target.\n[]\n"
             path = directory / f"{job}.yml"
             if path.exists() and path.read_text() == text:
                 continue
@@ -170,29 +198,34 @@ class NativeStack:
     def up(self, only: Sequence[str] | None = None) -> list[Outcome]:
         """Start the components named in only (default: all, the canary included) that are not running yet."""
         self.state.mkdir(parents=True, exist_ok=True)
-        wanted = [c for c in COMPONENTS if only is None or c.name in only]
+        # A collector with gateways is their agent: asking for it asks for them.
+        wanted = [
+            c
+            for c in self.components()
+            if only is None or c.name in only or (c.name.startswith(GATEWAY_PREFIX) and "collector" in only)
+        ]
         running = self.running()
         plan: list[tuple[str, Path]] = []
         outcomes: list[Outcome] = []
-        for component in wanted:
-            if pid := self.running_pid(component.name):
-                outcomes.append(Outcome(component.name, "already running", f"pid {pid}"))
+        for part in wanted:
+            if pid := self.running_pid(part.name):
+                outcomes.append(Outcome(part.name, "already running", f"pid {pid}"))
                 continue
-            binary = executable(component.name)
+            binary = executable(part.name)
             if binary is None:
-                if component.required:
-                    hint = " (run `bash collector/build.sh`)" if component.name == "collector" else ""
-                    raise StackError(f"{component.name}: {not_found(component.name)}{hint}")
-                outcomes.append(Outcome(component.name, "missing", not_found(component.name)))
+                if part.required:
+                    hint = " (run `bash collector/build.sh`)" if part.name == "collector" else ""
+                    raise StackError(f"{part.name}: {not_found(part.name)}{hint}")
+                outcomes.append(Outcome(part.name, "missing", not_found(part.name)))
                 continue
-            for variable in component.port_variables:
+            for variable in part.port_variables:
                 port = int(self.env[variable])
                 if port_in_use(port):
                     raise StackError(
-                        f"{component.name}: port {port} ({variable}) is already in use; "
+                        f"{part.name}: port {port} ({variable}) is already in use; "
                         f"stop what holds it or set {variable} to a free port"
                     )
-            plan.append((component.name, binary))
+            plan.append((part.name, binary))
         planned = {name for name, _ in plan}
         # Scrape targets from the plan: what is about to start and what already runs (Prometheus re-reads them).
         if "prometheus" in planned:
@@ -207,7 +240,7 @@ class NativeStack:
                 try:
                     self.start(name, binary)
                 except StackError as error:
-                    if not BY_NAME[name].best_effort:
+                    if not component(name).best_effort:
                         raise
                     outcomes.append(Outcome(name, "failed", str(error)))
                     continue
@@ -222,7 +255,7 @@ class NativeStack:
         return outcomes
 
     def started_detail(self, name: str) -> str:
-        if url := BY_NAME[name].ready_url(self.env):
+        if url := component(name).ready_url(self.env):
             return url
         if name == "postgres":
             return f"127.0.0.1:{self.env['GLASSBOX_POSTGRES_PORT']}; GLASSBOX_STATE_URL in {self.state_url_file()}"
@@ -257,7 +290,7 @@ class NativeStack:
         return path.read_text().strip()
 
     def start(self, name: str, binary: Path) -> None:
-        component = BY_NAME[name]
+        described = component(name)
         try:
             if name == "postgres":
                 cluster = self.postgres()
@@ -268,8 +301,8 @@ class NativeStack:
         except (ValueError, RuntimeError, OSError) as error:
             raise StackError(f"{name}: {error}") from None
         env = component_env(name, self.env, self.state)
-        if component.data_variable:
-            Path(env[component.data_variable]).mkdir(parents=True, exist_ok=True)
+        if described.data_variable:
+            Path(env[described.data_variable]).mkdir(parents=True, exist_ok=True)
         if name == "grafana":
             Path(env["GF_PATHS_LOGS"]).mkdir(parents=True, exist_ok=True)
         if name == "collector" and (
@@ -289,7 +322,7 @@ class NativeStack:
         if name == "postgres":
             self._wait_for_postgres(process)
             return
-        url = component.ready_url(self.env)
+        url = described.ready_url(self.env)
         if url is None:
             print(f"  {name:<10} starting (pid {process.pid}) ", end="", flush=True)
             deadline = time.monotonic() + ALIVE_AFTER
@@ -360,24 +393,24 @@ class NativeStack:
         return True
 
     def down(self) -> list[str]:
-        return [c.name for c in reversed(COMPONENTS) if self.stop(c.name)]
+        return [c.name for c in reversed(self.components()) if self.stop(c.name)]
 
     def status(self) -> list[Outcome]:
         outcomes = []
-        for component in COMPONENTS:
-            pid = self.running_pid(component.name)
+        for described in self.components():
+            pid = self.running_pid(described.name)
             if pid is None:
-                outcomes.append(Outcome(component.name, "stopped", ""))
+                outcomes.append(Outcome(described.name, "stopped", ""))
                 continue
-            url = component.ready_url(self.env)
+            url = described.ready_url(self.env)
             if url is None:
-                outcomes.append(Outcome(component.name, "running", f"pid {pid}, log {self.log_file(component.name)}"))
+                outcomes.append(Outcome(described.name, "running", f"pid {pid}, log {self.log_file(described.name)}"))
                 continue
             try:
                 ok = httpx.get(url, timeout=2).status_code == 200
             except httpx.HTTPError:
                 ok = False
-            outcomes.append(Outcome(component.name, "ready" if ok else "not ready", f"pid {pid}"))
+            outcomes.append(Outcome(described.name, "ready" if ok else "not ready", f"pid {pid}"))
         return outcomes
 
 
@@ -404,6 +437,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only",
         help="comma-separated components to start, from " + ",".join(BY_NAME) + " (default: all, canary included)",
     )
+    parser.add_argument(
+        "--gateways",
+        type=int,
+        help="run the collector as the agent of this many tail-sampling gateways (docs/scale.md; natively only)",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--docker", action="store_true", help="use docker compose (fails without an engine)")
     mode.add_argument("--no-docker", action="store_true", help="run natively even where Docker answers")
@@ -412,7 +450,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if only is not None and (unknown := sorted(set(only) - set(BY_NAME))):
         parser.error(f"--only: unknown components {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")
     state = Path(os.environ.get("GLASSBOX_STATE_DIR", DEFAULT_STATE))
-    stack = NativeStack(state)
+    environ = dict(os.environ)
+    if args.gateways is not None:
+        environ["GLASSBOX_GATEWAY_COUNT"] = str(args.gateways)
+    try:
+        stack = NativeStack(state, environ)
+    except ValueError as error:
+        parser.error(str(error))
     docker_marker = state / "docker"
 
     if args.action == "down":

@@ -13,14 +13,17 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from opentelemetry.trace import Status, StatusCode
 
+from glassbox.doctor import sum_samples
 from glassbox.endpoints import PORT_DEFAULTS
 from stack.binaries import find_binary, missing_reason
 from stack.components import COMPONENTS, component_env, settings
 from stack.native import NativeStack, StackError, main, out_of_order_window, set_aside_stale_wal
 
 from .conftest import free_port, stop
-from .stack_fixtures import new_stack, prometheus_url, wait_for
+from .otlp_receiver import OTLPReceiver
+from .stack_fixtures import new_stack, otlp_http, otlp_providers, prometheus_url, wait_for
 
 
 def started(command: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
@@ -204,6 +207,11 @@ def test_scrape_targets_are_written_only_for_components_that_start_or_run(tmp_pa
     assert targets(tmp_path)["tempo"] == []
     assert not list((tmp_path / "prometheus" / "targets").glob(".*")), "no partial file left behind"
 
+    # With gateways, their own metrics are scraped under the collector's job, one instance each.
+    tiers = NativeStack(tmp_path, {"GLASSBOX_COLLECTOR_METRICS_PORT": "18888", "GLASSBOX_GATEWAY_COUNT": "2"})
+    tiers.write_prometheus_targets({"collector", "gateway-1", "gateway-2"})
+    assert targets(tmp_path)["otelcol"] == [{"targets": ["127.0.0.1:18888", "127.0.0.1:8898", "127.0.0.1:8908"]}]
+
 
 def test_prometheus_scrapes_what_runs_and_a_later_up_adds_its_components(tmp_path: Path) -> None:
     for component in ("prometheus", "collector"):
@@ -271,3 +279,68 @@ def test_postgres_takes_its_password_from_the_environment_when_set(tmp_path: Pat
     finally:
         stack.down()
         shutil.rmtree(stack.postgres().directory, ignore_errors=True)
+
+
+# -- the collector tiers natively: `make up GATEWAYS=2` --------------------------------------------------
+def test_with_gateways_the_collector_is_their_agent_and_down_stops_them_all(tmp_path: Path) -> None:
+    """The agent keeps the collector's ports; each gateway has its own; every trace is whole at one gateway."""
+    if find_binary("collector") is None:
+        pytest.fail(f"{missing_reason('collector')}; `make test` builds it (see the Makefile)")
+    gateway_ports = {
+        f"GLASSBOX_GATEWAY_{n}_{suffix}": str(free_port())
+        for n in (1, 2)
+        for suffix in ("OTLP_GRPC_PORT", "OTLP_HTTP_PORT", "COLLECTOR_HEALTH_PORT", "COLLECTOR_METRICS_PORT")
+    }
+    with OTLPReceiver() as backend:
+        stack = new_stack(
+            tmp_path, backend.port, GLASSBOX_GATEWAY_COUNT="2", GLASSBOX_TAIL_DECISION_WAIT="1s", **gateway_ports
+        )
+        assert stack.env["GLASSBOX_GATEWAYS"] == (
+            f"[127.0.0.1:{gateway_ports['GLASSBOX_GATEWAY_1_OTLP_GRPC_PORT']}, "
+            f"127.0.0.1:{gateway_ports['GLASSBOX_GATEWAY_2_OTLP_GRPC_PORT']}]"
+        )
+        try:
+            outcomes = stack.up(["collector"])
+            assert [(o.name, o.status) for o in outcomes] == [
+                ("gateway-1", "started"),
+                ("gateway-2", "started"),
+                ("collector", "started"),
+            ]
+            assert "agent.yaml" in Path(f"/proc/{stack.running_pid('collector')}/cmdline").read_text()
+            tracer_provider, _, _ = otlp_providers(otlp_http(stack), "tiers-native")
+            tracer = tracer_provider.get_tracer("test")
+            sent = set()
+            for _ in range(20):
+                with tracer.start_as_current_span("request", attributes={"http.response.status_code": 500}) as root:
+                    root.set_status(Status(StatusCode.ERROR))
+                    with tracer.start_as_current_span("chat"):
+                        pass
+                sent.add(f"{root.get_span_context().trace_id:032x}")
+            tracer_provider.shutdown()
+            # Errors are always kept, so every trace arrives, whole, decided by the gateway that got it.
+            wait_for(lambda: {s["trace_id"] for s in backend.spans()} >= sent, 60, "every trace at the backend")
+            per_trace: dict[str, int] = {}
+            for span in backend.spans():
+                per_trace[span["trace_id"]] = per_trace.get(span["trace_id"], 0) + 1
+            assert all(per_trace[trace_id] == 2 for trace_id in sent)
+            accepted = [
+                sum_samples(
+                    httpx.get(
+                        f"http://127.0.0.1:{gateway_ports[f'GLASSBOX_GATEWAY_{n}_COLLECTOR_METRICS_PORT']}/metrics"
+                    ).text,
+                    "otelcol_receiver_accepted_spans",
+                )
+                for n in (1, 2)
+            ]
+            assert sum(accepted) == 40 and min(accepted) > 0, f"spans per gateway: {accepted}"
+            # A later `status` and `down`, without the setting, still find the gateways by their pid files.
+            later = NativeStack(stack.state, {k: v for k, v in stack.env.items() if k != "GLASSBOX_GATEWAY_COUNT"})
+            assert {o.name: o.status for o in later.status()}["gateway-2"] == "ready"
+        finally:
+            stopped = NativeStack(stack.state, {**stack.env, "GLASSBOX_GATEWAY_COUNT": "0"}).down()
+        assert stopped == ["collector", "gateway-2", "gateway-1"]
+
+
+def test_a_gateway_count_out_of_range_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="GLASSBOX_GATEWAY_COUNT='ten' must be a whole number from 0 to 9"):
+        NativeStack(tmp_path, {"GLASSBOX_GATEWAY_COUNT": "ten"})
