@@ -19,6 +19,9 @@ EXECUTABLES: dict[str, tuple[str, ...]] = {
     "tempo": ("tempo",),
     "grafana": ("grafana", "grafana-server"),
     "postgres": ("postgres",),
+    # The scalable layout's object store and metrics store (docs/scale.md); tests use them where present.
+    "minio": ("minio",),
+    "mimir": ("mimir",),
 }
 
 

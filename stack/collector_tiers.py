@@ -1,6 +1,6 @@
 """The collector tiers for many hosts, generated from the single-host pipeline (collector/config.yaml).
 
-    python -m stack.collector_tiers        # writes collector/agent.yaml and collector/gateway.yaml
+    python -m stack.collector_tiers    # writes collector/agent.yaml, agent-dns.yaml and gateway.yaml
 
 One source for both: the intake (receivers, memory_limiter, the environment normalisation and redaction) and the
 backend exporters are copied from config.yaml, so a pattern added there reaches every tier;
@@ -9,7 +9,9 @@ backend exporters are copied from config.yaml, so a pattern added there reaches 
 * **agent** (one per host or pod; apps send to it as to the single-host collector): OTLP in, memory_limiter,
   normalisation, redaction, then the loadbalancing exporter. Traces and logs are routed by trace id, so every
   span of a trace reaches the same gateway; metrics by service. The gateways are ``GLASSBOX_GATEWAYS``, a YAML
-  list of ``host:port`` (the gateways' OTLP/gRPC ports).
+  list of ``host:port`` (the gateways' OTLP/gRPC ports). ``agent-dns.yaml`` is the same agent finding its
+  gateways by DNS instead (docker compose, a Kubernetes headless service): every address that
+  ``GLASSBOX_GATEWAY_HOSTNAME`` resolves to, re-resolved every 30 s, on the OTLP/gRPC port 4317.
 * **gateway** (N replicas): span metrics from every span *before* sampling (RED and GenAI metrics stay exact),
   then tail sampling: a trace is kept when any span has an error, when it lasts over ``GLASSBOX_TAIL_LATENCY_MS``,
   when a model call in it cost at least ``GLASSBOX_TAIL_COST_USD``, when it carries an audit event or a guard
@@ -31,6 +33,7 @@ from glassbox import conventions as c
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "collector" / "config.yaml"
 AGENT = ROOT / "collector" / "agent.yaml"
+AGENT_DNS = ROOT / "collector" / "agent-dns.yaml"
 GATEWAY = ROOT / "collector" / "gateway.yaml"
 INTAKE = ("memory_limiter", "transform/normalise", "redaction")
 HEADER = (
@@ -46,7 +49,11 @@ def _base() -> dict[str, Any]:
     return dict(yaml.safe_load(CONFIG.read_text()))
 
 
-def agent(base: dict[str, Any] | None = None) -> dict[str, Any]:
+STATIC_RESOLVER = {"static": {"hostnames": "${env:GLASSBOX_GATEWAYS:-[127.0.0.1:4327]}"}}
+DNS_RESOLVER = {"dns": {"hostname": "${env:GLASSBOX_GATEWAY_HOSTNAME:-gateway}", "port": "4317", "interval": "30s"}}
+
+
+def agent(base: dict[str, Any] | None = None, resolver: dict[str, Any] | None = None) -> dict[str, Any]:
     base = copy.deepcopy(base or _base())
     queue = base["exporters"]["otlp_http/tempo"]["sending_queue"]
     retry = base["exporters"]["otlp_http/tempo"]["retry_on_failure"]
@@ -55,7 +62,7 @@ def agent(base: dict[str, Any] | None = None) -> dict[str, Any]:
         return {
             "routing_key": routing_key,
             "protocol": {"otlp": {"tls": {"insecure": True}, "timeout": "10s"}},
-            "resolver": {"static": {"hostnames": "${env:GLASSBOX_GATEWAYS:-[127.0.0.1:4327]}"}},
+            "resolver": copy.deepcopy(resolver or STATIC_RESOLVER),
             "sending_queue": queue,
             "retry_on_failure": retry,
         }
@@ -167,7 +174,7 @@ def render(config: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     base = _base()
-    for path, config in ((AGENT, agent(base)), (GATEWAY, gateway(base))):
+    for path, config in ((AGENT, agent(base)), (AGENT_DNS, agent(base, DNS_RESOLVER)), (GATEWAY, gateway(base))):
         path.write_text(render(config))
         print(f"wrote {path.relative_to(ROOT)}")
     return 0

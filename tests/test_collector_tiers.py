@@ -46,6 +46,8 @@ TOLERANCE = 22
 def test_the_generated_tier_configs_are_current() -> None:
     base = yaml.safe_load(collector_tiers.CONFIG.read_text())
     assert collector_tiers.AGENT.read_text() == collector_tiers.render(collector_tiers.agent(base))
+    dns = collector_tiers.agent(base, collector_tiers.DNS_RESOLVER)
+    assert collector_tiers.AGENT_DNS.read_text() == collector_tiers.render(dns)
     assert collector_tiers.GATEWAY.read_text() == collector_tiers.render(collector_tiers.gateway(base))
 
 
@@ -62,9 +64,19 @@ def test_the_tiers_share_the_single_host_intake_and_exporters() -> None:
     assert "tail_sampling" not in traces["processors"] and "spanmetrics" in traces["exporters"]
 
 
-@pytest.mark.parametrize("tier", ["agent", "gateway"])
+def test_the_dns_agent_differs_from_the_static_one_only_in_how_it_finds_the_gateways() -> None:
+    static = yaml.safe_load(collector_tiers.AGENT.read_text())
+    dns = yaml.safe_load(collector_tiers.AGENT_DNS.read_text())
+    for exporter in dns["exporters"].values():
+        assert exporter.pop("resolver") == collector_tiers.DNS_RESOLVER
+    for exporter in static["exporters"].values():
+        assert exporter.pop("resolver") == collector_tiers.STATIC_RESOLVER
+    assert dns == static
+
+
+@pytest.mark.parametrize("tier", ["agent", "agent-dns", "gateway"])
 def test_the_project_build_accepts_the_tier(tier: str) -> None:
-    path = collector_tiers.AGENT if tier == "agent" else collector_tiers.GATEWAY
+    path = collector_tiers.ROOT / "collector" / f"{tier}.yaml"
     result = subprocess.run([collector(), "validate", f"--config={path}"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 

@@ -1,0 +1,124 @@
+"""The backends at scale, generated from the single-host configs so both layouts keep one set of settings.
+
+    python -m stack.scalable        # writes loki/loki-scalable.yaml and prometheus/prometheus-agent.yml
+
+* **Loki, simple scalable** (``loki/loki-scalable.yaml``): loki/loki.yaml with its retention, audit stream,
+  index labels and limits unchanged, but chunks, index and rules in an S3 bucket and the rings shared over
+  memberlist, so the same file runs as ``-target=write``, ``-target=read`` and ``-target=backend``, each
+  replicated.
+* **Prometheus as a scraper** (``prometheus/prometheus-agent.yml``): prometheus/prometheus.yml's jobs, found by
+  DNS instead of target files, sent by remote write to Mimir, which stores and serves every metric (the
+  gateways write the apps' metrics there too). Run with ``--agent``.
+
+Settings for the object store, from the environment (docker-compose.scale.yml sets them; never in a file):
+``GLASSBOX_S3_ENDPOINT`` (host:port), ``GLASSBOX_S3_ACCESS_KEY_ID``, ``GLASSBOX_S3_SECRET_ACCESS_KEY``,
+``GLASSBOX_S3_INSECURE`` (true for plain HTTP, as MinIO in compose). Buckets: ``GLASSBOX_LOKI_BUCKET``,
+``GLASSBOX_TEMPO_BUCKET``, ``GLASSBOX_MIMIR_BUCKET`` (defaults below). ``tests/test_scalable.py`` fails when a
+generated file is out of date.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+LOKI = ROOT / "loki" / "loki.yaml"
+LOKI_SCALABLE = ROOT / "loki" / "loki-scalable.yaml"
+PROMETHEUS = ROOT / "prometheus" / "prometheus.yml"
+PROMETHEUS_AGENT = ROOT / "prometheus" / "prometheus-agent.yml"
+BUCKETS = {"loki": "glassbox-loki", "tempo": "glassbox-tempo", "mimir": "glassbox-mimir"}
+# The address every replica of a scalable Loki gossips on; a DNS name that resolves to all of them.
+LOKI_MEMBERS = "${GLASSBOX_LOKI_MEMBERS:-loki-members}"
+# Where Prometheus finds each job's targets in docker-compose.scale.yml (DNS A records, one per replica).
+SCRAPE_DNS: dict[str, list[tuple[str, int]]] = {
+    "otelcol": [("agent", 8888), ("gateway", 8888)],
+    "loki": [("loki-write", 3100), ("loki-read", 3100), ("loki-backend", 3100)],
+    "tempo": [("tempo", 3200)],
+    "grafana": [("grafana", 3000)],
+    "mimir": [("mimir", 8080)],
+}
+# Prometheus reads no environment variables: the service name docker-compose.scale.yml gives Mimir.
+MIMIR_PUSH = "http://mimir:8080/api/v1/push"
+
+
+def header(source: str) -> str:
+    # Loki expands variables in comments too, so the header holds no dollar sign.
+    return (
+        f"# Generated from {source} by `python -m stack.scalable`: edit that file or the generator, not this one\n"
+        "# (tests/test_scalable.py checks it is current). See docs/scale.md.\n"
+    )
+
+
+def s3(bucket: str) -> dict[str, Any]:
+    return {
+        "endpoint": "${GLASSBOX_S3_ENDPOINT:-minio:9000}",
+        "bucketnames": f"${{GLASSBOX_{bucket.upper()}_BUCKET:-{BUCKETS[bucket]}}}",
+        "access_key_id": "${GLASSBOX_S3_ACCESS_KEY_ID}",
+        "secret_access_key": "${GLASSBOX_S3_SECRET_ACCESS_KEY}",
+        "insecure": "${GLASSBOX_S3_INSECURE:-false}",
+        "s3forcepathstyle": True,
+    }
+
+
+def loki_scalable(base: dict[str, Any] | None = None) -> dict[str, Any]:
+    config = copy.deepcopy(base if base is not None else yaml.safe_load(LOKI.read_text()))
+    # The target comes from each process's -target flag (write, read or backend).
+    config.pop("target", None)
+    common = config["common"]
+    # Each replica advertises its own address to the others: its interface's (Loki's default when empty).
+    common["instance_addr"] = "${GLASSBOX_LOKI_INSTANCE_ADDR:-}"
+    common["replication_factor"] = "${GLASSBOX_LOKI_REPLICATION_FACTOR:-1}"
+    common["ring"] = {"kvstore": {"store": "memberlist"}}
+    common["storage"] = {"s3": s3("loki")}
+    # Read and write replicas send delete and retention requests to the backend's compactor.
+    common["compactor_address"] = "http://${GLASSBOX_LOKI_BACKEND_HOST:-loki-backend}:${GLASSBOX_LOKI_PORT:-3100}"
+    config["memberlist"] = {
+        "join_members": [LOKI_MEMBERS],
+        "bind_port": "${GLASSBOX_LOKI_MEMBERLIST_PORT:-7946}",
+        "advertise_addr": "${GLASSBOX_LOKI_INSTANCE_ADDR:-}",
+    }
+    for schema in config["schema_config"]["configs"]:
+        schema["object_store"] = "s3"
+    config["compactor"]["delete_request_store"] = "s3"
+    return dict(config)
+
+
+def prometheus_agent(base: dict[str, Any] | None = None) -> dict[str, Any]:
+    config = copy.deepcopy(base if base is not None else yaml.safe_load(PROMETHEUS.read_text()))
+    # An agent keeps no TSDB of its own: Mimir stores, and its out-of-order window takes the late samples.
+    config.pop("storage", None)
+    known = [job["job_name"] for job in config["scrape_configs"]]
+    jobs: list[dict[str, Any]] = [{"job_name": "prometheus", "static_configs": [{"targets": ["127.0.0.1:9090"]}]}]
+    for name in [*known, *(name for name in SCRAPE_DNS if name not in known)]:
+        if name != "prometheus":
+            found = [{"names": [host], "type": "A", "port": port} for host, port in SCRAPE_DNS[name]]
+            jobs.append({"job_name": name, "dns_sd_configs": found})
+    config["scrape_configs"] = jobs
+    config["remote_write"] = [{"url": MIMIR_PUSH, "send_exemplars": True, "send_native_histograms": True}]
+    return dict(config)
+
+
+def render(config: dict[str, Any], source: str) -> str:
+    return header(source) + str(yaml.safe_dump(config, sort_keys=False, width=120))
+
+
+GENERATED = {
+    LOKI_SCALABLE: (loki_scalable, "loki/loki.yaml"),
+    PROMETHEUS_AGENT: (prometheus_agent, "prometheus/prometheus.yml"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    for path, (make, source) in GENERATED.items():
+        path.write_text(render(make(), source))
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,120 @@
+"""The backends at scale (stack/scalable.py): generated from the single-host configs, so they keep the same
+retention, audit stream, index labels and scrape jobs, with object storage and shared rings in place of disks.
+
+Static checks run everywhere; ``@requires`` tests verify the Loki config with the real binary for each of its
+three targets and run all three against a real MinIO where both binaries exist.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stack import scalable
+from stack.binaries import find_binary, missing_reason
+
+from .binaries import requires
+from .config_keys import accepted_keys, expand, key_paths, leaves, load
+from .test_loki_config import ACCEPTED_KEYS, _binary, _verify
+
+SECRET_VARIABLES = {"${GLASSBOX_S3_ACCESS_KEY_ID}", "${GLASSBOX_S3_SECRET_ACCESS_KEY}"}
+# What the scalable Loki may change from loki.yaml, and nothing else: storage, rings, the target, addresses.
+LOKI_CHANGED = {
+    "target",
+    "common.instance_addr",
+    "common.replication_factor",
+    "common.ring.kvstore.store",
+    "common.storage.filesystem.chunks_directory",
+    "common.storage.filesystem.rules_directory",
+    "common.storage.s3.endpoint",
+    "common.storage.s3.bucketnames",
+    "common.storage.s3.access_key_id",
+    "common.storage.s3.secret_access_key",
+    "common.storage.s3.insecure",
+    "common.storage.s3.s3forcepathstyle",
+    "common.compactor_address",
+    "memberlist.join_members[]",
+    "memberlist.bind_port",
+    "memberlist.advertise_addr",
+    "schema_config.configs[].object_store",
+    "compactor.delete_request_store",
+}
+
+
+def scalable_loki() -> dict[str, Any]:
+    return load(scalable.LOKI_SCALABLE.read_text())
+
+
+@pytest.mark.parametrize("path", sorted(scalable.GENERATED), ids=lambda path: path.name)
+def test_the_generated_files_are_current(path: Path) -> None:
+    make, source = scalable.GENERATED[path]
+    assert path.read_text() == scalable.render(make(), source), "run `python -m stack.scalable`"
+
+
+def test_scalable_loki_changes_only_storage_and_rings_from_the_single_host_file() -> None:
+    single = dict(leaves(load(scalable.LOKI.read_text())))
+    scaled = dict(leaves(scalable_loki()))
+    changed = {path for path in single.keys() | scaled.keys() if single.get(path) != scaled.get(path)}
+    assert changed <= LOKI_CHANGED, f"changed beyond storage and rings: {sorted(changed - LOKI_CHANGED)}"
+    # Retention, the audit stream, labels and limits are the single host's, byte for byte.
+    for kept in ("limits_config.retention_period", "limits_config.retention_stream[].period", "auth_enabled"):
+        assert scaled[kept] == single[kept]
+    assert scaled["schema_config.configs[].object_store"] == "s3"
+    assert scaled["compactor.delete_request_store"] == "s3"
+    assert scaled["common.ring.kvstore.store"] == "memberlist"
+
+
+def test_scalable_loki_keys_are_ones_loki_accepts() -> None:
+    _, accepted = accepted_keys(ACCEPTED_KEYS)
+    unknown = sorted(key_paths(load(expand(scalable.LOKI_SCALABLE.read_text(), {}))) - accepted)
+    assert not unknown, f"keys Loki 3.7.8 does not accept: {unknown}"
+
+
+def test_object_store_credentials_come_only_from_the_environment() -> None:
+    s3 = scalable_loki()["common"]["storage"]["s3"]
+    assert {s3["access_key_id"], s3["secret_access_key"]} == SECRET_VARIABLES, "no default, never a literal"
+    # Unset, they expand to nothing: Loki then fails to reach the bucket, it never uses a built-in key.
+    expanded = load(expand(scalable.LOKI_SCALABLE.read_text(), {}))["common"]["storage"]["s3"]
+    assert expanded["access_key_id"] is None and expanded["secret_access_key"] is None
+
+
+@requires("loki")
+@pytest.mark.parametrize("target", ["write", "read", "backend"])
+def test_the_loki_binary_accepts_the_scalable_config_for_each_target(target: str, tmp_path: Path) -> None:
+    result = _verify(
+        _binary(),
+        scalable.LOKI_SCALABLE,
+        f"-target={target}",
+        GLASSBOX_LOKI_DATA_DIR=str(tmp_path),
+        GLASSBOX_S3_ACCESS_KEY_ID="test-only",
+        GLASSBOX_S3_SECRET_ACCESS_KEY="test-only-not-a-secret",
+    )
+    assert result.returncode == 0 and "config is valid" in result.stderr, result.stderr[-2000:]
+
+
+# --- Prometheus as Mimir's scraper ------------------------------------------------------------------------------
+
+
+def test_the_agent_scrapes_every_job_of_the_single_host_prometheus_and_writes_to_mimir() -> None:
+    single = yaml.safe_load(scalable.PROMETHEUS.read_text())
+    agent = yaml.safe_load(scalable.PROMETHEUS_AGENT.read_text())
+    single_jobs = {job["job_name"] for job in single["scrape_configs"]}
+    agent_jobs = {job["job_name"] for job in agent["scrape_configs"]}
+    assert single_jobs <= agent_jobs and "mimir" in agent_jobs
+    assert "storage" not in agent, "an agent keeps no TSDB; Prometheus refuses tsdb settings in agent mode"
+    assert [write["url"] for write in agent["remote_write"]] == [scalable.MIMIR_PUSH]
+    assert all(write["send_exemplars"] and write["send_native_histograms"] for write in agent["remote_write"])
+
+
+def test_promtool_accepts_the_agent_config() -> None:
+    promtool = find_binary("promtool")
+    if promtool is None:
+        pytest.fail(f"{missing_reason('promtool')}: `make test` installs Debian's prometheus package")
+    result = subprocess.run(
+        [str(promtool), "check", "config", "--agent", str(scalable.PROMETHEUS_AGENT)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
