@@ -33,7 +33,7 @@ CONFIG = ROOT / "tempo" / "tempo.yaml"
 ACCEPTED_KEYS = ROOT / "tempo" / "accepted-keys.txt"
 TEMPO_VERSION = "3.0.3"
 DATA_DIR = "${GLASSBOX_TEMPO_DATA_DIR:-/var/tempo}"
-REMOTE_WRITE_URL = "http://${GLASSBOX_PROMETHEUS_HOST:-127.0.0.1}:${GLASSBOX_PROMETHEUS_PORT:-9090}/api/v1/write"
+REMOTE_WRITE_URL = "http://${GLASSBOX_PROMETHEUS_HOST:-127.0.0.1}:${GLASSBOX_PROMETHEUS_PORT:-9090}${GLASSBOX_PROMETHEUS_WRITE_PATH:-/api/v1/write}"
 
 # Subtrees whose keys are not Tempo config fields, so accepted-keys.txt cannot list them; only the subtree's
 # own key must be accepted. Each is still covered: by an invariant below and by the real-binary test.
