@@ -426,8 +426,12 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def compose(*args: str) -> int:
-    return subprocess.run(["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), *args], cwd=ROOT).returncode
+COMPOSE_FILES = {"compose": ROOT / "docker-compose.yml", "compose-scale": ROOT / "docker-compose.scale.yml"}
+
+
+def compose(*args: str, layout: str = "compose") -> int:
+    file = COMPOSE_FILES.get(layout, COMPOSE_FILES["compose"])
+    return subprocess.run(["docker", "compose", "-f", str(file), *args], cwd=ROOT).returncode
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -461,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.action == "down":
         if docker_marker.exists():
-            code = compose("down")
+            code = compose("down", layout=docker_marker.read_text().strip())
             docker_marker.unlink(missing_ok=True)
             return code
         stopped = stack.down()
@@ -469,17 +473,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.action == "status":
         if docker_marker.exists():
-            return compose("ps")
+            return compose("ps", layout=docker_marker.read_text().strip())
         for outcome in stack.status():
             print(f"  {outcome.name:<10} {outcome.status} {outcome.detail}")
         return 0
 
     use_docker = args.docker or (not args.no_docker and docker_engine_answers())
     if use_docker:
-        print("stack: a Docker engine answers; starting docker-compose.yml")
+        # With gateways, the scalable layout: agent, two gateways, Loki, Tempo and Mimir on object storage.
+        layout = "compose-scale" if gateway_count(stack.env) else "compose"
+        print(f"stack: a Docker engine answers; starting {COMPOSE_FILES[layout].name}")
         state.mkdir(parents=True, exist_ok=True)
-        docker_marker.write_text("compose\n")
-        return compose("up", "--detach", "--wait")
+        docker_marker.write_text(layout + "\n")
+        return compose("up", "--detach", "--wait", layout=layout)
     print(f"stack: no Docker engine answers; starting natively (state in {state})")
     try:
         outcomes = stack.up(only)

@@ -1,11 +1,17 @@
 """The backends at scale, generated from the single-host configs so both layouts keep one set of settings.
 
-    python -m stack.scalable        # writes loki/loki-scalable.yaml and prometheus/prometheus-agent.yml
+    python -m stack.scalable    # writes loki/loki-scalable.yaml, tempo/tempo-distributed.yaml, prometheus-agent.yml
 
 * **Loki, simple scalable** (``loki/loki-scalable.yaml``): loki/loki.yaml with its retention, audit stream,
   index labels and limits unchanged, but chunks, index and rules in an S3 bucket and the rings shared over
   memberlist, so the same file runs as ``-target=write``, ``-target=read`` and ``-target=backend``, each
   replicated.
+* **Tempo, distributed** (``tempo/tempo-distributed.yaml``): tempo/tempo.yaml with its retention, span metrics and
+  overrides unchanged, blocks in an S3 bucket, and the Tempo 3 microservices wiring: spans go from the
+  distributors through a Kafka topic (``GLASSBOX_KAFKA_ADDRESS``) to the live-stores and block-builders, rings
+  over memberlist. The same file runs as every ``-target`` (distributor, live-store, block-builder,
+  query-frontend, querier, metrics-generator, backend-scheduler, backend-worker). Tempo 3 has no distributed
+  mode without Kafka, and no longer runs several single binaries side by side.
 * **Prometheus as a scraper** (``prometheus/prometheus-agent.yml``): prometheus/prometheus.yml's jobs, found by
   DNS instead of target files, sent by remote write to Mimir, which stores and serves every metric (the
   gateways write the apps' metrics there too). Run with ``--agent``.
@@ -29,6 +35,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 LOKI = ROOT / "loki" / "loki.yaml"
 LOKI_SCALABLE = ROOT / "loki" / "loki-scalable.yaml"
+TEMPO = ROOT / "tempo" / "tempo.yaml"
+TEMPO_DISTRIBUTED = ROOT / "tempo" / "tempo-distributed.yaml"
 PROMETHEUS = ROOT / "prometheus" / "prometheus.yml"
 PROMETHEUS_AGENT = ROOT / "prometheus" / "prometheus-agent.yml"
 BUCKETS = {"loki": "glassbox-loki", "tempo": "glassbox-tempo", "mimir": "glassbox-mimir"}
@@ -38,7 +46,21 @@ LOKI_MEMBERS = "${GLASSBOX_LOKI_MEMBERS:-loki-members}"
 SCRAPE_DNS: dict[str, list[tuple[str, int]]] = {
     "otelcol": [("agent", 8888), ("gateway", 8888)],
     "loki": [("loki-write", 3100), ("loki-read", 3100), ("loki-backend", 3100)],
-    "tempo": [("tempo", 3200)],
+    "tempo": [
+        (f"tempo-{part}", 3200)
+        for part in (
+            "distributor",
+            "live-store-0",
+            "live-store-1",
+            "block-builder-0",
+            "block-builder-1",
+            "query-frontend",
+            "querier",
+            "metrics-generator",
+            "backend-scheduler",
+            "backend-worker",
+        )
+    ],
     "grafana": [("grafana", 3000)],
     "mimir": [("mimir", 8080)],
 }
@@ -88,6 +110,54 @@ def loki_scalable(base: dict[str, Any] | None = None) -> dict[str, Any]:
     return dict(config)
 
 
+# Tempo's distributed mode: each component a process of its own, spans through Kafka. Live-stores and
+# block-builders read one Kafka partition each, the one their host name ends in (-0, -1).
+TEMPO_PARTITIONS = 2
+TEMPO_SERVICES = {
+    "query_frontend": "tempo-query-frontend",
+    "backend_scheduler": "tempo-backend-scheduler",
+    "block_builder": "tempo-block-builder",
+}
+
+
+def tempo_distributed(base: dict[str, Any] | None = None) -> dict[str, Any]:
+    config = copy.deepcopy(base if base is not None else yaml.safe_load(TEMPO.read_text()))
+    # The rings are shared over memberlist (Tempo's default) instead of held in one process.
+    config["distributor"].pop("ring", None)
+    config["memberlist"] = {
+        "join_members": ["${GLASSBOX_TEMPO_MEMBERS:-tempo-members}:7946"],
+        "bind_port": 7946,
+        "abort_if_cluster_join_fails": False,
+    }
+    config["ingest"] = {
+        "kafka": {
+            "address": "${GLASSBOX_KAFKA_ADDRESS:-kafka:9092}",
+            "topic": "glassbox-traces",
+            "auto_create_topic_enabled": True,
+            "auto_create_topic_default_partitions": TEMPO_PARTITIONS,
+        }
+    }
+    builder = TEMPO_SERVICES["block_builder"]
+    config["block_builder"] = {"assigned_partitions": {f"{builder}-{n}": [n] for n in range(TEMPO_PARTITIONS)}}
+    grpc = "${GLASSBOX_TEMPO_GRPC_PORT:-9097}"
+    config["querier"] = {"frontend_worker": {"frontend_address": f"{TEMPO_SERVICES['query_frontend']}:{grpc}"}}
+    http = "${GLASSBOX_TEMPO_PORT:-3200}"
+    config["backend_worker"]["backend_scheduler_addr"] = f"{TEMPO_SERVICES['backend_scheduler']}:{http}"
+    config["storage"]["trace"] = {
+        "backend": "s3",
+        "wal": config["storage"]["trace"]["wal"],
+        "s3": {
+            "bucket": "${GLASSBOX_TEMPO_BUCKET:-glassbox-tempo}",
+            "endpoint": "${GLASSBOX_S3_ENDPOINT:-minio:9000}",
+            "access_key": "${GLASSBOX_S3_ACCESS_KEY_ID}",
+            "secret_key": "${GLASSBOX_S3_SECRET_ACCESS_KEY}",
+            "insecure": "${GLASSBOX_S3_INSECURE:-false}",
+            "forcepathstyle": True,
+        },
+    }
+    return dict(config)
+
+
 def prometheus_agent(base: dict[str, Any] | None = None) -> dict[str, Any]:
     config = copy.deepcopy(base if base is not None else yaml.safe_load(PROMETHEUS.read_text()))
     # An agent keeps no TSDB of its own: Mimir stores, and its out-of-order window takes the late samples.
@@ -109,6 +179,7 @@ def render(config: dict[str, Any], source: str) -> str:
 
 GENERATED = {
     LOKI_SCALABLE: (loki_scalable, "loki/loki.yaml"),
+    TEMPO_DISTRIBUTED: (tempo_distributed, "tempo/tempo.yaml"),
     PROMETHEUS_AGENT: (prometheus_agent, "prometheus/prometheus.yml"),
 }
 

@@ -136,21 +136,21 @@ def interpolate_tree(node: Any, env: dict[str, str]) -> Any:
     return node
 
 
-def raw_compose() -> dict[str, Any]:
-    document = yaml.safe_load(COMPOSE_FILE.read_text())
+def raw_compose(path: Path = COMPOSE_FILE) -> dict[str, Any]:
+    document = yaml.safe_load(path.read_text())
     assert isinstance(document, dict)
     return document
 
 
-def load_compose(env: dict[str, str] | None = None) -> dict[str, Any]:
+def load_compose(env: dict[str, str] | None = None, path: Path = COMPOSE_FILE) -> dict[str, Any]:
     """docker-compose.yml with YAML anchors merged and variables interpolated (defaults when unset)."""
-    document = interpolate_tree(raw_compose(), TEST_ENV if env is None else env)
+    document = interpolate_tree(raw_compose(path), TEST_ENV if env is None else env)
     assert isinstance(document, dict)
     return document
 
 
-def services() -> dict[str, dict[str, Any]]:
-    found = load_compose()["services"]
+def services(path: Path = COMPOSE_FILE, env: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    found = load_compose(env, path)["services"]
     assert isinstance(found, dict) and found
     return found
 
@@ -216,11 +216,11 @@ def env_example() -> dict[str, str]:
     return found
 
 
-def compose_variables() -> dict[str, str | None]:
-    """Every variable docker-compose.yml reads, with its :- default (None when it has none)."""
+def compose_variables(path: Path = COMPOSE_FILE) -> dict[str, str | None]:
+    """Every variable a compose file reads, with its :- default (None when it has none)."""
     defaults: dict[str, set[str]] = {}
     pattern = r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|-|:\?|\?)([^}]*))?\}"
-    for name, op, arg in re.findall(pattern, COMPOSE_FILE.read_text()):
+    for name, op, arg in re.findall(pattern, path.read_text()):
         defaults.setdefault(name, set())
         if op in (":-", "-"):
             defaults[name].add(arg)
@@ -507,7 +507,8 @@ def test_grafana_allows_no_anonymous_or_self_signed_up_users() -> None:
 
 def test_every_compose_variable_is_in_env_example_with_the_same_default() -> None:
     documented = env_example()
-    used = compose_variables()
+    # Both layouts read the same .env: the single host's file and the scalable one (docker-compose.scale.yml).
+    used = {**compose_variables(ROOT / "docker-compose.scale.yml"), **compose_variables()}
     assert set(used) <= set(documented), f"missing from .env.example: {sorted(set(used) - set(documented))}"
     assert set(documented) <= set(used), f"set in .env.example but unused: {sorted(set(documented) - set(used))}"
     for name, default in used.items():

@@ -20,6 +20,8 @@ from stack.binaries import find_binary, missing_reason
 from .binaries import requires
 from .config_keys import accepted_keys, expand, key_paths, leaves, load
 from .test_loki_config import ACCEPTED_KEYS, _binary, _verify
+from .test_tempo_config import ACCEPTED_KEYS as TEMPO_ACCEPTED_KEYS
+from .test_tempo_config import FREE_FORM as TEMPO_FREE_FORM
 
 SECRET_VARIABLES = {"${GLASSBOX_S3_ACCESS_KEY_ID}", "${GLASSBOX_S3_SECRET_ACCESS_KEY}"}
 # What the scalable Loki may change from loki.yaml, and nothing else: storage, rings, the target, addresses.
@@ -118,3 +120,26 @@ def test_promtool_accepts_the_agent_config() -> None:
         [str(promtool), "check", "config", "--agent", str(scalable.PROMETHEUS_AGENT)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- Tempo, distributed ----------------------------------------------------------------------------------------
+
+
+def test_distributed_tempo_keeps_retention_span_metrics_and_overrides_and_uses_only_known_keys() -> None:
+    single = load(scalable.TEMPO.read_text())
+    distributed = load(scalable.TEMPO_DISTRIBUTED.read_text())
+    for section in ("overrides", "metrics_generator", "live_store", "usage_report", "server"):
+        assert distributed[section] == single[section], section
+    assert distributed["backend_worker"]["compaction"] == single["backend_worker"]["compaction"]
+    assert distributed["storage"]["trace"]["backend"] == "s3"
+    s3 = distributed["storage"]["trace"]["s3"]
+    assert {s3["access_key"], s3["secret_key"]} == SECRET_VARIABLES
+    # Every block-builder owns one partition, and the topic is created with that many.
+    partitions = distributed["block_builder"]["assigned_partitions"]
+    assert sorted(p for owned in partitions.values() for p in owned) == list(range(scalable.TEMPO_PARTITIONS))
+    assert distributed["ingest"]["kafka"]["auto_create_topic_default_partitions"] == scalable.TEMPO_PARTITIONS
+    _, accepted = accepted_keys(TEMPO_ACCEPTED_KEYS)
+    paths = key_paths(load(expand(scalable.TEMPO_DISTRIBUTED.read_text(), {})))
+    free = (*TEMPO_FREE_FORM, "block_builder.assigned_partitions")  # instance id -> partitions
+    unknown = sorted(p for p in paths - accepted if not any(p.startswith(f + ".") for f in free))
+    assert not unknown, f"keys Tempo 3.0.3 does not accept: {unknown}"
