@@ -8,6 +8,10 @@
   headless, so the agents' DNS resolver sees every gateway pod.
 * ``loki`` (grafana-community/loki, simple scalable): loki/loki-scalable.yaml's limits, retention, audit stream,
   schema and compactor in ``loki.structuredConfig``, the bucket from the ``glassbox-s3`` secret.
+* ``tempo`` (grafana-community/tempo-distributed 3.x): tempo/tempo-distributed.yaml's retention, span metrics
+  and overrides; Tempo 3 needs a Kafka-compatible queue (``ingest.kafka.address``), which the chart does not run.
+* ``mimir`` (grafana/mimir-distributed 6.2.0, whose default image is Mimir 3.2.0 as in docker-compose.scale.yml):
+  mimir/mimir.yaml's limits and retention in the chart's classic architecture (no Kafka), blocks on S3. Its gateway serves queries under /prometheus.
 
 Settings left to the environment in the stack's files are written here at their defaults (retention periods,
 thresholds): edit them in the values file. Secrets never are: the object-store keys come from a Kubernetes
@@ -28,11 +32,15 @@ from typing import Any
 import yaml
 
 from stack import collector_tiers, scalable
+from stack.components import NATIVE_DEFAULTS
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES = ROOT / "kubernetes"
 COLLECTOR_IMAGE = {"repository": "otel/opentelemetry-collector-contrib", "tag": "0.161.0"}
 LOKI_IMAGE_TAG = "3.7.8"
+TEMPO_IMAGE_TAG = "3.0.3"
+MIMIR = ROOT / "mimir" / "mimir.yaml"
+METRICS_RETENTION = NATIVE_DEFAULTS["GLASSBOX_METRICS_RETENTION"]
 SECRET = "glassbox-s3"
 SECRET_VARIABLES = ("GLASSBOX_S3_ACCESS_KEY_ID", "GLASSBOX_S3_SECRET_ACCESS_KEY")
 # In-cluster names the releases get (release names glassbox-gateway, loki, tempo and mimir; docs/scale.md).
@@ -168,15 +176,105 @@ def loki() -> dict[str, Any]:
     }
 
 
+def tempo() -> dict[str, Any]:
+    """tempo-distributed 3.x (Tempo 3.0.3): Kafka between distributors and live-stores, blocks on S3."""
+    config = at_defaults(yaml.safe_load(scalable.TEMPO_DISTRIBUTED.read_text()))
+    s3 = config["storage"]["trace"]["s3"]
+    generator = config["metrics_generator"]
+    return {
+        "tempo": {"image": {"tag": TEMPO_IMAGE_TAG}},
+        "storage": {
+            "trace": {
+                "backend": "s3",
+                "s3": {
+                    "bucket": s3["bucket"],
+                    "endpoint": "minio:9000",
+                    "access_key": "${GLASSBOX_S3_ACCESS_KEY_ID}",
+                    "secret_key": "${GLASSBOX_S3_SECRET_ACCESS_KEY}",
+                    "insecure": True,
+                    "forcepathstyle": True,
+                },
+            }
+        },
+        "traces": {"otlp": {"grpc": {"enabled": True}, "http": {"enabled": True}}},
+        # Tempo 3 needs a Kafka-compatible queue in distributed mode; the chart does not bring one.
+        "ingest": {"kafka": {**config["ingest"]["kafka"], "address": "kafka:9092"}},
+        "liveStore": {"replicas": scalable.TEMPO_PARTITIONS},
+        "blockBuilder": {"replicas": scalable.TEMPO_PARTITIONS},
+        "backendScheduler": {
+            "config": {"provider": {"compaction": {"compaction": config["backend_worker"]["compaction"]}}}
+        },
+        "backendWorker": {"config": {"compaction": config["backend_worker"]["compaction"]}},
+        "metricsGenerator": {
+            "enabled": True,
+            "config": {
+                "processor": generator["processor"],
+                "storage": {
+                    "remote_write": [
+                        {**writer, "url": f"http://{SERVICES['GLASSBOX_PROMETHEUS_HOST']}/api/v1/push"}
+                        for writer in generator["storage"]["remote_write"]
+                    ]
+                },
+            },
+        },
+        "overrides": {"defaults": config["overrides"]["defaults"]},
+        "defaults": {"extraArgs": ["-config.expand-env=true"], "extraEnvFrom": _secret_env()},
+    }
+
+
+def mimir() -> dict[str, Any]:
+    """mimir-distributed 6.x in its classic architecture (no Kafka), blocks on S3, the single host's retention."""
+    config = yaml.safe_load(MIMIR.read_text())
+    limits = dict(config["limits"], compactor_blocks_retention_period=METRICS_RETENTION)
+    return {
+        # The chart's own classic-architecture settings: no Kafka, ingesters take writes directly.
+        "kafka": {"enabled": False},
+        "minio": {"enabled": False},
+        "mimir": {
+            "structuredConfig": {
+                "multitenancy_enabled": config["multitenancy_enabled"],
+                "ingest_storage": {
+                    "enabled": False,
+                    "kafka": {"address": None, "topic": None, "auto_create_topic_default_partitions": None},
+                },
+                "distributor": {"remote_timeout": None},
+                "ingester": {"push_grpc_method_enabled": None},
+                "common": {
+                    "storage": {
+                        "backend": "s3",
+                        "s3": {
+                            "endpoint": "minio:9000",
+                            "bucket_name": scalable.BUCKETS["mimir"],
+                            "access_key_id": "${GLASSBOX_S3_ACCESS_KEY_ID}",
+                            "secret_access_key": "${GLASSBOX_S3_SECRET_ACCESS_KEY}",
+                            "insecure": True,
+                        },
+                    }
+                },
+                "blocks_storage": {"storage_prefix": config["blocks_storage"]["storage_prefix"]},
+                "ruler_storage": {"storage_prefix": config["ruler_storage"]["storage_prefix"]},
+                "alertmanager_storage": {"storage_prefix": "alertmanager"},
+                "limits": limits,
+                "usage_stats": config["usage_stats"],
+            }
+        },
+        "global": {"extraEnvFrom": _secret_env()},
+    }
+
+
 GENERATED = {
     "collector-agent": collector_agent,
     "collector-gateway": collector_gateway,
     "loki": loki,
+    "tempo": tempo,
+    "mimir": mimir,
 }
 CHARTS = {
     "collector-agent": "opentelemetry-collector",
     "collector-gateway": "opentelemetry-collector",
     "loki": "loki",
+    "tempo": "tempo-distributed",
+    "mimir": "mimir-distributed",
 }
 
 

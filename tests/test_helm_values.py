@@ -19,11 +19,19 @@ from stack import helm_values
 from .config_keys import accepted_keys, key_paths
 from .test_collector_config import collector
 from .test_loki_config import ACCEPTED_KEYS as LOKI_ACCEPTED_KEYS
+from .test_tempo_config import ACCEPTED_KEYS as TEMPO_ACCEPTED_KEYS
 
 # Free-form sections: what is under them is the engine's own config, checked against the engine below.
 FREE_FORM = {
     "opentelemetry-collector": ("config",),
     "loki": ("loki.structuredConfig", "loki.schemaConfig"),
+    "tempo-distributed": (
+        "overrides.defaults",
+        "storage.trace.s3",
+        "metricsGenerator.config.processor",
+        "metricsGenerator.config.storage.remote_write",
+    ),
+    "mimir-distributed": ("mimir.structuredConfig",),
 }
 # Keys a chart reads that its values.yaml only shows in a comment or its schema, each with where it is documented.
 DOCUMENTED_ELSEWHERE = {
@@ -34,6 +42,8 @@ DOCUMENTED_ELSEWHERE = {
         "loki.storage.bucketNames.ruler",
         "loki.storage.bucketNames.admin",
     },
+    "tempo-distributed": set(),
+    "mimir-distributed": set(),
 }
 
 
@@ -126,4 +136,20 @@ def test_secrets_come_from_a_kubernetes_secret_never_from_the_values(name: str) 
             if variable in line:
                 assert f"${{{variable}}}" in line, f"{variable} must be read from the environment: {line.strip()}"
     if "S3" in text:
-        assert {"secretRef": {"name": helm_values.SECRET}} in values(name)["defaults"]["extraEnvFrom"]
+        given = values(name)
+        sources = [*given.get("defaults", {}).get("extraEnvFrom", []), *given.get("global", {}).get("extraEnvFrom", [])]
+        assert {"secretRef": {"name": helm_values.SECRET}} in sources
+
+
+def test_tempos_free_form_sections_are_tempo_config_it_accepts() -> None:
+    tempo = values("tempo")
+    _, accepted = accepted_keys(TEMPO_ACCEPTED_KEYS)
+    sections = {
+        "overrides.defaults": tempo["overrides"]["defaults"],
+        "metrics_generator.processor": tempo["metricsGenerator"]["config"]["processor"],
+        "storage.trace.s3": tempo["storage"]["trace"]["s3"],
+        "metrics_generator.storage.remote_write[]": tempo["metricsGenerator"]["config"]["storage"]["remote_write"][0],
+    }
+    for prefix, section in sections.items():
+        unknown = sorted(f"{prefix}.{key}" for key in key_paths(section) if f"{prefix}.{key}" not in accepted)
+        assert not unknown, f"keys Tempo 3.0.3 does not accept: {unknown}"

@@ -7,6 +7,7 @@ three targets and run all three against a real MinIO where both binaries exist.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -143,3 +144,25 @@ def test_distributed_tempo_keeps_retention_span_metrics_and_overrides_and_uses_o
     free = (*TEMPO_FREE_FORM, "block_builder.assigned_partitions")  # instance id -> partitions
     unknown = sorted(p for p in paths - accepted if not any(p.startswith(f + ".") for f in free))
     assert not unknown, f"keys Tempo 3.0.3 does not accept: {unknown}"
+
+
+# --- Mimir ----------------------------------------------------------------------------------------------------
+
+
+def test_mimir_reads_every_setting_compose_gives_it_and_no_secret_is_in_the_file() -> None:
+    from .test_compose import environment, services
+    from .test_compose_scale import ENV, SCALE_FILE
+
+    text = (scalable.ROOT / "mimir" / "mimir.yaml").read_text()
+    variables = set(re.findall(r"\$\{([A-Z0-9_]+)\}", text))
+    assert variables, "mimir.yaml reads its object store and retention from the environment"
+    assert not re.search(r"\$\{[A-Z0-9_]+:", text), "no Mimir-syntax defaults: compose sets every variable"
+    given = environment(services(SCALE_FILE, ENV)["mimir"])
+    assert variables <= set(given), f"not set for the mimir service: {sorted(variables - set(given))}"
+    config = yaml.safe_load(text)
+    s3 = config["common"]["storage"]["s3"]
+    assert (s3["access_key_id"], s3["secret_access_key"]) == tuple(sorted(SECRET_VARIABLES))
+    assert config["limits"]["compactor_blocks_retention_period"] == "${GLASSBOX_METRICS_RETENTION}"
+    # Grafana's Prometheus data source reads Mimir at the root, as it reads Prometheus.
+    assert config["api"]["prometheus_http_prefix"] == "/"
+    assert config["blocks_storage"]["storage_prefix"] != config["ruler_storage"]["storage_prefix"]
