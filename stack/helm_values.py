@@ -11,7 +11,8 @@
 * ``tempo`` (grafana-community/tempo-distributed 3.x): tempo/tempo-distributed.yaml's retention, span metrics
   and overrides; Tempo 3 needs a Kafka-compatible queue (``ingest.kafka.address``), which the chart does not run.
 * ``mimir`` (grafana/mimir-distributed 6.2.0, whose default image is Mimir 3.2.0 as in docker-compose.scale.yml):
-  mimir/mimir.yaml's limits and retention in the chart's classic architecture (no Kafka), blocks on S3. Its gateway serves queries under /prometheus.
+  mimir/mimir.yaml's limits and retention in the chart's classic architecture (no Kafka), blocks on S3. Its
+  gateway serves queries under /prometheus.
 
 Settings left to the environment in the stack's files are written here at their defaults (retention periods,
 thresholds): edit them in the values file. Secrets never are: the object-store keys come from a Kubernetes
@@ -181,6 +182,7 @@ def tempo() -> dict[str, Any]:
     config = at_defaults(yaml.safe_load(scalable.TEMPO_DISTRIBUTED.read_text()))
     s3 = config["storage"]["trace"]["s3"]
     generator = config["metrics_generator"]
+    retention = config["backend_worker"]["compaction"]
     return {
         "tempo": {"image": {"tag": TEMPO_IMAGE_TAG}},
         "storage": {
