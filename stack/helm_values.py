@@ -203,10 +203,8 @@ def tempo() -> dict[str, Any]:
         "ingest": {"kafka": {**config["ingest"]["kafka"], "address": "kafka:9092"}},
         "liveStore": {"replicas": scalable.TEMPO_PARTITIONS},
         "blockBuilder": {"replicas": scalable.TEMPO_PARTITIONS},
-        "backendScheduler": {
-            "config": {"provider": {"compaction": {"compaction": config["backend_worker"]["compaction"]}}}
-        },
-        "backendWorker": {"config": {"compaction": config["backend_worker"]["compaction"]}},
+        "backendScheduler": {"config": {"provider": {"compaction": {"compaction": retention}}}},
+        "backendWorker": {"config": {"compaction": retention}},
         "metricsGenerator": {
             "enabled": True,
             "config": {
