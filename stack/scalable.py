@@ -95,14 +95,17 @@ def loki_scalable(base: dict[str, Any] | None = None) -> dict[str, Any]:
     # Each replica advertises its own address to the others: its interface's (Loki's default when empty).
     common["instance_addr"] = "${GLASSBOX_LOKI_INSTANCE_ADDR:-}"
     common["replication_factor"] = "${GLASSBOX_LOKI_REPLICATION_FACTOR:-1}"
+    # Each replica's name in the rings is its host name (Loki's default). Processes that share a host name, as
+    # on one machine, must each be given one with -common.storage.ring.instance-id.
     common["ring"] = {"kvstore": {"store": "memberlist"}}
     common["storage"] = {"s3": s3("loki")}
     # Read and write replicas send delete and retention requests to the backend's compactor.
-    common["compactor_address"] = "http://${GLASSBOX_LOKI_BACKEND_HOST:-loki-backend}:${GLASSBOX_LOKI_PORT:-3100}"
+    common["compactor_address"] = "http://${GLASSBOX_LOKI_BACKEND_ADDRESS:-loki-backend:3100}"
     config["memberlist"] = {
         "join_members": [LOKI_MEMBERS],
         "bind_port": "${GLASSBOX_LOKI_MEMBERLIST_PORT:-7946}",
         "advertise_addr": "${GLASSBOX_LOKI_INSTANCE_ADDR:-}",
+        "advertise_port": "${GLASSBOX_LOKI_MEMBERLIST_PORT:-7946}",
     }
     for schema in config["schema_config"]["configs"]:
         schema["object_store"] = "s3"

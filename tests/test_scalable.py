@@ -8,10 +8,13 @@ three targets and run all three against a real MinIO where both binaries exist.
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -20,7 +23,7 @@ from stack.binaries import find_binary, missing_reason
 
 from .binaries import requires
 from .config_keys import accepted_keys, expand, key_paths, leaves, load
-from .test_loki_config import ACCEPTED_KEYS, _binary, _verify
+from .test_loki_config import ACCEPTED_KEYS, _binary, _clean_env, _verify
 from .test_tempo_config import ACCEPTED_KEYS as TEMPO_ACCEPTED_KEYS
 from .test_tempo_config import FREE_FORM as TEMPO_FREE_FORM
 
@@ -43,6 +46,7 @@ LOKI_CHANGED = {
     "memberlist.join_members[]",
     "memberlist.bind_port",
     "memberlist.advertise_addr",
+    "memberlist.advertise_port",
     "schema_config.configs[].object_store",
     "compactor.delete_request_store",
 }
@@ -166,3 +170,117 @@ def test_mimir_reads_every_setting_compose_gives_it_and_no_secret_is_in_the_file
     # Grafana's Prometheus data source reads Mimir at the root, as it reads Prometheus.
     assert config["api"]["prometheus_http_prefix"] == "/"
     assert config["blocks_storage"]["storage_prefix"] != config["ruler_storage"]["storage_prefix"]
+
+
+# --- Loki simple scalable on a real MinIO, where both binaries exist -----------------------------------------
+
+
+@requires("loki")
+@requires("minio")
+def test_simple_scalable_loki_on_minio_takes_writes_answers_reads_and_flushes_to_the_bucket(tmp_path: Path) -> None:
+    """MinIO, then Loki as write, read and backend (each its own process, ports and memberlist port)."""
+    import boto3
+
+    from .conftest import free_port, stop, wait_http
+    from .test_loki_config import Loki, _entries, _otlp_request, _query
+
+    key, secret = "glassbox-test", "glassbox-test-not-a-secret"
+    s3_port, console_port = free_port(), free_port()
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, argv: list[str], env: dict[str, str]) -> Path:
+        log = tmp_path / f"{name}.log"
+        with log.open("wb") as out:
+            processes.append(subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT))
+        return log
+
+    try:
+        minio_env = {**_clean_env(), "MINIO_ROOT_USER": key, "MINIO_ROOT_PASSWORD": secret, "MINIO_BROWSER": "off"}
+        start(
+            "minio",
+            [str(find_binary("minio")), "server", str(tmp_path / "minio"), "--address", f"127.0.0.1:{s3_port}"]
+            + ["--console-address", f"127.0.0.1:{console_port}"],
+            minio_env,
+        )
+        wait_http(f"http://127.0.0.1:{s3_port}/minio/health/ready", timeout=60, process=processes[-1])
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{s3_port}",
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            region_name="us-east-1",
+        )
+        s3.create_bucket(Bucket=scalable.BUCKETS["loki"])
+
+        ports = {target: (free_port(), free_port(), free_port()) for target in ("backend", "write", "read")}
+        members = ",".join(f"127.0.0.1:{memberlist}" for _, _, memberlist in ports.values())
+        urls = {}
+        for target, (http, grpc, memberlist) in ports.items():
+            env = _clean_env(
+                GLASSBOX_LISTEN_ADDRESS="127.0.0.1",
+                GLASSBOX_LOKI_INSTANCE_ADDR="127.0.0.1",
+                GLASSBOX_LOKI_PORT=str(http),
+                GLASSBOX_LOKI_GRPC_PORT=str(grpc),
+                GLASSBOX_LOKI_MEMBERLIST_PORT=str(memberlist),
+                GLASSBOX_LOKI_MEMBERS=members.split(",")[0],
+                GLASSBOX_LOKI_BACKEND_ADDRESS=f"127.0.0.1:{ports['backend'][0]}",
+                GLASSBOX_LOKI_DATA_DIR=str(tmp_path / target),
+                GLASSBOX_S3_ENDPOINT=f"127.0.0.1:{s3_port}",
+                GLASSBOX_S3_INSECURE="true",
+                GLASSBOX_S3_ACCESS_KEY_ID=key,
+                GLASSBOX_S3_SECRET_ACCESS_KEY=secret,
+            )
+            argv = [str(_binary()), f"-config.file={scalable.LOKI_SCALABLE}", "-config.expand-env=true"]
+            # One host name for all three: each gets its own name in the rings (containers have their own).
+            identity = f"-common.storage.ring.instance-id=loki-{target}"
+            log = start(f"loki-{target}", [*argv, f"-target={target}", identity], env)
+            urls[target] = (f"http://127.0.0.1:{http}", log)
+        for target, (url, log) in urls.items():
+            try:
+                wait_http(f"{url}/ready", timeout=120)
+            except (TimeoutError, RuntimeError) as error:
+                raise AssertionError(f"loki {target}: {error}\n{log.read_text()[-3000:]}") from error
+
+        service = f"scalable-{secrets.token_hex(4)}"
+        records = [
+            (
+                {"service.name": service, "deployment.environment.name": "test"},
+                {},
+                "an app line",
+                "0" * 31 + "1",
+                "1" * 16,
+            ),
+            (
+                {"service.name": service, "deployment.environment.name": "test", "glassbox.stream": "audit"},
+                {"event.name": "glassbox.audit"},
+                "an audit event",
+                "0" * 31 + "2",
+                "2" * 16,
+            ),
+        ]
+        pushed = httpx.post(
+            f"{urls['write'][0]}/otlp/v1/logs",
+            content=_otlp_request(records),
+            headers={"content-type": "application/x-protobuf"},
+            timeout=30,
+        )
+        assert pushed.status_code in (200, 204), pushed.text
+        reader = Loki(urls["read"][0], urls["read"][1])
+        deadline = time.monotonic() + 60
+        while not (found := _entries(_query(reader, f'{{service_name="{service}"}}'))) and time.monotonic() < deadline:
+            time.sleep(1)
+        assert sorted(body for _, body, _ in found) == ["an app line", "an audit event"], reader.log_tail()
+        audit = _entries(_query(reader, f'{{service_name="{service}", glassbox_stream="audit"}}'))
+        assert [body for _, body, _ in audit] == ["an audit event"]
+        # The write path flushes its chunks to the bucket: the object store holds the logs, not a local disk.
+        assert httpx.post(f"{urls['write'][0]}/flush", timeout=30).status_code == 204
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            listed = s3.list_objects_v2(Bucket=scalable.BUCKETS["loki"]).get("Contents", [])
+            if any("fake/" in item["Key"] for item in listed):
+                break
+            time.sleep(1)
+        assert any("fake/" in item["Key"] for item in listed), [item["Key"] for item in listed]
+    finally:
+        for process in reversed(processes):
+            stop(process, timeout=30)
