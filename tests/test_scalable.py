@@ -196,12 +196,8 @@ def test_simple_scalable_loki_on_minio_takes_writes_answers_reads_and_flushes_to
 
     try:
         minio_env = {**_clean_env(), "MINIO_ROOT_USER": key, "MINIO_ROOT_PASSWORD": secret, "MINIO_BROWSER": "off"}
-        start(
-            "minio",
-            [str(find_binary("minio")), "server", str(tmp_path / "minio"), "--address", f"127.0.0.1:{s3_port}"]
-            + ["--console-address", f"127.0.0.1:{console_port}"],
-            minio_env,
-        )
+        minio = [str(find_binary("minio")), "server", str(tmp_path / "minio"), "--address", f"127.0.0.1:{s3_port}"]
+        start("minio", [*minio, "--console-address", f"127.0.0.1:{console_port}"], minio_env)
         wait_http(f"http://127.0.0.1:{s3_port}/minio/health/ready", timeout=60, process=processes[-1])
         s3 = boto3.client(
             "s3",
