@@ -280,3 +280,101 @@ def test_simple_scalable_loki_on_minio_takes_writes_answers_reads_and_flushes_to
     finally:
         for process in reversed(processes):
             stop(process, timeout=30)
+
+
+@requires("mimir")
+@requires("minio")
+def test_mimir_on_minio_takes_writes_and_answers_prometheus_queries_at_the_root(tmp_path: Path) -> None:
+    """mimir.yaml as compose runs it, on free ports: OTLP metrics in, a PromQL query at /api/v1/query out."""
+    import boto3
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.metrics.v1.metrics_pb2 import Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+    from .conftest import free_port, stop, wait_http
+
+    key, secret = "glassbox-test", "glassbox-test-not-a-secret"
+    s3_port, console_port = free_port(), free_port()
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        minio = [str(find_binary("minio")), "server", str(tmp_path / "minio"), "--address", f"127.0.0.1:{s3_port}"]
+        minio_env = {**_clean_env(), "MINIO_ROOT_USER": key, "MINIO_ROOT_PASSWORD": secret, "MINIO_BROWSER": "off"}
+        with (tmp_path / "minio.log").open("wb") as out:
+            processes.append(
+                subprocess.Popen(
+                    [*minio, "--console-address", f"127.0.0.1:{console_port}"],
+                    env=minio_env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        wait_http(f"http://127.0.0.1:{s3_port}/minio/health/ready", timeout=60, process=processes[-1])
+        boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{s3_port}",
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            region_name="us-east-1",
+        ).create_bucket(Bucket=scalable.BUCKETS["mimir"])
+        http, grpc, gossip = free_port(), free_port(), free_port()
+        env = _clean_env(
+            GLASSBOX_S3_ENDPOINT=f"127.0.0.1:{s3_port}",
+            GLASSBOX_S3_INSECURE="true",
+            GLASSBOX_S3_ACCESS_KEY_ID=key,
+            GLASSBOX_S3_SECRET_ACCESS_KEY=secret,
+            GLASSBOX_MIMIR_BUCKET=scalable.BUCKETS["mimir"],
+            GLASSBOX_METRICS_RETENTION="15d",
+            GLASSBOX_MIMIR_PORT=str(http),
+            GLASSBOX_MIMIR_GRPC_PORT=str(grpc),
+            GLASSBOX_MIMIR_DATA_DIR=str(tmp_path / "mimir"),
+            GLASSBOX_MIMIR_MEMBERS=f"127.0.0.1:{gossip}",
+            GLASSBOX_MIMIR_MEMBERLIST_PORT=str(gossip),
+        )
+        config = scalable.ROOT / "mimir" / "mimir.yaml"
+        (tmp_path / "mimir").mkdir()  # the data volume, as compose mounts it
+        log = tmp_path / "mimir.log"
+        with log.open("wb") as out:
+            processes.append(
+                subprocess.Popen(
+                    [str(find_binary("mimir")), f"-config.file={config}", "-config.expand-env=true"],
+                    env=env,
+                    cwd=tmp_path,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        url = f"http://127.0.0.1:{http}"
+        try:
+            wait_http(f"{url}/ready", timeout=180, process=processes[-1])
+        except (TimeoutError, RuntimeError) as error:
+            raise AssertionError(f"{error}\n{log.read_text()[-3000:]}") from error
+
+        point = NumberDataPoint(time_unix_nano=time.time_ns(), as_double=42.0)
+        metric = Metric(name="glassbox_scalable_check", gauge=Gauge(data_points=[point]))
+        resource = Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value="scalable"))])
+        request = ExportMetricsServiceRequest(
+            resource_metrics=[ResourceMetrics(resource=resource, scope_metrics=[ScopeMetrics(metrics=[metric])])]
+        )
+        sent = httpx.post(
+            f"{url}/otlp/v1/metrics",
+            content=request.SerializeToString(),
+            headers={"content-type": "application/x-protobuf"},
+            timeout=30,
+        )
+        assert sent.status_code == 200, sent.text
+        # The remote-write path the collector gateways and Prometheus use exists (an empty body is refused, not 404).
+        assert httpx.post(f"{url}/api/v1/push", content=b"", timeout=10).status_code == 400
+        # Grafana's Prometheus data source reads at the root, as from Prometheus.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            answer = httpx.get(f"{url}/api/v1/query", params={"query": "glassbox_scalable_check"}, timeout=10)
+            assert answer.status_code == 200, answer.text
+            if result := answer.json()["data"]["result"]:
+                break
+            time.sleep(1)
+        assert [float(series["value"][1]) for series in result] == [42.0], log.read_text()[-2000:]
+        assert (tmp_path / "mimir" / "metrics-activity.log").exists(), "the activity log belongs with the data"
+    finally:
+        for process in reversed(processes):
+            stop(process, timeout=30)
