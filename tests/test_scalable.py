@@ -11,6 +11,8 @@ import re
 import secrets
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -172,121 +174,129 @@ def test_mimir_reads_every_setting_compose_gives_it_and_no_secret_is_in_the_file
     assert config["blocks_storage"]["storage_prefix"] != config["ruler_storage"]["storage_prefix"]
 
 
-# --- Loki simple scalable on a real MinIO, where both binaries exist -----------------------------------------
+# --- against a real MinIO, where the binaries exist ---------------------------------------------------------
+
+MINIO_KEY, MINIO_SECRET = "glassbox-test", "glassbox-test-not-a-secret"
+
+
+@contextmanager
+def minio_with_bucket(directory: Path, bucket: str) -> Iterator[tuple[str, Any]]:
+    """A MinIO server on free loopback ports with one bucket: (its host:port, a boto3 S3 client)."""
+    import boto3
+
+    from .conftest import free_port, stop, wait_http
+
+    s3_port, console_port = free_port(), free_port()
+    argv = [str(find_binary("minio")), "server", str(directory / "minio"), "--address", f"127.0.0.1:{s3_port}"]
+    env = {**_clean_env(), "MINIO_ROOT_USER": MINIO_KEY, "MINIO_ROOT_PASSWORD": MINIO_SECRET, "MINIO_BROWSER": "off"}
+    with (directory / "minio.log").open("wb") as out:
+        process = subprocess.Popen(
+            [*argv, "--console-address", f"127.0.0.1:{console_port}"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_http(f"http://127.0.0.1:{s3_port}/minio/health/ready", timeout=60, process=process)
+        client = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{s3_port}",
+            aws_access_key_id=MINIO_KEY,
+            aws_secret_access_key=MINIO_SECRET,
+            region_name="us-east-1",
+        )
+        client.create_bucket(Bucket=bucket)
+        yield f"127.0.0.1:{s3_port}", client
+    finally:
+        stop(process, timeout=30)
+
+
+def started(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
 
 
 @requires("loki")
 @requires("minio")
 def test_simple_scalable_loki_on_minio_takes_writes_answers_reads_and_flushes_to_the_bucket(tmp_path: Path) -> None:
     """MinIO, then Loki as write, read and backend (each its own process, ports and memberlist port)."""
-    import boto3
-
     from .conftest import free_port, stop, wait_http
     from .test_loki_config import Loki, _entries, _otlp_request, _query
 
-    key, secret = "glassbox-test", "glassbox-test-not-a-secret"
-    s3_port, console_port = free_port(), free_port()
     processes: list[subprocess.Popen[bytes]] = []
+    with minio_with_bucket(tmp_path, scalable.BUCKETS["loki"]) as (endpoint, s3):
+        try:
+            ports = {target: (free_port(), free_port(), free_port()) for target in ("backend", "write", "read")}
+            urls = {}
+            for target, (http, grpc, memberlist) in ports.items():
+                env = _clean_env(
+                    GLASSBOX_LISTEN_ADDRESS="127.0.0.1",
+                    GLASSBOX_LOKI_INSTANCE_ADDR="127.0.0.1",
+                    GLASSBOX_LOKI_PORT=str(http),
+                    GLASSBOX_LOKI_GRPC_PORT=str(grpc),
+                    GLASSBOX_LOKI_MEMBERLIST_PORT=str(memberlist),
+                    GLASSBOX_LOKI_MEMBERS=f"127.0.0.1:{ports['backend'][2]}",
+                    GLASSBOX_LOKI_BACKEND_ADDRESS=f"127.0.0.1:{ports['backend'][0]}",
+                    GLASSBOX_LOKI_DATA_DIR=str(tmp_path / target),
+                    GLASSBOX_S3_ENDPOINT=endpoint,
+                    GLASSBOX_S3_INSECURE="true",
+                    GLASSBOX_S3_ACCESS_KEY_ID=MINIO_KEY,
+                    GLASSBOX_S3_SECRET_ACCESS_KEY=MINIO_SECRET,
+                )
+                argv = [str(_binary()), f"-config.file={scalable.LOKI_SCALABLE}", "-config.expand-env=true"]
+                # One host name for all three: each gets its own name in the rings (containers have their own).
+                identity = f"-common.storage.ring.instance-id=loki-{target}"
+                log = tmp_path / f"loki-{target}.log"
+                processes.append(started([*argv, f"-target={target}", identity], env, log, tmp_path))
+                urls[target] = (f"http://127.0.0.1:{http}", log)
+            for target, (url, log) in urls.items():
+                try:
+                    wait_http(f"{url}/ready", timeout=120)
+                except (TimeoutError, RuntimeError) as error:
+                    raise AssertionError(f"loki {target}: {error}\n{log.read_text()[-3000:]}") from error
 
-    def start(name: str, argv: list[str], env: dict[str, str]) -> Path:
-        log = tmp_path / f"{name}.log"
-        with log.open("wb") as out:
-            processes.append(subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT))
-        return log
-
-    try:
-        minio_env = {**_clean_env(), "MINIO_ROOT_USER": key, "MINIO_ROOT_PASSWORD": secret, "MINIO_BROWSER": "off"}
-        minio = [str(find_binary("minio")), "server", str(tmp_path / "minio"), "--address", f"127.0.0.1:{s3_port}"]
-        start("minio", [*minio, "--console-address", f"127.0.0.1:{console_port}"], minio_env)
-        wait_http(f"http://127.0.0.1:{s3_port}/minio/health/ready", timeout=60, process=processes[-1])
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=f"http://127.0.0.1:{s3_port}",
-            aws_access_key_id=key,
-            aws_secret_access_key=secret,
-            region_name="us-east-1",
-        )
-        s3.create_bucket(Bucket=scalable.BUCKETS["loki"])
-
-        ports = {target: (free_port(), free_port(), free_port()) for target in ("backend", "write", "read")}
-        members = ",".join(f"127.0.0.1:{memberlist}" for _, _, memberlist in ports.values())
-        urls = {}
-        for target, (http, grpc, memberlist) in ports.items():
-            env = _clean_env(
-                GLASSBOX_LISTEN_ADDRESS="127.0.0.1",
-                GLASSBOX_LOKI_INSTANCE_ADDR="127.0.0.1",
-                GLASSBOX_LOKI_PORT=str(http),
-                GLASSBOX_LOKI_GRPC_PORT=str(grpc),
-                GLASSBOX_LOKI_MEMBERLIST_PORT=str(memberlist),
-                GLASSBOX_LOKI_MEMBERS=members.split(",")[0],
-                GLASSBOX_LOKI_BACKEND_ADDRESS=f"127.0.0.1:{ports['backend'][0]}",
-                GLASSBOX_LOKI_DATA_DIR=str(tmp_path / target),
-                GLASSBOX_S3_ENDPOINT=f"127.0.0.1:{s3_port}",
-                GLASSBOX_S3_INSECURE="true",
-                GLASSBOX_S3_ACCESS_KEY_ID=key,
-                GLASSBOX_S3_SECRET_ACCESS_KEY=secret,
+            service = f"scalable-{secrets.token_hex(4)}"
+            resource = {"service.name": service, "deployment.environment.name": "test"}
+            records = [
+                (resource, {}, "an app line", "0" * 31 + "1", "1" * 16),
+                (
+                    {**resource, "glassbox.stream": "audit"},
+                    {"event.name": "glassbox.audit"},
+                    "an audit event",
+                    "0" * 31 + "2",
+                    "2" * 16,
+                ),
+            ]
+            pushed = httpx.post(
+                f"{urls['write'][0]}/otlp/v1/logs",
+                content=_otlp_request(records),
+                headers={"content-type": "application/x-protobuf"},
+                timeout=30,
             )
-            argv = [str(_binary()), f"-config.file={scalable.LOKI_SCALABLE}", "-config.expand-env=true"]
-            # One host name for all three: each gets its own name in the rings (containers have their own).
-            identity = f"-common.storage.ring.instance-id=loki-{target}"
-            log = start(f"loki-{target}", [*argv, f"-target={target}", identity], env)
-            urls[target] = (f"http://127.0.0.1:{http}", log)
-        for target, (url, log) in urls.items():
-            try:
-                wait_http(f"{url}/ready", timeout=120)
-            except (TimeoutError, RuntimeError) as error:
-                raise AssertionError(f"loki {target}: {error}\n{log.read_text()[-3000:]}") from error
-
-        service = f"scalable-{secrets.token_hex(4)}"
-        records = [
-            (
-                {"service.name": service, "deployment.environment.name": "test"},
-                {},
-                "an app line",
-                "0" * 31 + "1",
-                "1" * 16,
-            ),
-            (
-                {"service.name": service, "deployment.environment.name": "test", "glassbox.stream": "audit"},
-                {"event.name": "glassbox.audit"},
-                "an audit event",
-                "0" * 31 + "2",
-                "2" * 16,
-            ),
-        ]
-        pushed = httpx.post(
-            f"{urls['write'][0]}/otlp/v1/logs",
-            content=_otlp_request(records),
-            headers={"content-type": "application/x-protobuf"},
-            timeout=30,
-        )
-        assert pushed.status_code in (200, 204), pushed.text
-        reader = Loki(urls["read"][0], urls["read"][1])
-        deadline = time.monotonic() + 60
-        while not (found := _entries(_query(reader, f'{{service_name="{service}"}}'))) and time.monotonic() < deadline:
-            time.sleep(1)
-        assert sorted(body for _, body, _ in found) == ["an app line", "an audit event"], reader.log_tail()
-        audit = _entries(_query(reader, f'{{service_name="{service}", glassbox_stream="audit"}}'))
-        assert [body for _, body, _ in audit] == ["an audit event"]
-        # The write path flushes its chunks to the bucket: the object store holds the logs, not a local disk.
-        assert httpx.post(f"{urls['write'][0]}/flush", timeout=30).status_code == 204
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            listed = s3.list_objects_v2(Bucket=scalable.BUCKETS["loki"]).get("Contents", [])
-            if any("fake/" in item["Key"] for item in listed):
-                break
-            time.sleep(1)
-        assert any("fake/" in item["Key"] for item in listed), [item["Key"] for item in listed]
-    finally:
-        for process in reversed(processes):
-            stop(process, timeout=30)
+            assert pushed.status_code in (200, 204), pushed.text
+            reader = Loki(*urls["read"])
+            deadline = time.monotonic() + 60
+            query = f'{{service_name="{service}"}}'
+            while not (found := _entries(_query(reader, query))) and time.monotonic() < deadline:
+                time.sleep(1)
+            assert sorted(body for _, body, _ in found) == ["an app line", "an audit event"], reader.log_tail()
+            audit = _entries(_query(reader, f'{{service_name="{service}", glassbox_stream="audit"}}'))
+            assert [body for _, body, _ in audit] == ["an audit event"]
+            # The write path flushes its chunks to the bucket: the object store holds the logs, not a local disk.
+            assert httpx.post(f"{urls['write'][0]}/flush", timeout=30).status_code == 204
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                listed = s3.list_objects_v2(Bucket=scalable.BUCKETS["loki"]).get("Contents", [])
+                if any("fake/" in item["Key"] for item in listed):
+                    break
+                time.sleep(1)
+            assert any("fake/" in item["Key"] for item in listed), [item["Key"] for item in listed]
+        finally:
+            for process in reversed(processes):
+                stop(process, timeout=30)
 
 
 @requires("mimir")
 @requires("minio")
 def test_mimir_on_minio_takes_writes_and_answers_prometheus_queries_at_the_root(tmp_path: Path) -> None:
     """mimir.yaml as compose runs it, on free ports: OTLP metrics in, a PromQL query at /api/v1/query out."""
-    import boto3
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
     from opentelemetry.proto.metrics.v1.metrics_pb2 import Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics
@@ -294,35 +304,13 @@ def test_mimir_on_minio_takes_writes_and_answers_prometheus_queries_at_the_root(
 
     from .conftest import free_port, stop, wait_http
 
-    key, secret = "glassbox-test", "glassbox-test-not-a-secret"
-    s3_port, console_port = free_port(), free_port()
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        minio = [str(find_binary("minio")), "server", str(tmp_path / "minio"), "--address", f"127.0.0.1:{s3_port}"]
-        minio_env = {**_clean_env(), "MINIO_ROOT_USER": key, "MINIO_ROOT_PASSWORD": secret, "MINIO_BROWSER": "off"}
-        with (tmp_path / "minio.log").open("wb") as out:
-            processes.append(
-                subprocess.Popen(
-                    [*minio, "--console-address", f"127.0.0.1:{console_port}"],
-                    env=minio_env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        wait_http(f"http://127.0.0.1:{s3_port}/minio/health/ready", timeout=60, process=processes[-1])
-        boto3.client(
-            "s3",
-            endpoint_url=f"http://127.0.0.1:{s3_port}",
-            aws_access_key_id=key,
-            aws_secret_access_key=secret,
-            region_name="us-east-1",
-        ).create_bucket(Bucket=scalable.BUCKETS["mimir"])
+    with minio_with_bucket(tmp_path, scalable.BUCKETS["mimir"]) as (endpoint, _):
         http, grpc, gossip = free_port(), free_port(), free_port()
         env = _clean_env(
-            GLASSBOX_S3_ENDPOINT=f"127.0.0.1:{s3_port}",
+            GLASSBOX_S3_ENDPOINT=endpoint,
             GLASSBOX_S3_INSECURE="true",
-            GLASSBOX_S3_ACCESS_KEY_ID=key,
-            GLASSBOX_S3_SECRET_ACCESS_KEY=secret,
+            GLASSBOX_S3_ACCESS_KEY_ID=MINIO_KEY,
+            GLASSBOX_S3_SECRET_ACCESS_KEY=MINIO_SECRET,
             GLASSBOX_MIMIR_BUCKET=scalable.BUCKETS["mimir"],
             GLASSBOX_METRICS_RETENTION="15d",
             GLASSBOX_MIMIR_PORT=str(http),
@@ -331,50 +319,43 @@ def test_mimir_on_minio_takes_writes_and_answers_prometheus_queries_at_the_root(
             GLASSBOX_MIMIR_MEMBERS=f"127.0.0.1:{gossip}",
             GLASSBOX_MIMIR_MEMBERLIST_PORT=str(gossip),
         )
-        config = scalable.ROOT / "mimir" / "mimir.yaml"
         (tmp_path / "mimir").mkdir()  # the data volume, as compose mounts it
+        config = scalable.ROOT / "mimir" / "mimir.yaml"
         log = tmp_path / "mimir.log"
-        with log.open("wb") as out:
-            processes.append(
-                subprocess.Popen(
-                    [str(find_binary("mimir")), f"-config.file={config}", "-config.expand-env=true"],
-                    env=env,
-                    cwd=tmp_path,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        url = f"http://127.0.0.1:{http}"
+        mimir = started(
+            [str(find_binary("mimir")), f"-config.file={config}", "-config.expand-env=true"], env, log, tmp_path
+        )
         try:
-            wait_http(f"{url}/ready", timeout=180, process=processes[-1])
-        except (TimeoutError, RuntimeError) as error:
-            raise AssertionError(f"{error}\n{log.read_text()[-3000:]}") from error
+            url = f"http://127.0.0.1:{http}"
+            try:
+                wait_http(f"{url}/ready", timeout=180, process=mimir)
+            except (TimeoutError, RuntimeError) as error:
+                raise AssertionError(f"{error}\n{log.read_text()[-3000:]}") from error
 
-        point = NumberDataPoint(time_unix_nano=time.time_ns(), as_double=42.0)
-        metric = Metric(name="glassbox_scalable_check", gauge=Gauge(data_points=[point]))
-        resource = Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value="scalable"))])
-        request = ExportMetricsServiceRequest(
-            resource_metrics=[ResourceMetrics(resource=resource, scope_metrics=[ScopeMetrics(metrics=[metric])])]
-        )
-        sent = httpx.post(
-            f"{url}/otlp/v1/metrics",
-            content=request.SerializeToString(),
-            headers={"content-type": "application/x-protobuf"},
-            timeout=30,
-        )
-        assert sent.status_code == 200, sent.text
-        # The remote-write path the collector gateways and Prometheus use exists (an empty body is refused, not 404).
-        assert httpx.post(f"{url}/api/v1/push", content=b"", timeout=10).status_code == 400
-        # Grafana's Prometheus data source reads at the root, as from Prometheus.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            answer = httpx.get(f"{url}/api/v1/query", params={"query": "glassbox_scalable_check"}, timeout=10)
-            assert answer.status_code == 200, answer.text
-            if result := answer.json()["data"]["result"]:
-                break
-            time.sleep(1)
-        assert [float(series["value"][1]) for series in result] == [42.0], log.read_text()[-2000:]
-        assert (tmp_path / "mimir" / "metrics-activity.log").exists(), "the activity log belongs with the data"
-    finally:
-        for process in reversed(processes):
-            stop(process, timeout=30)
+            point = NumberDataPoint(time_unix_nano=time.time_ns(), as_double=42.0)
+            metric = Metric(name="glassbox_scalable_check", gauge=Gauge(data_points=[point]))
+            resource = Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value="scalable"))])
+            request = ExportMetricsServiceRequest(
+                resource_metrics=[ResourceMetrics(resource=resource, scope_metrics=[ScopeMetrics(metrics=[metric])])]
+            )
+            sent = httpx.post(
+                f"{url}/otlp/v1/metrics",
+                content=request.SerializeToString(),
+                headers={"content-type": "application/x-protobuf"},
+                timeout=30,
+            )
+            assert sent.status_code == 200, sent.text
+            # The remote-write path the gateways and Prometheus use exists (an empty body is refused, not 404).
+            assert httpx.post(f"{url}/api/v1/push", content=b"", timeout=10).status_code == 400
+            # Grafana's Prometheus data source reads at the root, as from Prometheus.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                answer = httpx.get(f"{url}/api/v1/query", params={"query": "glassbox_scalable_check"}, timeout=10)
+                assert answer.status_code == 200, answer.text
+                if result := answer.json()["data"]["result"]:
+                    break
+                time.sleep(1)
+            assert [float(series["value"][1]) for series in result] == [42.0], log.read_text()[-2000:]
+            assert (tmp_path / "mimir" / "metrics-activity.log").exists(), "the activity log belongs with the data"
+        finally:
+            stop(mimir, timeout=30)
