@@ -28,7 +28,7 @@ from stack.binaries import ROOT, find_binary, missing_reason
 # The native run's own settings; hosts and ports come from glassbox.endpoints, the one table of them.
 NATIVE_DEFAULTS: dict[str, str] = {
     "GLASSBOX_LISTEN_ADDRESS": "127.0.0.1",
-    "GLASSBOX_METRICS_RETENTION": "15d",
+    "GLASSBOX_METRICS_RETENTION": "90d",
     # Seconds between the canary's passes, start to start (`glassbox doctor --watch`, at least 5).
     "GLASSBOX_CANARY_INTERVAL": "60",
 }
