@@ -580,3 +580,12 @@ def test_matches_the_compose_json_schema() -> None:
     validator = jsonschema.validators.validator_for(schema)(schema)
     errors = [f"{'/'.join(map(str, error.path))}: {error.message}" for error in validator.iter_errors(raw_compose())]
     assert not errors, errors
+
+
+def test_the_grafana_pin_states_the_evidence_that_the_release_exists() -> None:
+    """A tag that does not exist stops `docker compose up`: the pin carries where its release was seen."""
+    lines = COMPOSE_FILE.read_text().splitlines()
+    at = next(n for n, line in enumerate(lines) if line.strip().startswith("image: grafana/grafana:"))
+    tag = lines[at].split(":")[-1]
+    evidence = " ".join(line.strip() for line in lines[at - 2 : at])
+    assert "npm view @grafana/data" in evidence and tag in evidence, evidence
