@@ -196,7 +196,9 @@ def system_health() -> dict[str, Any]:
                 "5xx error rate",
                 "Share of HTTP requests answered with a 5xx status, per service.",
                 "percentunit",
-                Query(f"{errors} / {total}", "{{job}}"),
+                # 0, not No data, for a service that answered every request (its failures count as 0 x total);
+                # no value, not NaN, for one that served nothing.
+                Query(f"({errors} or 0 * {total}) / ({total} > 0)", "{{job}}"),
                 thresholds=[(0.05, "red")],
             ),
             timeseries(

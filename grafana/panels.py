@@ -113,8 +113,15 @@ class Panel:
         defaults["thresholds"] = {"mode": "absolute", "steps": steps}
         if self.decimals is not None:
             defaults["decimals"] = self.decimals
-        if self.custom:
-            defaults["custom"] = self.custom
+        if self.unit == "percentunit" and self.kind in ("bargauge", "stat"):
+            # A share fills its bar against 100%, not against the largest value shown.
+            defaults.update(min=0, max=1)
+        custom = dict(self.custom)
+        if self.kind == "timeseries" and self.thresholds:
+            # Draw the thresholds as lines; a time series shows them only when asked.
+            custom.setdefault("thresholdsStyle", {"mode": "line"})
+        if custom:
+            defaults["custom"] = custom
         panel: dict[str, Any] = {
             "id": panel_id,
             "type": self.kind,

@@ -1,0 +1,112 @@
+"""Panels read right at the edges: computed with promtool over synthetic series, not only parsed.
+
+`promtool test rules` evaluates any PromQL expression (``promql_expr_test``) over series given in the test
+file, so each panel's own generated expression is run on the edge case it must survive.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stack.binaries import find_binary, missing_reason
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARDS = ROOT / "grafana" / "dashboards"
+# Grafana's variables at "All", and the rate window at a fixed size.
+VARIABLES = {"$env": ".*", "$service": ".*", "$__rate_interval": "5m", "$tenant": ".*", "$model": ".*"}
+REQUESTS = "http_server_request_duration_seconds_count"
+
+
+def panel(dashboard: str, title: str) -> dict[str, Any]:
+    found = json.loads((DASHBOARDS / f"{dashboard}.json").read_text())["panels"]
+    return next(p for p in found if p["title"] == title)
+
+
+def expression(dashboard: str, title: str) -> str:
+    expr = str(panel(dashboard, title)["targets"][0]["expr"])
+    for variable, value in VARIABLES.items():
+        expr = expr.replace(variable, value)
+    return expr
+
+
+def promtool_expect(tmp_path: Path, series: dict[str, str], expr: str, samples: list[dict[str, Any]]) -> None:
+    """Fails unless expr, evaluated at 20 minutes over series (one value a minute), gives exactly samples."""
+    promtool = find_binary("promtool")
+    if promtool is None:
+        pytest.fail(f"{missing_reason('promtool')}: `make test` installs Debian's prometheus package")
+    test = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": name, "values": values} for name, values in series.items()],
+                "promql_expr_test": [{"expr": expr, "eval_time": "20m", "exp_samples": samples}],
+            }
+        ],
+    }
+    path = tmp_path / "edge.test.yml"
+    path.write_text(yaml.safe_dump(test, sort_keys=False))
+    result = subprocess.run([str(promtool), "test", "rules", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def series(status: str) -> str:
+    return (
+        f'{REQUESTS}{{job="shop/api", deployment_environment_name="prod", http_route="/chat", '
+        f'http_response_status_code="{status}"}}'
+    )
+
+
+def test_the_5xx_error_rate_is_zero_not_no_data_when_nothing_failed(tmp_path: Path) -> None:
+    expr = expression("glassbox-system-health", "5xx error rate")
+    promtool_expect(tmp_path, {series("200"): "0+60x30"}, expr, [{"labels": '{job="shop/api"}', "value": 0}])
+
+
+def test_the_5xx_error_rate_is_the_share_of_failed_requests(tmp_path: Path) -> None:
+    expr = expression("glassbox-system-health", "5xx error rate")
+    requests = {series("200"): "0+54x30", series("503"): "0+6x30"}
+    promtool_expect(tmp_path, requests, expr, [{"labels": '{job="shop/api"}', "value": 0.1}])
+
+
+def test_the_5xx_error_rate_has_no_value_without_traffic(tmp_path: Path) -> None:
+    expr = expression("glassbox-system-health", "5xx error rate")
+    promtool_expect(tmp_path, {series("200"): "0x30"}, expr, [])
+
+
+def all_panels() -> list[dict[str, Any]]:
+    found = []
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        for item in json.loads(path.read_text())["panels"]:
+            found += [item, *item.get("panels", [])]
+    return found
+
+
+def test_every_share_shown_as_a_bar_or_stat_fills_against_100_percent() -> None:
+    shares = [
+        p
+        for p in all_panels()
+        if p["type"] in ("bargauge", "stat") and p["fieldConfig"]["defaults"]["unit"] == "percentunit"
+    ]
+    assert shares, "the dashboards show shares as bars or stats"
+    for item in shares:
+        defaults = item["fieldConfig"]["defaults"]
+        assert (defaults.get("min"), defaults.get("max")) == (0, 1), item["title"]
+
+
+def test_every_time_series_with_thresholds_draws_them() -> None:
+    with_thresholds = [
+        p
+        for p in all_panels()
+        if p["type"] == "timeseries" and len(p["fieldConfig"]["defaults"]["thresholds"]["steps"]) > 1
+    ]
+    assert with_thresholds, "some time series have thresholds"
+    for item in with_thresholds:
+        style = item["fieldConfig"]["defaults"].get("custom", {}).get("thresholdsStyle", {})
+        assert style.get("mode") not in (None, "off"), f"{item['title']}: thresholds are never drawn"
