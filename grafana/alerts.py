@@ -31,6 +31,10 @@ RUNBOOKS = "docs/runbooks.md"
 HTTP_P95_SLO_SECONDS = 2.0
 LLM_ERROR_RATIO = 0.05
 HTTP_ERROR_RATIO = 0.05
+# An error ratio means something only over enough traffic: at least this many requests (calls) in its 5 minutes,
+# so that one failed request out of one does not page anyone.
+HTTP_MIN_REQUESTS_5M = 20
+LLM_MIN_CALLS_5M = 10
 SPEND_SPIKE_FACTOR = 2.0
 SPEND_SPIKE_MIN_USD = 1.0
 SILENT_AFTER_SECONDS = 120
@@ -67,6 +71,8 @@ class Alert:
     runbook: str
     fires: Case
     quiet: Case
+    # More cases where it must stay quiet (an edge: little traffic, a counter reset, ...).
+    also_quiet: tuple[Case, ...] = ()
     no_data: str = "OK"
     exec_error: str = "Error"
     window_seconds: int = 600
@@ -130,10 +136,11 @@ def _http_5xx() -> Alert:
             series(HTTP_COUNT, f'{p.STATUS_CODE}="200"'): f"0+{ok_per_min}x30",
         }
 
+    enough = f"{total} > {_number(HTTP_MIN_REQUESTS_5M / 300)}"
     return Alert(
         "GlassboxHTTP5xxRate",
         "glassbox-service",
-        f"{errors} / {total}",
+        f"({errors} / {total}) and ({enough})",
         HTTP_ERROR_RATIO,
         None,
         "5m",
@@ -144,6 +151,8 @@ def _http_5xx() -> Alert:
         "http-5xx-rate",
         Case(case(6, 94), "20m", (APP,)),
         Case(case(4, 96), "20m"),
+        # A quiet service whose every request fails: one request every 5 minutes is too little to page on.
+        also_quiet=(Case({series(HTTP_COUNT, f'{p.STATUS_CODE}="500"'): "0+0.2x30"}, "20m"),),
     )
 
 
@@ -195,10 +204,11 @@ def _llm_errors() -> Alert:
             series(LLM_COUNT, model): f"0+{ok_per_min}x30",
         }
 
+    enough = f"{total} > {_number(LLM_MIN_CALLS_5M / 300)}"
     return Alert(
         "GlassboxLLMErrorRate",
         "glassbox-service",
-        f"{failed} / {total}",
+        f"({failed} / {total}) and ({enough})",
         LLM_ERROR_RATIO,
         None,
         "5m",
@@ -209,6 +219,10 @@ def _llm_errors() -> Alert:
         "llm-error-rate",
         Case(case(6, 94), "20m", ({**APP, p.PROVIDER: "openai", p.MODEL: "gpt-4o"},)),
         Case(case(4, 96), "20m"),
+        # One call every 5 minutes, every one failing: too little to page on.
+        also_quiet=(
+            Case({series(LLM_COUNT, f'{model}, {p.ERROR_TYPE}="openai.InternalServerError"'): "0+0.2x30"}, "20m"),
+        ),
     )
 
 
@@ -770,7 +784,9 @@ def render(template: str, labels: dict[str, str]) -> str:
 def promtool_tests() -> dict[str, Any]:
     tests = []
     for alert in ALERTS:
-        for kind, case in (("fires", alert.fires), ("stays quiet", alert.quiet)):
+        cases = [("fires", alert.fires), ("stays quiet", alert.quiet)]
+        cases += [(f"stays quiet ({n + 2})", case) for n, case in enumerate(alert.also_quiet)]
+        for kind, case in cases:
             expected = []
             for labels in case.fires:
                 all_labels = {**labels, **alert.labels}

@@ -111,7 +111,8 @@ def test_every_alert_fires_at_its_condition_and_stays_quiet_below_it() -> None:
     tests = yaml.safe_load(TESTS.read_text())["tests"]
     for alert in alerts.ALERTS:
         cases = [t for t in tests if t["alert_rule_test"][0]["alertname"] == alert.name]
-        assert [bool(t["alert_rule_test"][0]["exp_alerts"]) for t in cases] == [True, False], alert.name
+        expected = [True, False] + [False] * len(alert.also_quiet)
+        assert [bool(t["alert_rule_test"][0]["exp_alerts"]) for t in cases] == expected, alert.name
     result = _promtool_test(RULES_DIR)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -150,3 +151,15 @@ def test_the_policy_routes_every_severity_to_a_known_receiver() -> None:
     assert set(routed) == {a.severity for a in alerts.ALERTS} | {"info"}
     assert all(route["receiver"] in points for route in routed.values())
     assert routed["critical"]["repeat_interval"] != routed["warning"]["repeat_interval"]
+
+
+def test_an_error_ratio_needs_traffic_before_it_pages() -> None:
+    """One request every 5 minutes, every one failing, is a 100% error ratio and still not an incident: the
+    promtool case above keeps both error-ratio alerts quiet on it, and without the traffic guard they fire."""
+    guarded = [alert for alert in alerts.ALERTS if alert.name in ("GlassboxHTTP5xxRate", "GlassboxLLMErrorRate")]
+    assert len(guarded) == 2
+    for alert in guarded:
+        (values,) = [v for case in alert.also_quiet for v in case.series.values()]
+        assert values == "0+0.2x30" and all("500" in s or "Error" in s for c in alert.also_quiet for s in c.series)
+        unguarded = alert.value.split(") and (")[0].lstrip("(")
+        assert unguarded != alert.value, f"{alert.name} has no traffic guard"
