@@ -37,6 +37,8 @@ HTTP_MIN_REQUESTS_5M = 20
 LLM_MIN_CALLS_5M = 10
 SPEND_SPIKE_FACTOR = 2.0
 SPEND_SPIKE_MIN_USD = 1.0
+# Spend per hour that is worth a look whatever came before (a new service has no last week to compare with).
+SPEND_CEILING_USD_PER_HOUR = 20.0
 SILENT_AFTER_SECONDS = 120
 CANARY_STALE_SECONDS = 300
 QUEUE_FULL_RATIO = 0.8
@@ -296,7 +298,9 @@ def _spend_spike() -> Alert:
     keys = f"{p.ENVIRONMENT}, job"
     now = f"sum by ({keys}) ({p.increase(p.sel(COST), '1h')})"
     last_week = f"sum by ({keys}) (increase({p.sel(COST)}[1h] offset 1w))"
-    value = f"({now} and {now} > {_number(SPEND_SPIKE_MIN_USD)}) / {last_week}"
+    # Divided only by a week-ago hour that spent something: a finite ratio, never +Inf. A service with nothing to
+    # compare against (new, or idle that hour) is left to GlassboxSpendOverCeiling.
+    value = f"({now} and {now} > {_number(SPEND_SPIKE_MIN_USD)}) / ({last_week} > 0)"
     week = 7 * 24 * 2  # half-hour steps in a week
 
     return Alert(
@@ -315,6 +319,29 @@ def _spend_spike() -> Alert:
         Case({series(COST): f"0+0.3x{week} {week * 0.3:g}+3x4"}, f"{(week + 4) * 30}m", (APP,), interval="30m"),
         # A steady 1.80 USD/h: as much as a week ago.
         Case({series(COST): f"0+0.9x{week + 4}"}, f"{(week + 4) * 30}m", interval="30m"),
+        # Nothing spent a week ago, 6 USD/h now: no ratio to compare (was +Inf, and fired).
+        also_quiet=(Case({series(COST): f"0x{week} 0+3x4"}, f"{(week + 4) * 30}m", interval="30m"),),
+    )
+
+
+def _spend_ceiling() -> Alert:
+    keys = f"{p.ENVIRONMENT}, job"
+    return Alert(
+        "GlassboxSpendOverCeiling",
+        "glassbox-cost",
+        f"sum by ({keys}) ({p.increase(p.sel(COST), '1h')})",
+        SPEND_CEILING_USD_PER_HOUR,
+        None,
+        "15m",
+        "warning",
+        "{{ $labels.job }} spends over 20 USD an hour on models",
+        "Model spend of {{ $labels.job }} ({{ $labels.deployment_environment_name }}) over the last hour is above "
+        "20 USD, whatever it spent before: it also covers a service too young to compare with last week.",
+        "spend-ceiling",
+        # A service started an hour and a half ago, at 30 USD/h from its first minute.
+        Case({series(COST): "0+0.5x90"}, "90m", (APP,)),
+        # 6 USD/h: under the ceiling.
+        Case({series(COST): "0+0.1x90"}, "90m"),
     )
 
 
@@ -615,6 +642,7 @@ ALERTS: tuple[Alert, ...] = (
     _budget(c.BUDGET_ALERT_RATIOS[1], 0.999, "critical"),
     _budget(0.999, None, "critical"),
     _spend_spike(),
+    _spend_ceiling(),
     _kill_switch_on(),
     _export_failures(),
     _refused(),
