@@ -163,3 +163,9 @@ def test_an_error_ratio_needs_traffic_before_it_pages() -> None:
         assert values == "0+0.2x30" and all("500" in s or "Error" in s for c in alert.also_quiet for s in c.series)
         unguarded = alert.value.split(") and (")[0].lstrip("(")
         assert unguarded != alert.value, f"{alert.name} has no traffic guard"
+
+
+def test_the_alert_table_in_the_docs_lists_every_rule() -> None:
+    table = (ROOT / "docs" / "dashboards.md").read_text()
+    missing = [alert.name for alert in alerts.ALERTS if f"| `{alert.name}` |" not in table]
+    assert not missing, f"docs/dashboards.md has no row for {missing}"
