@@ -359,9 +359,10 @@ def _silent_service() -> Alert:
         "No data from {{ $labels.job }} ({{ $labels.deployment_environment_name }}) has reached Prometheus "
         "for over 2 minutes: the service is down, or its export to the collector fails.",
         "service-stopped-sending",
-        Case({series(p.SERVICE_INFO, sdk): "1x10 _x20"}, "20m", (APP,)),
+        # Dead for over 2 hours and still firing (a 1-hour look-back let it resolve itself after an hour).
+        Case({series(p.SERVICE_INFO, sdk): "1x10 _x150"}, "160m", (APP,)),
         Case({series(p.SERVICE_INFO, sdk): "1x30"}, "20m"),
-        window_seconds=3900,
+        window_seconds=86400 + 300,
     )
 
 

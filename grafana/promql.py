@@ -74,7 +74,9 @@ NOT_CANARY = ne("job", c.CANARY_SERVICE_NAME)
 
 def seconds_since_last_data(*matchers: str) -> str:
     info = sel(SERVICE_INFO, SDK_PRESENT, NOT_CANARY, *matchers)
-    return f"time() - max by (job, {ENVIRONMENT}) (max_over_time(timestamp({info})[1h:30s]))"
+    # A day back at 30 s steps: a service that died stays "silent for N seconds" for a day, not only for the hour
+    # a shorter look-back would keep it visible.
+    return f"time() - max by (job, {ENVIRONMENT}) (max_over_time(timestamp({info})[1d:30s]))"
 
 
 def rate(selector: str, window: str = "$__rate_interval") -> str:
