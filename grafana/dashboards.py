@@ -421,8 +421,8 @@ def pipeline() -> dict[str, Any]:
     transitions = p.sel(TRANSITIONS, *scope)
     group = f"{p.AGENT_ROLE}, {p.DELIVERABLE}"
     failed = p.sel(TRANSITIONS, *scope, p.eq(p.ACTIVITY_STATUS, c.ACTIVITY_FAILED))
-    created = p.sel(TRANSITIONS, *scope, p.eq(p.ACTIVITY_STATUS, c.ACTIVITY_CREATED))
     completed = (*scope, p.eq(p.ACTIVITY_STATUS, c.ACTIVITY_COMPLETED))
+    ended = p.sel(TRANSITIONS, *scope, p.re(p.ACTIVITY_STATUS, f"{c.ACTIVITY_COMPLETED}|{c.ACTIVITY_FAILED}"))
     mean_count = f"sum({p.rate(p.sel(ACTIVITY_COUNT, *completed))})"
     return dashboard(
         "glassbox-pipeline",
@@ -462,10 +462,14 @@ def pipeline() -> dict[str, Any]:
             ),
             timeseries(
                 "Failure rate by agent role and deliverable",
-                "Failed activities as a share of those created, per agent role and deliverable type.",
+                "Of the activities that ended (completed or failed), the share that failed, per agent role and "
+                "deliverable type.",
                 "percentunit",
+                # Over those that ended, not those created: a failure in a window with no creations is 100%, not
+                # +Inf; 0 when all completed; no value when none ended.
                 Query(
-                    f"sum by ({group}) ({p.rate(failed)}) / sum by ({group}) ({p.rate(created)})",
+                    f"(sum by ({group}) ({p.rate(failed)}) or 0 * sum by ({group}) ({p.rate(ended)}))"
+                    f" / (sum by ({group}) ({p.rate(ended)}) > 0)",
                     "{{" + p.AGENT_ROLE + "}} / {{" + p.DELIVERABLE + "}}",
                 ),
                 width=24,

@@ -110,3 +110,33 @@ def test_every_time_series_with_thresholds_draws_them() -> None:
     for item in with_thresholds:
         style = item["fieldConfig"]["defaults"].get("custom", {}).get("thresholdsStyle", {})
         assert style.get("mode") not in (None, "off"), f"{item['title']}: thresholds are never drawn"
+
+
+def activities(status: str) -> str:
+    return (
+        'glassbox_activity_transitions_total{job="shop/agents", deployment_environment_name="prod", '
+        f'glassbox_tenant_id="acme", glassbox_agent_role="writer", glassbox_deliverable_type="report", '
+        f'glassbox_activity_status="{status}"}}'
+    )
+
+
+GROUP = '{glassbox_agent_role="writer", glassbox_deliverable_type="report"}'
+
+
+def test_the_pipeline_failure_rate_is_finite_when_nothing_was_created_in_the_window(tmp_path: Path) -> None:
+    expr = expression("glassbox-pipeline", "Failure rate by agent role and deliverable")
+    # Activities created long before; in the window only one failure ends: 100%, not +Inf.
+    history = {activities("created"): "0+1x5 5x25", activities("failed"): "0x17 1x13"}
+    promtool_expect(tmp_path, history, expr, [{"labels": GROUP, "value": 1}])
+
+
+def test_the_pipeline_failure_rate_is_zero_when_every_activity_completed(tmp_path: Path) -> None:
+    expr = expression("glassbox-pipeline", "Failure rate by agent role and deliverable")
+    history = {activities("created"): "0+2x30", activities("completed"): "0+2x30"}
+    promtool_expect(tmp_path, history, expr, [{"labels": GROUP, "value": 0}])
+
+
+def test_the_pipeline_failure_rate_is_the_share_of_ended_activities_that_failed(tmp_path: Path) -> None:
+    expr = expression("glassbox-pipeline", "Failure rate by agent role and deliverable")
+    history = {activities("completed"): "0+3x30", activities("failed"): "0+1x30"}
+    promtool_expect(tmp_path, history, expr, [{"labels": GROUP, "value": 0.25}])
