@@ -231,16 +231,29 @@ def system_health() -> dict[str, Any]:
 def llm_cost() -> dict[str, Any]:
     cost = p.sel(COST, *p.APP, p.VAR_TENANT, p.VAR_MODEL)
 
-    def spend_bars(period: str, by: str, label: str) -> Panel:
-        """USD per UTC day or per 30 days, stacked by ``label``."""
-        span, interval = {"day": ("UTC day", "1d"), "month": ("30 days", "30d")}[period]
-        what = {"model": "requested model", "agent": "agent (the feature that made the calls)"}.get(by, by)
+    def what(by: str) -> str:
+        return {"model": "requested model", "agent": "agent (the feature that made the calls)"}.get(by, by)
+
+    def spend_bars(by: str, label: str) -> Panel:
+        """USD per UTC day, stacked by ``label``."""
         return bars(
-            f"Spend per {period} by {by}",
-            f"USD per {span}, stacked by {what}.",
+            f"Spend per day by {by}",
+            f"USD per UTC day, stacked by {what(by)}.",
             "currencyUSD",
             Query(f"sum by ({label}) ({p.increase(cost, '$__interval')})", "{{" + label + "}}"),
-            interval=interval,
+            interval="1d",
+        )
+
+    def month_to_date(by: str, label: str) -> Panel:
+        """USD spent this calendar month so far, per ``label``: the panel's own range starts at the month's start,
+        whatever the dashboard shows (a 30-day step would be aligned to multiples of 30 days since 1970, so the
+        bars were empty most of the month)."""
+        return bargauge(
+            f"Spend this month by {by}",
+            f"USD since the first of this month (the dashboard's time zone, UTC), per {what(by)}.",
+            "currencyUSD",
+            Query(f"sort_desc(sum by ({label}) ({p.increase(cost, '$__range')}))", "{{" + label + "}}", instant=True),
+            time_from="now/M",
         )
 
     def model_quantile(bucket: str, q: float) -> str:
@@ -292,11 +305,11 @@ def llm_cost() -> dict[str, Any]:
                 Query(f"sum({p.rate(cost)}) * 3600", "USD/h"),
                 decimals=4,
             ),
-            spend_bars("day", "model", p.MODEL),
-            spend_bars("day", "tenant", p.TENANT),
-            spend_bars("month", "model", p.MODEL),
-            spend_bars("month", "tenant", p.TENANT),
-            spend_bars("day", "agent", p.AGENT),
+            spend_bars("model", p.MODEL),
+            spend_bars("tenant", p.TENANT),
+            month_to_date("model", p.MODEL),
+            month_to_date("tenant", p.TENANT),
+            spend_bars("agent", p.AGENT),
             timeseries(
                 "Spend rate by agent",
                 "USD per hour by agent (feature); exemplar dots link to the trace of a priced call.",

@@ -95,6 +95,8 @@ class Panel:
     transformations: list[dict[str, Any]] = field(default_factory=list)
     interval: str | None = None
     decimals: int | None = None
+    # The panel's own time range (Grafana's relative time), e.g. "now/M": this calendar month so far.
+    time_from: str | None = None
 
     def datasource(self) -> dict[str, str]:
         kinds = {type(q) for q in self.queries}
@@ -137,6 +139,8 @@ class Panel:
             panel["transformations"] = self.transformations
         if self.interval:
             panel["interval"] = self.interval
+        if self.time_from:
+            panel["timeFrom"] = self.time_from
         return panel
 
 

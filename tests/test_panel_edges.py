@@ -140,3 +140,13 @@ def test_the_pipeline_failure_rate_is_the_share_of_ended_activities_that_failed(
     expr = expression("glassbox-pipeline", "Failure rate by agent role and deliverable")
     history = {activities("completed"): "0+3x30", activities("failed"): "0+1x30"}
     promtool_expect(tmp_path, history, expr, [{"labels": GROUP, "value": 0.25}])
+
+
+def test_monthly_spend_is_this_calendar_month_so_far_not_an_epoch_aligned_30_day_step() -> None:
+    monthly = [p for p in all_panels() if "month" in p["title"].lower() and p["datasource"]["type"] == "prometheus"]
+    assert {p["title"] for p in monthly} >= {"Spend this month by model", "Spend this month by tenant"}
+    for item in monthly:
+        assert item.get("timeFrom") == "now/M", item["title"]
+        assert item.get("interval") != "30d", item["title"]
+        (target,) = item["targets"]
+        assert target["instant"] and "[$__range]" in target["expr"], item["title"]

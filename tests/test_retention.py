@@ -60,10 +60,12 @@ def dashboard_reach(path: Path) -> float:
     reach = window
     for panel in panels(dashboard):
         interval = duration(panel["interval"]) if panel.get("interval") else 0.0
+        # A panel with its own range ("now/M": this month so far) reads at most that range.
+        own_window = {"now/M": 31 * 86400, "now/d": 86400}.get(panel.get("timeFrom", ""), window)
         for target in panel.get("targets", []):
-            expr = str(target.get("expr", ""))
+            expr = str(target.get("expr", "")).replace("$__range", f"{int(own_window)}s")
             own = look_back(expr.replace("$__interval", panel.get("interval") or "1m"))
-            reach = max(reach, window + own + interval)
+            reach = max(reach, own_window + own + interval)
     return reach
 
 
