@@ -135,6 +135,12 @@ class Panel:
             "options": {**DEFAULT_OPTIONS.get(self.kind, {}), **self.options},
             "targets": [q.target(chr(ord("A") + i)) for i, q in enumerate(self.queries)],
         }
+        if self.kind == "table":
+            # A table's transformations (join by a label, rename "Value #A") act on table frames, which a Prometheus
+            # query returns only when asked; as time series they have nothing to join.
+            for target in panel["targets"]:
+                if target["datasource"] == PROMETHEUS:
+                    target["format"] = "table"
         if self.transformations:
             panel["transformations"] = self.transformations
         if self.interval:

@@ -150,3 +150,17 @@ def test_monthly_spend_is_this_calendar_month_so_far_not_an_epoch_aligned_30_day
         assert item.get("interval") != "30d", item["title"]
         (target,) = item["targets"]
         assert target["instant"] and "[$__range]" in target["expr"], item["title"]
+
+
+def test_tables_ask_prometheus_for_tables_and_join_on_a_label_every_query_keeps() -> None:
+    tables = [p for p in all_panels() if p["type"] == "table" and p["datasource"]["type"] == "prometheus"]
+    assert any(p["title"] == "Tenants at risk" for p in tables)
+    for item in tables:
+        assert all(t.get("format") == "table" for t in item["targets"]), f"{item['title']}: not in table format"
+        for transformation in item.get("transformations", []):
+            if transformation["id"] == "joinByField":
+                field = transformation["options"]["byField"]
+                for target in item["targets"]:
+                    assert f"by ({field})" in target["expr"] or f", {field})" in target["expr"], (
+                        f"{item['title']}: query {target['refId']} does not keep {field}, the join has nothing to join"
+                    )
