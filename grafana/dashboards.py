@@ -18,6 +18,7 @@ from grafana.panels import (
     bars,
     dashboard,
     logs,
+    loki_label_variable,
     piechart,
     query_variable,
     stat,
@@ -566,6 +567,18 @@ def tenant() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- 5. audit
+# The audit dashboard's $service holds Loki's service_name values (the audit stream's label). Prometheus's job
+# is service.namespace/service.name for a namespaced service, so its panels there match the name after any
+# namespace.
+AUDIT_APP = (p.VAR_ENV, p.re(p.SERVICE, "(.+/)?$service"))
+AUDIT_SERVICE_VARIABLE = loki_label_variable(
+    "service",
+    "Service",
+    p.loki_stream(f'{c.LOKI_AUDIT_STREAM_LABEL}="{c.AUDIT_STREAM_VALUE}"'),
+    c.loki_field(c.SERVICE_NAME),
+)
+
+
 def audit_log_health() -> list[Panel]:
     """Each app's own audit log: events recorded, events it could not write, events waiting in its spool."""
     by_instance = "job, instance"
@@ -575,7 +588,8 @@ def audit_log_health() -> list[Panel]:
             "Audit events each service wrote to its host's hash-chained log, per second, by outcome status.",
             "ops",
             Query(
-                f"sum by (job, {p.label(c.AUDIT_OUTCOME)}) ({p.rate(p.sel(p.metric(c.METRIC_AUDIT_EVENTS), *p.APP))})",
+                f"sum by (job, {p.label(c.AUDIT_OUTCOME)}) "
+                f"({p.rate(p.sel(p.metric(c.METRIC_AUDIT_EVENTS), *AUDIT_APP))})",
                 "{{job}} {{" + p.label(c.AUDIT_OUTCOME) + "}}",
             ),
             width=12,
@@ -587,7 +601,7 @@ def audit_log_health() -> list[Panel]:
             "short",
             Query(
                 f"sum by ({by_instance}, {p.label(c.AUDIT_MODE)}) "
-                f"({p.increase(p.sel(p.metric(c.METRIC_AUDIT_WRITE_FAILURES), *p.APP), '$__range')})",
+                f"({p.increase(p.sel(p.metric(c.METRIC_AUDIT_WRITE_FAILURES), *AUDIT_APP), '$__range')})",
                 "{{job}} {{instance}} {{" + p.label(c.AUDIT_MODE) + "}}",
                 instant=True,
             ),
@@ -598,7 +612,7 @@ def audit_log_health() -> list[Panel]:
             "Fail-open events each instance holds in its spool, not yet in the hash-chained log.",
             "short",
             Query(
-                f"max by ({by_instance}) ({p.sel(p.metric(c.METRIC_AUDIT_SPOOLED), *p.APP)})",
+                f"max by ({by_instance}) ({p.sel(p.metric(c.METRIC_AUDIT_SPOOLED), *AUDIT_APP)})",
                 "{{job}} {{instance}}",
                 instant=True,
             ),
@@ -628,7 +642,7 @@ def audit() -> dict[str, Any]:
         "The audit stream: who did what to which resource, for which tenant; each entry links to its trace.",
         [
             ENV_VARIABLE,
-            SERVICE_VARIABLE,
+            AUDIT_SERVICE_VARIABLE,
             text_variable("tenant", "Tenant (regex)"),
             text_variable("actor", "Actor id (regex)"),
             text_variable("action", "Action (regex)"),

@@ -253,6 +253,26 @@ def query_variable(name: str, label: str, definition: str, *, include_all: bool 
     }
 
 
+def loki_label_variable(name: str, label: str, stream: str, loki_label: str) -> dict[str, Any]:
+    """A multi-value variable of one Loki label's values within a stream; All means every value (regex .*)."""
+    definition = f"label_values({stream}, {loki_label})"
+    return {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": LOKI,
+        "definition": definition,
+        "query": {"label": loki_label, "stream": stream, "type": 1, "refId": f"{name}-values"},
+        "refresh": 2,
+        "includeAll": True,
+        "multi": True,
+        "allValue": ".*",
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "sort": 1,
+        "options": [],
+    }
+
+
 def text_variable(name: str, label: str, default: str = ".*") -> dict[str, Any]:
     """A free-text regex filter (for structured-metadata fields, which Loki cannot list values of)."""
     return {

@@ -54,8 +54,9 @@ def queries() -> list[PanelQuery]:
         defaults = {v["name"]: v["query"] for v in board["templating"]["list"] if v["type"] == "textbox"}
         for variable in board["templating"]["list"]:
             if variable["type"] == "query":
+                language = "logql" if variable["datasource"]["type"] == "loki" else "promql"
                 found.append(
-                    PanelQuery(f"{name} / variable ${variable['name']}", "promql", variable["definition"], variable)
+                    PanelQuery(f"{name} / variable ${variable['name']}", language, variable["definition"], variable)
                 )
         for panel in panels(board):
             for target in panel["targets"]:

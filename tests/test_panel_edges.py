@@ -164,3 +164,23 @@ def test_tables_ask_prometheus_for_tables_and_join_on_a_label_every_query_keeps(
                     assert f"by ({field})" in target["expr"] or f", {field})" in target["expr"], (
                         f"{item['title']}: query {target['refId']} does not keep {field}, the join has nothing to join"
                     )
+
+
+def test_the_audit_dashboards_service_takes_lokis_service_names_and_its_metric_panels_match_them() -> None:
+    """$service filters the audit stream by Loki's service_name; Prometheus's job is namespace/name for a
+    namespaced service, so the dashboard's metric panels match the name after any namespace."""
+    from glassbox import conventions as c
+
+    board = json.loads((DASHBOARDS / "glassbox-audit.json").read_text())
+    (service,) = [v for v in board["templating"]["list"] if v["name"] == "service"]
+    assert service["datasource"]["type"] == "loki" and service["query"]["label"] in c.LOKI_INDEX_LABELS
+    prometheus = [
+        t["expr"] for p in all_panels_of(board) for t in p["targets"] if p["datasource"]["type"] == "prometheus"
+    ]
+    assert prometheus, "the audit dashboard has metric panels"
+    for expr in prometheus:
+        assert 'job=~"(.+/)?$service"' in expr, expr
+
+
+def all_panels_of(board: dict[str, Any]) -> list[dict[str, Any]]:
+    return [item for panel in board["panels"] for item in (panel, *panel.get("panels", []))]
