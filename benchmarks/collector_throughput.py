@@ -391,6 +391,36 @@ def start_collector(procs: Processes, config: Path, env: dict[str, str], ports: 
     raise RuntimeError(f"collector not healthy after {STARTUP_TIMEOUT_S:.0f} s ({log}):\n{tail(log)}")
 
 
+def pipeline_env(
+    ports: dict[str, int], sink_ports: dict[str, int], data_dir: Path, limit_mib: int, spike_mib: int, unused_port: int
+) -> dict[str, str]:
+    """The environment of a project collector under test: its ports and data directory, its memory limit as the
+    stack sets it, and Tempo's and Loki's endpoints on the sink. Metrics are not measured: remote write points at
+    unused_port, where nothing listens."""
+    env = clean_env()
+    env.update(
+        GLASSBOX_LISTEN_ADDRESS=HOST,
+        GLASSBOX_OTLP_GRPC_PORT=str(ports["grpc"]),
+        GLASSBOX_OTLP_HTTP_PORT=str(ports["http"]),
+        GLASSBOX_COLLECTOR_HEALTH_PORT=str(ports["health"]),
+        GLASSBOX_COLLECTOR_METRICS_PORT=str(ports["metrics"]),
+        GLASSBOX_COLLECTOR_DATA_DIR=str(data_dir),
+        GLASSBOX_COLLECTOR_MEMORY_LIMIT_MIB=str(limit_mib),
+        GLASSBOX_COLLECTOR_MEMORY_SPIKE_MIB=str(spike_mib),
+        # As the stack runs it (stack/components.py, docker-compose.yml).
+        GOMEMLIMIT=f"{limit_mib}MiB",
+        GLASSBOX_COLLECTOR_LOG_LEVEL="info",
+        GLASSBOX_ENVIRONMENT="bench",
+        GLASSBOX_TEMPO_HOST=HOST,
+        GLASSBOX_TEMPO_OTLP_HTTP_PORT=str(sink_ports["http"]),
+        GLASSBOX_LOKI_HOST=HOST,
+        GLASSBOX_LOKI_PORT=str(sink_ports["loki"]),
+        GLASSBOX_PROMETHEUS_HOST=HOST,
+        GLASSBOX_PROMETHEUS_PORT=str(unused_port),
+    )
+    return env
+
+
 def config_env_names() -> set[str]:
     return set(re.findall(r"\$\{env:(GLASSBOX_[A-Z0-9_]+)", PROJECT_CONFIG.read_text()))
 
@@ -796,28 +826,7 @@ class Bench:
             config = project_variant(run_dir / "config.yaml", variant) if variant else PROJECT_CONFIG
             data_dir = run_dir / "data"
             data_dir.mkdir()
-            env = clean_env()
-            env.update(
-                GLASSBOX_LISTEN_ADDRESS=HOST,
-                GLASSBOX_OTLP_GRPC_PORT=str(ports["grpc"]),
-                GLASSBOX_OTLP_HTTP_PORT=str(ports["http"]),
-                GLASSBOX_COLLECTOR_HEALTH_PORT=str(ports["health"]),
-                GLASSBOX_COLLECTOR_METRICS_PORT=str(ports["metrics"]),
-                GLASSBOX_COLLECTOR_DATA_DIR=str(data_dir),
-                GLASSBOX_COLLECTOR_MEMORY_LIMIT_MIB=str(limit_mib),
-                GLASSBOX_COLLECTOR_MEMORY_SPIKE_MIB=str(spike_mib),
-                # As the stack runs it (stack/components.py, docker-compose.yml).
-                GOMEMLIMIT=f"{limit_mib}MiB",
-                GLASSBOX_COLLECTOR_LOG_LEVEL="info",
-                GLASSBOX_ENVIRONMENT="bench",
-                GLASSBOX_TEMPO_HOST=HOST,
-                GLASSBOX_TEMPO_OTLP_HTTP_PORT=str(sink_ports["http"]),
-                GLASSBOX_LOKI_HOST=HOST,
-                GLASSBOX_LOKI_PORT=str(sink_ports["loki"]),
-                # Metrics are not measured: remote write points at a free port where nothing listens.
-                GLASSBOX_PROMETHEUS_HOST=HOST,
-                GLASSBOX_PROMETHEUS_PORT=str(free_port(taken)),
-            )
+            env = pipeline_env(ports, sink_ports, data_dir, limit_mib, spike_mib, free_port(taken))
             dut = start_collector(self.procs, config, env, ports, run_dir / "collector.log")
             started.append(dut)
             yield dut, sink

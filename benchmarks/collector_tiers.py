@@ -65,28 +65,10 @@ def tier(procs: ct.Processes, name: str, workdir: Path, limit_mib: int, **extra:
     started = [ct.start_collector(procs, sink_config, ct.clean_env(), sink_ports, run_dir / "sink.log")]
     try:
         (run_dir / "data").mkdir()
-        env = ct.clean_env()
-        env.update(
-            GLASSBOX_LISTEN_ADDRESS=ct.HOST,
-            GLASSBOX_OTLP_GRPC_PORT=str(ports["grpc"]),
-            GLASSBOX_OTLP_HTTP_PORT=str(ports["http"]),
-            GLASSBOX_COLLECTOR_HEALTH_PORT=str(ports["health"]),
-            GLASSBOX_COLLECTOR_METRICS_PORT=str(ports["metrics"]),
-            GLASSBOX_COLLECTOR_DATA_DIR=str(run_dir / "data"),
-            GLASSBOX_COLLECTOR_MEMORY_LIMIT_MIB=str(limit_mib),
-            GLASSBOX_COLLECTOR_MEMORY_SPIKE_MIB=str(max(1, limit_mib // 4)),
-            GOMEMLIMIT=f"{limit_mib}MiB",
-            GLASSBOX_ENVIRONMENT="bench",
-            GLASSBOX_TEMPO_HOST=ct.HOST,
-            GLASSBOX_TEMPO_OTLP_HTTP_PORT=str(sink_ports["http"]),
-            GLASSBOX_LOKI_HOST=ct.HOST,
-            GLASSBOX_LOKI_PORT=str(sink_ports["loki"]),
-            # Metrics are not measured: remote write points at a free port where nothing listens.
-            GLASSBOX_PROMETHEUS_HOST=ct.HOST,
-            GLASSBOX_PROMETHEUS_PORT=str(ct.free_port(taken)),
-            GLASSBOX_GATEWAYS=f"[{ct.HOST}:{sink_ports['grpc']}]",
-            **extra,
-        )
+        spike = max(1, limit_mib // 4)
+        env = ct.pipeline_env(ports, sink_ports, run_dir / "data", limit_mib, spike, ct.free_port(taken))
+        # The agent's one gateway is the sink's OTLP/gRPC port.
+        env.update(GLASSBOX_GATEWAYS=f"[{ct.HOST}:{sink_ports['grpc']}]", **extra)
         dut = ct.start_collector(procs, CONFIGS[name], env, ports, run_dir / "collector.log")
         started.append(dut)
         yield dut

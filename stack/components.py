@@ -141,10 +141,20 @@ def gateway(number: int) -> Component:
     return Component(f"{GATEWAY_PREFIX}{number}", True, ports, "/", f"GLASSBOX_GATEWAY_{number}_DATA_DIR")
 
 
+def gateway_number(name: str) -> int | None:
+    """n for the component gateway-n, None for any other."""
+    number = name.removeprefix(GATEWAY_PREFIX)
+    return int(number) if name.startswith(GATEWAY_PREFIX) and number.isdigit() else None
+
+
 def component(name: str) -> Component:
-    if name.startswith(GATEWAY_PREFIX) and name[len(GATEWAY_PREFIX) :].isdigit():
-        return gateway(int(name[len(GATEWAY_PREFIX) :]))
-    return BY_NAME[name]
+    number = gateway_number(name)
+    return BY_NAME[name] if number is None else gateway(number)
+
+
+def _binary_name(name: str) -> str:
+    """A gateway runs the collector's binary."""
+    return name if gateway_number(name) is None else "collector"
 
 
 def layout(gateways: int) -> tuple[Component, ...]:
@@ -168,13 +178,13 @@ def executable(name: str) -> Path | None:
     """What runs a component: this Python for the canary, else its binary (None when it is not installed)."""
     if component(name).python:
         return Path(sys.executable)
-    return find_binary("collector" if name.startswith(GATEWAY_PREFIX) else name)
+    return find_binary(_binary_name(name))
 
 
 def not_found(name: str) -> str:
     if component(name).python:
         return "this Python has no executable"
-    return missing_reason("collector" if name.startswith(GATEWAY_PREFIX) else name)
+    return missing_reason(_binary_name(name))
 
 
 def canary_interval(env: Mapping[str, str]) -> str:
@@ -191,8 +201,8 @@ def canary_interval(env: Mapping[str, str]) -> str:
 
 def command(name: str, binary: Path, env: Mapping[str, str], state: Path) -> list[str]:
     """The command line that starts a component natively, reading the repository's config file."""
-    if name == "collector" or name.startswith(GATEWAY_PREFIX):
-        config = "gateway" if name.startswith(GATEWAY_PREFIX) else "agent" if gateway_count(env) else "config"
+    if _binary_name(name) == "collector":
+        config = "gateway" if gateway_number(name) is not None else "agent" if gateway_count(env) else "config"
         return [str(binary), f"--config={ROOT / 'collector' / f'{config}.yaml'}"]
     if name == "prometheus":
         return [
@@ -230,15 +240,14 @@ def component_env(name: str, env: Mapping[str, str], state: Path) -> dict[str, s
     described = component(name)
     if described.data_variable and described.data_variable not in env:
         out[described.data_variable] = str(state / name)
-    if name.startswith(GATEWAY_PREFIX):
+    if (number := gateway_number(name)) is not None:
         # The gateway reads the collector's variables: its own ports and data directory under those names.
-        number = int(name[len(GATEWAY_PREFIX) :])
         out.update({variable: out[gateway_variable(number, variable)] for variable in GATEWAY_PORT_BASES})
         out["GLASSBOX_COLLECTOR_DATA_DIR"] = out[described.data_variable or ""]
     if name == "canary":
         # Its doctor reads the stack's GLASSBOX_* ports from this environment; lines reach its log as printed.
         out["PYTHONUNBUFFERED"] = "1"
-    if (name == "collector" or name.startswith(GATEWAY_PREFIX)) and "GOMEMLIMIT" not in out:
+    if _binary_name(name) == "collector" and "GOMEMLIMIT" not in out:
         # Go's soft memory limit at the memory_limiter's limit: the GC works harder before RSS grows past it.
         out["GOMEMLIMIT"] = f"{env.get('GLASSBOX_COLLECTOR_MEMORY_LIMIT_MIB', '512')}MiB"
     if name == "grafana":

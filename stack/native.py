@@ -47,6 +47,7 @@ from stack.components import (
     component_env,
     executable,
     gateway_count,
+    gateway_number,
     layout,
     not_found,
     settings,
@@ -147,8 +148,8 @@ class NativeStack:
 
     def components(self) -> tuple[Component, ...]:
         """In start order: the settings' gateways, and any whose pid file a run with more of them left."""
-        recorded = [p.stem[len(GATEWAY_PREFIX) :] for p in self.state.glob(f"{GATEWAY_PREFIX}*.pid")]
-        count = max([gateway_count(self.env), *(int(n) for n in recorded if n.isdigit())])
+        recorded = [gateway_number(p.stem) for p in self.state.glob(f"{GATEWAY_PREFIX}*.pid")]
+        count = max([gateway_count(self.env), *(n for n in recorded if n is not None)])
         add_gateway_ports(self.env, count)
         return layout(count)
 
@@ -177,7 +178,7 @@ class NativeStack:
             targets = [f'"127.0.0.1:{self.env[variable]}"'] if name in present else []
             if job == "otelcol":
                 # The gateways' own metrics go with the agent's, told apart by their instance (port).
-                gateways = [g for g in self.components() if g.name.startswith(GATEWAY_PREFIX) and g.name in present]
+                gateways = [g for g in self.components() if gateway_number(g.name) is not None and g.name in present]
                 targets += [f'"127.0.0.1:{self.env[g.port_variables[3]]}"' for g in gateways]
             if targets:
                 text = f"- targets: [{', '.join(targets)}]\n"
@@ -202,7 +203,7 @@ class NativeStack:
         wanted = [
             c
             for c in self.components()
-            if only is None or c.name in only or (c.name.startswith(GATEWAY_PREFIX) and "collector" in only)
+            if only is None or c.name in only or (gateway_number(c.name) is not None and "collector" in only)
         ]
         running = self.running()
         plan: list[tuple[str, Path]] = []

@@ -6,7 +6,6 @@ file, so each panel's own generated expression is run on the edge case it must s
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,16 +15,15 @@ import yaml
 
 from stack.binaries import find_binary, missing_reason
 
-ROOT = Path(__file__).resolve().parent.parent
-DASHBOARDS = ROOT / "grafana" / "dashboards"
+from .dashboard_queries import dashboards, panels
+
 # Grafana's variables at "All", and the rate window at a fixed size.
 VARIABLES = {"$env": ".*", "$service": ".*", "$__rate_interval": "5m", "$tenant": ".*", "$model": ".*"}
 REQUESTS = "http_server_request_duration_seconds_count"
 
 
 def panel(dashboard: str, title: str) -> dict[str, Any]:
-    found = json.loads((DASHBOARDS / f"{dashboard}.json").read_text())["panels"]
-    return next(p for p in found if p["title"] == title)
+    return next(p for p in panels(dashboards()[dashboard]) if p["title"] == title)
 
 
 def expression(dashboard: str, title: str) -> str:
@@ -81,11 +79,7 @@ def test_the_5xx_error_rate_has_no_value_without_traffic(tmp_path: Path) -> None
 
 
 def all_panels() -> list[dict[str, Any]]:
-    found = []
-    for path in sorted(DASHBOARDS.glob("*.json")):
-        for item in json.loads(path.read_text())["panels"]:
-            found += [item, *item.get("panels", [])]
-    return found
+    return [item for board in dashboards().values() for item in panels(board)]
 
 
 def test_every_share_shown_as_a_bar_or_stat_fills_against_100_percent() -> None:
@@ -171,16 +165,10 @@ def test_the_audit_dashboards_service_takes_lokis_service_names_and_its_metric_p
     namespaced service, so the dashboard's metric panels match the name after any namespace."""
     from glassbox import conventions as c
 
-    board = json.loads((DASHBOARDS / "glassbox-audit.json").read_text())
+    board = dashboards()["glassbox-audit"]
     (service,) = [v for v in board["templating"]["list"] if v["name"] == "service"]
     assert service["datasource"]["type"] == "loki" and service["query"]["label"] in c.LOKI_INDEX_LABELS
-    prometheus = [
-        t["expr"] for p in all_panels_of(board) for t in p["targets"] if p["datasource"]["type"] == "prometheus"
-    ]
+    prometheus = [t["expr"] for p in panels(board) for t in p["targets"] if p["datasource"]["type"] == "prometheus"]
     assert prometheus, "the audit dashboard has metric panels"
     for expr in prometheus:
         assert 'job=~"(.+/)?$service"' in expr, expr
-
-
-def all_panels_of(board: dict[str, Any]) -> list[dict[str, Any]]:
-    return [item for panel in board["panels"] for item in (panel, *panel.get("panels", []))]

@@ -8,54 +8,34 @@ the native run, docker-compose.yml, docker-compose.scale.yml (Mimir), the Helm v
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from stack.components import NATIVE_DEFAULTS
 
+from .dashboard_queries import DASHBOARDS, dashboards, panels
 from .test_compose import COMPOSE_FILE, compose_variables, env_example
+from .test_loki_config import seconds as duration
 
 ROOT = Path(__file__).resolve().parent.parent
-DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 RULE_FILES = [ROOT / "prometheus" / "rules" / "glassbox-alerts.yml"]
-UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-DURATION = r"(\d+)(ms|s|m|h|d|w|y)"
+DURATION = r"(\d+(?:ms|s|m|h|d|w|y))"
 RANGE = re.compile(rf"\[{DURATION}(?::{DURATION})?\]")
 OFFSET = re.compile(rf"\boffset\s+{DURATION}")
 
 
-def seconds(number: str, unit: str) -> float:
-    return int(number) * UNITS[unit]
-
-
-def duration(text: str) -> float:
-    parts = re.findall(DURATION, text)
-    assert parts and "".join(n + u for n, u in parts) == text, f"not a duration: {text!r}"
-    return sum(seconds(n, u) for n, u in parts)
-
-
 def look_back(expr: str) -> float:
     """The longest range vector plus the longest offset in one PromQL expression."""
-    ranges = [seconds(m.group(1), m.group(2)) for m in RANGE.finditer(expr)]
-    offsets = [seconds(m.group(1), m.group(2)) for m in OFFSET.finditer(expr)]
+    ranges = [duration(m.group(1)) for m in RANGE.finditer(expr)]
+    offsets = [duration(m.group(1)) for m in OFFSET.finditer(expr)]
     return max(ranges, default=0.0) + max(offsets, default=0.0)
 
 
-def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
-    found = []
-    for panel in dashboard.get("panels", []):
-        found.append(panel)
-        found.extend(panel.get("panels", []))
-    return found
-
-
 def dashboard_reach(path: Path) -> float:
-    dashboard = json.loads(path.read_text())
+    dashboard = dashboards()[path.stem]
     window = duration(dashboard["time"]["from"].removeprefix("now-"))
     reach = window
     for panel in panels(dashboard):
