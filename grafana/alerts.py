@@ -16,12 +16,14 @@ from glassbox import conventions as c
 from grafana import promql as p
 from grafana.dashboards import (
     COST,
+    DEAD_LETTERS,
     FIRST_CHUNK_BUCKET,
     FIRST_CHUNK_P95_SECONDS,
     HTTP_BUCKET,
     HTTP_COUNT,
     LLM_COUNT,
     SERVER_ERROR,
+    TRANSITIONS,
     collector_metric,
     collector_rates,
 )
@@ -42,6 +44,10 @@ SPEND_CEILING_USD_PER_HOUR = 20.0
 SILENT_AFTER_SECONDS = 120
 CANARY_STALE_SECONDS = 300
 QUEUE_FULL_RATIO = 0.8
+# Of the activities of one agent role that ended in a day (completed or failed), the share that may fail, and
+# how many must have ended before the share means anything.
+ACTIVITY_FAILURE_RATIO = 0.10
+ACTIVITY_MIN_ENDED_1D = 10
 SEVERITIES = ("critical", "warning", "info")
 CONTACT_POINT = "glassbox-webhook"
 WEBHOOK_URL_VARIABLE = "GLASSBOX_ALERT_WEBHOOK_URL"
@@ -459,6 +465,71 @@ def _queue_full() -> Alert:
     )
 
 
+def _dead_letters() -> Alert:
+    keys = f"{p.ENVIRONMENT}, job, {p.QUEUE}"
+    emails = series(DEAD_LETTERS, f'{p.QUEUE}="emails", instance="w1"')
+    return Alert(
+        "GlassboxDeadLetters",
+        "glassbox-service",
+        f"max by ({keys}) ({p.sel(DEAD_LETTERS)})",
+        0,
+        None,
+        "1m",
+        "warning",
+        "The {{ $labels.glassbox_queue_name }} queue of {{ $labels.job }} holds dead letters",
+        "Jobs of the {{ $labels.glassbox_queue_name }} queue of {{ $labels.job }} "
+        "({{ $labels.deployment_environment_name }}) failed every attempt and wait in its dead-letter store: "
+        "nothing will run them again until someone does.",
+        "dead-letters",
+        Case({emails: "0x5 3x20"}, "15m", ({**APP, p.QUEUE: "emails"},)),
+        Case({emails: "0x20"}, "15m"),
+        # Dead letters that were dealt with (replayed or dropped): the alert clears.
+        also_quiet=(Case({emails: "0x3 2x5 0x15"}, "15m"),),
+    )
+
+
+def _activity_failures() -> Alert:
+    keys = f"{p.ENVIRONMENT}, job, {p.AGENT_ROLE}"
+    failed = f"sum by ({keys}) ({p.increase(p.sel(TRANSITIONS, p.eq(p.ACTIVITY_STATUS, c.ACTIVITY_FAILED)), '1d')})"
+    ended_selector = p.sel(TRANSITIONS, p.re(p.ACTIVITY_STATUS, f"{c.ACTIVITY_COMPLETED}|{c.ACTIVITY_FAILED}"))
+    ended = f"sum by ({keys}) ({p.increase(ended_selector, '1d')})"
+
+    def case(failed_values: str, completed_values: str) -> dict[str, str]:
+        role = f'{p.AGENT_ROLE}="writer"'
+        return {
+            series(TRANSITIONS, f'{role}, {p.ACTIVITY_STATUS}="{c.ACTIVITY_FAILED}"'): failed_values,
+            series(TRANSITIONS, f'{role}, {p.ACTIVITY_STATUS}="{c.ACTIVITY_COMPLETED}"'): completed_values,
+        }
+
+    return Alert(
+        "GlassboxActivityFailureRate",
+        "glassbox-service",
+        # Failures over the activities that ended, not those created: a day with failures and no creations is
+        # 100%, not +Inf.
+        f"({failed} / {ended}) and ({ended} >= {ACTIVITY_MIN_ENDED_1D})",
+        ACTIVITY_FAILURE_RATIO,
+        None,
+        "15m",
+        "warning",
+        "Over 10% of the {{ $labels.glassbox_agent_role }} activities of {{ $labels.job }} failed in a day",
+        "Of the activities of agent role {{ $labels.glassbox_agent_role }} in {{ $labels.job }} "
+        "({{ $labels.deployment_environment_name }}) that ended over the last 24 hours, more than 10% failed "
+        "(at least 10 ended).",
+        "activity-failure-rate",
+        # Every 10 minutes, 1 failure and 5 completions: 1 in 6 failed.
+        Case(case("0+1x200", "0+5x200"), "1d", ({**APP, p.AGENT_ROLE: "writer"},), interval="10m"),
+        # 1 failure and 10 completions: 9%.
+        Case(case("0+1x200", "0+10x200"), "1d", interval="10m"),
+        also_quiet=(
+            # 3 failures out of 5 activities in a day: too few to call it a rate.
+            Case(case("0x50 1x50 2x50 3x50", "0x100 1x50 2x50"), "1d", interval="10m"),
+            # A restart resets the completions counter: 9% failed, which a delta across the reset would overstate.
+            Case(case("0+1x200", "0+10x100 0+10x100"), "1d", interval="10m"),
+        ),
+        window_seconds=86400 + 600,
+    )
+
+
 def _target_down() -> Alert:
     up = 'up{job="loki", instance="loki:3100"}'
     return Alert(
@@ -647,6 +718,8 @@ ALERTS: tuple[Alert, ...] = (
     _kill_switch_on(),
     _export_failures(),
     _refused(),
+    _dead_letters(),
+    _activity_failures(),
     _queue_full(),
     _target_down(),
     _audit_failures(),
