@@ -8,6 +8,7 @@ covers are re-exported here.
 from glassbox.activities import Activity, activity, running_activity
 from glassbox.agents import agent, tool
 from glassbox.audit.events import AuditRefused, audit, audited
+from glassbox.evaluations import evaluation, feedback
 from glassbox.guard import AICallRefused, canned_answer, is_fallback, set_fallback, set_kill_switch
 from glassbox.pipeline import configure
 from glassbox.queues import track_queue, untrack_queue
@@ -24,6 +25,8 @@ __all__ = [
     "audited",
     "canned_answer",
     "configure",
+    "evaluation",
+    "feedback",
     "is_fallback",
     "running_activity",
     "set_fallback",

@@ -208,6 +208,27 @@ ACTIVITY_STATUSES: Final = (
     ACTIVITY_FAILED,
 )
 
+# --------------------------------------------------------------------------- feedback and evaluations
+# The GenAI semantic conventions' evaluation event (an OTel log record) and its attributes.
+GEN_AI_EVALUATION_EVENT: Final = "gen_ai.evaluation.result"
+GEN_AI_EVALUATION_NAME: Final = "gen_ai.evaluation.name"
+GEN_AI_EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
+GEN_AI_EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"
+GEN_AI_EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"
+# Results by evaluation name, outcome, model, agent and tenant; and their scores.
+METRIC_EVALUATION_RESULTS: Final = "glassbox.evaluation.results"
+METRIC_EVALUATION_SCORE: Final = "glassbox.evaluation.score"
+EVALUATION_OUTCOME: Final = "glassbox.evaluation.outcome"
+EVALUATION_ACCEPTED: Final = "accepted"
+EVALUATION_REJECTED: Final = "rejected"
+EVALUATION_UNSCORED: Final = "unscored"
+# Who judged: a user's or reviewer's feedback, or an evaluation (LLM-as-judge, a rule).
+EVALUATION_SOURCE: Final = "glassbox.evaluation.source"
+EVALUATION_SOURCE_FEEDBACK: Final = "feedback"
+EVALUATION_SOURCE_EVALUATION: Final = "evaluation"
+# Score buckets: scores are expected in 0..1 (thumbs up 1, down 0).
+EVALUATION_SCORE_BUCKETS: Final = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
 # --------------------------------------------------------------------------- tenant budgets
 # USD limits per tenant and calendar period (UTC), and what was spent in the current period. The alert rules
 # and the LLM cost and tenant dashboards divide one by the other.
@@ -259,6 +280,8 @@ TENANT_LABELLED_METRICS: Final = frozenset(
         METRIC_ACTIVITY_DURATION,
         METRIC_APPROVAL_BACKLOG,
         METRIC_AI_CALLS_REFUSED,
+        METRIC_EVALUATION_RESULTS,
+        METRIC_EVALUATION_SCORE,
     }
 )
 
@@ -287,6 +310,8 @@ PROMETHEUS_NAMES: Final[Mapping[str, str]] = {
     METRIC_AUDIT_SPOOLED: "glassbox_audit_spooled",
     METRIC_STATE_FAILURES: "glassbox_state_failures_total",
     METRIC_STATE_CONNECTED: "glassbox_state_connected",
+    METRIC_EVALUATION_RESULTS: "glassbox_evaluation_results_total",
+    METRIC_EVALUATION_SCORE: "glassbox_evaluation_score",
 }
 
 # --------------------------------------------------------------------------- logs

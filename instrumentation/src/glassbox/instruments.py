@@ -81,6 +81,17 @@ class Instruments:
             unit="{activity}",
             description="Activities waiting for a human approval.",
         )
+        self.evaluation_results = meter.create_counter(
+            c.METRIC_EVALUATION_RESULTS,
+            unit="{result}",
+            description="Feedback and evaluation results, by evaluation name, outcome, model, agent and tenant.",
+        )
+        self.evaluation_score = meter.create_histogram(
+            c.METRIC_EVALUATION_SCORE,
+            unit="{score}",
+            description="Scores of feedback and evaluation results (0..1, higher is better).",
+            explicit_bucket_boundaries_advisory=list(c.EVALUATION_SCORE_BUCKETS),
+        )
         limit = settings.get("GLASSBOX_MAX_TENANTS") if max_tenants is None else max_tenants
         self.tenants = TenantLimiter(limit, on_overflow=lambda: self.tenant_overflow.add(1))
         self.log_redactor: Redactor = build_redactor(

@@ -31,8 +31,9 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
+from opentelemetry.trace import SpanKind
 
-from glassbox import attribution, content, cost, mcp_spans
+from glassbox import attribution, content, cost, evaluations, mcp_spans
 from glassbox import conventions as c
 from glassbox import instruments as instruments_module
 from glassbox.guard import core as guard
@@ -89,6 +90,8 @@ class GlassboxSpanProcessor(SpanProcessor):
         values = attribution.current(parent_context)
         if values:
             span.set_attributes(values)
+            if span.kind == SpanKind.SERVER and c.REQUEST_ID in values:
+                evaluations.recent_requests.remember(values[c.REQUEST_ID], span.context)
         own = span.attributes or {}
         if c.MCP_METHOD_NAME in own:
             own = mcp_spans.follow_conventions(span, own)
