@@ -17,6 +17,7 @@ from grafana import promql as p
 from grafana.dashboards import (
     COST,
     DEAD_LETTERS,
+    EVALUATIONS,
     FIRST_CHUNK_BUCKET,
     FIRST_CHUNK_P95_SECONDS,
     HTTP_BUCKET,
@@ -48,6 +49,10 @@ QUEUE_FULL_RATIO = 0.8
 # how many must have ended before the share means anything.
 ACTIVITY_FAILURE_RATIO = 0.10
 ACTIVITY_MIN_ENDED_1D = 10
+# Of the scored feedback and evaluation results of a day, the share that may reject the answer, and how many
+# must have been scored before the share means anything.
+REJECTED_RATIO = 0.05
+REJECTED_MIN_SCORED_1D = 20
 SEVERITIES = ("critical", "warning", "info")
 CONTACT_POINT = "glassbox-webhook"
 WEBHOOK_URL_VARIABLE = "GLASSBOX_ALERT_WEBHOOK_URL"
@@ -530,6 +535,46 @@ def _activity_failures() -> Alert:
     )
 
 
+def _answers_rejected() -> Alert:
+    keys = f"{p.ENVIRONMENT}, job"
+    rejected = p.sel(EVALUATIONS, p.eq(c.EVALUATION_OUTCOME, c.EVALUATION_REJECTED))
+    scored = p.sel(EVALUATIONS, p.re(c.EVALUATION_OUTCOME, f"{c.EVALUATION_ACCEPTED}|{c.EVALUATION_REJECTED}"))
+    scored_1d = f"sum by ({keys}) ({p.increase(scored, '1d')})"
+
+    def case(rejected_values: str, accepted_values: str, unscored_values: str = "0x200") -> dict[str, str]:
+        name = f'{p.EVALUATION_NAME}="user_feedback"'
+        return {
+            series(EVALUATIONS, f'{name}, {p.OUTCOME}="{outcome}"'): values
+            for outcome, values in (
+                (c.EVALUATION_REJECTED, rejected_values),
+                (c.EVALUATION_ACCEPTED, accepted_values),
+                (c.EVALUATION_UNSCORED, unscored_values),
+            )
+        }
+
+    return Alert(
+        "GlassboxAnswersRejected",
+        "glassbox-service",
+        f"(sum by ({keys}) ({p.increase(rejected, '1d')}) / {scored_1d}) and ({scored_1d} >= {REJECTED_MIN_SCORED_1D})",
+        REJECTED_RATIO,
+        None,
+        "15m",
+        "warning",
+        "Over 5% of the scored answers of {{ $labels.job }} were rejected in a day",
+        "Of the feedback and evaluation results with a score or verdict for {{ $labels.job }} "
+        "({{ $labels.deployment_environment_name }}) over the last 24 hours, more than 5% rejected the answer "
+        "(at least 20 scored).",
+        "answers-rejected",
+        # Every 10 minutes, 1 rejection and 9 acceptances: 10%.
+        Case(case("0+1x200", "0+9x200"), "1d", ({**APP},), interval="10m"),
+        # 1 rejection and 24 acceptances: 4%; unscored results do not count, however many.
+        Case(case("0+1x200", "0+24x200", "0+100x200"), "1d", interval="10m"),
+        # 2 rejections out of 4 scored results in a day: too few to call it a rate.
+        also_quiet=(Case(case("0x100 1x50 2x50", "0x100 1x50 2x50"), "1d", interval="10m"),),
+        window_seconds=86400 + 600,
+    )
+
+
 def _target_down() -> Alert:
     up = 'up{job="loki", instance="loki:3100"}'
     return Alert(
@@ -720,6 +765,7 @@ ALERTS: tuple[Alert, ...] = (
     _refused(),
     _dead_letters(),
     _activity_failures(),
+    _answers_rejected(),
     _queue_full(),
     _target_down(),
     _audit_failures(),

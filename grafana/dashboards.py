@@ -37,6 +37,9 @@ TOKENS_SUM = p.metric(c.METRIC_TOKEN_USAGE, "_sum")
 COST = p.metric(c.METRIC_COST)
 UNPRICED = p.metric(c.METRIC_COST_UNPRICED)
 REFUSED = p.metric(c.METRIC_AI_CALLS_REFUSED)
+EVALUATIONS = p.metric(c.METRIC_EVALUATION_RESULTS)
+EVALUATION_SCORE_SUM = p.metric(c.METRIC_EVALUATION_SCORE, "_sum")
+EVALUATION_SCORE_COUNT = p.metric(c.METRIC_EVALUATION_SCORE, "_count")
 KILL_SWITCH = p.metric(c.METRIC_AI_KILL_SWITCH)
 TRANSITIONS = p.metric(c.METRIC_ACTIVITY_TRANSITIONS)
 BACKLOG = p.metric(c.METRIC_APPROVAL_BACKLOG)
@@ -264,11 +267,40 @@ def llm_cost() -> dict[str, Any]:
     tokens = p.sel(TOKENS_SUM, *p.APP, p.VAR_TENANT, p.VAR_MODEL)
     cache_tokens = p.sel(p.metric(c.METRIC_CACHE_TOKENS), *p.APP, p.VAR_TENANT, p.VAR_MODEL)
     calls = p.sel(LLM_COUNT, *p.APP, p.VAR_TENANT, p.VAR_MODEL)
+    failed_calls = p.sel(LLM_COUNT, *p.APP, p.VAR_TENANT, p.VAR_MODEL, p.ne(p.ERROR_TYPE, ""))
     budget = p.budget_used(*p.APP, p.VAR_TENANT)
+    quality = (*p.APP, p.VAR_TENANT, p.VAR_MODEL)
+    results = p.sel(EVALUATIONS, *quality)
+    rejected = p.sel(EVALUATIONS, *quality, p.eq(c.EVALUATION_OUTCOME, c.EVALUATION_REJECTED))
+    scored = p.sel(
+        EVALUATIONS, *quality, p.re(c.EVALUATION_OUTCOME, f"{c.EVALUATION_ACCEPTED}|{c.EVALUATION_REJECTED}")
+    )
+    score_sum = p.sel(EVALUATION_SCORE_SUM, *quality)
+    score_count = p.sel(EVALUATION_SCORE_COUNT, *quality)
+
+    def rejected_share(by: str, label: str) -> Panel:
+        """Of the scored results over the time range, the share that rejected the answer, per ``label``."""
+        return bargauge(
+            f"Answers rejected by {by}",
+            f"Share of scored feedback and evaluation results that rejected the answer, per {what(by)}: 0 when "
+            "none was rejected; results without a score or verdict are left out.",
+            "percentunit",
+            Query(
+                f"(sum by ({label}) ({p.increase(rejected, '$__range')})"
+                f" or 0 * sum by ({label}) ({p.increase(scored, '$__range')}))"
+                f" / (sum by ({label}) ({p.increase(scored, '$__range')}) > 0)",
+                "{{" + label + "}}",
+                instant=True,
+            ),
+            thresholds=[(0.05, "red")],
+            width=8,
+        )
+
     return dashboard(
         "glassbox-llm-cost",
         "Glassbox / LLM cost",
-        "What the models cost: spend by model, tenant and agent, tokens, budgets, and the most expensive calls.",
+        "What the models cost and how they answer: kill switch and budgets first, spend by model, tenant and agent, "
+        "tokens, latency and errors, rejected answers, and the most expensive calls.",
         [
             ENV_VARIABLE,
             SERVICE_VARIABLE,
@@ -277,6 +309,56 @@ def llm_cost() -> dict[str, Any]:
             text_variable("min_trace_cost", "Minimum USD per trace", "0.0001"),
         ],
         [
+            Row("Now"),
+            stat(
+                "Kill switch",
+                "Whether the kill switch is on (1) for each service: its model calls are refused.",
+                "short",
+                Query(f"max by (job) ({p.sel(KILL_SWITCH, *p.APP)})", "{{job}}", instant=True),
+                thresholds=[(1, "red")],
+                mappings=[{"type": "value", "options": {"0": {"text": "off"}, "1": {"text": "ON", "color": "red"}}}],
+                width=4,
+            ),
+            bargauge(
+                "Budget used per tenant",
+                "Share of each tenant's daily and monthly USD budget spent in the current period.",
+                "percentunit",
+                Query(budget, "{{" + p.TENANT + "}} {{" + p.PERIOD + "}}", instant=True),
+                thresholds=BUDGET_STEPS,
+                options={"minVizHeight": 10},
+                width=8,
+                height=5,
+            ),
+            stat(
+                "Model call error rate",
+                "Share of model calls that failed, over the last minutes: 0 when none failed, no value with no calls.",
+                "percentunit",
+                Query(
+                    f"(sum({p.rate(failed_calls)}) or 0 * sum({p.rate(calls)})) / (sum({p.rate(calls)}) > 0)", "errors"
+                ),
+                thresholds=[(0.05, "red")],
+                width=4,
+            ),
+            stat(
+                "Model call latency p95",
+                "95th percentile of a whole model call's duration, over every model chosen.",
+                "s",
+                Query(p.quantile(0.95, p.sel(LLM_BUCKET, *p.APP, p.VAR_TENANT, p.VAR_MODEL)), "p95", exemplar=True),
+                width=4,
+            ),
+            stat(
+                "Answers rejected",
+                "Share of scored feedback and evaluation results that rejected the answer, over the time range.",
+                "percentunit",
+                Query(
+                    f"(sum({p.increase(rejected, '$__range')}) or 0 * sum({p.increase(scored, '$__range')}))"
+                    f" / (sum({p.increase(scored, '$__range')}) > 0)",
+                    "rejected",
+                    instant=True,
+                ),
+                thresholds=[(0.05, "red")],
+                width=4,
+            ),
             Row("Spend"),
             stat(
                 "Spend in the time range",
@@ -346,13 +428,16 @@ def llm_cost() -> dict[str, Any]:
                     instant=True,
                 ),
             ),
-            bargauge(
-                "Budget used per tenant",
-                "Share of each tenant's daily and monthly USD budget spent in the current period.",
+            timeseries(
+                "Model call error rate by model",
+                "Share of calls to each model that failed (error.type set): 0 if none failed, no value with no calls.",
                 "percentunit",
-                Query(budget, "{{" + p.TENANT + "}} {{" + p.PERIOD + "}}", instant=True),
-                thresholds=BUDGET_STEPS,
-                options={"minVizHeight": 10},
+                Query(
+                    f"(sum by ({p.MODEL}) ({p.rate(failed_calls)}) or 0 * sum by ({p.MODEL}) ({p.rate(calls)}))"
+                    f" / (sum by ({p.MODEL}) ({p.rate(calls)}) > 0)",
+                    "{{" + p.MODEL + "}}",
+                ),
+                thresholds=[(0.05, "red")],
             ),
             Row("Latency and streaming"),
             timeseries(
@@ -393,14 +478,6 @@ def llm_cost() -> dict[str, Any]:
                 width=8,
             ),
             Row("Refused calls"),
-            stat(
-                "Kill switch",
-                "Whether the kill switch is on (1) for each service: its model calls are refused.",
-                "short",
-                Query(f"max by (job) ({p.sel(KILL_SWITCH, *p.APP)})", "{{job}}", instant=True),
-                thresholds=[(1, "red")],
-                mappings=[{"type": "value", "options": {"0": {"text": "off"}, "1": {"text": "ON", "color": "red"}}}],
-            ),
             timeseries(
                 "Model calls refused, by reason",
                 "Calls the guard did not make per second: kill switch, tenant budget (day/month) or request limit.",
@@ -409,7 +486,31 @@ def llm_cost() -> dict[str, Any]:
                     f"sum by ({p.TENANT}, {p.label(c.LABEL_REASON)}) ({p.rate(p.sel(REFUSED, *p.APP, p.VAR_TENANT))})",
                     "{{" + p.TENANT + "}} {{" + p.label(c.LABEL_REASON) + "}}",
                 ),
-                width=18,
+                width=24,
+            ),
+            Row("Answer quality"),
+            *[
+                rejected_share(by, label)
+                for by, label in (("model", p.MODEL), ("agent", p.AGENT), ("tenant", p.TENANT))
+            ],
+            timeseries(
+                "Mean score by evaluation and model",
+                "Mean score of feedback and evaluation results (0..1, higher is better), per evaluation and model.",
+                "short",
+                Query(
+                    f"sum by ({p.EVALUATION_NAME}, {p.MODEL}) ({p.rate(score_sum)})"
+                    f" / (sum by ({p.EVALUATION_NAME}, {p.MODEL}) ({p.rate(score_count)}) > 0)",
+                    "{{" + p.EVALUATION_NAME + "}} {{" + p.MODEL + "}}",
+                ),
+            ),
+            timeseries(
+                "Results per minute by evaluation and outcome",
+                "Feedback and evaluation results per minute: accepted, rejected, or unscored (no score, no verdict).",
+                "short",
+                Query(
+                    f"sum by ({p.EVALUATION_NAME}, {p.OUTCOME}) ({p.rate(results)}) * 60",
+                    "{{" + p.EVALUATION_NAME + "}} {{" + p.OUTCOME + "}}",
+                ),
             ),
             Row("Most expensive calls"),
             table(

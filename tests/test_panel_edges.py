@@ -172,3 +172,69 @@ def test_the_audit_dashboards_service_takes_lokis_service_names_and_its_metric_p
     assert prometheus, "the audit dashboard has metric panels"
     for expr in prometheus:
         assert 'job=~"(.+/)?$service"' in expr, expr
+
+
+def evaluation_results(outcome: str, model: str = "gpt-4o") -> str:
+    return (
+        f'glassbox_evaluation_results_total{{job="shop/api", deployment_environment_name="prod", '
+        f'gen_ai_evaluation_name="user_feedback", gen_ai_request_model="{model}", '
+        f'glassbox_evaluation_outcome="{outcome}"}}'
+    )
+
+
+def rejected_by_model() -> str:
+    return expression("glassbox-llm-cost", "Answers rejected by model").replace("$__range", "20m")
+
+
+def test_rejected_answers_are_zero_not_no_data_when_every_scored_answer_was_accepted(tmp_path: Path) -> None:
+    results = {evaluation_results("accepted"): "0+3x30", evaluation_results("rejected", "claude"): "0+1x30"}
+    expected = [
+        {"labels": '{gen_ai_request_model="gpt-4o"}', "value": 0},
+        {"labels": '{gen_ai_request_model="claude"}', "value": 1},
+    ]
+    promtool_expect(tmp_path, results, rejected_by_model(), expected)
+
+
+def test_rejected_answers_are_the_share_of_scored_results_leaving_unscored_ones_out(tmp_path: Path) -> None:
+    results = {
+        evaluation_results("accepted"): "0+3x30",
+        evaluation_results("rejected"): "0+1x30",
+        evaluation_results("unscored"): "0+50x30",
+    }
+    promtool_expect(
+        tmp_path, results, rejected_by_model(), [{"labels": '{gen_ai_request_model="gpt-4o"}', "value": 0.25}]
+    )
+
+
+def test_rejected_answers_have_no_value_when_nothing_was_scored(tmp_path: Path) -> None:
+    results = {evaluation_results("unscored"): "0+5x30", evaluation_results("accepted"): "0x30"}
+    promtool_expect(tmp_path, results, rejected_by_model(), [])
+
+
+def model_calls(error_type: str = "") -> str:
+    error = f', error_type="{error_type}"' if error_type else ""
+    return (
+        f'gen_ai_client_operation_duration_seconds_count{{job="shop/api", deployment_environment_name="prod", '
+        f'gen_ai_request_model="gpt-4o"{error}}}'
+    )
+
+
+def test_the_model_call_error_rate_atop_the_cost_dashboard_is_zero_when_nothing_failed(tmp_path: Path) -> None:
+    expr = expression("glassbox-llm-cost", "Model call error rate")
+    promtool_expect(tmp_path, {model_calls(): "0+10x30"}, expr, [{"labels": "{}", "value": 0}])
+    calls = {model_calls(): "0+3x30", model_calls("openai.RateLimitError"): "0+1x30"}
+    promtool_expect(tmp_path, calls, expr, [{"labels": "{}", "value": 0.25}])
+
+
+def test_the_cost_dashboard_opens_on_the_kill_switch_budgets_errors_and_latency() -> None:
+    board = dashboards()["glassbox-llm-cost"]
+    first_row = []
+    for item in board["panels"][1:]:
+        if item["type"] == "row":
+            break
+        first_row.append(item["title"])
+    assert board["panels"][0]["type"] == "row"
+    assert {"Kill switch", "Budget used per tenant", "Model call error rate", "Model call latency p95"} <= set(
+        first_row
+    )
+    assert all(p["gridPos"]["y"] <= 1 for p in board["panels"][1 : len(first_row) + 1]), "the first row wraps"
