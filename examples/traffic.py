@@ -87,7 +87,11 @@ RARE_KINDS: list[tuple[str, str, dict[str, Any] | None, dict[str, str]]] = [
     ("unpriced_model", "/chat", {"message": QUESTIONS[0], "model": UNPRICED_MODEL}, {}),
     ("provider_outage", "/chat", {"message": QUESTIONS[0], "model": OUTAGE_MODEL}, {}),
     ("agent_failing", "/agent", {"task": QUESTIONS[2], "model": "no-such-model"}, {}),
+    ("chat_disliked", "/chat", {"message": QUESTIONS[1]}, {}),
 ]
+# Users rate some answers (thumbs up 1, down 0) by the answer's request id; "chat_disliked" always gets a 0.
+FEEDBACK_SHARE = 0.3
+THUMBS_DOWN_SHARE = 0.15
 
 
 async def send(
@@ -111,6 +115,19 @@ async def send(
         else:
             response = await client.post(path, json=body, headers=headers)
         counts[f"{kind} {response.status_code}"] += 1
+        if response.status_code == 200 and (
+            kind == "chat_disliked" or (kind == "chat" and rng.random() < FEEDBACK_SHARE)
+        ):
+            liked = kind == "chat" and rng.random() >= THUMBS_DOWN_SHARE
+            rating = {
+                "request_id": headers["x-request-id"],
+                "score": 1 if liked else 0,
+                "label": "thumbs_up" if liked else "thumbs_down",
+                "comment": None if liked else "The answer did not help.",
+            }
+            feedback_headers = {k: v for k, v in headers.items() if k != "x-request-id"}
+            response = await client.post("/feedback", json=rating, headers=feedback_headers)
+            counts[f"feedback {response.status_code}"] += 1
     except httpx.HTTPError as exc:
         counts[f"{kind} {type(exc).__name__}"] += 1
 

@@ -9,8 +9,12 @@ comes from running it under ``opentelemetry-instrument``::
 
 Endpoints:
 
-* ``POST /chat``: one chat completion (OpenAI), optionally streamed.
-* ``POST /agent``: an agent that plans with Anthropic, calls two tools, and writes the answer with OpenAI.
+* ``POST /chat``: one chat completion (OpenAI), optionally streamed; a rule (``glassbox.evaluation``) scores
+  whether it answered.
+* ``POST /feedback`` ``{"request_id": ..., "score": 0|1}``: a user's thumbs on an earlier answer
+  (``glassbox.feedback``).
+* ``POST /agent``: an agent that plans with Anthropic, calls two tools, and writes the answer with OpenAI; it
+  records whether it completed the task as an evaluation.
 * ``POST /search``: embeds the query and ranks a small in-memory corpus.
 * ``POST /summarize``: one LangChain ``ChatOpenAI`` call (the framework path: its span comes from the LangChain
   instrumentation, and the guard on the openai SDK underneath applies to it).
@@ -35,7 +39,7 @@ import json
 import logging
 import math
 import os
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 import anthropic
@@ -90,6 +94,9 @@ FOLLOWUPS: deque[str] = deque(maxlen=1000)
 DEAD_LETTERS: deque[str] = deque(maxlen=1000)
 followups_done = 0
 glassbox.track_queue("followups", depth=lambda: len(FOLLOWUPS), dead_letters=lambda: len(DEAD_LETTERS))
+# The model that answered each recent chat request, so users' feedback on it is counted against that model.
+ANSWERED_BY: OrderedDict[str, str] = OrderedDict()
+MAX_ANSWERED = 1000
 
 app = FastAPI(title="glassbox demo agent")
 
@@ -104,6 +111,13 @@ class AgentRequest(BaseModel):
     task: str
     # The model for the final answer; an unknown one makes the run fail (the pipeline dashboard shows it).
     model: str | None = None
+
+
+class FeedbackRequest(BaseModel):
+    request_id: str
+    score: float
+    label: str | None = None
+    comment: str | None = None
 
 
 class SearchRequest(BaseModel):
@@ -134,7 +148,7 @@ def work_off_a_followup() -> None:
 
 
 @app.post("/chat")
-async def chat(request: ChatRequest) -> Any:
+async def chat(request: ChatRequest, x_request_id: str | None = Header(default=None)) -> Any:
     work_off_a_followup()
     model = request.model or SETTINGS["chat_model"]
     if request.model:
@@ -162,7 +176,27 @@ async def chat(request: ChatRequest) -> Any:
         raise _llm_error(exc) from exc
     fallback = glassbox.is_fallback(completion)
     log.info("chat answered", extra={"model": model, "fallback": fallback})
-    return {"answer": completion.choices[0].message.content, "fallback": fallback}
+    answer = completion.choices[0].message.content
+    # A rule-based evaluation inside the request: a canned or empty answer did not answer the question.
+    glassbox.evaluation("answered", score=0.0 if fallback or not answer else 1.0, model=model)
+    if x_request_id:
+        ANSWERED_BY[x_request_id] = model
+        while len(ANSWERED_BY) > MAX_ANSWERED:
+            ANSWERED_BY.popitem(last=False)
+    return {"answer": answer, "fallback": fallback}
+
+
+@app.post("/feedback")
+async def feedback(request: FeedbackRequest) -> dict[str, bool]:
+    """A user's thumbs up (score 1) or down (0) on an earlier answer, by that answer's request id."""
+    glassbox.feedback(
+        request.request_id,
+        score=request.score,
+        label=request.label,
+        comment=request.comment,
+        model=ANSWERED_BY.get(request.request_id),
+    )
+    return {"recorded": True}
 
 
 @glassbox.tool("lookup_account")
@@ -231,6 +265,9 @@ async def agent(request: AgentRequest) -> Any:
     except glassbox.AICallRefused as exc:
         task.fail(exc.reason)  # a refused call without a canned answer (the docs search): answered 503 below
         raise
+    # The agent's own check of its work: a canned answer is a task not done.
+    glassbox.evaluation("task_completed", rejected=bool(result["fallback"]), agent="support_agent",
+                        model=request.model or SETTINGS["chat_model"])  # fmt: skip
     if result["fallback"]:
         task.fail("fallback")  # the kill switch, a budget or a request limit: the answer is the canned one
         return result
