@@ -7,14 +7,18 @@ It starts the stub LLM (``examples/stub_llm/server.py --latency-ms 0``) and, in 
 * ``call``: one ``openai`` chat completion through the real SDK against the stub (no instrumentation): the
   client-side work of a model call plus a loopback round trip, the baseline;
 * ``check``: ``glassbox.guard.core.check`` for that call with no budget for the tenant (the kill switch as the
-  process last read it, the settings read once);
+  process last read it, the settings read once, and the prompt-injection guardrail scoring the 2,000-character
+  user message, with its ``apply_guardrail`` span going to an SDK tracer provider and batch processor, as under
+  ``opentelemetry-instrument``);
+* ``check, guardrail off``: the same with ``GLASSBOX_GUARDRAIL_MODE=off``, so the difference is the guardrail;
 * ``check+budget``: the same for a tenant with a day budget, so the guard estimates the call's cost (a
   2,000-character prompt) and reserves it in the host's SQLite file, then (``check`` returns the refusal only)
   releases it: two short transactions.
 
 It prints the median per-call time of each over ``--rounds`` rounds and the ratios ``check/call`` and
 ``check+budget/call``: the share of a model call's own client-side time that the guard adds. A real provider
-answers in hundreds of milliseconds, so the share of a real call is far smaller.
+answers in hundreds of milliseconds, so the share of a real call is far smaller. It also prints the p99 of one
+``check`` (the target: at most 5 ms with the guardrail on a 2 KB input) and of one guardrail-off check.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ from typing import Any
 import httpx
 import openai
 from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from glassbox import attribution
 from glassbox import conventions as c
@@ -40,14 +47,36 @@ from glassbox.guard import budgets
 from glassbox.guard import core as guard
 
 ROOT = Path(__file__).resolve().parent.parent
-PROMPT: Any = [{"role": "system", "content": "You answer support questions."}, {"role": "user", "content": "x" * 2000}]
+# A 2,000-character support question, ordinary text (the guardrail scores what a user really sends).
+QUESTION = (
+    "Hello, I have a question about the invoice for last month. The total does not match the plan we signed up "
+    "for, and I think we were charged twice for the extra seats. Could you check the billing history of the "
+    "workspace and tell me what happened? We also want to move the workspace to another region next quarter. "
+) * 8
+PROMPT: Any = [
+    {"role": "system", "content": "You answer support questions."},
+    {"role": "user", "content": QUESTION[:2000]},
+]
 
 
-def per_call(function: Callable[[], Any], calls: int) -> float:
+def per_call(function: Callable[[], Any], calls: int, times: list[float] | None = None) -> float:
+    """Mean seconds per call; each call's own time is appended to ``times`` when given."""
     start = time.perf_counter()
     for _ in range(calls):
+        before = time.perf_counter()
         function()
+        if times is not None:
+            times.append(time.perf_counter() - before)
     return (time.perf_counter() - start) / calls
+
+
+def p99(times: list[float]) -> float:
+    return sorted(times)[int(len(times) * 0.99)]
+
+
+class Discard(SpanExporter):  # type: ignore[misc]
+    def export(self, spans: Any) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
 
 
 def main() -> int:
@@ -72,14 +101,18 @@ def main() -> int:
             except httpx.HTTPError:
                 time.sleep(0.1)
         client = openai.OpenAI(base_url=f"{base}/v1", api_key="sk-bench", max_retries=0)
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(Discard()))
+        trace.set_tracer_provider(provider)
         budgets.install(budgets.Budgets({"budgeted": {"day": 1000.0, "month": 10000.0}}))
         kwargs = {"model": "gpt-4o-mini", "messages": PROMPT}
 
         def call() -> Any:
             return client.chat.completions.create(**kwargs)
 
-        def check_as(tenant: str) -> Callable[[], Any]:
+        def check_as(tenant: str, guardrail: str = "enforce") -> Callable[[], Any]:
             def check() -> Any:
+                os.environ["GLASSBOX_GUARDRAIL_MODE"] = guardrail
                 token = otel_context.attach(attribution.with_attribution({c.TENANT_ID: tenant}))
                 try:
                     return guard.check(guard.OPENAI_CHAT, kwargs)
@@ -88,14 +121,20 @@ def main() -> int:
 
             return check
 
-        modes = {"call": call, "check": check_as("unbudgeted"), "check+budget": check_as("budgeted")}
+        modes = {
+            "call": call,
+            "check": check_as("unbudgeted"),
+            "check, guardrail off": check_as("unbudgeted", "off"),
+            "check+budget": check_as("budgeted"),
+        }
         for function in modes.values():
             per_call(function, 50)  # warm-up: connections, price cards, SQLite
         results: dict[str, list[float]] = {name: [] for name in modes}
+        times: dict[str, list[float]] = {name: [] for name in modes}
         for round_number in range(1, args.rounds + 1):
             for name, function in modes.items():
                 calls = args.calls if name != "call" else max(100, args.calls // 10)
-                results[name].append(per_call(function, calls))
+                results[name].append(per_call(function, calls, times[name]))
             line = ", ".join(f"{name} {results[name][-1] * 1e6:.1f} µs" for name in modes)
             print(f"round {round_number}: {line}")
         medians = {name: statistics.median(values) for name, values in results.items()}
@@ -104,6 +143,14 @@ def main() -> int:
             f"({medians['check'] / medians['call']:.2%} of the call), check+budget "
             f"{medians['check+budget'] * 1e6:.1f} µs ({medians['check+budget'] / medians['call']:.2%} of the call)"
         )
+        off = medians["check, guardrail off"]
+        worst, worst_off = p99(times["check"]), p99(times["check, guardrail off"])
+        print(
+            f"the guardrail: {(medians['check'] - off) * 1e6:.1f} µs of the check's {medians['check'] * 1e6:.1f} µs; "
+            f"p99 of one check {worst * 1e3:.3f} ms (target <= 5 ms: {'met' if worst <= 0.005 else 'MISSED'}), "
+            f"guardrail off {worst_off * 1e3:.3f} ms"
+        )
+        provider.shutdown()
         return 0
     finally:
         budgets.install(None)

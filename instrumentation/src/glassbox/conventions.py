@@ -229,6 +229,30 @@ EVALUATION_SOURCE_EVALUATION: Final = "evaluation"
 # Score buckets: scores are expected in 0..1 (thumbs up 1, down 0).
 EVALUATION_SCORE_BUCKETS: Final = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
+# --------------------------------------------------------------------------- the prompt-injection guardrail
+# The GenAI security semantic conventions' guardian span (operation apply_guardrail) and finding event.
+OPERATION_APPLY_GUARDRAIL: Final = "apply_guardrail"
+GEN_AI_GUARDIAN_NAME: Final = "gen_ai.guardian.name"
+GEN_AI_GUARDIAN_PROVIDER_NAME: Final = "gen_ai.guardian.provider.name"
+GEN_AI_GUARDIAN_VERSION: Final = "gen_ai.guardian.version"
+GEN_AI_SECURITY_TARGET_TYPE: Final = "gen_ai.security.target.type"
+SECURITY_TARGET_LLM_INPUT: Final = "llm_input"
+GEN_AI_SECURITY_DECISION_TYPE: Final = "gen_ai.security.decision.type"
+GEN_AI_SECURITY_DECISION_REASON: Final = "gen_ai.security.decision.reason"
+GEN_AI_SECURITY_FINDING_EVENT: Final = "gen_ai.security.finding"
+GEN_AI_SECURITY_RISK_CATEGORY: Final = "gen_ai.security.risk.category"
+GEN_AI_SECURITY_RISK_SEVERITY: Final = "gen_ai.security.risk.severity"
+GEN_AI_SECURITY_RISK_SCORE: Final = "gen_ai.security.risk.score"
+GEN_AI_SECURITY_RISK_METADATA: Final = "gen_ai.security.risk.metadata"
+# Glassbox's own: the 0-100 score and its level (none, low, medium, high, critical), the mode, and whether a
+# scored part was the user's input or a tool result.
+GUARDRAIL_SCORE: Final = "glassbox.guardrail.score"
+GUARDRAIL_LEVEL: Final = "glassbox.guardrail.level"
+GUARDRAIL_MODE: Final = "glassbox.guardrail.mode"
+GUARDRAIL_SOURCE: Final = "glassbox.guardrail.source"
+GUARDRAIL_ALERT_LEVELS: Final = ("high", "critical")
+METRIC_GUARDRAIL_CHECKS: Final = "glassbox.guardrail.checks"
+
 # --------------------------------------------------------------------------- tenant budgets
 # USD limits per tenant and calendar period (UTC), and what was spent in the current period. The alert rules
 # and the LLM cost and tenant dashboards divide one by the other.
@@ -282,6 +306,7 @@ TENANT_LABELLED_METRICS: Final = frozenset(
         METRIC_AI_CALLS_REFUSED,
         METRIC_EVALUATION_RESULTS,
         METRIC_EVALUATION_SCORE,
+        METRIC_GUARDRAIL_CHECKS,
     }
 )
 
@@ -312,6 +337,7 @@ PROMETHEUS_NAMES: Final[Mapping[str, str]] = {
     METRIC_STATE_CONNECTED: "glassbox_state_connected",
     METRIC_EVALUATION_RESULTS: "glassbox_evaluation_results_total",
     METRIC_EVALUATION_SCORE: "glassbox_evaluation_score",
+    METRIC_GUARDRAIL_CHECKS: "glassbox_guardrail_checks_total",
 }
 
 # --------------------------------------------------------------------------- logs

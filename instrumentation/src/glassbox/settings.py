@@ -145,6 +145,13 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_float,
     ),
     Setting(
+        "GLASSBOX_GUARDRAIL_MODE",
+        "enforce",
+        "Prompt-injection scoring of each model call's new input: `enforce` (critical risk refused, high audited), "
+        "`monitor` (recorded, never refused) or `off`.",
+        _choice("enforce", "monitor", "off"),
+    ),
+    Setting(
         "GLASSBOX_STATE_FAILURE",
         "fail-open",
         "When the shared state cannot answer: `fail-open` (calls go on, with the last kill-switch state seen) or "

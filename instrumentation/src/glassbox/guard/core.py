@@ -46,7 +46,8 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from glassbox import attribution, instruments, settings
 from glassbox import conventions as c
 from glassbox import state as state_module
-from glassbox.guard import budgets
+from glassbox.guard import budgets, guardrail
+from glassbox.guard.guardrail import NON_TEXT_KEYS
 from glassbox.state import BudgetExceeded, RequestLimits, Reservation, StateUnavailable
 from glassbox.version import __version__
 
@@ -58,9 +59,6 @@ INPUT_ARGUMENTS = ("messages", "system", "input", "instructions", "tools", "cont
 OUTPUT_LIMIT_ARGUMENTS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 # google-genai passes the output limit and the system instruction inside ``config``.
 CONFIG_INPUT_FIELDS = ("system_instruction", "tools")
-# Parts of a message that are not text (OpenAI image_url/input_audio/file, Anthropic image/document source,
-# Gemini inline_data/file_data).
-NON_TEXT_KEYS = frozenset({"image_url", "input_audio", "file", "source", "inline_data", "file_data"})
 # Kinds of call: what answer a fallback must give (AICallRefused.call).
 OPENAI_CHAT, OPENAI_CHAT_PARSE = "openai.chat", "openai.chat.parse"
 OPENAI_RESPONSES, OPENAI_EMBEDDINGS = "openai.responses", "openai.embeddings"
@@ -263,6 +261,9 @@ def _admit(call: str, kwargs: dict[str, Any], guard: GuardConfig) -> tuple[AICal
         if guard.fail_closed:
             detail = "the shared state cannot be reached, so the kill switch cannot be read"
             return AICallRefused(c.REFUSED_STATE_UNAVAILABLE, detail), None
+    injection_risk = guardrail.safe_check(call, kwargs)
+    if injection_risk is not None:
+        return AICallRefused(guardrail.REFUSED_PROMPT_INJECTION, injection_risk), None
     reservation = None
     if tenant:
         limits = budgets.limits_for(tenant)
