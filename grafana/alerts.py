@@ -20,10 +20,13 @@ from grafana.dashboards import (
     EVALUATIONS,
     FIRST_CHUNK_BUCKET,
     FIRST_CHUNK_P95_SECONDS,
+    GUARDRAIL_CHECKS,
     HTTP_BUCKET,
     HTTP_COUNT,
+    HTTP_P95_SLO_SECONDS,
     LLM_COUNT,
     SERVER_ERROR,
+    SPEND_CEILING_USD_PER_HOUR,
     TRANSITIONS,
     collector_metric,
     collector_rates,
@@ -31,7 +34,11 @@ from grafana.dashboards import (
 
 FOLDER = "Glassbox"
 RUNBOOKS = "docs/runbooks.md"
-HTTP_P95_SLO_SECONDS = 2.0
+# A notification's runbook link must be absolute, and Grafana's file provisioning does not read the environment
+# in annotations: the stack writes the rules with this placeholder replaced by GLASSBOX_RUNBOOK_URL before Grafana
+# starts (render_runbook_url; `make up` natively, the Grafana service's entrypoint in compose).
+RUNBOOK_URL_VARIABLE = "GLASSBOX_RUNBOOK_URL"
+RUNBOOK_URL_PLACEHOLDER = "${" + RUNBOOK_URL_VARIABLE + "}"
 LLM_ERROR_RATIO = 0.05
 HTTP_ERROR_RATIO = 0.05
 # An error ratio means something only over enough traffic: at least this many requests (calls) in its 5 minutes,
@@ -40,8 +47,6 @@ HTTP_MIN_REQUESTS_5M = 20
 LLM_MIN_CALLS_5M = 10
 SPEND_SPIKE_FACTOR = 2.0
 SPEND_SPIKE_MIN_USD = 1.0
-# Spend per hour that is worth a look whatever came before (a new service has no last week to compare with).
-SPEND_CEILING_USD_PER_HOUR = 20.0
 SILENT_AFTER_SECONDS = 120
 CANARY_STALE_SECONDS = 300
 QUEUE_FULL_RATIO = 0.8
@@ -107,7 +112,7 @@ class Alert:
 
     @property
     def runbook_url(self) -> str:
-        return f"{RUNBOOKS}#{self.runbook}"
+        return f"{RUNBOOK_URL_PLACEHOLDER}#{self.runbook}"
 
     @property
     def labels(self) -> dict[str, str]:
@@ -575,6 +580,33 @@ def _answers_rejected() -> Alert:
     )
 
 
+def _prompt_injection(level: str, severity: str, summary: str, description: str, runbook: str) -> Alert:
+    keys = f"{p.ENVIRONMENT}, job"
+    flagged = p.sel(GUARDRAIL_CHECKS, p.eq(c.GUARDRAIL_LEVEL, level))
+    check = series(GUARDRAIL_CHECKS, f'{p.GUARDRAIL_LEVEL}="{level}", {p.DECISION}="x", {p.TENANT}="acme"')
+    name = "GlassboxPromptInjection" + level.capitalize()
+    return Alert(
+        name,
+        "glassbox-service",
+        # A counter's first sample is its first increase: a series new in the window counts with its value
+        # (increase() alone needs a sample before it, and would miss the first attack from a tenant).
+        f"sum by ({keys}) (({p.increase(flagged, '5m')} > 0) or ({flagged} unless {flagged} offset 5m))",
+        0,
+        None,
+        "0s",
+        severity,
+        summary,
+        description,
+        runbook,
+        # The first flagged input of a new tenant: the series appears at 1.
+        Case({check: "_x5 1x20"}, "7m", ({**APP},)),
+        Case({check: "0x30"}, "15m"),
+        # Nothing new for 5 minutes: the alert resolves.
+        also_quiet=(Case({check: "_x5 1x20"}, "15m"),),
+        extra_labels={"audience": "security"} if level == "critical" else {},
+    )
+
+
 def _target_down() -> Alert:
     up = 'up{job="loki", instance="loki:3100"}'
     return Alert(
@@ -766,6 +798,23 @@ ALERTS: tuple[Alert, ...] = (
     _dead_letters(),
     _activity_failures(),
     _answers_rejected(),
+    _prompt_injection(
+        "high",
+        "warning",
+        "High prompt-injection risk in inputs to {{ $labels.job }}",
+        "The guardrail scored inputs of model calls of {{ $labels.job }} ({{ $labels.deployment_environment_name }}) "
+        "at high prompt-injection risk in the last 5 minutes; they were let through and audited.",
+        "prompt-injection-high",
+    ),
+    _prompt_injection(
+        "critical",
+        "critical",
+        "Critical prompt-injection risk in inputs to {{ $labels.job }}",
+        "The guardrail scored inputs of model calls of {{ $labels.job }} ({{ $labels.deployment_environment_name }}) "
+        "at critical prompt-injection risk in the last 5 minutes: refused (enforce mode) or only recorded "
+        "(monitor mode). For security to look at.",
+        "prompt-injection-critical",
+    ),
     _queue_full(),
     _target_down(),
     _audit_failures(),
@@ -895,27 +944,36 @@ def policies(receivers: dict[str, str] | None = None) -> dict[str, Any]:
 PROMETHEUS_RULES_FILE = "glassbox-alerts.yml"
 
 
-def prometheus_rules() -> dict[str, Any]:
-    return {
-        "groups": [
-            {
-                "name": group,
-                "interval": interval,
-                "rules": [
-                    {
-                        "alert": a.name,
-                        "expr": a.expr,
-                        "for": a.duration,
-                        "labels": a.labels,
-                        "annotations": a.annotations,
-                    }
-                    for a in ALERTS
-                    if a.group == group
-                ],
-            }
-            for group, interval in GROUPS.items()
-        ]
-    }
+def prometheus_rules(only: tuple[Alert, ...] = ALERTS) -> dict[str, Any]:
+    """The rules in Prometheus form (``only`` some of them: promtool evaluates every rule of a file at every step
+    of every test, so the tests run each alert's cases against a file of its own)."""
+    groups = [
+        {
+            "name": group,
+            "interval": interval,
+            "rules": [
+                {
+                    "alert": a.name,
+                    "expr": a.expr,
+                    "for": a.duration,
+                    "labels": a.labels,
+                    "annotations": a.annotations,
+                }
+                for a in only
+                if a.group == group
+            ],
+        }
+        for group, interval in GROUPS.items()
+    ]
+    return {"groups": [g for g in groups if g["rules"]]}
+
+
+def render_runbook_url(rules_text: str, runbooks_url: str) -> str:
+    """A rules file with its runbook links made absolute: ``runbooks_url`` is where docs/runbooks.md is read
+    (``https://docs.example.com/glassbox/runbooks.md``, ``file:///srv/glassbox/docs/runbooks.md``)."""
+    if not regex.fullmatch(r"[a-z][a-z0-9+.-]*://[^\s#|&\\]+", runbooks_url):
+        raise ValueError(f"{RUNBOOK_URL_VARIABLE} must be an absolute URL without #, |, & or spaces: {runbooks_url!r}")
+    return rules_text.replace(RUNBOOK_URL_PLACEHOLDER, runbooks_url)
 
 
 _LABEL_TEMPLATE = regex.compile(r"\{\{ \$labels\.(\w+) \}\}")
@@ -929,9 +987,9 @@ def render(template: str, labels: dict[str, str]) -> str:
     return rendered
 
 
-def promtool_tests() -> dict[str, Any]:
+def promtool_tests(only: tuple[Alert, ...] = ALERTS, rule_file: str = PROMETHEUS_RULES_FILE) -> dict[str, Any]:
     tests = []
-    for alert in ALERTS:
+    for alert in only:
         cases = [("fires", alert.fires), ("stays quiet", alert.quiet)]
         cases += [(f"stays quiet ({n + 2})", case) for n, case in enumerate(alert.also_quiet)]
         for kind, case in cases:
@@ -952,4 +1010,4 @@ def promtool_tests() -> dict[str, Any]:
                     "alert_rule_test": [{"eval_time": case.at, "alertname": alert.name, "exp_alerts": expected}],
                 }
             )
-    return {"rule_files": [PROMETHEUS_RULES_FILE], "evaluation_interval": "1m", "tests": tests}
+    return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}

@@ -14,6 +14,7 @@ from grafana.panels import (
     Query,
     Row,
     TraceQuery,
+    alertlist,
     bargauge,
     bars,
     dashboard,
@@ -27,6 +28,10 @@ from grafana.panels import (
     timeseries,
 )
 
+# Thresholds the dashboards draw and the alert rules fire at (grafana/alerts.py).
+HTTP_P95_SLO_SECONDS = 2.0
+# Spend per hour that is worth a look whatever came before (a new service has no last week to compare with).
+SPEND_CEILING_USD_PER_HOUR = 20.0
 HTTP_COUNT = p.metric(c.METRIC_HTTP_SERVER_DURATION, "_count")
 HTTP_BUCKET = p.metric(c.METRIC_HTTP_SERVER_DURATION, "_bucket")
 LLM_COUNT = p.metric(c.METRIC_OPERATION_DURATION, "_count")
@@ -38,6 +43,7 @@ COST = p.metric(c.METRIC_COST)
 UNPRICED = p.metric(c.METRIC_COST_UNPRICED)
 REFUSED = p.metric(c.METRIC_AI_CALLS_REFUSED)
 EVALUATIONS = p.metric(c.METRIC_EVALUATION_RESULTS)
+GUARDRAIL_CHECKS = p.metric(c.METRIC_GUARDRAIL_CHECKS)
 EVALUATION_SCORE_SUM = p.metric(c.METRIC_EVALUATION_SCORE, "_sum")
 EVALUATION_SCORE_COUNT = p.metric(c.METRIC_EVALUATION_SCORE, "_count")
 KILL_SWITCH = p.metric(c.METRIC_AI_KILL_SWITCH)
@@ -168,6 +174,107 @@ def pipeline_summary() -> list[Panel]:
         ),
         canary_age(),
     ]
+
+
+# --------------------------------------------------------------------------- 0. home
+def home() -> dict[str, Any]:
+    """The first screen (Grafana's default home): is it healthy, and what is it costing."""
+    app_http = p.sel(HTTP_COUNT, *p.APP)
+    errors = f"sum({p.rate(p.sel(HTTP_COUNT, *p.APP, SERVER_ERROR))})"
+    total = f"sum({p.rate(app_http)})"
+    calls = p.sel(LLM_COUNT, *p.APP)
+    failed_calls = p.sel(LLM_COUNT, *p.APP, p.ne(p.ERROR_TYPE, ""))
+    cost = p.sel(COST, *p.APP)
+    return dashboard(
+        "glassbox-home",
+        "Glassbox / Home",
+        "Is it healthy and what is it costing: firing alerts, services, errors and latency, spend, budgets and the "
+        "kill switch. Every other Glassbox dashboard is one click away (Glassbox dashboards, top right).",
+        [ENV_VARIABLE, SERVICE_VARIABLE],
+        [
+            Row("Is it healthy"),
+            alertlist(
+                "Firing alerts",
+                "Glassbox alert rules firing, pending or failing to evaluate now; each links to its rule and runbook.",
+                width=12,
+                height=10,
+            ),
+            stat(
+                "HTTP 5xx error rate",
+                "Share of requests answered 5xx, every service chosen: 0 when none failed, no value with no traffic.",
+                "percentunit",
+                Query(f"({errors} or 0 * {total}) / ({total} > 0)", "5xx"),
+                thresholds=[(0.05, "red")],
+            ),
+            stat(
+                "HTTP latency p95",
+                "95th percentile of HTTP request duration, every service and route chosen.",
+                "s",
+                Query(p.quantile(0.95, p.sel(HTTP_BUCKET, *p.APP)), "p95", exemplar=True),
+                thresholds=[(HTTP_P95_SLO_SECONDS, "red")],
+            ),
+            stat(
+                "Model call error rate",
+                "Share of model calls that failed: 0 when none failed, no value with no calls.",
+                "percentunit",
+                Query(
+                    f"(sum({p.rate(failed_calls)}) or 0 * sum({p.rate(calls)})) / (sum({p.rate(calls)}) > 0)", "errors"
+                ),
+                thresholds=[(0.05, "red")],
+            ),
+            canary_age(),
+            service_freshness(),
+            stack_targets(),
+            Row("What is it costing"),
+            stat(
+                "Spend today",
+                "USD spent on model calls since midnight UTC.",
+                "currencyUSD",
+                Query(f"sum({p.increase(cost, '$__range')})", "today", instant=True),
+                decimals=2,
+                time_from="now/d",
+            ),
+            stat(
+                "Spend this month",
+                "USD spent on model calls since the first of the month (UTC).",
+                "currencyUSD",
+                Query(f"sum({p.increase(cost, '$__range')})", "this month", instant=True),
+                decimals=2,
+                time_from="now/M",
+            ),
+            stat(
+                "Spend rate",
+                "USD per hour at the current rate.",
+                "currencyUSD",
+                Query(f"sum({p.rate(cost)}) * 3600", "USD/h"),
+                decimals=4,
+                thresholds=[(SPEND_CEILING_USD_PER_HOUR, "red")],
+            ),
+            stat(
+                "Kill switch",
+                "Whether the kill switch is on (1) for each service: its model calls are refused.",
+                "short",
+                Query(f"max by (job) ({p.sel(KILL_SWITCH, *p.APP)})", "{{job}}", instant=True),
+                thresholds=[(1, "red")],
+                mappings=[{"type": "value", "options": {"0": {"text": "off"}, "1": {"text": "ON", "color": "red"}}}],
+            ),
+            bargauge(
+                "Budget used per tenant",
+                "Share of each tenant's daily and monthly USD budget spent in the current period.",
+                "percentunit",
+                Query(p.budget_used(*p.APP), "{{" + p.TENANT + "}} {{" + p.PERIOD + "}}", instant=True),
+                thresholds=BUDGET_STEPS,
+                options={"minVizHeight": 10},
+            ),
+            timeseries(
+                "Spend rate by model",
+                "USD per hour by requested model.",
+                "currencyUSD",
+                Query(f"sum by ({p.MODEL}) ({p.rate(cost)}) * 3600", "{{" + p.MODEL + "}}", exemplar=True),
+            ),
+        ],
+        time_from="now-6h",
+    )
 
 
 # --------------------------------------------------------------------------- 1. system health
@@ -866,6 +973,7 @@ def telemetry_pipeline() -> dict[str, Any]:
 
 
 DASHBOARDS = {
+    "home": home,
     "system-health": system_health,
     "llm-cost": llm_cost,
     "pipeline": pipeline,

@@ -98,8 +98,10 @@ class Panel:
     # The panel's own time range (Grafana's relative time), e.g. "now/M": this calendar month so far.
     time_from: str | None = None
 
-    def datasource(self) -> dict[str, str]:
+    def datasource(self) -> dict[str, str] | None:
         kinds = {type(q) for q in self.queries}
+        if self.kind == "alertlist" and not kinds:  # Grafana's own alert state, no query
+            return None
         if kinds == {LogQuery}:
             return LOKI
         if kinds == {TraceQuery}:
@@ -135,6 +137,8 @@ class Panel:
             "options": {**DEFAULT_OPTIONS.get(self.kind, {}), **self.options},
             "targets": [q.target(chr(ord("A") + i)) for i, q in enumerate(self.queries)],
         }
+        if panel["datasource"] is None:
+            del panel["datasource"], panel["targets"]
         if self.kind == "table":
             # A table's transformations (join by a label, rename "Value #A") act on table frames, which a Prometheus
             # query returns only when asked; as time series they have nothing to join.
@@ -210,6 +214,23 @@ def bargauge(title: str, description: str, unit: str, *queries: AnyQuery, **kwar
 
 def piechart(title: str, description: str, unit: str, *queries: AnyQuery, **kwargs: Any) -> Panel:
     return Panel("piechart", title, description, unit, list(queries), **kwargs)
+
+
+def alertlist(title: str, description: str, **kwargs: Any) -> Panel:
+    """Grafana's list of its alert rules' instances that fire (or are pending, or fail to evaluate)."""
+    kwargs.setdefault("options", {})
+    kwargs["options"] = {
+        "viewMode": "list",
+        "groupMode": "default",
+        "maxItems": 20,
+        "sortOrder": 1,
+        "dashboardAlerts": False,
+        "alertName": "",
+        "alertInstanceLabelFilter": "",
+        "stateFilter": {"firing": True, "pending": True, "noData": False, "normal": False, "error": True},
+        **kwargs["options"],
+    }
+    return Panel("alertlist", title, description, "none", [], **kwargs)
 
 
 def table(title: str, description: str, unit: str, *queries: AnyQuery, **kwargs: Any) -> Panel:

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from glassbox.endpoints import resolve
+from grafana.alerts import RUNBOOK_URL_VARIABLE, render_runbook_url
 from stack.binaries import ROOT, find_binary, missing_reason
 
 # The native run's own settings; hosts and ports come from glassbox.endpoints, the one table of them.
@@ -228,6 +230,24 @@ def command(name: str, binary: Path, env: Mapping[str, str], state: Path) -> lis
 # Where alerts go until GLASSBOX_ALERT_WEBHOOK_URL is set: nowhere (port 9, discard). Grafana shows each failed
 # delivery on the contact point, and docs/runbooks.md says how to set a real one.
 ALERT_WEBHOOK_UNSET = "http://127.0.0.1:9/glassbox-alert-webhook-not-set"
+# Grafana's default home dashboard (grafana/dashboards/).
+HOME_DASHBOARD = "glassbox-home.json"
+
+
+def runbook_url(env: Mapping[str, str]) -> str:
+    """Where alert notifications link for runbooks: GLASSBOX_RUNBOOK_URL, else this checkout's docs/runbooks.md."""
+    return env.get(RUNBOOK_URL_VARIABLE) or (ROOT / "docs" / "runbooks.md").as_uri()
+
+
+def grafana_provisioning(env: Mapping[str, str], directory: Path) -> Path:
+    """grafana/provisioning as Grafana reads it natively: a copy under ``directory`` whose alert rules link to
+    absolute runbook URLs (Grafana's provisioning does not expand variables in annotations)."""
+    target = directory / "provisioning"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(ROOT / "grafana" / "provisioning", target)
+    rules = target / "alerting" / "rules.yaml"
+    rules.write_text(render_runbook_url(rules.read_text(), runbook_url(env)))
+    return target
 
 
 def component_env(name: str, env: Mapping[str, str], state: Path) -> dict[str, str]:
@@ -253,7 +273,8 @@ def component_env(name: str, env: Mapping[str, str], state: Path) -> dict[str, s
     if name == "grafana":
         out.update(
             {
-                "GF_PATHS_PROVISIONING": str(ROOT / "grafana" / "provisioning"),
+                "GF_PATHS_PROVISIONING": str(grafana_provisioning(env, state / "grafana")),
+                "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": str(ROOT / "grafana" / "dashboards" / HOME_DASHBOARD),
                 "GF_PATHS_DATA": str(state / "grafana"),
                 "GF_PATHS_LOGS": str(state / "grafana" / "logs"),
                 "GF_SERVER_HTTP_ADDR": env["GLASSBOX_LISTEN_ADDRESS"],

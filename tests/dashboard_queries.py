@@ -59,7 +59,7 @@ def queries() -> list[PanelQuery]:
                     PanelQuery(f"{name} / variable ${variable['name']}", language, variable["definition"], variable)
                 )
         for panel in panels(board):
-            for target in panel["targets"]:
+            for target in panel.get("targets", []):  # an alert list shows Grafana's alerts: no query
                 where = f"{name} / {panel['title']} ({target['refId']})"
                 kind = target["datasource"]["type"]
                 if kind == "prometheus":

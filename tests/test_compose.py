@@ -219,7 +219,8 @@ def env_example() -> dict[str, str]:
 def compose_variables(path: Path = COMPOSE_FILE) -> dict[str, str | None]:
     """Every variable a compose file reads, with its :- default (None when it has none)."""
     defaults: dict[str, set[str]] = {}
-    pattern = r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|-|:\?|\?)([^}]*))?\}"
+    # A default may itself read a variable (one level): ${GLASSBOX_RUNBOOK_URL:-file://${PWD}/docs/runbooks.md}.
+    pattern = r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|-|:\?|\?)((?:[^}$]|\$\{[^}]*\})*))?\}"
     for name, op, arg in re.findall(pattern, path.read_text()):
         defaults.setdefault(name, set())
         if op in (":-", "-"):

@@ -9,7 +9,9 @@ also expands $VAR and ${VAR} in every value (with "$$" for a literal "$"), which
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -374,11 +376,38 @@ def test_dashboards_provider_reads_grafana_dashboards_into_the_glassbox_folder()
     assert (ROOT / sources[path]).resolve() == DASHBOARDS.resolve()
 
 
-def test_compose_mounts_this_provisioning_directory_where_grafana_looks() -> None:
-    service = grafana_service()
+def run_grafana_entrypoint(service: dict[str, Any], tmp_path: Path, runbook_url: str) -> Path:
+    """Run the compose Grafana service's entrypoint script here, as its shell would (compose's "$$" is "$"), with
+    the mounted provisioning read from this checkout and Grafana itself left out; returns what Grafana reads."""
+    entrypoint = service["entrypoint"]
+    assert entrypoint[:2] == ["/bin/sh", "-ec"] and entrypoint[2].rstrip().endswith("exec /run.sh")
     sources = {target: source for source, target in mounts(service)}
+    mounted = next(t for t, s in sources.items() if (ROOT / s).resolve() == PROVISIONING.resolve())
     target = environment(service)["GF_PATHS_PROVISIONING"]
-    assert (ROOT / sources[target]).resolve() == PROVISIONING.resolve()
+    script = entrypoint[2].replace("$$", "$").replace("exec /run.sh", "true")
+    script = script.replace(target, str(tmp_path / "provisioning")).replace(mounted, str(PROVISIONING))
+    env = {"PATH": os.environ["PATH"], "GLASSBOX_RUNBOOK_URL": runbook_url}
+    tmp_path.mkdir(parents=True, exist_ok=True)  # /tmp in the container
+    subprocess.run(["/bin/sh", "-ec", script], check=True, env=env, capture_output=True, text=True)
+    return tmp_path / "provisioning"
+
+
+def test_compose_grafana_reads_this_provisioning_with_absolute_runbook_links(tmp_path: Path) -> None:
+    """The entrypoint copies the mounted provisioning to where Grafana looks and makes every runbook link
+    absolute (Grafana expands no variables in annotations: a repository-relative link is broken in a notification)."""
+    url = "https://docs.example.com/glassbox/runbooks.md"
+    for compose_file in ("docker-compose.yml", "docker-compose.scale.yml"):
+        service = yaml.safe_load((ROOT / compose_file).read_text())["services"]["grafana"]
+        assert environment(service)["GLASSBOX_RUNBOOK_URL"].startswith("${GLASSBOX_RUNBOOK_URL:-file://${PWD}/")
+        rendered = run_grafana_entrypoint(service, tmp_path / compose_file, url)
+        for path in PROVISIONING.rglob("*.yaml"):
+            copy = rendered / path.relative_to(PROVISIONING)
+            if path.name != "rules.yaml":
+                assert copy.read_text() == path.read_text(), path.name
+        rules = load(rendered / "alerting" / "rules.yaml")
+        links = [r["annotations"]["runbook_url"] for g in rules["groups"] for r in g["rules"]]
+        assert links and all(link.startswith(url + "#") for link in links), compose_file
+        assert "GLASSBOX_RUNBOOK_URL" not in (rendered / "alerting" / "rules.yaml").read_text()
 
 
 def test_dashboard_files_are_valid_json_with_a_uid_and_title() -> None:
@@ -400,3 +429,22 @@ def test_provisioning_holds_no_secrets() -> None:
             assert not SECRET_KEYS.search(key), f"{path.name}: {key} does not belong in a committed file"
         for value in strings(document):
             assert not re.search(r"(?i)(password|secret|token)\s*[:=]", value), f"{path.name}: {value!r}"
+
+
+def test_grafana_opens_on_the_home_dashboard_in_compose_and_natively(tmp_path: Path) -> None:
+    from stack.components import component_env
+
+    home = DASHBOARDS / "glassbox-home.json"
+    assert load(home)["uid"] == "glassbox-home"
+    for compose_file in ("docker-compose.yml", "docker-compose.scale.yml"):
+        service = yaml.safe_load((ROOT / compose_file).read_text())["services"]["grafana"]
+        path = environment(service)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+        directory, _, name = path.rpartition("/")
+        sources = {target: source for source, target in mounts(service)}
+        assert (ROOT / sources[directory] / name).resolve() == home.resolve(), compose_file
+    env = {"GLASSBOX_LISTEN_ADDRESS": "127.0.0.1", "GLASSBOX_GRAFANA_PORT": "3000"}
+    native = component_env("grafana", {**env, "GLASSBOX_GRAFANA_ADMIN_PASSWORD": "x"}, tmp_path)
+    assert Path(native["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]).resolve() == home.resolve()
+    # The first screen answers both questions: the first row is health, the second cost.
+    rows = [p["title"] for p in load(home)["panels"] if p["type"] == "row"]
+    assert rows[:2] == ["Is it healthy", "What is it costing"]
