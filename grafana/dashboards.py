@@ -203,7 +203,7 @@ def home() -> dict[str, Any]:
                 "HTTP 5xx error rate",
                 "Share of requests answered 5xx, every service chosen: 0 when none failed, no value with no traffic.",
                 "percentunit",
-                Query(f"({errors} or 0 * {total}) / ({total} > 0)", "5xx"),
+                Query(p.share(errors, total), "5xx"),
                 thresholds=[(0.05, "red")],
             ),
             stat(
@@ -217,9 +217,7 @@ def home() -> dict[str, Any]:
                 "Model call error rate",
                 "Share of model calls that failed: 0 when none failed, no value with no calls.",
                 "percentunit",
-                Query(
-                    f"(sum({p.rate(failed_calls)}) or 0 * sum({p.rate(calls)})) / (sum({p.rate(calls)}) > 0)", "errors"
-                ),
+                Query(p.share(f"sum({p.rate(failed_calls)})", f"sum({p.rate(calls)})"), "errors"),
                 thresholds=[(0.05, "red")],
             ),
             canary_age(),
@@ -309,7 +307,7 @@ def system_health() -> dict[str, Any]:
                 "percentunit",
                 # 0, not No data, for a service that answered every request (its failures count as 0 x total);
                 # no value, not NaN, for one that served nothing.
-                Query(f"({errors} or 0 * {total}) / ({total} > 0)", "{{job}}"),
+                Query(p.share(errors, total), "{{job}}"),
                 thresholds=[(0.05, "red")],
             ),
             timeseries(
@@ -393,9 +391,10 @@ def llm_cost() -> dict[str, Any]:
             "none was rejected; results without a score or verdict are left out.",
             "percentunit",
             Query(
-                f"(sum by ({label}) ({p.increase(rejected, '$__range')})"
-                f" or 0 * sum by ({label}) ({p.increase(scored, '$__range')}))"
-                f" / (sum by ({label}) ({p.increase(scored, '$__range')}) > 0)",
+                p.share(
+                    f"sum by ({label}) ({p.increase(rejected, '$__range')})",
+                    f"sum by ({label}) ({p.increase(scored, '$__range')})",
+                ),
                 "{{" + label + "}}",
                 instant=True,
             ),
@@ -440,9 +439,7 @@ def llm_cost() -> dict[str, Any]:
                 "Model call error rate",
                 "Share of model calls that failed, over the last minutes: 0 when none failed, no value with no calls.",
                 "percentunit",
-                Query(
-                    f"(sum({p.rate(failed_calls)}) or 0 * sum({p.rate(calls)})) / (sum({p.rate(calls)}) > 0)", "errors"
-                ),
+                Query(p.share(f"sum({p.rate(failed_calls)})", f"sum({p.rate(calls)})"), "errors"),
                 thresholds=[(0.05, "red")],
                 width=4,
             ),
@@ -458,8 +455,7 @@ def llm_cost() -> dict[str, Any]:
                 "Share of scored feedback and evaluation results that rejected the answer, over the time range.",
                 "percentunit",
                 Query(
-                    f"(sum({p.increase(rejected, '$__range')}) or 0 * sum({p.increase(scored, '$__range')}))"
-                    f" / (sum({p.increase(scored, '$__range')}) > 0)",
+                    p.share(f"sum({p.increase(rejected, '$__range')})", f"sum({p.increase(scored, '$__range')})"),
                     "rejected",
                     instant=True,
                 ),
@@ -540,8 +536,7 @@ def llm_cost() -> dict[str, Any]:
                 "Share of calls to each model that failed (error.type set): 0 if none failed, no value with no calls.",
                 "percentunit",
                 Query(
-                    f"(sum by ({p.MODEL}) ({p.rate(failed_calls)}) or 0 * sum by ({p.MODEL}) ({p.rate(calls)}))"
-                    f" / (sum by ({p.MODEL}) ({p.rate(calls)}) > 0)",
+                    p.share(f"sum by ({p.MODEL}) ({p.rate(failed_calls)})", f"sum by ({p.MODEL}) ({p.rate(calls)})"),
                     "{{" + p.MODEL + "}}",
                 ),
                 thresholds=[(0.05, "red")],
@@ -690,8 +685,7 @@ def pipeline() -> dict[str, Any]:
                 # Over those that ended, not those created: a failure in a window with no creations is 100%, not
                 # +Inf; 0 when all completed; no value when none ended.
                 Query(
-                    f"(sum by ({group}) ({p.rate(failed)}) or 0 * sum by ({group}) ({p.rate(ended)}))"
-                    f" / (sum by ({group}) ({p.rate(ended)}) > 0)",
+                    p.share(f"sum by ({group}) ({p.rate(failed)})", f"sum by ({group}) ({p.rate(ended)})"),
                     "{{" + p.AGENT_ROLE + "}} / {{" + p.DELIVERABLE + "}}",
                 ),
                 width=24,

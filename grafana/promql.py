@@ -104,6 +104,12 @@ def ratio(numerator: str, denominator: str) -> str:
     return f"({numerator}) / ({denominator})"
 
 
+def share(part: str, whole: str) -> str:
+    """``part / whole`` that reads right at the edges: 0 (not No data) when ``part`` has no series where ``whole``
+    has, and no value (not NaN) where ``whole`` is 0. Both sides aggregated by the same labels."""
+    return f"({part} or 0 * {whole}) / ({whole} > 0)"
+
+
 def quantile(q: float, bucket_selector: str, *group: str, window: str = "$__rate_interval") -> str:
     keys = ", ".join(["le", *group])
     return f"histogram_quantile({q}, sum by ({keys}) ({rate(bucket_selector, window)}))"
