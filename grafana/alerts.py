@@ -31,6 +31,7 @@ from grafana.dashboards import (
     collector_metric,
     collector_rates,
 )
+from grafana.slos import SLO_GROUP, slo_alerts
 
 FOLDER = "Glassbox"
 RUNBOOKS = "docs/runbooks.md"
@@ -823,8 +824,9 @@ ALERTS: tuple[Alert, ...] = (
     _state_unavailable(),
     _state_failures(),
     _canary_stale(),
+    *slo_alerts(),
 )
-GROUPS = {"glassbox-service": "1m", "glassbox-cost": "1m", "glassbox-telemetry": "1m"}
+GROUPS = {"glassbox-service": "1m", "glassbox-cost": "1m", "glassbox-telemetry": "1m", SLO_GROUP[0]: SLO_GROUP[1]}
 
 
 # --------------------------------------------------------------------------- Grafana provisioning
@@ -987,27 +989,25 @@ def render(template: str, labels: dict[str, str]) -> str:
     return rendered
 
 
+def promtool_case(alert: Alert, description: str, case: Case) -> dict[str, Any]:
+    """One promtool test: ``case``'s series, and the alert with its rendered annotations for each firing label set."""
+    expected = []
+    for labels in case.fires:
+        all_labels = {**labels, **alert.labels}
+        annotations = {k: render(v, all_labels) for k, v in alert.annotations.items()}
+        expected.append({"exp_labels": all_labels, "exp_annotations": annotations})
+    return {
+        "name": f"{alert.name} {description}",
+        "interval": case.interval,
+        "input_series": [{"series": s, "values": v} for s, v in case.series.items()],
+        "alert_rule_test": [{"eval_time": case.at, "alertname": alert.name, "exp_alerts": expected}],
+    }
+
+
 def promtool_tests(only: tuple[Alert, ...] = ALERTS, rule_file: str = PROMETHEUS_RULES_FILE) -> dict[str, Any]:
     tests = []
     for alert in only:
         cases = [("fires", alert.fires), ("stays quiet", alert.quiet)]
         cases += [(f"stays quiet ({n + 2})", case) for n, case in enumerate(alert.also_quiet)]
-        for kind, case in cases:
-            expected = []
-            for labels in case.fires:
-                all_labels = {**labels, **alert.labels}
-                expected.append(
-                    {
-                        "exp_labels": all_labels,
-                        "exp_annotations": {k: render(v, all_labels) for k, v in alert.annotations.items()},
-                    }
-                )
-            tests.append(
-                {
-                    "name": f"{alert.name} {kind}",
-                    "interval": case.interval,
-                    "input_series": [{"series": s, "values": v} for s, v in case.series.items()],
-                    "alert_rule_test": [{"eval_time": case.at, "alertname": alert.name, "exp_alerts": expected}],
-                }
-            )
+        tests += [promtool_case(alert, kind, case) for kind, case in cases]
     return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}

@@ -27,6 +27,7 @@ from grafana.panels import (
     text_variable,
     timeseries,
 )
+from grafana.slos import slo_dashboard
 
 # Thresholds the dashboards draw and the alert rules fire at (grafana/alerts.py).
 HTTP_P95_SLO_SECONDS = 2.0
@@ -974,6 +975,7 @@ DASHBOARDS = {
     "tenant": tenant,
     "audit": audit,
     "telemetry-pipeline": telemetry_pipeline,
+    "slos": slo_dashboard,
 }
 
 

@@ -90,7 +90,7 @@ def test_every_rule_says_what_it_means_and_how_to_handle_it() -> None:
 def test_each_runbook_section_has_checks_and_commands() -> None:
     text = (ROOT / "docs" / "runbooks.md").read_text()
     sections = re.split(r'<a id="[^"]+"></a>', text)[1:]
-    assert len(sections) == len(alerts.ALERTS)
+    assert len(sections) == len({alert.runbook for alert in alerts.ALERTS})  # the SLO rules share two
     for section in sections:
         heading = section.strip().splitlines()[0]
         assert "First three checks" in section, heading

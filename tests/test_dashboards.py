@@ -24,6 +24,7 @@ from .dashboard_queries import (
 
 EXPECTED = {
     "glassbox-home",
+    "glassbox-slos",
     "glassbox-system-health",
     "glassbox-llm-cost",
     "glassbox-pipeline",

@@ -33,8 +33,11 @@ def expression(dashboard: str, title: str) -> str:
     return expr
 
 
-def promtool_expect(tmp_path: Path, series: dict[str, str], expr: str, samples: list[dict[str, Any]]) -> None:
-    """Fails unless expr, evaluated at 20 minutes over series (one value a minute), gives exactly samples."""
+def promtool_expect(
+    tmp_path: Path, series: dict[str, str], expr: str, samples: list[dict[str, Any]], at: str = "20m"
+) -> None:
+    """Fails unless expr, evaluated at ``at`` over series (one value a minute), gives exactly samples. (The
+    evaluation interval stays 1m: promtool loads input series only up to its evaluation steps.)"""
     promtool = find_binary("promtool")
     if promtool is None:
         pytest.fail(f"{missing_reason('promtool')}: `make test` installs Debian's prometheus package")
@@ -45,7 +48,7 @@ def promtool_expect(tmp_path: Path, series: dict[str, str], expr: str, samples: 
             {
                 "interval": "1m",
                 "input_series": [{"series": name, "values": values} for name, values in series.items()],
-                "promql_expr_test": [{"expr": expr, "eval_time": "20m", "exp_samples": samples}],
+                "promql_expr_test": [{"expr": expr, "eval_time": at, "exp_samples": samples}],
             }
         ],
     }
