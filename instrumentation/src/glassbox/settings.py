@@ -152,6 +152,13 @@ SETTINGS: tuple[Setting, ...] = (
         _choice("enforce", "monitor", "off"),
     ),
     Setting(
+        "GLASSBOX_GUARDRAIL_SPANS",
+        "flagged",
+        "Which prompt-injection checks become `apply_guardrail` spans: `flagged` (medium risk or above; every check "
+        "is counted either way) or `all`.",
+        _choice("flagged", "all"),
+    ),
+    Setting(
         "GLASSBOX_STATE_FAILURE",
         "fail-open",
         "When the shared state cannot answer: `fail-open` (calls go on, with the last kill-switch state seen) or "

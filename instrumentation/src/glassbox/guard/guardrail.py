@@ -23,6 +23,7 @@ and one ``gen_ai.security.finding`` event per part at medium or above), and is c
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,12 +61,19 @@ _DECISIONS = {
     injection.LEVEL_HIGH: "warn",
     injection.LEVEL_CRITICAL: "deny",
 }
+# Inputs at these levels get a finding event, and make the check a span; below them a check is only counted
+# (GLASSBOX_GUARDRAIL_SPANS=all: a span for every check).
+FLAGGED_LEVELS = frozenset({injection.LEVEL_MEDIUM, injection.LEVEL_HIGH, injection.LEVEL_CRITICAL})
 _checks: metrics.Counter | None = None
 _tracer = trace.get_tracer("glassbox.guard", __version__)
 
 
 def mode() -> str:
     return str(settings.get("GLASSBOX_GUARDRAIL_MODE"))
+
+
+def spans_for_every_check() -> bool:
+    return str(settings.get("GLASSBOX_GUARDRAIL_SPANS")) == "all"
 
 
 def checks_counter() -> metrics.Counter:
@@ -177,57 +185,71 @@ def check(call: str, kwargs: dict[str, Any]) -> str | None:
     parts = new_input(kwargs)
     if not parts:
         return None
-    with _tracer.start_as_current_span(f"apply_guardrail {GUARDIAN_NAME}", kind=trace.SpanKind.INTERNAL) as span:
-        span.set_attributes(
-            {
-                c.GEN_AI_OPERATION_NAME: c.OPERATION_APPLY_GUARDRAIL,
-                c.GEN_AI_GUARDIAN_NAME: GUARDIAN_NAME,
-                c.GEN_AI_GUARDIAN_PROVIDER_NAME: "glassbox",
-                c.GEN_AI_GUARDIAN_VERSION: __version__,
-                c.GEN_AI_SECURITY_TARGET_TYPE: c.SECURITY_TARGET_LLM_INPUT,
-                c.GEN_AI_REQUEST_MODEL: str(kwargs.get("model") or ""),
-                c.GUARDRAIL_MODE: current,
-            }
-        )
-        worst = injection.Assessment(0, injection.LEVEL_NONE, ())
-        budget = MAX_SCORED_CHARACTERS
-        for source, text in parts:
-            if budget <= 0:
-                instruments.get().count_dropped("traces", "guardrail_input_not_scored")
-                break
-            assessment = injection.assess(text[:budget])
-            budget -= len(text)
-            if assessment.score > worst.score:
-                worst = assessment
-            if injection.LEVELS.index(assessment.level) >= injection.LEVELS.index(injection.LEVEL_MEDIUM):
-                span.add_event(
-                    c.GEN_AI_SECURITY_FINDING_EVENT,
-                    {
-                        c.GEN_AI_SECURITY_RISK_CATEGORY: REFUSED_PROMPT_INJECTION,
-                        c.GEN_AI_SECURITY_RISK_SEVERITY: assessment.level,
-                        c.GEN_AI_SECURITY_RISK_SCORE: assessment.score / 100,
-                        c.GEN_AI_SECURITY_RISK_METADATA: list(assessment.findings),
-                        c.GUARDRAIL_SOURCE: source,
-                    },
-                )
-        decision = _DECISIONS[worst.level]
-        refuse = decision == "deny" and current == MODE_ENFORCE
-        if decision == "deny" and not refuse:
-            decision = "audit"  # monitor mode: recorded, not refused
-        span.set_attributes(
-            {
-                c.GEN_AI_SECURITY_DECISION_TYPE: decision,
-                c.GUARDRAIL_SCORE: worst.score,
-                c.GUARDRAIL_LEVEL: worst.level,
-            }
-        )
-        if worst.level != injection.LEVEL_NONE:
-            span.set_attribute(c.GEN_AI_SECURITY_DECISION_REASON, ",".join(worst.findings) or REFUSED_PROMPT_INJECTION)
-        checks_counter().add(1, {c.GUARDRAIL_LEVEL: worst.level, c.GEN_AI_SECURITY_DECISION_TYPE: decision})
+    started = time.time_ns()
+    worst = injection.Assessment(0, injection.LEVEL_NONE, ())
+    findings: list[tuple[str, injection.Assessment]] = []
+    budget = MAX_SCORED_CHARACTERS
+    for source, text in parts:
+        if budget <= 0:
+            instruments.get().count_dropped("traces", "guardrail_input_not_scored")
+            break
+        assessment = injection.assess(text[:budget])
+        budget -= len(text)
+        if assessment.score > worst.score:
+            worst = assessment
+        if assessment.level in FLAGGED_LEVELS:
+            findings.append((source, assessment))
+    decision = _DECISIONS[worst.level]
+    refuse = decision == "deny" and current == MODE_ENFORCE
+    if decision == "deny" and not refuse:
+        decision = "audit"  # monitor mode: recorded, not refused
+    checks_counter().add(1, {c.GUARDRAIL_LEVEL: worst.level, c.GEN_AI_SECURITY_DECISION_TYPE: decision})
+    if findings or spans_for_every_check():
+        _record_span(kwargs, current, started, worst, decision, findings)
     detail = f"prompt injection risk {worst.score}/100 ({worst.level}: {', '.join(worst.findings)})"
     if worst.level == injection.LEVEL_HIGH or (worst.level == injection.LEVEL_CRITICAL and not refuse):
         _audit_flagged(kwargs, detail)
     return detail if refuse else None
+
+
+def _record_span(
+    kwargs: dict[str, Any],
+    current: str,
+    started: int,
+    worst: injection.Assessment,
+    decision: str,
+    findings: list[tuple[str, injection.Assessment]],
+) -> None:
+    """The check as an apply_guardrail span (from when scoring started), with one finding event per flagged part."""
+    span = _tracer.start_span(f"apply_guardrail {GUARDIAN_NAME}", kind=trace.SpanKind.INTERNAL, start_time=started)
+    span.set_attributes(
+        {
+            c.GEN_AI_OPERATION_NAME: c.OPERATION_APPLY_GUARDRAIL,
+            c.GEN_AI_GUARDIAN_NAME: GUARDIAN_NAME,
+            c.GEN_AI_GUARDIAN_PROVIDER_NAME: "glassbox",
+            c.GEN_AI_GUARDIAN_VERSION: __version__,
+            c.GEN_AI_SECURITY_TARGET_TYPE: c.SECURITY_TARGET_LLM_INPUT,
+            c.GEN_AI_REQUEST_MODEL: str(kwargs.get("model") or ""),
+            c.GUARDRAIL_MODE: current,
+            c.GEN_AI_SECURITY_DECISION_TYPE: decision,
+            c.GUARDRAIL_SCORE: worst.score,
+            c.GUARDRAIL_LEVEL: worst.level,
+        }
+    )
+    if worst.level != injection.LEVEL_NONE:
+        span.set_attribute(c.GEN_AI_SECURITY_DECISION_REASON, ",".join(worst.findings) or REFUSED_PROMPT_INJECTION)
+    for source, assessment in findings:
+        span.add_event(
+            c.GEN_AI_SECURITY_FINDING_EVENT,
+            {
+                c.GEN_AI_SECURITY_RISK_CATEGORY: REFUSED_PROMPT_INJECTION,
+                c.GEN_AI_SECURITY_RISK_SEVERITY: assessment.level,
+                c.GEN_AI_SECURITY_RISK_SCORE: assessment.score / 100,
+                c.GEN_AI_SECURITY_RISK_METADATA: list(assessment.findings),
+                c.GUARDRAIL_SOURCE: source,
+            },
+        )
+    span.end()
 
 
 def _audit_flagged(kwargs: dict[str, Any], detail: str) -> None:
