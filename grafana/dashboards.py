@@ -151,6 +151,43 @@ def canary_age(width: int = 6) -> Panel:
     )
 
 
+def kill_switch(**kwargs: Any) -> Panel:
+    return stat(
+        "Kill switch",
+        "Whether the kill switch is on (1) for each service: its model calls are refused.",
+        "short",
+        Query(f"max by (job) ({p.sel(KILL_SWITCH, *p.APP)})", "{{job}}", instant=True),
+        thresholds=[(1, "red")],
+        mappings=[{"type": "value", "options": {"0": {"text": "off"}, "1": {"text": "ON", "color": "red"}}}],
+        **kwargs,
+    )
+
+
+def budget_used(*matchers: str, **kwargs: Any) -> Panel:
+    return bargauge(
+        "Budget used per tenant",
+        "Share of each tenant's daily and monthly USD budget spent in the current period.",
+        "percentunit",
+        Query(p.budget_used(*matchers), "{{" + p.TENANT + "}} {{" + p.PERIOD + "}}", instant=True),
+        thresholds=BUDGET_STEPS,
+        options={"minVizHeight": 10},
+        **kwargs,
+    )
+
+
+def model_error_rate(*matchers: str, **kwargs: Any) -> Panel:
+    calls = p.sel(LLM_COUNT, *matchers)
+    failed = p.sel(LLM_COUNT, *matchers, p.ne(p.ERROR_TYPE, ""))
+    return stat(
+        "Model call error rate",
+        "Share of model calls that failed, over the last minutes: 0 when none failed, no value with no calls.",
+        "percentunit",
+        Query(p.share(f"sum({p.rate(failed)})", f"sum({p.rate(calls)})"), "errors"),
+        thresholds=[(0.05, "red")],
+        **kwargs,
+    )
+
+
 def pipeline_summary() -> list[Panel]:
     return [
         stat(
@@ -183,8 +220,6 @@ def home() -> dict[str, Any]:
     app_http = p.sel(HTTP_COUNT, *p.APP)
     errors = f"sum({p.rate(p.sel(HTTP_COUNT, *p.APP, SERVER_ERROR))})"
     total = f"sum({p.rate(app_http)})"
-    calls = p.sel(LLM_COUNT, *p.APP)
-    failed_calls = p.sel(LLM_COUNT, *p.APP, p.ne(p.ERROR_TYPE, ""))
     cost = p.sel(COST, *p.APP)
     return dashboard(
         "glassbox-home",
@@ -214,13 +249,7 @@ def home() -> dict[str, Any]:
                 Query(p.quantile(0.95, p.sel(HTTP_BUCKET, *p.APP)), "p95", exemplar=True),
                 thresholds=[(HTTP_P95_SLO_SECONDS, "red")],
             ),
-            stat(
-                "Model call error rate",
-                "Share of model calls that failed: 0 when none failed, no value with no calls.",
-                "percentunit",
-                Query(p.share(f"sum({p.rate(failed_calls)})", f"sum({p.rate(calls)})"), "errors"),
-                thresholds=[(0.05, "red")],
-            ),
+            model_error_rate(*p.APP),
             canary_age(),
             service_freshness(),
             stack_targets(),
@@ -249,22 +278,8 @@ def home() -> dict[str, Any]:
                 decimals=4,
                 thresholds=[(SPEND_CEILING_USD_PER_HOUR, "red")],
             ),
-            stat(
-                "Kill switch",
-                "Whether the kill switch is on (1) for each service: its model calls are refused.",
-                "short",
-                Query(f"max by (job) ({p.sel(KILL_SWITCH, *p.APP)})", "{{job}}", instant=True),
-                thresholds=[(1, "red")],
-                mappings=[{"type": "value", "options": {"0": {"text": "off"}, "1": {"text": "ON", "color": "red"}}}],
-            ),
-            bargauge(
-                "Budget used per tenant",
-                "Share of each tenant's daily and monthly USD budget spent in the current period.",
-                "percentunit",
-                Query(p.budget_used(*p.APP), "{{" + p.TENANT + "}} {{" + p.PERIOD + "}}", instant=True),
-                thresholds=BUDGET_STEPS,
-                options={"minVizHeight": 10},
-            ),
+            kill_switch(),
+            budget_used(*p.APP),
             timeseries(
                 "Spend rate by model",
                 "USD per hour by requested model.",
@@ -374,7 +389,6 @@ def llm_cost() -> dict[str, Any]:
     cache_tokens = p.sel(p.metric(c.METRIC_CACHE_TOKENS), *p.APP, p.VAR_TENANT, p.VAR_MODEL)
     calls = p.sel(LLM_COUNT, *p.APP, p.VAR_TENANT, p.VAR_MODEL)
     failed_calls = p.sel(LLM_COUNT, *p.APP, p.VAR_TENANT, p.VAR_MODEL, p.ne(p.ERROR_TYPE, ""))
-    budget = p.budget_used(*p.APP, p.VAR_TENANT)
     quality = (*p.APP, p.VAR_TENANT, p.VAR_MODEL)
     results = p.sel(EVALUATIONS, *quality)
     rejected = p.sel(EVALUATIONS, *quality, p.eq(c.EVALUATION_OUTCOME, c.EVALUATION_REJECTED))
@@ -417,33 +431,9 @@ def llm_cost() -> dict[str, Any]:
         ],
         [
             Row("Now"),
-            stat(
-                "Kill switch",
-                "Whether the kill switch is on (1) for each service: its model calls are refused.",
-                "short",
-                Query(f"max by (job) ({p.sel(KILL_SWITCH, *p.APP)})", "{{job}}", instant=True),
-                thresholds=[(1, "red")],
-                mappings=[{"type": "value", "options": {"0": {"text": "off"}, "1": {"text": "ON", "color": "red"}}}],
-                width=4,
-            ),
-            bargauge(
-                "Budget used per tenant",
-                "Share of each tenant's daily and monthly USD budget spent in the current period.",
-                "percentunit",
-                Query(budget, "{{" + p.TENANT + "}} {{" + p.PERIOD + "}}", instant=True),
-                thresholds=BUDGET_STEPS,
-                options={"minVizHeight": 10},
-                width=8,
-                height=5,
-            ),
-            stat(
-                "Model call error rate",
-                "Share of model calls that failed, over the last minutes: 0 when none failed, no value with no calls.",
-                "percentunit",
-                Query(p.share(f"sum({p.rate(failed_calls)})", f"sum({p.rate(calls)})"), "errors"),
-                thresholds=[(0.05, "red")],
-                width=4,
-            ),
+            kill_switch(width=4),
+            budget_used(*p.APP, p.VAR_TENANT, width=8, height=5),
+            model_error_rate(*p.APP, p.VAR_TENANT, p.VAR_MODEL, width=4),
             stat(
                 "Model call latency p95",
                 "95th percentile of a whole model call's duration, over every model chosen.",
