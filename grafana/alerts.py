@@ -34,6 +34,7 @@ from grafana.dashboards import (
 from grafana.slos import SLO_GROUP, slo_alerts
 
 FOLDER = "Glassbox"
+# The runbooks of every rule, SLO rules included: one page behind GLASSBOX_RUNBOOK_URL.
 RUNBOOKS = "docs/runbooks.md"
 # A notification's runbook link must be absolute, and Grafana's file provisioning does not read the environment
 # in annotations: the stack writes the rules with this placeholder replaced by GLASSBOX_RUNBOOK_URL before Grafana

@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 
 SLO_FILE = Path(__file__).with_name("slos.yaml")
 SLO_GROUP = ("glassbox-slo", "1m")
-# The SLO alerts' runbook sections sit in docs/runbooks.md with every other rule's (one GLASSBOX_RUNBOOK_URL).
-RUNBOOK_DOC = "docs/runbooks.md"
 DASHBOARD_UID = "glassbox-slos"
 DASHBOARD_TITLE = "Glassbox / SLOs"
 PROMETHEUS_RULES_FILE = "glassbox-slos.yml"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glassbox.endpoints import resolve
-from grafana.alerts import RUNBOOK_URL_VARIABLE, render_runbook_url
+from grafana.alerts import RUNBOOK_URL_VARIABLE, RUNBOOKS, render_runbook_url
 from stack.binaries import ROOT, find_binary, missing_reason
 
 # The native run's own settings; hosts and ports come from glassbox.endpoints, the one table of them.
@@ -236,7 +236,7 @@ HOME_DASHBOARD = "glassbox-home.json"
 
 def runbook_url(env: Mapping[str, str]) -> str:
     """Where alert notifications link for runbooks: GLASSBOX_RUNBOOK_URL, else this checkout's docs/runbooks.md."""
-    return env.get(RUNBOOK_URL_VARIABLE) or (ROOT / "docs" / "runbooks.md").as_uri()
+    return env.get(RUNBOOK_URL_VARIABLE) or (ROOT / RUNBOOKS).as_uri()
 
 
 def grafana_provisioning(env: Mapping[str, str], directory: Path) -> Path:

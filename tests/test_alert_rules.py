@@ -73,7 +73,7 @@ def test_grafana_and_prometheus_rules_are_the_same_rule() -> None:
 
 
 def test_every_rule_says_what_it_means_and_how_to_handle_it() -> None:
-    runbooks = (ROOT / "docs" / "runbooks.md").read_text()
+    runbooks = (ROOT / alerts.RUNBOOKS).read_text()
     for name, rule in grafana_rules().items():
         annotations, labels = rule["annotations"], rule["labels"]
         assert isinstance(annotations, dict) and isinstance(labels, dict)
@@ -88,7 +88,7 @@ def test_every_rule_says_what_it_means_and_how_to_handle_it() -> None:
 
 
 def test_each_runbook_section_has_checks_and_commands() -> None:
-    text = (ROOT / "docs" / "runbooks.md").read_text()
+    text = (ROOT / alerts.RUNBOOKS).read_text()
     sections = re.split(r'<a id="[^"]+"></a>', text)[1:]
     assert len(sections) == len({alert.runbook for alert in alerts.ALERTS})  # the SLO rules share two
     for section in sections:

@@ -522,7 +522,7 @@ def test_every_alert_says_what_it_means_with_only_its_own_labels() -> None:
 
 
 def test_the_runbook_sections_exist_with_checks_and_commands() -> None:
-    text = (ROOT / slos.RUNBOOK_DOC).read_text()
+    text = (ROOT / alerts.RUNBOOKS).read_text()
     anchors = [tier.runbook for tier in slos.TIERS]
     for alert in slos.slo_alerts():
         assert text.count(f'<a id="{alert.runbook}"></a>') == 1, alert.name

@@ -34,10 +34,7 @@ _FINAL = (c.ACTIVITY_COMPLETED, c.ACTIVITY_FAILED)
 
 
 def _label(value: str, field: str) -> str:
-    if isinstance(value, str) and _NAME.match(value):
-        return value
-    instruments.get().count_invalid(field)
-    return c.PLACEHOLDER_INVALID
+    return instruments.get().checked_label(value, field, _NAME)
 
 
 class Activity:

@@ -250,7 +250,6 @@ GUARDRAIL_SCORE: Final = "glassbox.guardrail.score"
 GUARDRAIL_LEVEL: Final = "glassbox.guardrail.level"
 GUARDRAIL_MODE: Final = "glassbox.guardrail.mode"
 GUARDRAIL_SOURCE: Final = "glassbox.guardrail.source"
-GUARDRAIL_ALERT_LEVELS: Final = ("high", "critical")
 METRIC_GUARDRAIL_CHECKS: Final = "glassbox.guardrail.checks"
 
 # --------------------------------------------------------------------------- tenant budgets

@@ -74,12 +74,7 @@ recent_requests = _RecentRequests(REMEMBERED_REQUESTS)
 
 
 def _label(value: str | None, field: str) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str) and _NAME.match(value):
-        return value
-    instruments.get().count_invalid(field)
-    return c.PLACEHOLDER_INVALID
+    return None if value is None else instruments.get().checked_label(value, field, _NAME)
 
 
 def _hex_id(value: str | int | None, pattern: re.Pattern[str], field: str) -> int | None:

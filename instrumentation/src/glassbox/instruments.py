@@ -6,6 +6,7 @@ the OTLP exporter to the collector, so the two can never drift.
 
 from __future__ import annotations
 
+import re
 import threading
 
 from opentelemetry import metrics
@@ -100,6 +101,13 @@ class Instruments:
         self.content_redactor: Redactor = build_redactor(
             on_redact=lambda kind: self.content_redacted.add(1, {c.LABEL_KIND: kind})
         )
+
+    def checked_label(self, value: object, field: str, pattern: re.Pattern[str]) -> str:
+        """``value`` as a metric label if it matches ``pattern``, else ``_invalid`` (counted for ``field``)."""
+        if isinstance(value, str) and pattern.match(value):
+            return value
+        self.count_invalid(field)
+        return c.PLACEHOLDER_INVALID
 
     def count_invalid(self, field: str) -> None:
         self.attribution_invalid.add(1, {c.LABEL_FIELD: field})

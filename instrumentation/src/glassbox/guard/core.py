@@ -47,7 +47,7 @@ from glassbox import attribution, instruments, settings
 from glassbox import conventions as c
 from glassbox import state as state_module
 from glassbox.guard import budgets, guardrail
-from glassbox.guard.guardrail import NON_TEXT_KEYS
+from glassbox.guard.guardrail import NON_TEXT_KEYS, field
 from glassbox.state import BudgetExceeded, RequestLimits, Reservation, StateUnavailable
 from glassbox.version import __version__
 
@@ -172,10 +172,6 @@ def _characters(value: Any) -> int:
     return 0
 
 
-def _field(value: Any, name: str) -> Any:
-    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
-
-
 def bedrock_request(params: dict[str, Any]) -> dict[str, Any]:
     """A Bedrock runtime call's parameters (``modelId``, ``messages``, ``inferenceConfig``, or an InvokeModel
     ``body``) as the arguments the guard reads for other SDKs: ``model``, the input, ``max_tokens``."""
@@ -183,7 +179,7 @@ def bedrock_request(params: dict[str, Any]) -> dict[str, Any]:
     for name in ("messages", "system"):
         if params.get(name) is not None:
             request[name] = params[name]
-    limit = _field(params.get("inferenceConfig") or {}, "maxTokens")
+    limit = field(params.get("inferenceConfig") or {}, "maxTokens")
     body = params.get("body")
     if isinstance(body, (str, bytes, bytearray)):
         try:
@@ -227,9 +223,9 @@ def estimated_cost(call: str, kwargs: dict[str, Any]) -> float:
     provider = _provider_of(call, kwargs)
     config = kwargs.get("config")
     characters = sum(_characters(kwargs.get(name)) for name in INPUT_ARGUMENTS)
-    characters += sum(_characters(_field(config, name)) for name in CONFIG_INPUT_FIELDS) if config else 0
+    characters += sum(_characters(field(config, name)) for name in CONFIG_INPUT_FIELDS) if config else 0
     tokens = characters // CHARS_PER_TOKEN
-    limits = [kwargs.get(name) for name in OUTPUT_LIMIT_ARGUMENTS] + [_field(config, "max_output_tokens")]
+    limits = [kwargs.get(name) for name in OUTPUT_LIMIT_ARGUMENTS] + [field(config, "max_output_tokens")]
     allowed = next((limit for limit in limits if isinstance(limit, int) and not isinstance(limit, bool)), 0)
     cost = price(provider, str(kwargs.get("model", "")), Usage(input_tokens=tokens, output_tokens=max(allowed, 0)))
     return cost.usd or 0.0

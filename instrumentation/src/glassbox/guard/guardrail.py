@@ -88,7 +88,8 @@ def checks_counter() -> metrics.Counter:
 
 
 # --------------------------------------------------------------------------- what a call adds to the prompt
-def _get(value: Any, name: str) -> Any:
+def field(value: Any, name: str) -> Any:
+    """A request argument's field, from a dict or an SDK type."""
     if isinstance(value, dict):
         return value.get(name)
     return getattr(value, name, None)
@@ -127,17 +128,17 @@ def _is_tool_result(part: Any) -> bool:
 
 def _message_parts(message: Any) -> Iterator[tuple[str, str]]:
     """(source, text) of one message: a tool message or tool-result block is a tool result, the rest the user's."""
-    role = _get(message, "role")
+    role = field(message, "role")
     if isinstance(message, str):
         yield SOURCE_USER, message
         return
-    if role in TOOL_ROLES or _get(message, "type") in TOOL_RESULT_KEYS:
+    if role in TOOL_ROLES or field(message, "type") in TOOL_RESULT_KEYS:
         for text in _texts(message):
             yield SOURCE_TOOL_RESULT, text
         return
-    content = _get(message, "content")
+    content = field(message, "content")
     if content is None:
-        content = _get(message, "parts")
+        content = field(message, "parts")
     if isinstance(content, str):
         yield SOURCE_USER, content
         return
@@ -159,9 +160,9 @@ def new_input(kwargs: dict[str, Any]) -> list[tuple[str, str]]:
             return list(_message_parts(value))
         turn: list[Any] = []
         for message in reversed(value):
-            if _get(message, "role") in MODEL_ROLES:
+            if field(message, "role") in MODEL_ROLES:
                 break
-            if _get(message, "role") not in INSTRUCTION_ROLES:
+            if field(message, "role") not in INSTRUCTION_ROLES:
                 turn.append(message)
         return [part for message in reversed(turn) for part in _message_parts(message)]
     return []
@@ -206,8 +207,10 @@ def check(call: str, kwargs: dict[str, Any]) -> str | None:
     checks_counter().add(1, {c.GUARDRAIL_LEVEL: worst.level, c.GEN_AI_SECURITY_DECISION_TYPE: decision})
     if findings or spans_for_every_check():
         _record_span(kwargs, current, started, worst, decision, findings)
+    if worst.level not in (injection.LEVEL_HIGH, injection.LEVEL_CRITICAL):
+        return None
     detail = f"prompt injection risk {worst.score}/100 ({worst.level}: {', '.join(worst.findings)})"
-    if worst.level == injection.LEVEL_HIGH or (worst.level == injection.LEVEL_CRITICAL and not refuse):
+    if not refuse:
         _audit_flagged(kwargs, detail)
     return detail if refuse else None
 
