@@ -146,3 +146,57 @@ def test_an_event_written_while_serving_a_request_records_the_client_address(
         ("nightly.job", None, None),
     ]
     assert outside["source"] is None
+
+
+def test_each_copy_names_its_chain_and_each_checkpoint_goes_to_the_witness(telemetry: Telemetry, log: AuditLog) -> None:
+    """The first record is always signed; its checkpoint is sent as an event of its own, on no trace."""
+    from glassbox.audit.chain import key_id, signature_problem
+    from glassbox.audit.witness import witnessed_checkpoint
+
+    with telemetry.tracer_provider.get_tracer("t").start_as_current_span("request"):
+        event = glassbox.audit("role.change", actor="admin-1")
+    emitted = [data.log_record for data in telemetry.logs.get_finished_logs()]
+    (copy,) = [r for r in emitted if r.event_name == c.AUDIT_EVENT_NAME]
+    (witnessed,) = [r for r in emitted if r.event_name == c.AUDIT_CHECKPOINT_EVENT_NAME]
+    assert copy.attributes[c.AUDIT_LOG] == "file" and copy.attributes[c.AUDIT_CHAIN] == event["hash"][:32]
+    assert copy.trace_id and not witnessed.trace_id
+    fields = {c.loki_field(name): str(value) for name, value in witnessed.attributes.items()}
+    checkpoint = witnessed_checkpoint(fields, "now")
+    assert checkpoint is not None and checkpoint.log == "file" and checkpoint.chain == event["hash"][:32]
+    assert checkpoint.checkpoint["seq"] == 1 and checkpoint.checkpoint["hash"] == event["hash"]
+    public = log.key().public_key()
+    assert signature_problem(checkpoint.checkpoint, {key_id(public): public}) is None
+
+
+def test_checkpoints_and_events_reach_the_audit_stream_through_the_collector(
+    telemetry: Telemetry, log: AuditLog, tmp_path: Path
+) -> None:
+    """What glassbox emits, through the real collector: the audit event and the checkpoint land in the audit
+    stream, whole, and nothing else does."""
+    from opentelemetry._logs import LogRecord
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs.export import LogRecordExportResult
+
+    from glassbox.audit.chain import key_id, signature_problem
+    from glassbox.audit.witness import witnessed_checkpoint
+
+    from .otlp_receiver import OTLPReceiver
+    from .stack_fixtures import native_stack, otlp_http, wait_for
+
+    glassbox.audit("role.change", actor="admin-1")
+    telemetry.logger_provider.get_logger("app").emit(LogRecord(body="an app log line"))
+    emitted = telemetry.logs.get_finished_logs()
+    with OTLPReceiver() as sink, native_stack(tmp_path, sink.port) as stack:
+        exporter = OTLPLogExporter(endpoint=f"{otlp_http(stack)}/v1/logs")
+        assert exporter.export(emitted) == LogRecordExportResult.SUCCESS
+        exporter.shutdown()
+        arrived = wait_for(lambda: len(sink.logs()) >= 3 and sink.logs(), timeout=60, what="three log records")
+    streams = {
+        str(record["attributes"].get("event.name")): record["resource"].get(c.AUDIT_STREAM_ATTRIBUTE)
+        for record in arrived
+    }
+    assert streams == {c.AUDIT_EVENT_NAME: "audit", c.AUDIT_CHECKPOINT_EVENT_NAME: "audit", "None": None}
+    (sent,) = [r for r in arrived if r["attributes"].get("event.name") == c.AUDIT_CHECKPOINT_EVENT_NAME]
+    witnessed = witnessed_checkpoint({c.loki_field(k): str(v) for k, v in sent["attributes"].items()}, "now")
+    public = log.key().public_key()
+    assert witnessed is not None and signature_problem(witnessed.checkpoint, {key_id(public): public}) is None

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from glassbox.audit import cli as audit_cli
 from glassbox.audit import store as audit_store
-from glassbox.audit.chain import AuditLog, load_public_key, public_key_path, record_hash, verify
+from glassbox.audit.chain import AuditLog, key_id, load_public_key, public_key_path, record_hash, verify
 
 
 def new_log(directory: Path, every: int = 100) -> AuditLog:
@@ -54,7 +54,7 @@ def test_checkpoints_signed_by_another_key_are_refused(tmp_path: Path) -> None:
     other = new_log(tmp_path / "b")
     other.key()
     result = verify(log.path, log.checkpoints, load_public_key(public_key_path(other.key_path)))
-    assert not result.ok and "bad signature" in result.problems[0]
+    assert not result.ok and "not among the trusted public keys" in result.problems[0]
 
 
 def test_the_log_sets_sequence_and_hashes_itself(tmp_path: Path) -> None:
@@ -177,8 +177,11 @@ def test_the_command_verifies_names_the_first_bad_record_and_exports_by_filter(
     for n, (tenant, action) in enumerate([("acme", "login"), ("acme", "role.change"), ("globex", "login")]):
         log.append({"time": f"2026-11-2{n}T10:00:00+00:00", "tenant": tenant, "action": action,
                     "actor": {"type": "human", "id": f"user-{n}"}})  # fmt: skip
+    assert audit_cli.main(["verify"]) == 1  # nothing pinned: the signatures are not trusted
+    assert "no trusted public key" in capsys.readouterr().out
+    monkeypatch.setenv("GLASSBOX_AUDIT_PUBLIC_KEY", str(public_key_path(log.key_path)))
     assert audit_cli.main(["verify"]) == 0
-    # the read is audited: its attempt is in the chain it verified, its outcome after it
+    # the read is audited once it is done: the chain it verified did not hold its event yet
     assert "OK    4 records, 4 signed checkpoints" in capsys.readouterr().out
     assert audit_cli.main(["export", "--tenant", "acme", "--since", "2026-11-21"]) == 0
     exported = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -187,11 +190,11 @@ def test_the_command_verifies_names_the_first_bad_record_and_exports_by_filter(
     assert [json.loads(x)["tenant"] for x in capsys.readouterr().out.splitlines()] == ["globex"]
     reads = [json.loads(line) for line in lines(log)[3:]]
     assert [(r["action"], r["outcome"]["status"]) for r in reads] == [
-        ("audit.verify", "attempt"), ("audit.verify", "success"),
-        ("audit.export", "attempt"), ("audit.export", "success"),
-        ("audit.export", "attempt"), ("audit.export", "success"),
+        ("audit.verify", "failure"), ("audit.verify", "success"), ("audit.export", "success"),
+        ("audit.export", "success"),
     ]  # fmt: skip
-    assert reads[3]["after"] == {"filters": {"since": "2026-11-21 00:00:00+00:00", "tenant": "acme"}, "records": 1}
+    assert reads[2]["after"] == {"filters": {"since": "2026-11-21 00:00:00+00:00", "tenant": "acme"}, "records": 1}
+    assert reads[1]["after"] == {"against_loki": False, "records": 4, "intact": True}
     assert reads[0]["actor"]["type"] == "human" and reads[0]["actor"]["id"]
     records = lines(log)
     records[1] = records[1].replace(b"role.change", b"role.delete")
@@ -216,3 +219,69 @@ def test_a_checkpoint_is_signed_when_the_last_one_is_older_than_the_setting(tmp_
     time.sleep(0.3)
     log.append({"action": "logout"})
     assert len(log.checkpoints.read_text().splitlines()) == 2
+
+
+def test_checkpoints_of_the_format_before_still_verify(tmp_path: Path) -> None:
+    """Checkpoints written before they stated their cadence: seq, hash and time (and maybe key_id), signed over
+    the first three."""
+    from glassbox.audit.chain import canonical
+
+    log = new_log(tmp_path, every=4)
+    for n in range(9):
+        log.append({"action": "login", "n": n})
+    key = log.key()
+    old = []
+    for record in [json.loads(line) for line in lines(log)]:
+        if record["seq"] in (1, 4, 8):
+            head = {"seq": record["seq"], "hash": record["hash"], "time": 1764500000.0 + record["seq"]}
+            old.append({**head, "signature": key.sign(canonical(head)).hex()})
+    old[1]["key_id"] = key_id(key.public_key())  # as the central log wrote them
+    log.checkpoints.write_bytes(b"".join(canonical(checkpoint) + b"\n" for checkpoint in old))
+    result = check(log)
+    assert result.ok and result.checkpoints == 3, result.problems
+    old[2].update(every=4, key_id=key_id(key.public_key()))  # fields the signature did not cover: it fails
+    log.checkpoints.write_bytes(b"".join(canonical(checkpoint) + b"\n" for checkpoint in old))
+    assert "bad signature" in " ".join(check(log).problems)
+
+
+@pytest.mark.parametrize("new_every", [3, 25])
+def test_a_changed_checkpoint_setting_causes_no_false_failure(tmp_path: Path, new_every: int) -> None:
+    first = new_log(tmp_path, every=10)
+    for n in range(34):
+        first.append({"action": "login", "n": n})
+    later = new_log(tmp_path, every=new_every)  # a restart with another GLASSBOX_AUDIT_CHECKPOINT_EVERY
+    for n in range(60):
+        later.append({"action": "login", "n": n})
+    public = load_public_key(public_key_path(first.key_path))
+    for setting in (10, new_every, 1000):
+        result = verify(first.path, first.checkpoints, public, every=setting)
+        assert result.ok and result.records == 94, (setting, result.problems)
+
+
+def test_processes_with_different_settings_writing_together_keep_the_cadence(tmp_path: Path) -> None:
+    often, seldom = new_log(tmp_path, every=3), new_log(tmp_path, every=50)
+    for n in range(120):
+        (often if n % 7 == 0 else seldom).append({"action": "login", "n": n})
+    assert check(often).ok, check(often).problems
+
+
+def test_the_central_log_s_contract_sign_and_check(tmp_path: Path) -> None:
+    """What the fleet's log uses: sign_checkpoint, and check_checkpoints on rows (``every`` None: the old format)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from glassbox.audit.chain import Verification, check_chain, check_checkpoints, sign_checkpoint
+
+    key = Ed25519PrivateKey.generate()
+    log = new_log(tmp_path, every=1000)
+    chain = [log.append({"action": "x", "n": n}) for n in range(7)]
+    signed = sign_checkpoint(key, 3, chain[2]["hash"], every=3, at=1764500000.0)
+    assert set(signed) == {"seq", "hash", "time", "every", "key_id", "signature"} and signed["every"] == 3
+    assert signed["key_id"] == key_id(key.public_key()) and signed["time"] == 1764500000.0
+    keys = {key_id(key.public_key()): key.public_key()}
+    rows = [("checkpoint 3", signed), ("checkpoint 6", sign_checkpoint(key, 6, chain[5]["hash"], every=3))]
+    result = Verification()
+    check_checkpoints(result, rows, keys, check_chain(result, [(f"row {r['seq']}", r) for r in chain]), every=3)
+    assert result.ok and result.checkpoints == 2, result.problems
+    result = Verification()  # the first checkpoint gone: records 1 to 5 have none, though 3 is promised
+    check_checkpoints(result, rows[1:], keys, check_chain(result, [(f"row {r['seq']}", r) for r in chain]), every=3)
+    assert result.first_bad_seq == 3, result.problems

@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 import glassbox
@@ -20,7 +22,7 @@ from glassbox.audit import events as audit_events
 from glassbox.audit.chain import AuditLog
 from glassbox.audit.spool import Spool, waiting
 
-from .conftest import Telemetry
+from .conftest import Postgres, Telemetry
 from .test_audit import broken_log, new_log
 from .test_audit_chain import check
 
@@ -183,3 +185,95 @@ def test_verify_says_how_many_events_still_wait_in_the_spool(tmp_path: Path) -> 
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"WAIT  1 events in the fail-open spool {spool_dir}" in result.stdout
+
+
+def test_a_drain_takes_the_lock_for_one_append_at_a_time(tmp_path: Path) -> None:
+    """Draining never holds its caller's lock across the whole spool: one append (one batch) per hold, and each
+    batch's records are handed on after the hold is let go."""
+    spool_dir = tmp_path / "spool"
+    spool = Spool(spool_dir, no_unreadable)
+    for n in range(4):
+        assert spool.put({"id": f"own-{n}"}) == "disk"
+    log, holding, moved = new_log(tmp_path), [], []
+
+    class Hold:
+        def __enter__(self) -> None:
+            holding.append(True)
+
+        def __exit__(self, *exc: Any) -> None:
+            holding.remove(True)
+
+    def handed_on(records: list[Any]) -> None:
+        assert not holding  # told after the hold is let go
+        moved.extend(records)
+
+    def append(event: Any) -> Any:
+        assert holding == [True]  # under the hold, exactly once
+        return log.append(event)
+
+    assert spool.drain(append, hold=Hold, on_moved=handed_on) == 4
+    assert [r["seq"] for r in moved] == [1, 2, 3, 4] and spool.pending() == 0
+
+
+APP = """
+import sys, glassbox
+for line in sys.stdin:
+    count = int(line)
+    if not count:
+        break
+    for _ in range(count):
+        event = glassbox.audit("refund.issue", actor="agent-1")
+        print(event["id"], "seq" in event, flush=True)
+"""
+
+
+def test_fleet_mode_a_spool_drains_by_itself_once_the_database_is_back(
+    postgres: Postgres, pg_url: str, tmp_path: Path
+) -> None:
+    """Events spooled while PostgreSQL was down enter the chain within seconds of its return, though the
+    process audits nothing more: a host lost after that loses none of them."""
+    environ = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GLASSBOX_"))},
+        "OTEL_SDK_DISABLED": "true",
+        "GLASSBOX_STATE_URL": pg_url,
+        "GLASSBOX_STATE_TIMEOUT": "0.5",
+        "GLASSBOX_AUDIT_MODE": "fail-open",
+        "GLASSBOX_AUDIT_SPOOL_DIR": str(tmp_path / "spool"),
+        "GLASSBOX_AUDIT_KEY_FILE": str(tmp_path / "keys" / "audit.key"),
+    }
+    app = subprocess.Popen([sys.executable, "-c", APP], env=environ, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           text=True, cwd=tmp_path)  # fmt: skip
+    assert app.stdin is not None and app.stdout is not None
+
+    def write(count: int) -> list[tuple[str, bool]]:
+        assert app.stdin is not None and app.stdout is not None
+        app.stdin.write(f"{count}\n")
+        app.stdin.flush()
+        return [(line.split()[0], line.split()[1] == "True") for line in (app.stdout.readline() for _ in range(count))]
+
+    def chained() -> set[str]:
+        with psycopg.connect(pg_url) as connection:
+            return {row[0] for row in connection.execute("SELECT event_id FROM glassbox.audit_log")}
+
+    try:
+        assert [chained_now for _, chained_now in write(1)] == [True]
+        postgres.cluster.stop(postgres.process)
+        try:
+            spooled = write(3)
+            assert [chained_now for _, chained_now in spooled] == [False, False, False]
+            assert waiting(tmp_path / "spool") == 3
+        finally:
+            postgres.process = postgres.cluster.start()
+            postgres.cluster.wait_ready(postgres.process)
+        deadline = time.monotonic() + 60
+        while not {event_id for event_id, _ in spooled} <= chained() and time.monotonic() < deadline:
+            time.sleep(0.5)  # the app writes nothing meanwhile
+        assert {event_id for event_id, _ in spooled} <= chained()
+        assert waiting(tmp_path / "spool") == 0
+        app.stdin.write("0\n")
+        app.stdin.close()
+        assert app.wait(timeout=30) == 0
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait(timeout=10)

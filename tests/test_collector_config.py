@@ -139,8 +139,11 @@ def test_audit_events_are_split_from_app_logs_into_their_own_stream() -> None:
     assert audit["receivers"] == app["receivers"] == ["forward/logs"]
     keep = cfg["processors"][audit["processors"][0]]["log_conditions"]
     drop = cfg["processors"][app["processors"][0]]["log_conditions"]
-    assert drop == [f'log.attributes["event.name"] == "{c.AUDIT_EVENT_NAME}"']
-    assert f'log.attributes["event.name"] != "{c.AUDIT_EVENT_NAME}"' in keep[0]
+    # Audit events and the signed checkpoints (the witness's copies) go to the audit stream, nothing else does.
+    assert drop == [f'log.attributes["event.name"] == "{name}"' for name in c.AUDIT_STREAM_EVENT_NAMES]
+    assert len(keep) == 1 and keep[0].startswith('log.attributes["event.name"] == nil or ')
+    for name in c.AUDIT_STREAM_EVENT_NAMES:
+        assert f'log.attributes["event.name"] != "{name}"' in keep[0]
     stream = cfg["processors"][audit["processors"][1]]["attributes"]
     assert stream == [{"key": c.AUDIT_STREAM_ATTRIBUTE, "value": c.AUDIT_STREAM_VALUE, "action": "upsert"}]
     assert audit["exporters"] != app["exporters"], "audit events get their own queue and failure counters"
@@ -158,3 +161,37 @@ def test_only_documented_environment_variables() -> None:
     documented = set(re.findall(r"^#?\s*([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert variables, "the config reads its hosts and ports from the environment"
     assert variables <= documented, f"not in .env.example: {variables - documented}"
+
+
+def test_the_redaction_blocks_are_what_the_generator_writes() -> None:
+    """collector/config.yaml and the agents carry the processor generated from glassbox.redaction's detectors
+    (regenerate with `python -m stack.collector_redaction`)."""
+    from glassbox.redaction import collector as redaction_collector
+    from stack import collector_redaction
+
+    text = CONFIG.read_text()
+    assert collector_redaction.current_block(text) == collector_redaction.config_block()
+    assert config()["processors"]["redaction"] == redaction_collector.processor_config()
+    agent_block = collector_redaction.agent_block(yaml.safe_load(text))
+    for path in collector_redaction.AGENTS:
+        assert collector_redaction.current_block(path.read_text()) == agent_block, path
+
+
+def test_the_redaction_processor_checks_every_type_and_covers_jwts_and_google_keys() -> None:
+    redaction = config()["processors"]["redaction"]
+    assert redaction["redact_all_types"] is True and redaction["summary"] == "silent"
+    # keys that v0.161.0's redactionprocessor reads (config.go); url_sanitizer exists but clusters URL paths for
+    # cardinality and removes no credentials, so it is not used
+    known = {
+        "allow_all_keys", "allowed_keys", "blocked_key_patterns", "hash_function", "hmac_key", "ignored_keys",
+        "ignored_key_patterns", "redact_all_types", "blocked_values", "allowed_values", "db_sanitizer", "summary",
+        "url_sanitizer",
+    }  # fmt: skip
+    assert set(redaction) <= known
+    # the expressions without RE2-only syntax, read by Python's engine (the collector build compiles them all in
+    # test_the_project_build_accepts_the_config)
+    values = [re.compile(v) for v in redaction["blocked_values"] if not re.search(r"\\[pxz]", v)]
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlX2J5dGVz"
+    google = "AIzaSyD4fGh7Jk9Lm2Np5Qr8St1Uv3Wx6Yz0AbCd"
+    for secret in (jwt, google):
+        assert any(v.search(f"x {secret} y") for v in values), secret

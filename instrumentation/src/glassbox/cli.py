@@ -2,10 +2,10 @@
 
     glassbox doctor [--require ...] [--timeout SECONDS] [--watch SECONDS]    checks a running stack end to end
     glassbox story <trace-id | request-id>                                   the whole story of one request
-    glassbox audit verify | export [...]                                     see glassbox.audit.cli
+    glassbox audit verify | export | fingerprint [...]                       see glassbox.audit.cli
     glassbox budgets list | set | remove [...]                               see glassbox.guard.cli
     glassbox kill-switch on | off | status [--tenant T] [--reason TEXT]      see glassbox.guard.cli
-    glassbox state migrate | status                                          see glassbox.state.cli
+    glassbox state migrate | role | status                                   see glassbox.state.cli
 
 `python -m glassbox.cli ...` is the same command (the native stack's canary process runs it that way). The
 commands that write audit events send their OTel copies to the collector (OTEL_EXPORTER_OTLP_ENDPOINT, else the

@@ -119,6 +119,10 @@ PROVIDER_PRICE_IDS: Final[Mapping[str, str]] = {
 HTTP_REQUEST_METHOD: Final = "http.request.method"
 HTTP_ROUTE: Final = "http.route"
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+# Attributes holding a URL (absolute, or a path with its query) or only its query or fragment: redaction removes
+# user information and replaces sensitive parameter values with REDACTED, as the HTTP semantic conventions say.
+URL_ATTRIBUTES: Final = frozenset({"url.full", "url.original", "http.url", "http.target"})
+URL_QUERY_ATTRIBUTES: Final = frozenset({"url.query", "url.fragment"})
 
 # --------------------------------------------------------------------------- attribution
 # Carried as W3C baggage from the edge and copied onto spans, log records and audit events.
@@ -166,6 +170,7 @@ METRIC_ATTRIBUTION_INVALID: Final = "glassbox.attribution.invalid"
 METRIC_TENANT_OVERFLOW: Final = "glassbox.attribution.tenant_overflow"
 METRIC_LOG_SECRETS_REDACTED: Final = "glassbox.log.secrets_redacted"
 METRIC_CONTENT_REDACTED: Final = "glassbox.content.redactions"
+METRIC_SPAN_SECRETS_REDACTED: Final = "glassbox.span.secrets_redacted"
 METRIC_TELEMETRY_DROPPED: Final = "glassbox.telemetry.dropped"
 # Input tokens served from (cache_read) or written to (cache_write) a provider's prompt cache, per model call.
 METRIC_CACHE_TOKENS: Final = "glassbox.gen_ai.cache_tokens"
@@ -358,6 +363,18 @@ AUDIT_SEQUENCE: Final = "glassbox.audit.sequence"
 # each chained record with the copy Loki received when it happened.
 AUDIT_DIGEST: Final = "glassbox.audit.digest"
 AUDIT_MODE: Final = "glassbox.audit.mode"
+# The chain a record's or a checkpoint's copy belongs to: the log ("file", a host's file; "central", the fleet's
+# table) and the chain's identity (the hash of its first record), so that the copies of several chains in one
+# Loki stay apart.
+AUDIT_LOG: Final = "glassbox.audit.log"
+AUDIT_CHAIN: Final = "glassbox.audit.chain"
+# Every signed checkpoint also goes to Loki's audit stream (the witness), as a log event of its own routed like
+# audit events: its canonical JSON (seq, hash, time, every, key_id, signature) and its sequence number.
+AUDIT_CHECKPOINT_EVENT_NAME: Final = "glassbox.audit.checkpoint"
+AUDIT_CHECKPOINT_SIGNED: Final = "glassbox.audit.checkpoint.signed"
+AUDIT_CHECKPOINT_SEQUENCE: Final = "glassbox.audit.checkpoint.sequence"
+# The event names the collector routes to the audit stream (collector/config.yaml, filter/*audit*).
+AUDIT_STREAM_EVENT_NAMES: Final = (AUDIT_EVENT_NAME, AUDIT_CHECKPOINT_EVENT_NAME)
 AI_CALL_REFUSED_EVENT: Final = "glassbox.ai.call_refused"
 AUDIT_FIELDS: Final = (
     AUDIT_ACTOR_TYPE,

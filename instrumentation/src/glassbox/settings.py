@@ -82,6 +82,19 @@ SETTINGS: tuple[Setting, ...] = (
         _header,
     ),
     Setting(
+        "GLASSBOX_ATTRIBUTION_SOURCE",
+        "headers",
+        "Where tenant, user, session and request id come from: `headers` (the four headers above, which only a "
+        "trusted proxy may set) or `app` (the app calls `glassbox.set_tenant`; client headers and baggage ignored).",
+        _choice("headers", "app"),
+    ),
+    Setting(
+        "GLASSBOX_BAGGAGE_HOSTS",
+        "",
+        "Hosts outgoing requests carry baggage to (`glassbox_baggage` propagator): names, `*.domain`, or `*` for "
+        "all; empty: none. Trace context goes to every host.",
+    ),
+    Setting(
         "GLASSBOX_MAX_TENANTS",
         "100",
         "Distinct tenant label values per process; later tenants are reported as `_other` and counted.",
@@ -114,6 +127,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Extra regular expressions to redact, separated by `;;`, on top of the built-in list.",
     ),
     Setting(
+        "GLASSBOX_REDACT_PHONE_REGIONS",
+        "US",
+        "Regions (ISO 3166 codes, comma-separated) whose national phone numbers are redacted; numbers written "
+        "with `+` or `00` are redacted whatever their region.",
+    ),
+    Setting(
         "GLASSBOX_ASGI_MESSAGE_SPANS",
         "false",
         "Keep the FastAPI instrumentation's `http send`/`http receive` spans (one per ASGI message).",
@@ -138,6 +157,12 @@ SETTINGS: tuple[Setting, ...] = (
         "request limits, audit trail); empty: the single-host files below.",
     ),
     Setting(
+        "GLASSBOX_STATE_ADMIN_URL",
+        "",
+        "The schema owner's URL, for `glassbox state migrate` and `glassbox state role` only; never give it to apps "
+        "(their role is a member of `glassbox_writer`).",
+    ),
+    Setting(
         "GLASSBOX_STATE_TIMEOUT",
         "0.25",
         "Seconds a model call or an audit event waits at most for the shared state before "
@@ -157,6 +182,40 @@ SETTINGS: tuple[Setting, ...] = (
         "Which prompt-injection checks become `apply_guardrail` spans: `flagged` (medium risk or above; every check "
         "is counted either way) or `all`.",
         _choice("flagged", "all"),
+    ),
+    Setting(
+        "GLASSBOX_GUARDRAIL_HISTORY",
+        "client",
+        "Who writes the `assistant` and `developer` turns a model call sends: `client` (they are scored like user "
+        "input) or `app` (the app builds every history itself: not scored; per call: `guardrail.trusted_history()`).",
+        _choice("client", "app"),
+    ),
+    Setting(
+        "GLASSBOX_GUARDRAIL_CACHE",
+        "4096",
+        "Messages whose prompt-injection score is remembered (by a keyed hash, never the text), so a conversation "
+        "costs only its new messages; 0: none.",
+        _positive_int,
+    ),
+    Setting(
+        "GLASSBOX_GUARDRAIL_DETECTORS",
+        "",
+        "Comma-separated names of `glassbox.guardrail_detectors` entry points that score each message besides "
+        "the rules (a model classifier, a provider's guardrail service); empty: the rules only.",
+    ),
+    Setting(
+        "GLASSBOX_GUARDRAIL_DETECTOR_TIMEOUT",
+        "1.0",
+        "Seconds a model call waits at most for the guardrail detectors; one that has not answered by then is "
+        "counted and `GLASSBOX_GUARDRAIL_DETECTOR_FAILURE` applies.",
+        _positive_float,
+    ),
+    Setting(
+        "GLASSBOX_GUARDRAIL_DETECTOR_FAILURE",
+        "fail-open",
+        "When a guardrail detector fails or times out: `fail-open` (the other scores decide) or `fail-closed` (the "
+        "call is refused in enforce mode); counted either way.",
+        _choice("fail-open", "fail-closed"),
     ),
     Setting(
         "GLASSBOX_STATE_FAILURE",
@@ -189,6 +248,13 @@ SETTINGS: tuple[Setting, ...] = (
         "GLASSBOX_AUDIT_KEY_FILE",
         ".glassbox/keys/audit.key",
         "Ed25519 private key (PEM) that signs audit checkpoints; created (mode 0600) with a `.pub` beside it.",
+    ),
+    Setting(
+        "GLASSBOX_AUDIT_PUBLIC_KEY",
+        "",
+        "The audit signing keys you trust: a PEM file, PEM text, or SHA-256 fingerprints (hex, comma-separated) of "
+        "the raw public keys. `glassbox audit verify` trusts only these; a writer whose key is not among them does "
+        "not sign. Empty: no signature is trusted.",
     ),
     Setting(
         "GLASSBOX_AUDIT_MODE",

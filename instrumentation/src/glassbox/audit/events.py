@@ -13,16 +13,24 @@ the fleet's table with GLASSBOX_STATE_URL, glassbox.audit.postgres), an OTel log
 from the baggage, trace and span ids from the current span, the source address from the request being served
 (glassbox.edge) unless ``source`` is given; ``before``/``after`` are redacted like every log line.
 
-GLASSBOX_AUDIT_MODE decides what happens when the log cannot be written: ``fail-open`` (default) keeps the
-event in the process's spool file on disk (glassbox.audit.spool; it survives a restart), counts it
-(``glassbox.audit.write_failures``; ``glassbox.audit.spooled`` is what waits) and moves the spool into the
-chain, in order, before the next event that can be written; ``fail-closed`` raises :class:`AuditRefused`, and
-``audited`` does not run the action. Whatever goes wrong inside (a value JSON cannot hold is written as text
-first) follows the mode too, and is logged once with its traceback: auditing never breaks the app by surprise.
+GLASSBOX_AUDIT_MODE decides what happens when the log cannot be written (a failing disk or database, or a log
+file refused as unsafe by glassbox.private_files): ``fail-open`` (default) keeps the event in the process's
+spool file on disk (glassbox.audit.spool; it survives a restart), counts it (``glassbox.audit.write_failures``;
+``glassbox.audit.spooled`` is what waits) and a background drainer (one thread per process, retrying after
+0.5 s, then backing off to every 5 s) moves the spool into the chain, in order, as soon as the log answers
+again, holding the audit lock for one append at a time; the next event that can be written moves what still
+waits first. ``fail-closed`` raises :class:`AuditRefused`, and ``audited`` does not run the action. Whatever
+goes wrong inside (a value JSON cannot hold is written as text first) follows the mode too, and is logged once
+with its traceback: auditing never breaks the app by surprise.
+
+The OTel copy of an event spooled when it happened carries no sequence number; when the event enters the
+chain, a second copy with its sequence number is sent, so every chained record has one in Loki. Each copy names
+its log (``glassbox.audit.log``) and, when known, the chain (``glassbox.audit.chain``).
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import inspect
 import json
@@ -36,14 +44,15 @@ from typing import Any, TypeVar, cast
 
 from opentelemetry import _logs, metrics, trace
 from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.trace import format_span_id, format_trace_id
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, format_span_id, format_trace_id
 
-from glassbox import attribution, instruments, settings
+from glassbox import attribution, instruments, private_files, settings
 from glassbox import conventions as c
 from glassbox import state as state_module
 from glassbox.audit import store
-from glassbox.audit.chain import event_digest
+from glassbox.audit.chain import LOG_NAME, event_digest
 from glassbox.audit.spool import Spool
 from glassbox.audit.store import AuditStore
 from glassbox.redaction import build_redactor
@@ -51,6 +60,11 @@ from glassbox.version import __version__
 
 SCHEMA_VERSION = 1
 F = TypeVar("F", bound=Callable[..., Any])
+# The background drainer: first retry after this many seconds, doubling up to the second figure.
+DRAIN_FIRST_RETRY_SECONDS = 0.5
+DRAIN_MAX_RETRY_SECONDS = 5.0
+# A context whose span is invalid: a copy carries its event's trace, not whatever span is current.
+_NO_TRACE = trace.set_span_in_context(trace.INVALID_SPAN, Context())
 
 
 class AuditRefused(RuntimeError):
@@ -58,8 +72,76 @@ class AuditRefused(RuntimeError):
 
 
 def new_spool(directory: Path) -> Spool:
-    """A spool in ``directory`` whose unreadable lines (a crash tore them) are counted as dropped."""
-    return Spool(directory, lambda lines: instruments.get().count_dropped("audit", "spool_unreadable", lines))
+    """A spool in ``directory`` whose unreadable lines (a crash tore them) are counted as dropped, and whose
+    refusals (an unsafe directory or file) are logged once."""
+    return Spool(
+        directory,
+        lambda lines: instruments.get().count_dropped("audit", "spool_unreadable", lines),
+        on_refused=lambda error: state_module.report("the audit spool cannot be used", error),
+    )
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether ``error`` comes from a file or directory refused as unsafe."""
+    while error is not None:
+        if isinstance(error, private_files.UnsafeFileError):
+            return True
+        error = error.__cause__  # type: ignore[assignment]
+    return False
+
+
+class _Drainer:
+    """Moves this process's spool into the chain in the background once the log answers again.
+
+    Runs while the spool holds events: tries after DRAIN_FIRST_RETRY_SECONDS, doubling the wait after each
+    failure up to DRAIN_MAX_RETRY_SECONDS, and takes the audit lock for one append (one batch of the central
+    log) at a time. Ends when the spool is empty (the next spooled event starts it again) and with the process.
+    """
+
+    def __init__(self, state: _State) -> None:
+        self.state = state
+        self.thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+
+    def start(self) -> None:
+        """Start draining unless a drainer of this process runs already (call under the audit lock)."""
+        if self.thread is not None and self.thread.is_alive():
+            return
+        self.stopping.clear()
+        self.thread = threading.Thread(target=self._run, name="glassbox-audit-drainer", daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self.stopping.set()
+        thread = self.thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        delay = DRAIN_FIRST_RETRY_SECONDS
+        while not self.stopping.wait(delay):
+            with self.state.lock:
+                log, spool = self.state.log, self.state.spool
+                if log is None or spool is None or not spool.pending():
+                    self.thread = None  # under the lock: a spooled event after this starts a new drainer
+                    return
+            try:
+                spool.drain(
+                    log.append,
+                    getattr(log, "append_many", None),
+                    hold=lambda: self.state.lock,
+                    on_moved=functools.partial(_chained, log=log),
+                )
+                delay = DRAIN_FIRST_RETRY_SECONDS
+            except Exception:  # the log is still away: what is left stays, tried again later
+                delay = min(delay * 2, DRAIN_MAX_RETRY_SECONDS)
+
+
+def _chained(records: Iterable[Any], log: Any) -> None:
+    """Send the copy, with its sequence number, of each spooled event that has just entered ``log``'s chain."""
+    for record in records:
+        if isinstance(record, Mapping) and record.get("seq") is not None:
+            emit(record, log=_log_name(log), chain=getattr(log, "chain_id", None), on_span=False)
 
 
 class _State:
@@ -84,6 +166,7 @@ class _State:
             description="Audit events of this process waiting in its spool for the log.",
         )
         self.redactor = build_redactor()
+        self.drainer = _Drainer(self)
 
     def _observe_spooled(self, _options: CallbackOptions) -> Iterable[Observation]:
         yield Observation(self.spool.pending() if self.spool else 0)
@@ -110,6 +193,9 @@ def _get() -> _State:
 
 
 def _after_fork_in_child() -> None:
+    if _state is not None:
+        _state.lock = threading.Lock()  # a thread of the parent may have held it at the fork
+        _state.drainer = _Drainer(_state)  # the parent's drainer thread does not exist here
     if _state is not None and _state.spool is not None:
         _state.spool.after_fork()
     if _state is not None and hasattr(_state.log, "db"):
@@ -117,6 +203,12 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@atexit.register
+def _stop_drainer() -> None:
+    if _state is not None:
+        _state.drainer.stop()
 
 
 def use_log(log: AuditStore | None, spool_dir: Path | None = None) -> None:
@@ -214,26 +306,34 @@ def audit(action: str, **fields: Any) -> dict[str, Any]:
             if _mode() == "fail-closed":
                 raise AuditRefused(f"audit event {action!r} not recorded: {error}") from error
             instruments.get().count_dropped("audit", "log_unavailable")
-            _emit(event)
+            emit(event)
             return event
+        moved: list[Any] = []
         try:
-            if spool.pending() or spool.sweep_due():
-                spool.drain(log.append, getattr(log, "append_many", None))  # what waited goes in first, in order
+            if spool.pending() or spool.sweep_due():  # what waited goes in first, in order
+                spool.drain(log.append, getattr(log, "append_many", None), on_moved=moved.extend)
             event = log.append(event)
         except Exception as error:
             state.failures.add(1, {c.AUDIT_MODE: _mode()})
-            if not isinstance(error, OSError):  # OSError: the log's storage, a condition the metrics show
+            if not isinstance(error, OSError) or _refused(error):  # else the storage: a condition the metrics show
                 state_module.report(f"audit event {action!r} could not be written", error)
             if _mode() == "fail-closed":
                 raise AuditRefused(f"audit event {action!r} not recorded: {error}") from error
             if spool.put(event) == "dropped":
                 instruments.get().count_dropped("audit", "spool_full")
+            state.drainer.start()
+    _chained(moved, log)
     state.events.add(1, {c.AUDIT_OUTCOME: event["outcome"]["status"]})
-    _emit(event)
+    emit(event, log=_log_name(log), chain=getattr(log, "chain_id", None))
     return event
 
 
-def _attributes(event: Mapping[str, Any]) -> dict[str, Any]:
+def _log_name(log: Any) -> str:
+    """How the copies name ``log``: ``file`` (the host's) or ``central`` (the fleet's)."""
+    return LOG_NAME if hasattr(log, "checkpoints") else "central"
+
+
+def _attributes(event: Mapping[str, Any], log: str | None = None, chain: str | None = None) -> dict[str, Any]:
     actor, resource = event.get("actor") or {}, event.get("resource") or {}
     values = {
         "event.name": c.AUDIT_EVENT_NAME,
@@ -248,15 +348,34 @@ def _attributes(event: Mapping[str, Any]) -> dict[str, Any]:
         c.AUDIT_DIGEST: event_digest(event),
         c.TENANT_ID: event.get("tenant"),
         c.REQUEST_ID: event.get("request_id"),
+        c.AUDIT_LOG: log,
+        c.AUDIT_CHAIN: chain,
     }
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _emit(event: Mapping[str, Any]) -> None:
-    """The OTel log event and the span event; never raises (the durable record is already written)."""
+def _event_context(event: Mapping[str, Any]) -> Context:
+    """A context holding only the event's own span (its trace and span ids), for a copy sent after the fact."""
     try:
-        attributes = _attributes(event)
-        body = json.dumps({k: event[k] for k in ("actor", "resource", "outcome", "before", "after") if event.get(k)})
+        trace_id, span_id = int(str(event.get("trace_id")), 16), int(str(event.get("span_id")), 16)
+    except ValueError:
+        return _NO_TRACE
+    span = SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    return trace.set_span_in_context(NonRecordingSpan(span), Context()) if span.is_valid else _NO_TRACE
+
+
+def emit(record: Mapping[str, Any], *, log: str | None = None, chain: str | None = None, on_span: bool = True) -> None:
+    """Send the OTel copy of an audit event or record (with its ``seq`` once chained) on the event's own trace,
+    and, when it is sent as the event happens (``on_span``), add the event to the current span and let the log
+    pipeline add the current baggage; never raises (the durable record is already written).
+
+    ``log`` names the chain (``file`` or ``central``; default: the one the settings choose) and ``chain`` its
+    identity when known. Call it after the transaction that chained the record has committed."""
+    try:
+        if log is None:
+            log = "central" if store.central() else LOG_NAME
+        attributes = _attributes(record, log, chain)
+        body = json.dumps({k: record[k] for k in ("actor", "resource", "outcome", "before", "after") if record.get(k)})
         _logs.get_logger("glassbox.audit", __version__).emit(
             LogRecord(
                 body=body,
@@ -264,9 +383,11 @@ def _emit(event: Mapping[str, Any]) -> None:
                 severity_text="INFO",
                 attributes=attributes,
                 event_name=c.AUDIT_EVENT_NAME,
+                context=None if on_span else _event_context(record),  # a late copy: not the current request's
             )
         )
-        trace.get_current_span().add_event(c.AUDIT_EVENT_NAME, attributes)
+        if on_span:
+            trace.get_current_span().add_event(c.AUDIT_EVENT_NAME, attributes)
     except Exception:
         instruments.get().count_dropped("logs", "audit_emit_error")
 

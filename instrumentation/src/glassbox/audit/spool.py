@@ -1,10 +1,13 @@
 """The fail-open spool: audit events the log could not take, kept on disk until it can.
 
 Each process appends such events to a file of its own, ``GLASSBOX_AUDIT_SPOOL_DIR/spool-<pid>-<random>.jsonl``
-(one JSON line per event, fsynced), and holds an exclusive ``flock`` on it while it lives. When the log takes
-writes again, the process moves its file's events into the chain, in order, and empties the file. A file whose
-lock can be taken belongs to a process that has ended (a crash, a restart, a scale-down): the next process that
-sweeps the directory moves its events into the chain and removes it. So a spooled event survives a restart.
+(one JSON line per event, fsynced; a private file, created with ``O_EXCL`` in a directory of mode 0700), and
+holds an exclusive ``flock`` on it while it lives. When the log takes writes again, the process moves its file's
+events into the chain, in order, a batch at a time, and empties the file: the caller's ``hold`` (the app's audit
+lock) is taken around each batch only, never around the whole spool. A file whose lock can be taken belongs to
+a process that has ended (a crash, a restart, a scale-down): the next process that sweeps the directory moves its
+events into the chain and removes it. So a spooled event survives a restart. A spool file of another user, a
+symbolic link, or one others may write, is never read into the chain.
 
 An event that cannot reach the spool directory either waits in memory (bounded); past that bound it is dropped.
 The caller counts both. A process that dies between writing a spooled event into the log and emptying its
@@ -13,6 +16,7 @@ spool file leaves that event to be written a second time by the sweep: same even
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -20,27 +24,31 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from glassbox import private_files
 from glassbox.audit.chain import canonical
 
 MEMORY_LIMIT = 10_000
 SWEEP_SECONDS = 60.0
 PATTERN = "spool-*.jsonl"
+READ_BLOCK = 65536
 
 Append = Callable[[Mapping[str, Any]], Any]
 AppendMany = Callable[[Sequence[Mapping[str, Any]]], Any]
+Hold = Callable[[], AbstractContextManager[Any]]
+Moved = Callable[[list[Any]], None]
 # Events moved in one call of a log's append_many (one transaction of the central log).
 BATCH = 500
 
 
-def _move(events: Sequence[Mapping[str, Any]], append: Append, append_many: AppendMany | None) -> None:
+def _move(events: Sequence[Mapping[str, Any]], append: Append, append_many: AppendMany | None) -> list[Any]:
+    """Append ``events``; returns the records the log returned."""
     if append_many is not None:
-        append_many(events)
-    else:
-        for event in events:
-            append(event)
+        return list(append_many(events) or [])
+    return [append(event) for event in events]
 
 
 def _events(data: bytes) -> tuple[list[bytes], int]:
@@ -63,21 +71,34 @@ def waiting(directory: Path) -> int:
     total = 0
     for path in directory.glob(PATTERN) if directory.is_dir() else []:
         try:
-            total += len(_events(path.read_bytes())[0])
+            if not path.is_symlink():
+                total += len(_events(path.read_bytes())[0])
         except OSError:
             continue
     return total
 
 
+def _no_hold() -> AbstractContextManager[Any]:
+    return contextlib.nullcontext()
+
+
 class Spool:
     """One process's spool: its file in ``directory``, a bounded memory queue, and sweeps of dead processes'."""
 
-    def __init__(self, directory: Path, on_unreadable: Callable[[int], None], memory_limit: int = MEMORY_LIMIT) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        on_unreadable: Callable[[int], None],
+        memory_limit: int = MEMORY_LIMIT,
+        on_refused: Callable[[OSError], None] | None = None,
+    ) -> None:
         self.directory = directory
         self.memory: deque[dict[str, Any]] = deque()
         self.memory_limit = memory_limit
         # Told how many lines of a swept file could not be read (a process killed mid-write tore one).
         self.on_unreadable = on_unreadable
+        # Told when a spool file or the directory is refused as unsafe (glassbox.private_files).
+        self.on_refused = on_refused
         self._pid = 0
         self._descriptor: int | None = None
         self._path: Path | None = None
@@ -98,19 +119,23 @@ class Spool:
             os.fsync(descriptor)
             self._on_disk += 1
             return "disk"
-        except OSError:
+        except OSError as error:
+            self._refused(error)
             if len(self.memory) >= self.memory_limit:
                 return "dropped"
             self.memory.append(dict(event))
             return "memory"
 
+    def _refused(self, error: OSError) -> None:
+        if isinstance(error, private_files.UnsafeFileError) and self.on_refused is not None:
+            self.on_refused(error)
+
     def _own(self) -> int:
         if self._descriptor is not None and self._pid == os.getpid():
             return self._descriptor
         self.after_fork()
-        self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"spool-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
-        descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+        descriptor = private_files.open_file(path, os.O_RDWR | os.O_APPEND, new=True)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -136,37 +161,75 @@ class Spool:
     def sweep_due(self) -> bool:
         return self._last_sweep is None or time.monotonic() - self._last_sweep >= SWEEP_SECONDS
 
-    def drain(self, append: Append, append_many: AppendMany | None = None) -> int:
+    def drain(
+        self,
+        append: Append,
+        append_many: AppendMany | None = None,
+        hold: Hold = _no_hold,
+        on_moved: Moved | None = None,
+    ) -> int:
         """Move this process's waiting events into the log, then, when a sweep is due, those of ended
         processes. Returns how many moved; an append that fails is re-raised and what is left stays.
-        ``append_many`` (a log that writes a batch atomically) moves them BATCH at a time."""
-        moved = self._drain_own(append, append_many)
-        while self.memory:
-            batch = [self.memory[i] for i in range(min(len(self.memory), BATCH if append_many else 1))]
-            _move(batch, append, append_many)
-            for _ in batch:
-                self.memory.popleft()
-            moved += len(batch)
+        ``append_many`` (a log that writes a batch atomically) moves them BATCH at a time, else one at a time;
+        ``hold`` is entered around each batch (a lock the caller shares with the other writers of the spool) and
+        ``on_moved`` is told each batch's records after it is let go."""
+        moved = 0
+        while True:
+            with hold():
+                records = self.step(append, append_many)
+            if records is None:
+                break
+            moved += len(records)
+            if on_moved is not None:
+                on_moved(records)
         if self.sweep_due():
             self._last_sweep = time.monotonic()
-            moved += self._sweep(append, append_many)
+            moved += self._sweep(append, append_many, hold, on_moved)
         return moved
 
-    def _drain_own(self, append: Append, append_many: AppendMany | None) -> int:
-        if not self._on_disk or self._descriptor is None or self._pid != os.getpid():
-            return 0
-        size = os.fstat(self._descriptor).st_size
-        data = os.pread(self._descriptor, size - self._moved_bytes, self._moved_bytes)
-        lines = data.split(b"\n")[:-1]
-        step = BATCH if append_many else 1
-        for start in range(0, len(lines), step):
-            chunk = lines[start : start + step]
-            _move([json.loads(line) for line in chunk], append, append_many)
-            self._moved_bytes += sum(len(line) + 1 for line in chunk)
-            self._on_disk -= len(chunk)
-        os.ftruncate(self._descriptor, 0)
-        self._moved_bytes, self._on_disk = 0, 0
-        return len(lines)
+    def step(self, append: Append, append_many: AppendMany | None = None) -> list[Any] | None:
+        """Move the next batch of this process's waiting events (its file first, then memory) and return the
+        records written; None when nothing of this process waits. Call it under the lock ``put`` is called under."""
+        size = BATCH if append_many else 1
+        if self._on_disk and self._descriptor is not None and self._pid == os.getpid():
+            lines, end = self._next_lines(size)
+            records: list[Any] | None = None
+            if lines:
+                events, bad = [], 0
+                for line in lines:
+                    try:
+                        events.append(json.loads(line))
+                    except ValueError:
+                        bad += 1
+                records = _move(events, append, append_many)
+                if bad:
+                    self.on_unreadable(bad)
+                self._moved_bytes = end
+                self._on_disk -= len(lines)
+            if not lines or self._moved_bytes >= os.fstat(self._descriptor).st_size:
+                os.ftruncate(self._descriptor, 0)
+                self._moved_bytes, self._on_disk = 0, 0
+            if records is not None:
+                return records
+        if self.memory:
+            batch = [self.memory[i] for i in range(min(len(self.memory), size))]
+            records = _move(batch, append, append_many)
+            for _ in batch:
+                self.memory.popleft()
+            return records
+        return None
+
+    def _next_lines(self, count: int) -> tuple[list[bytes], int]:
+        """Up to ``count`` whole lines of this process's file after what was moved, and the offset after them."""
+        assert self._descriptor is not None
+        data, offset = b"", self._moved_bytes
+        while data.count(b"\n") < count:
+            chunk = os.pread(self._descriptor, READ_BLOCK, offset + len(data))
+            if not chunk:
+                break
+            data += chunk
+        lines = data.split(b"\n")[:-1][:count]
+        return [line for line in lines if line], offset + sum(len(line) + 1 for line in lines)
 
     def _orphans(self) -> list[Path]:
         """Spool files of other processes, oldest first (a file another sweep removes meanwhile is skipped)."""
@@ -177,18 +240,19 @@ class Spool:
             return []
         for path in paths:
             try:
-                found.append((path.stat().st_mtime, path))
+                found.append((path.lstat().st_mtime, path))
             except OSError:
                 continue
         return [path for _, path in sorted(found)]
 
-    def _sweep(self, append: Append, append_many: AppendMany | None) -> int:
+    def _sweep(self, append: Append, append_many: AppendMany | None, hold: Hold, on_moved: Moved | None) -> int:
         moved = 0
         for path in self._orphans():
             try:
-                descriptor = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-            except OSError:
-                continue  # another process swept it first
+                descriptor = private_files.open_file(path, os.O_RDWR, create_directory=False)
+            except OSError as error:
+                self._refused(error)
+                continue  # refused, or another process swept it first
             try:
                 try:
                     fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -199,8 +263,11 @@ class Spool:
                 try:
                     for start in range(0, len(lines), step):
                         chunk = lines[start : start + step]
-                        _move([json.loads(line) for line in chunk], append, append_many)
+                        with hold():
+                            records = _move([json.loads(line) for line in chunk], append, append_many)
                         done += len(chunk)
+                        if on_moved is not None:
+                            on_moved(records)
                 except Exception:
                     if done:  # keep only what is still to move
                         os.ftruncate(descriptor, 0)

@@ -1,0 +1,1 @@
+"""Attacker and careless-operator moves against glassbox, each with the refusal or detection expected."""
