@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from glassbox import conventions as c
 from glassbox import story
@@ -122,3 +124,120 @@ def test_the_story_of_a_request_on_the_real_stack(stub_url: str, tmp_path: Path)
         assert all(record["fields"].get(c.LOKI_TRACE_ID_FIELD) in bundle["traces"] for record in bundle["logs"])
     finally:
         stack.down()
+
+
+class RecordingBackend:
+    """Loki and Tempo on one loopback port, as far as `glassbox story` asks them: it records every query it gets
+    and answers with ``trace`` (Tempo's OTLP JSON) for any trace id, a search hit for it, and no log records."""
+
+    def __init__(self, trace: dict[str, Any] | None = None) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlsplit
+
+        self.queries: list[str] = []
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                params = parse_qs(parts.query)
+                backend.queries.extend(params.get("query", []) + params.get("q", []))
+                if parts.path.startswith("/api/traces/") and trace is not None:
+                    body: dict[str, Any] = trace
+                elif parts.path == "/api/search":
+                    body = {"traces": [{"traceID": TRACE, "startTimeUnixNano": "1"}] if trace else []}
+                else:
+                    body = {"data": {"result": []}}
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def endpoints(self) -> Endpoints:
+        port = str(self.server.server_address[1])
+        return Endpoints.from_environ({"GLASSBOX_TEMPO_PORT": port, "GLASSBOX_LOKI_PORT": port})
+
+    def __enter__(self) -> RecordingBackend:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+WIDENING = 'x" or {service_name=~".+"} | glassbox_request_id=~".+'
+
+
+def test_a_request_id_that_would_widen_the_logql_and_traceql_queries_is_refused_before_any_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with RecordingBackend() as backend:
+        teller = story.Story(backend.endpoints(), timeout=2, since_seconds=3600, audit_log=tmp_path / "none.jsonl")
+        bundle = teller.bundle(WIDENING)
+        assert backend.queries == []
+        assert bundle["traces"] == [] and bundle["query"] == "[REDACTED:invalid_identifier]"
+        assert any(note.startswith("query: not a trace id") for note in bundle["missing"])
+        assert story.main([WIDENING, "--audit-log", str(tmp_path / "none.jsonl")]) == 2
+        assert "not a trace id" in capsys.readouterr().err
+        assert backend.queries == []
+
+
+def test_a_valid_request_id_reaches_each_query_as_one_string_literal(tmp_path: Path) -> None:
+    with RecordingBackend() as backend:
+        story.Story(backend.endpoints(), 2, 3600, tmp_path / "none.jsonl").bundle("req-42:a@b.c+d")
+    logql = [q for q in backend.queries if q.startswith("{")]
+    traceql = [q for q in backend.queries if q.startswith("{ span.")]
+    assert any(q.endswith(f'{c.loki_field(c.REQUEST_ID)}="req-42:a@b.c+d"') for q in logql), backend.queries
+    assert traceql == [f'{{ span.{c.REQUEST_ID} = "req-42:a@b.c+d" }}']
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_no_value_can_end_the_query_string_literal(value: str) -> None:
+    literal = story.query_string(value)
+    assert literal[0] == literal[-1] == '"'
+    inner = literal[1:-1]
+    # every quote inside is escaped, and the literal reads back as the value (Go's unquoting of these escapes)
+    assert '"' not in inner.replace("\\\\", "").replace('\\"', "")
+    assert json.loads(literal) == value
+
+
+def test_the_bundle_masks_what_the_trace_carries(tmp_path: Path) -> None:
+    """Tempo holds whatever an app exported (an app without glassbox, a collector without redaction): the bundle
+    built from it is redacted anyway."""
+
+    def value(text: str) -> dict[str, Any]:
+        return {"stringValue": text}
+
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    span = {
+        "traceId": TRACE,
+        "spanId": "00f067aa0ba902b7",
+        "name": "GET",
+        "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000000100000000",
+        "attributes": [
+            {"key": "url.full", "value": value("https://u:pw9x@api.example.com/x?access_token=tok123&page=1")},
+            {"key": "db.password", "value": value("hunter2")},
+            {"key": "user.id", "value": value("jane.doe@example.com")},
+        ],
+        "events": [{"name": "exception", "attributes": [{"key": "exception.message", "value": value(token)}]}],
+    }
+    trace = {"batches": [{"resource": {"attributes": []}, "scopeSpans": [{"spans": [span]}]}]}
+    with RecordingBackend(trace) as backend:
+        bundle = story.Story(backend.endpoints(), 2, 3600, tmp_path / "none.jsonl").bundle(TRACE)
+    (found,) = bundle["spans"]
+    assert found["attributes"]["url.full"] == "https://REDACTED:REDACTED@api.example.com/x?access_token=REDACTED&page=1"
+    text = json.dumps(bundle)
+    for secret in ("pw9x", "tok123", "hunter2", "jane.doe@example.com", token):
+        assert secret not in text, secret

@@ -57,6 +57,11 @@ class Instruments:
             unit="{match}",
             description="Secrets and personal data removed from captured GenAI content, by kind.",
         )
+        self.span_secrets_redacted = meter.create_counter(
+            c.METRIC_SPAN_SECRETS_REDACTED,
+            unit="{match}",
+            description="Secrets and personal data removed from span attributes, events, status messages and names.",
+        )
         self.telemetry_dropped = meter.create_counter(
             c.METRIC_TELEMETRY_DROPPED,
             unit="{item}",
@@ -94,12 +99,20 @@ class Instruments:
             explicit_bucket_boundaries_advisory=list(c.EVALUATION_SCORE_BUCKETS),
         )
         limit = settings.get("GLASSBOX_MAX_TENANTS") if max_tenants is None else max_tenants
-        self.tenants = TenantLimiter(limit, on_overflow=lambda: self.tenant_overflow.add(1))
+        self.tenants = TenantLimiter(
+            limit,
+            on_overflow=lambda: self.tenant_overflow.add(1),
+            on_invalid=self.count_invalid,
+            on_error=lambda: self.count_dropped("metrics", "tenant_label_error"),
+        )
         self.log_redactor: Redactor = build_redactor(
             on_redact=lambda kind: self.secrets_redacted.add(1, {c.LABEL_KIND: kind})
         )
         self.content_redactor: Redactor = build_redactor(
             on_redact=lambda kind: self.content_redacted.add(1, {c.LABEL_KIND: kind})
+        )
+        self.span_redactor: Redactor = build_redactor(
+            on_redact=lambda kind: self.span_secrets_redacted.add(1, {c.LABEL_KIND: kind})
         )
 
     def checked_label(self, value: object, field: str, pattern: re.Pattern[str]) -> str:

@@ -1,9 +1,13 @@
 """Logs: one JSON object per line on stdout, the same records once as OTLP log records.
 
-* :class:`GlassboxLogFilter` runs on every handler of the root logger. It redacts secrets and personal data
-  from the message and from every string ``extra`` (API keys, bearer tokens, passwords, emails, card and
-  phone numbers), and adds the attribution from the baggage (``glassbox.tenant.id``, ``user.id``,
-  ``session.id``, ``glassbox.request.id``) so the OTLP record carries them as attributes.
+* :class:`GlassboxLogFilter` runs on every handler of the root logger. It adds the attribution from the
+  baggage (``glassbox.tenant.id``, ``user.id``, ``session.id``, ``glassbox.request.id``) so the OTLP record
+  carries them as attributes, then redacts secrets and personal data (:mod:`glassbox.redaction`) from the
+  message, from every ``extra`` of any type (nested dicts and lists included; the value of a secret-named
+  extra whole), from the exception text and from the stack. If that fails, the line still goes out with its
+  content withheld (counted).
+* :class:`GlassboxLogRecordProcessor` redacts the body and attributes of every OTLP record that did not come
+  through the filter (GenAI events, audit events, the OTel Logs API, another OTLP handler).
 * :class:`JsonLogFormatter` (python-json-logger) writes ``time, level, logger, message, service,
   trace_id, span_id, tenant, request_id`` and then any ``extra``. JSON escaping keeps newlines, ANSI and
   other control characters inside the line, so log-forging input cannot start a new line.
@@ -18,10 +22,12 @@ import logging
 import os
 import sys
 import time
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry._logs import LoggerProvider
+from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LogRecordProcessor
 from pythonjsonlogger.json import JsonEncoder, JsonFormatter
 
@@ -41,6 +47,9 @@ _NOT_EXTRA = frozenset(
     {c.TENANT_ID, c.REQUEST_ID, "exception.type", "exception.message", "exception.stacktrace", "color_message"}
 )
 _SKIPPED = _STANDARD_RECORD_KEYS | _NOT_EXTRA
+_CONTENT_KEYS = frozenset(c.CONTENT_ATTRIBUTES)
+# What a record whose redaction failed keeps: who it is for and what event it is.
+_KEPT_ON_FAILURE = frozenset({*c.ATTRIBUTION_KEYS, "event.name"})
 # Characters that could forge a new line or drive a terminal in plain output.
 _PLAIN_ESCAPES = {i: f"\\x{i:02x}" for i in list(range(0x20)) + list(range(0x7F, 0xA0))}
 _PLAIN_ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
@@ -50,19 +59,29 @@ class _RedactedMessage(str):
     """Marks a message already processed, so a record passing several handlers is redacted once."""
 
 
+# The message of a record whose redaction failed: the line still goes out (time, level, logger, trace), its
+# content does not.
+REDACTION_FAILED = "[REDACTED:redaction_failed]"
+# True while glassbox's OTLP handler emits a record its filter redacted: the log record processor then leaves
+# the record's strings alone instead of searching them a second time.
+_REDACTED_BY_FILTER: ContextVar[bool] = ContextVar("glassbox_redacted_by_filter", default=False)
+
+
 class GlassboxLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, _RedactedMessage):
             return True
         try:
             redactor = instruments_module.get().log_redactor
-            record.msg = _RedactedMessage(redactor.redact(record.getMessage()))
-            record.args = None
             fields = record.__dict__
+            for key, value in attribution.current().items():
+                fields.setdefault(key, value)
+            message = redactor.redact(record.getMessage())
             for key in fields.keys() - _STANDARD_RECORD_KEYS:
                 value = fields[key]
-                if isinstance(value, str):
-                    fields[key] = redactor.redact(value)
+                redacted = redactor.redact_attribute(key, value)
+                if redacted is not value:
+                    fields[key] = redacted
             if record.exc_info:
                 # The OTLP handler would export the raw exception message and stack trace: replace the
                 # exception by its redacted text, under the semconv exception attribute names.
@@ -71,14 +90,27 @@ class GlassboxLogFilter(logging.Filter):
                 record.exc_text = stacktrace
                 record.exc_info = None
                 if exc_type is not None:
-                    record.__dict__["exception.type"] = exc_type.__name__
+                    fields["exception.type"] = exc_type.__name__
                 if exc_value is not None:
-                    record.__dict__["exception.message"] = redactor.redact(str(exc_value))
-                record.__dict__["exception.stacktrace"] = stacktrace
-            for key, value in attribution.current().items():
-                record.__dict__.setdefault(key, value)
+                    fields["exception.message"] = redactor.redact(str(exc_value))
+                fields["exception.stacktrace"] = stacktrace
+            elif record.exc_text:
+                record.exc_text = redactor.redact(record.exc_text)
+            if record.stack_info:
+                record.stack_info = redactor.redact(record.stack_info)
+            record.msg = _RedactedMessage(message)
+            record.args = None
         except Exception:
-            # Never lose the line: pass it on unredacted-by-us rather than drop it, and count it.
+            # Never lose the line, never leak it: it goes out with its content withheld, and is counted.
+            record.msg, record.args, record.exc_info, record.exc_text, record.stack_info = (
+                _RedactedMessage(REDACTION_FAILED),
+                None,
+                None,
+                None,
+                None,
+            )
+            for key in record.__dict__.keys() - _STANDARD_RECORD_KEYS - set(c.ATTRIBUTION_KEYS):
+                del record.__dict__[key]
             instruments_module.get().count_dropped("logs", "filter_error")
         return True
 
@@ -155,29 +187,46 @@ class PlainLogFormatter(logging.Formatter):
 
 class GlassboxLogRecordProcessor(LogRecordProcessor):
     """In front of the exporting log processors, for records from any source (stdlib logging, GenAI events,
-    audit events): adds the attribution from the record's context when missing, and applies the content
-    policy to GenAI events (content removed unless opted in, redacted when opted in)."""
+    audit events, the OTel Logs API): adds the attribution from the record's context when missing, applies the
+    content policy to GenAI events (content removed unless opted in, redacted when opted in), and redacts the
+    body (strings, nested maps and lists) and every attribute. Records that glassbox's own OTLP handler emits
+    were redacted by :class:`GlassboxLogFilter` already and are not searched again. A record whose redaction
+    fails goes out with its body withheld and only its attribution and event name (counted)."""
 
     def __init__(self, *exporting: LogRecordProcessor, capture_content: bool | None = None) -> None:
         self._next = exporting
         self._capture_content = content.capture_enabled() if capture_content is None else capture_content
 
     def on_emit(self, log_record: Any) -> None:
+        record = log_record.log_record
         try:
-            record = log_record.log_record
             attributes = record.attributes
+            if attributes is None:
+                attributes = record.attributes = {}
             for key, value in attribution.current(record.context).items():
                 if key not in attributes:
                     attributes[key] = value
-            if (record.event_name or "").startswith("gen_ai."):
-                redactor = instruments_module.get().content_redactor
-                replaced, removed = content.apply(attributes, self._capture_content, redactor)
+            instruments = instruments_module.get()
+            redactor = instruments.log_redactor
+            is_genai_event = (record.event_name or "").startswith("gen_ai.")
+            if is_genai_event:
+                content_redactor = instruments.content_redactor
+                replaced, removed = content.apply(attributes, self._capture_content, content_redactor)
                 for key in removed:
                     del attributes[key]
                 attributes.update(replaced)
                 if record.body is not None:
-                    record.body = redactor.redact_value(record.body) if self._capture_content else None
+                    record.body = content_redactor.redact_value(record.body) if self._capture_content else None
+            if not _REDACTED_BY_FILTER.get():
+                attributes.update(redactor.redact_attributes(attributes, skip=_CONTENT_KEYS if is_genai_event else ()))
+                if record.body is not None and not is_genai_event:
+                    record.body = redactor.redact_value(record.body)
         except Exception:
+            try:
+                kept = {k: v for k, v in (record.attributes or {}).items() if k in _KEPT_ON_FAILURE}
+                record.body, record.attributes = REDACTION_FAILED, kept
+            except Exception:
+                pass
             instruments_module.get().count_dropped("logs", "processor_error")
         for processor in self._next:
             processor.on_emit(log_record)
@@ -190,8 +239,20 @@ class GlassboxLogRecordProcessor(LogRecordProcessor):
         return all(processor.force_flush(timeout_millis) for processor in self._next)
 
 
+class GlassboxLoggingHandler(LoggingHandler):
+    """The OTLP handler glassbox installs: the upstream handler, telling the log record processor which records
+    :class:`GlassboxLogFilter` redacted already (the filter runs before every emit)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        token = _REDACTED_BY_FILTER.set(isinstance(record.msg, _RedactedMessage))
+        try:
+            super().emit(record)
+        finally:
+            _REDACTED_BY_FILTER.reset(token)
+
+
 def _otlp_handler_present(root: logging.Logger) -> bool:
-    return any(type(h).__name__ == "LoggingHandler" for h in root.handlers)
+    return any(isinstance(h, LoggingHandler) for h in root.handlers)
 
 
 def install(logger_provider: LoggerProvider | None, service: str) -> None:
@@ -210,9 +271,7 @@ def install(logger_provider: LoggerProvider | None, service: str) -> None:
         )
         root.addHandler(stdout)
     if logger_provider is not None and not _otlp_handler_present(root) and not _otlp_logging_instrumented_elsewhere():
-        from opentelemetry.instrumentation.logging.handler import LoggingHandler
-
-        otlp = LoggingHandler(logger_provider=logger_provider)
+        otlp = GlassboxLoggingHandler(logger_provider=logger_provider)
         otlp._glassbox = "otlp"  # type: ignore[attr-defined]
         root.addHandler(otlp)
     attach_filters()

@@ -12,13 +12,17 @@ It sits in front of the exporting processors and, for every span:
   unless ``GLASSBOX_NESTED_CALL_SPANS`` is true, not exported. For the outermost span of each model call, it
   computes the USD cost, records it in the cost counter with the tenant and agent labels (each call counted
   once, with the span as exemplar), settles the call's reservation with it or adds it to the tenant's spend
-  (:func:`glassbox.guard.core.account`), and writes ``glassbox.cost.*`` attributes; captured
-  prompt/completion content is redacted, or removed when capture was not opted in. (Token usage and
+  (:func:`glassbox.guard.core.account`), and writes ``glassbox.cost.*`` attributes. (Token usage and
   durations are the upstream instrumentations' own metrics, given the tenant label by
   :mod:`glassbox.metric_labels`.)
+* on end, for every span: captured prompt/completion content is removed unless capture was opted in, and
+  every string the span exports is redacted (:mod:`glassbox.redaction`): attributes of every type, event
+  attributes (exception messages and stack traces), the status message and the name. A span whose redaction
+  fails is exported without attributes, events and status message (counted as
+  ``glassbox.telemetry.dropped{signal="traces", reason="redaction_error"}``) rather than unredacted.
 
 A failure inside the processor is counted in ``glassbox.telemetry.dropped{signal="traces"}`` and the
-span is still exported unchanged: observability never breaks the app.
+span is still exported, redacted: observability never breaks the app, and never leaks what it failed on.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status
 
 from glassbox import attribution, content, cost, evaluations, mcp_spans
 from glassbox import conventions as c
@@ -42,6 +46,7 @@ from glassbox.state import Reservation
 
 _logger = logging.getLogger(__name__)
 _MAX_PENDING = 10_000
+_CONTENT_ATTRIBUTES = frozenset(c.CONTENT_ATTRIBUTES)
 
 
 def _live_attributes(context: Context | None) -> Mapping[str, Any] | None:
@@ -50,6 +55,16 @@ def _live_attributes(context: Context | None) -> Mapping[str, Any] | None:
     if attributes is None or not parent.is_recording():
         return None
     return attributes  # type: ignore[no-any-return]
+
+
+def _plain(span: ReadableSpan, attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The span's attributes as the plain dict the SDK keeps them in, when it can be reached.
+
+    ``ReadableSpan.attributes`` is a read-only proxy over ``BoundedAttributes``, whose every read takes a lock:
+    reading an ended span's attributes through it costs more than redacting most of them."""
+    bounded = getattr(span, "_attributes", None)
+    plain = getattr(bounded, "_dict", None)
+    return plain if isinstance(plain, dict) else attributes
 
 
 class GlassboxSpanProcessor(SpanProcessor):
@@ -134,8 +149,13 @@ class GlassboxSpanProcessor(SpanProcessor):
     def _end(self, span: ReadableSpan) -> ReadableSpan:
         attributes = span.attributes or {}
         extra: dict[str, Any] = {}
-        if c.attribute(attributes, c.GEN_AI_OPERATION_NAME) in c.MODEL_CALL_OPERATIONS:
-            extra = self._account_model_call(span, attributes)
+        try:
+            if c.attribute(attributes, c.GEN_AI_OPERATION_NAME) in c.MODEL_CALL_OPERATIONS:
+                extra = self._account_model_call(span, attributes)
+        except Exception:
+            # The accounting failed: counted, and the span is still redacted before it goes on.
+            _logger.debug("glassbox span accounting failed", exc_info=True)
+            self.instruments.count_dropped("traces", "processor_error")
         return self._rebuilt(span, attributes, extra)
 
     def _exemplar_context(self, span: ReadableSpan) -> Context | None:
@@ -204,31 +224,50 @@ class GlassboxSpanProcessor(SpanProcessor):
         guard.account(reservation, tenant, result.usd, attributes.get(c.REQUEST_ID), tokens)
         return {k: v for k, v in extra.items() if v is not None}
 
-    # ------------------------------------------------------------------ content
-    def _content(self, attributes: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        return content.apply(attributes, self._capture_content, self.instruments.content_redactor)
+    # ------------------------------------------------------------------ content and redaction
+    def _redacted_attributes(self, attributes: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """(attributes to replace, attributes to remove): content by the content policy, the rest redacted."""
+        instruments = self.instruments
+        replaced, removed = content.apply(attributes, self._capture_content, instruments.content_redactor)
+        replaced.update(instruments.span_redactor.redact_attributes(attributes, skip=_CONTENT_ATTRIBUTES))
+        return replaced, removed
 
     def _rebuilt(self, span: ReadableSpan, attributes: Mapping[str, Any], extra: dict[str, Any]) -> ReadableSpan:
-        replaced, removed = self._content(attributes)
-        events = span.events
-        events_changed = False
-        new_events: list[Event] = []
-        for event in events:
-            event_replaced, event_removed = self._content(event.attributes or {})
-            if event_replaced or event_removed:
-                events_changed = True
-                event_attributes = {k: v for k, v in (event.attributes or {}).items() if k not in event_removed}
-                event_attributes.update(event_replaced)
-                new_events.append(Event(event.name, event_attributes, event.timestamp))
-            else:
-                new_events.append(event)
-        if not (extra or replaced or removed or events_changed):
+        """The span with ``extra`` attributes, its content policy applied and every string redacted: attributes,
+        event attributes (exception messages and stack traces included), the status message and the name."""
+        try:
+            replaced, removed = self._redacted_attributes(_plain(span, attributes))
+            events_changed = False
+            new_events: list[Event] = []
+            for event in span.events:
+                event_replaced, event_removed = self._redacted_attributes(event.attributes or {})
+                if event_replaced or event_removed:
+                    events_changed = True
+                    event_attributes = {k: v for k, v in (event.attributes or {}).items() if k not in event_removed}
+                    event_attributes.update(event_replaced)
+                    new_events.append(Event(event.name, event_attributes, event.timestamp))
+                else:
+                    new_events.append(event)
+            redactor = self.instruments.span_redactor
+            status = span.status
+            if status.description:
+                description = redactor.redact(status.description)
+                if description is not status.description:
+                    status = Status(status.status_code, description)
+            name = redactor.redact(span.name) if span.name else span.name
+        except Exception:
+            # Export nothing unredacted: the span goes out without its attributes, events and status message.
+            _logger.debug("glassbox span redaction failed", exc_info=True)
+            self.instruments.count_dropped("traces", "redaction_error")
+            replaced, removed = {}, list(attributes)
+            new_events, events_changed, status, name = [], bool(span.events), Status(span.status.status_code), span.name
+        if not (extra or replaced or removed or events_changed or status is not span.status or name is not span.name):
             return span
         merged: dict[str, Any] = {k: v for k, v in attributes.items() if k not in removed}
         merged.update(replaced)
         merged.update(extra)
         return ReadableSpan(
-            name=span.name,
+            name=name,
             context=span.context,
             parent=span.parent,
             resource=span.resource,
@@ -236,7 +275,7 @@ class GlassboxSpanProcessor(SpanProcessor):
             events=new_events,
             links=span.links,
             kind=span.kind,
-            status=span.status,
+            status=status,
             start_time=span.start_time,
             end_time=span.end_time,
             instrumentation_scope=span.instrumentation_scope,

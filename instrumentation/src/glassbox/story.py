@@ -9,9 +9,16 @@ log), Loki (every log record carries both as structured metadata), and Tempo's s
 traces by about a minute. Then each trace is fetched from Tempo by id (which works at once), its log records
 from Loki (by ``trace_id``), its audit events; and from the spans: every model call (model, tokens, USD) and
 tool call, and the AI decisions the audit recorded. ``trace_sources`` says where each trace id was found. Every
-section is present, empty or not; whatever could not be found is named under ``missing`` with the reason. Emails,
-phone numbers, cards and keys are masked everywhere in the bundle. Reading the audit trail for a story is
-itself an audit event (``audit.read``). Endpoints come from the GLASSBOX_* settings (see glassbox.endpoints).
+section is present, empty or not; whatever could not be found is named under ``missing`` with the reason. The
+whole bundle passes glassbox's redaction (glassbox.redaction) before it is printed or written: secrets, keys,
+tokens, emails, phone, card, IBAN and social security numbers, URL credentials and secret-named fields are
+masked everywhere in it. Reading the audit trail for a story is itself an audit event (``audit.read``).
+Endpoints come from the GLASSBOX_* settings (see glassbox.endpoints).
+
+The identifier goes into LogQL and TraceQL queries only once it is known to be a trace id (32 hex digits) or a
+valid attribution id (``[A-Za-z0-9._:@+-]``, at most 128 characters, as glassbox.attribution accepts at the
+edge), and then only as an escaped string literal; anything else is refused before any query is made. Trace
+ids found in the audit trail, Loki or Tempo are used only when they are hex.
 """
 
 from __future__ import annotations
@@ -31,12 +38,14 @@ from typing import Any
 
 import httpx
 
+from glassbox import attribution
 from glassbox import conventions as c
 from glassbox.audit import store
 from glassbox.endpoints import Endpoints
 from glassbox.redaction import build_redactor
 
 TRACE_ID = re.compile(r"[0-9a-fA-F]{32}")
+_HEX_TRACE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
 SECTIONS = (
     "traces",
     "trace_sources",
@@ -50,6 +59,19 @@ SECTIONS = (
     "timeline",
 )
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def query_string(value: str) -> str:
+    """``value`` as a double-quoted LogQL or TraceQL string literal: both read Go's escapes, of which JSON's
+    (``\\"``, ``\\\\``, ``\\n``, ``\\uXXXX``) are a subset, so no character of ``value`` can end the literal."""
+    return json.dumps(value, ensure_ascii=True)
+
+
+def valid_identifier(identifier: str) -> bool:
+    """A trace id, or a request id as glassbox.attribution accepts one at the edge."""
+    if TRACE_ID.fullmatch(identifier):
+        return True
+    return attribution.validate(c.REQUEST_ID, identifier) == identifier
 
 
 def _hex(value: str) -> str:
@@ -207,13 +229,16 @@ class Story:
         return sorted(unique.values(), key=lambda r: (str(r.get("time")), r.get("seq") or 0))
 
     def _found(self, trace_id: str, source: str) -> None:
+        if not _HEX_TRACE_ID.fullmatch(trace_id):
+            self._note(f"{source}: ignored a trace id that is not hex")
+            return
         sources = self.sources.setdefault(trace_id.lower().rjust(32, "0"), [])
         if source not in sources:
             sources.append(source)
 
     def _from_loki(self, request_id: str) -> None:
         now = time.time_ns()
-        query = f'{{{c.loki_field(c.SERVICE_NAME)}=~".+"}} | {c.loki_field(c.REQUEST_ID)}="{request_id}"'
+        query = f'{{{c.loki_field(c.SERVICE_NAME)}=~".+"}} | {c.loki_field(c.REQUEST_ID)}={query_string(request_id)}'
         body = self._get(
             "loki",
             f"{self.endpoints.loki}/loki/api/v1/query_range",
@@ -231,7 +256,7 @@ class Story:
 
     def _from_tempo(self, request_id: str) -> bool:
         now = int(time.time())
-        query = f'{{ span.{c.REQUEST_ID} = "{request_id}" }}'
+        query = f"{{ span.{c.REQUEST_ID} = {query_string(request_id)} }}"
         found = self._get(
             "tempo",
             f"{self.endpoints.tempo}/api/search",
@@ -247,6 +272,9 @@ class Story:
         if TRACE_ID.fullmatch(identifier):
             self._found(identifier, "given")
             return [identifier.lower()]
+        if not valid_identifier(identifier):
+            self._note("query: not a trace id (32 hex digits) nor a valid request id; nothing was looked up")
+            return []
         for record in self._audit_records(request_id=identifier):
             if record.get("trace_id"):
                 self._found(str(record["trace_id"]), "audit")
@@ -264,14 +292,18 @@ class Story:
         return list(self.sources)
 
     def trace(self, trace_id: str) -> list[dict[str, Any]]:
+        if not TRACE_ID.fullmatch(trace_id):
+            return []
         body = self._get("tempo", f"{self.endpoints.tempo}/api/traces/{trace_id}")
         if body is None and not any(note.startswith("tempo:") for note in self.missing):
             self._note(f"tempo: trace {trace_id} not found (a trace that just ended can take a few seconds)")
         return spans_of(body) if body else []
 
     def logs(self, trace_id: str) -> list[dict[str, Any]]:
+        if not TRACE_ID.fullmatch(trace_id):
+            return []
         now = time.time_ns()
-        query = f'{{{c.loki_field(c.SERVICE_NAME)}=~".+"}} | {c.LOKI_TRACE_ID_FIELD}="{trace_id}"'
+        query = f'{{{c.loki_field(c.SERVICE_NAME)}=~".+"}} | {c.LOKI_TRACE_ID_FIELD}={query_string(trace_id)}'
         body = self._get(
             "loki",
             f"{self.endpoints.loki}/loki/api/v1/query_range",
@@ -297,6 +329,8 @@ class Story:
         return sorted(records, key=lambda r: r["time"])
 
     def audit(self, identifier: str, trace_ids: Sequence[str]) -> list[dict[str, Any]]:
+        if not valid_identifier(identifier):
+            return []
         request_id = None if TRACE_ID.fullmatch(identifier) else identifier
         return self._audit_records(request_id=request_id, trace_ids=trace_ids)
 
@@ -309,7 +343,7 @@ class Story:
         calls = llm_calls(spans)
         decisions = [a for a in audit if str(a.get("action", "")).startswith("ai.")]
         bundle: dict[str, Any] = {
-            "query": identifier,
+            "query": identifier if valid_identifier(identifier) else "[REDACTED:invalid_identifier]",
             "generated": datetime.now(UTC).isoformat(timespec="seconds"),
             "traces": trace_ids,
             "trace_sources": self.sources,
@@ -383,6 +417,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--audit-log", type=Path, help="a host's audit log file (default: the fleet's table with "
                         "GLASSBOX_STATE_URL, else GLASSBOX_AUDIT_DIR/audit.jsonl)")  # fmt: skip
     args = parser.parse_args(argv)
+    if not valid_identifier(args.id):
+        print("story: not a trace id (32 hex digits) nor a valid request id ([A-Za-z0-9._:@+-], at most 128 "
+              "characters)", file=sys.stderr)  # fmt: skip
+        return 2
     central = None
     if args.audit_log is None and store.central():
         from glassbox.state.postgres import Database, StateConfigError
