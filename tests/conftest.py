@@ -241,6 +241,7 @@ def _state_outside_the_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         monkeypatch.setenv(name, value)
     audit_events.use_log(None)  # the next audit event opens the log and spool these settings name
     guard_core.reset()  # the guard reads its settings again, budgets the file the settings name
+    attribution.reset()  # GLASSBOX_ATTRIBUTION_SOURCE is read again
     budgets.reset()
     previous = state_module.use(None)  # the next use opens the state these settings name
     if previous is not None:
@@ -248,24 +249,55 @@ def _state_outside_the_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 class Postgres:
-    """The tests' PostgreSQL cluster (Debian's package, run as the postgres user), one fresh database per test."""
+    """The tests' PostgreSQL cluster (Debian's package, run as the postgres user, with pgaudit loaded), one fresh
+    database per test."""
 
     def __init__(self) -> None:
         import secrets
         import tempfile
 
-        from stack.postgres import FAST, Cluster
+        from stack.postgres import FAST, Cluster, pgaudit_installed
 
-        self.cluster = Cluster(Path(tempfile.mkdtemp(prefix="glassbox-pg-")), free_port(), secrets.token_hex(12), FAST)
+        if not pgaudit_installed():
+            raise RuntimeError(
+                "pgaudit is not installed for this PostgreSQL; `make test` installs it (see the Makefile)"
+            )
+        self.cluster = Cluster(
+            Path(tempfile.mkdtemp(prefix="glassbox-pg-")),
+            free_port(),
+            secrets.token_hex(12),
+            (*FAST, "shared_preload_libraries=pgaudit"),
+        )
         self.cluster.init()
         self.process = self.cluster.start()
         self.cluster.wait_ready(self.process)
 
-    def database(self) -> str:
-        """A new, empty database; its URL as the superuser."""
-        import uuid
+    def database(self, migrated: bool = True) -> str:
+        """A new database, with glassbox's schema, roles and grants unless ``migrated`` is False; its URL as the
+        superuser (the schema's owner: what `glassbox state migrate` runs as)."""
+        from glassbox.state.postgres import migrate
 
-        return self.cluster.create_database(f"t_{uuid.uuid4().hex[:12]}")
+        url = self.cluster.create_database(f"t_{uuid.uuid4().hex[:12]}")
+        if migrated:
+            with psycopg_connect(url) as connection:
+                migrate(connection, roles=True)
+        return url
+
+    def login(self, admin_url: str, group: str, tenants: tuple[str, ...] = ()) -> str:
+        """A new login role in ``group`` (glassbox_writer, glassbox_reader, glassbox_tenant_auditor); its URL on the
+        database of ``admin_url``."""
+        import secrets
+
+        from glassbox.state.postgres import create_login_role
+
+        name, password = f"r_{secrets.token_hex(6)}", secrets.token_urlsafe(12)
+        with psycopg_connect(admin_url) as connection:
+            create_login_role(connection, name, password, group, tenants)
+        return self.cluster.url(admin_url.rsplit("/", 1)[1], name, password)
+
+    def log(self) -> str:
+        """What the server wrote to its log so far."""
+        return (self.cluster.directory / "server.log").read_text(errors="replace")
 
     def restart(self, down_for: float = 0.0) -> None:
         self.cluster.stop(self.process)
@@ -278,6 +310,12 @@ class Postgres:
 
         self.cluster.stop(self.process)
         shutil.rmtree(self.cluster.directory, ignore_errors=True)
+
+
+def psycopg_connect(url: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True)
 
 
 @pytest.fixture(scope="session")
@@ -296,5 +334,11 @@ def postgres() -> Iterator[Postgres]:
 
 @pytest.fixture
 def pg_url(postgres: Postgres) -> str:
-    """A fresh database of the tests' cluster, as the superuser."""
+    """A fresh database of the tests' cluster with glassbox's schema, as the superuser (the schema's owner)."""
     return postgres.database()
+
+
+@pytest.fixture
+def pg_writer_url(postgres: Postgres, pg_url: str) -> str:
+    """An app's URL on the database of ``pg_url``: a login role in glassbox_writer, nothing more."""
+    return postgres.login(pg_url, "glassbox_writer")

@@ -43,6 +43,8 @@ def test_a_framework_app_gets_one_priced_span_per_model_call_with_no_code(stub_u
             LLM_BASE_URL=stub_url,
             TOOLS_PORT=str(tools_port),
             TOOLS_URL=f"http://127.0.0.1:{tools_port}/mcp",
+            # The mcp SDK's client span names no host: its _meta carries the tenant only where every host may.
+            GLASSBOX_BAGGAGE_HOSTS="*",
         )
         env = {k: v for k, v in env.items() if not k.startswith("OPENAI_")}  # the Agents SDK's own exporter stays off
         tools_env = {**env, "OTEL_SERVICE_NAME": "tools-server", "GLASSBOX_AUDIT_DIR": str(tmp_path / "tools-audit")}

@@ -3,16 +3,54 @@
 Run an app under ``opentelemetry-instrument`` with this package installed and it gets traces, metrics
 and logs with cost and tenant attribution and no code change. The few calls for code no instrumentation
 covers are re-exported here.
+
+The guard's and the pipeline's re-exports are imported on first use (PEP 562): OpenTelemetry loads the
+``glassbox_baggage`` propagator (:mod:`glassbox.propagation`) while ``opentelemetry.instrumentation`` is still
+being imported, and those two import it.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from glassbox.activities import Activity, activity, running_activity
 from glassbox.agents import agent, tool
+from glassbox.attribution import attributed_to, set_tenant
 from glassbox.audit.events import AuditRefused, audit, audited
 from glassbox.evaluations import evaluation, feedback
-from glassbox.guard import AICallRefused, canned_answer, is_fallback, set_fallback, set_kill_switch
-from glassbox.pipeline import configure
 from glassbox.queues import track_queue, untrack_queue
 from glassbox.version import __version__
+
+if TYPE_CHECKING:
+    from glassbox.guard import AICallRefused, canned_answer, is_fallback, set_fallback, set_kill_switch
+    from glassbox.guard.guardrail import trusted_history
+    from glassbox.pipeline import configure
+
+# public name imported on first use -> the module that defines it
+_LATER = {
+    "AICallRefused": "glassbox.guard",
+    "canned_answer": "glassbox.guard",
+    "is_fallback": "glassbox.guard",
+    "set_fallback": "glassbox.guard",
+    "set_kill_switch": "glassbox.guard",
+    "trusted_history": "glassbox.guard.guardrail",
+    "configure": "glassbox.pipeline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LATER.get(name)
+    if module is None:
+        raise AttributeError(f"module 'glassbox' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LATER})
+
 
 __all__ = [
     "AICallRefused",
@@ -21,6 +59,7 @@ __all__ = [
     "__version__",
     "activity",
     "agent",
+    "attributed_to",
     "audit",
     "audited",
     "canned_answer",
@@ -31,7 +70,9 @@ __all__ = [
     "running_activity",
     "set_fallback",
     "set_kill_switch",
+    "set_tenant",
     "tool",
     "track_queue",
+    "trusted_history",
     "untrack_queue",
 ]

@@ -1,9 +1,11 @@
 """The distro and the configurator that ``opentelemetry-instrument`` loads through entry points.
 
 :class:`GlassboxDistro` only sets defaults where the user set nothing: every standard ``OTEL_*`` variable
-still wins. :class:`GlassboxConfigurator` builds the SDK: resource, tracer provider (the glassbox span
-processor in front of the exporting processors), meter provider (OTLP and the Prometheus ``/metrics``
-endpoint fed by the same instruments), logger provider and logging handlers, and the flush on SIGTERM.
+still wins. With ``OTEL_PROPAGATORS`` unset it installs W3C trace context and glassbox's allowlisted baggage
+propagator (:mod:`glassbox.propagation`) as the global propagators. :class:`GlassboxConfigurator` builds
+the SDK: resource, tracer provider (the glassbox span processor in front of the exporting processors), meter
+provider (OTLP and the Prometheus ``/metrics`` endpoint fed by the same instruments), logger provider and
+logging handlers, and the flush on SIGTERM.
 """
 
 from __future__ import annotations
@@ -43,6 +45,44 @@ DEFAULTS = {
     "OTEL_BSP_MAX_QUEUE_SIZE": "16384",
     "OTEL_BLRP_MAX_QUEUE_SIZE": "16384",
 }
+# OTEL_PROPAGATORS is defaulted apart from DEFAULTS: to "tracecontext,glassbox_baggage" (trace context to every
+# host, baggage only to GLASSBOX_BAGGAGE_HOSTS; see glassbox.propagation). It is not written to the environment:
+# opentelemetry.propagate has read the variable before any distro runs, so the distro installs the propagators
+# itself, and a child process without glassbox that inherited the value would fail to import
+# opentelemetry.propagate ("Propagator glassbox_baggage not found").
+PROPAGATORS_VARIABLE = "OTEL_PROPAGATORS"
+
+
+def propagators_chosen(environ: Any = None) -> bool:
+    """Whether the user set ``OTEL_PROPAGATORS`` (an empty value counts as unset, as OpenTelemetry reads it)."""
+    environ = os.environ if environ is None else environ
+    return bool(str(environ.get(PROPAGATORS_VARIABLE, "")).strip())
+
+
+def install_default_propagators(environ: Any = None) -> bool:
+    """Make glassbox's propagators the global ones unless the user chose others; True when installed.
+
+    A user's choice of OpenTelemetry's plain ``baggage`` propagator is kept, with a warning: it sends every
+    baggage entry (tenant, user id) to every host the app calls, model providers included.
+    """
+    environ = os.environ if environ is None else environ
+    if propagators_chosen(environ):
+        from glassbox import propagation
+
+        if propagation.plain_baggage_configured(environ.get(PROPAGATORS_VARIABLE)):
+            _logger.warning(
+                "glassbox: OTEL_PROPAGATORS=%s sends baggage (tenant, user id) to every host this app calls, model "
+                "providers included; use %s with GLASSBOX_BAGGAGE_HOSTS instead of baggage",
+                environ.get(PROPAGATORS_VARIABLE),
+                propagation.ENTRY_POINT_NAME,
+            )
+        return False
+    from opentelemetry import propagate
+
+    from glassbox import propagation
+
+    propagate.set_global_textmap(propagation.default_propagator())
+    return True
 
 
 def default_service_name(argv: list[str] | None = None) -> str:
@@ -80,6 +120,10 @@ class GlassboxDistro(BaseDistro):  # type: ignore[misc]
         global _distro_loaded
         _distro_loaded = True
         apply_defaults()
+        try:
+            install_default_propagators()
+        except Exception:
+            _logger.exception("glassbox could not install its propagators; OpenTelemetry's defaults stay")
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
         # The ASGI instrumentation adds an "http send"/"http receive" span per ASGI message (three or more per

@@ -1,12 +1,19 @@
-"""The edge: attribution headers of incoming HTTP requests become validated W3C baggage.
+"""The edge: attribution of incoming HTTP requests, and what a client may not bring in.
 
-:class:`AttributionMiddleware` is an ASGI middleware. For each HTTP request it reads the tenant, user,
-session and request-id headers (names from ``GLASSBOX_*_HEADER``), validates them, removes any
-attribution entries a client smuggled into its own ``baggage`` header, and adds the validated values to
-that header, so the OpenTelemetry ASGI middleware (which extracts context from the headers) carries them;
-it also attaches them to the current context for apps without that middleware. It also notes the client's
-address (the socket peer, or the first address of ``GLASSBOX_CLIENT_ADDRESS_HEADER`` behind a trusted proxy)
-for the audit events the request writes.
+:class:`AttributionMiddleware` is an ASGI middleware. For each HTTP or websocket request it
+
+* removes glassbox's keys (tenant, user, session, request id) from the client's ``baggage`` header, decoding
+  the header with OpenTelemetry's own W3C propagator (:func:`glassbox.propagation.decode_baggage`), so a key
+  written ``glassbox.tenant.id%20``, ``glassbox.tenant.id+`` or ``glassbox.tenant.id%09`` is removed too;
+* under ``GLASSBOX_ATTRIBUTION_SOURCE=headers`` (the default), reads the tenant, user, session and request-id
+  headers (names from ``GLASSBOX_*_HEADER``), validates them and adds them to that header, so the OpenTelemetry
+  ASGI middleware (which extracts context from the headers) carries them; it also attaches them to the current
+  context for apps without that middleware. Only a trusted proxy should set these headers (after
+  authentication), and it must strip them from what clients send;
+* under ``app``, ignores those headers: it opens an attribution slot for the request, with a request id of its
+  own, that the app fills from its own authentication (:func:`glassbox.set_tenant`);
+* notes the client's address (the socket peer, or the first address of ``GLASSBOX_CLIENT_ADDRESS_HEADER``
+  behind a trusted proxy) for the audit events the request writes, and when the request arrived.
 
 :class:`EdgeInstrumentor` is registered as the ``glassbox_edge`` instrumentor, so ``opentelemetry-instrument``
 wraps every Starlette/FastAPI app with the middleware with no code change.
@@ -16,16 +23,16 @@ from __future__ import annotations
 
 import ipaddress
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
-from urllib.parse import quote, unquote
 
 import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 
-from glassbox import attribution, settings
+from glassbox import attribution, propagation, settings
 from glassbox import conventions as c
 from glassbox import instruments as instruments_module
 
@@ -78,19 +85,38 @@ def client_address(scope: Scope, headers: list[tuple[bytes, bytes]], header: str
 
 
 def _rewrite_baggage(headers: list[tuple[bytes, bytes]], values: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """``headers`` with at most one ``baggage`` header: ``values``, then the entries of the client's first one (the
+    only one the W3C propagator reads), decoded as that propagator decodes them, less glassbox's keys.
+
+    ``values`` come first so that the propagator's limits (180 entries, 8192 bytes) never cut them off. A single
+    client header with none of glassbox's keys, and no values to add, is left as it is.
+    """
     kept: list[tuple[bytes, bytes]] = []
-    members: list[str] = []
+    client: bytes | None = None
+    client_headers = 0
     for name, value in headers:
         if name.lower() != b"baggage":
             kept.append((name, value))
             continue
-        for member in value.decode("latin-1").split(","):
-            key = unquote(member.split("=", 1)[0].strip())
-            if key and key not in c.ATTRIBUTION_KEYS:
-                members.append(member.strip())
-    members.extend(f"{key}={quote(value, safe='')}" for key, value in values.items())
-    if members:
-        kept.append((b"baggage", ",".join(members).encode("latin-1")))
+        client_headers += 1
+        if client is None:
+            client = value
+    if client is None and not values:
+        return headers
+    entries: dict[str, object] = dict(values)
+    if client is not None:
+        decoded = propagation.decode_baggage(client.decode("latin-1"))
+        smuggled = False
+        for key, entry in decoded.items():
+            if key in c.ATTRIBUTION_KEYS:
+                smuggled = True
+            elif key not in entries:
+                entries[key] = entry
+        if not smuggled and not values and client_headers == 1:
+            return headers
+    encoded = propagation.encode_baggage(entries) if entries else None
+    if encoded:
+        kept.append((b"baggage", encoded.encode("latin-1")))
     return kept
 
 
@@ -104,24 +130,41 @@ class AttributionMiddleware:
         if scope.get("type") not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        request_token = None
         try:
             headers = list(scope.get("headers") or [])
-            values = attribution_from_headers(headers, self._names)
+            if attribution.source() == attribution.SOURCE_APP:
+                values: dict[str, str] = {}
+                # the client names none of it; the request gets an id of its own, which the app may replace
+                request_token = attribution.open_request({c.REQUEST_ID: uuid.uuid4().hex})
+            else:
+                values = attribution_from_headers(headers, self._names)
             scope = dict(scope, headers=_rewrite_baggage(headers, values))
             address = client_address(scope, headers, self._address_header)
-            token = otel_context.attach(attribution.with_attribution(values, otel_context.get_current()))
+            token = (
+                otel_context.attach(attribution.with_attribution(values, otel_context.get_current()))
+                if values
+                else None
+            )
             address_token = attribution.set_client_address(address)
             arrived_token = attribution.set_request_arrived(time.time())
         except Exception:
             instruments_module.get().count_dropped("traces", "attribution_error")
-            await self.app(scope, receive, send)
+            if request_token is not None:
+                attribution.close_request(request_token)
+            # no attribution for this request, and none from the client's baggage either
+            without_baggage = [(n, v) for n, v in scope.get("headers") or [] if n.lower() != b"baggage"]
+            await self.app(dict(scope, headers=without_baggage), receive, send)
             return
         try:
             await self.app(scope, receive, send)
         finally:
             attribution.reset_request_arrived(arrived_token)
             attribution.reset_client_address(address_token)
-            otel_context.detach(token)
+            if token is not None:
+                otel_context.detach(token)
+            if request_token is not None:
+                attribution.close_request(request_token)
 
 
 def _through_the_middleware(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

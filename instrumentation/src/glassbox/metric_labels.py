@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry import baggage
 from opentelemetry.sdk.metrics import MeterProvider
 
+from glassbox import attribution
 from glassbox import conventions as c
 
 
@@ -35,7 +35,7 @@ class TenantLabellingConsumer:
             attributes = measurement.attributes
             if not attributes or c.TENANT_ID not in attributes:
                 labelled = dict(attributes) if attributes else {}
-                labelled[c.TENANT_ID] = self._label(baggage.get_baggage(c.TENANT_ID, measurement.context))
+                labelled[c.TENANT_ID] = self._label(attribution.tenant(measurement.context))
                 # Measurement is frozen and has already cleaned its attributes; the tenant label is a
                 # validated str, so it is set without a second (costly) cleaning pass.
                 object.__setattr__(measurement, "attributes", labelled)

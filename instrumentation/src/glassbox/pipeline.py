@@ -153,6 +153,8 @@ def configure(auto_instrumentation_version: str | None = None) -> Pipeline:
         metric_labels.install(meter_provider, lambda tenant: instruments_module.get().tenants.label(tenant))
         metrics.set_meter_provider(meter_provider)
         instruments = Instruments(meter_provider=meter_provider)
+        # A tenant with a budget of its own always keeps its label, however many other tenant ids clients send.
+        instruments.tenants.always_label_from(budgets.listed)
         if port and endpoint is None:
             instruments.count_dropped("metrics", "endpoint_unavailable")
         instruments_module.install(instruments)
