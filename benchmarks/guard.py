@@ -10,7 +10,13 @@ It starts the stub LLM (``examples/stub_llm/server.py --latency-ms 0``) and, in 
   process last read it, the settings read once, and the prompt-injection guardrail scoring the 2,000-character
   user message, with its ``apply_guardrail`` span going to an SDK tracer provider and batch processor, as under
   ``opentelemetry-instrument``);
-* ``check, guardrail off``: the same with ``GLASSBOX_GUARDRAIL_MODE=off``, so the difference is the guardrail;
+* ``check, guardrail off``: the same with ``GLASSBOX_GUARDRAIL_MODE=off``, so the difference is the guardrail (the
+  ``check`` rows score every message anew, ``GLASSBOX_GUARDRAIL_CACHE=0``: what a message the process has not seen
+  costs);
+* ``check, seen message``: the same message again with the remembered scores on (the default): a hash and a lookup;
+* ``check, 20 turns + 1 new``: a conversation of 20 earlier turns (user and assistant, 2,000 characters each) and a
+  new user turn that differs on every call, with the remembered scores on: what a long conversation costs per call;
+* ``check, 20 turns + 1 new, no cache``: the same with every turn scored on every call (what the cache saves);
 * ``check+budget``: the same for a tenant with a day budget, so the guard estimates the call's cost (a
   2,000-character prompt) and reserves it in the host's SQLite file, then (``check`` returns the refusal only)
   releases it: two short transactions.
@@ -110,12 +116,28 @@ def main() -> int:
         def call() -> Any:
             return client.chat.completions.create(**kwargs)
 
-        def check_as(tenant: str, guardrail: str = "enforce") -> Callable[[], Any]:
+        history: list[dict[str, str]] = [
+            {"role": "user" if turn % 2 == 0 else "assistant", "content": f"Turn {turn}. {QUESTION[:1990]}"}
+            for turn in range(20)
+        ]
+        new_turns = iter(range(10**9))
+
+        def conversation() -> dict[str, Any]:
+            new = {"role": "user", "content": f"Question {next(new_turns)}: {QUESTION[:1980]}"}
+            return {"model": "gpt-4o-mini", "messages": [PROMPT[0], *history, new]}
+
+        def check_as(
+            tenant: str,
+            guardrail: str = "enforce",
+            cache: str = "0",
+            request: Callable[[], dict[str, Any]] | None = None,
+        ) -> Callable[[], Any]:
             def check() -> Any:
                 os.environ["GLASSBOX_GUARDRAIL_MODE"] = guardrail
+                os.environ["GLASSBOX_GUARDRAIL_CACHE"] = cache
                 token = otel_context.attach(attribution.with_attribution({c.TENANT_ID: tenant}))
                 try:
-                    return guard.check(guard.OPENAI_CHAT, kwargs)
+                    return guard.check(guard.OPENAI_CHAT, request() if request else kwargs)
                 finally:
                     otel_context.detach(token)
 
@@ -126,6 +148,9 @@ def main() -> int:
             "check": check_as("unbudgeted"),
             "check, guardrail off": check_as("unbudgeted", "off"),
             "check+budget": check_as("budgeted"),
+            "check, seen message": check_as("unbudgeted", cache="4096"),
+            "check, 20 turns + 1 new": check_as("unbudgeted", cache="4096", request=conversation),
+            "check, 20 turns + 1 new, no cache": check_as("unbudgeted", request=conversation),
         }
         for function in modes.values():
             per_call(function, 50)  # warm-up: connections, price cards, SQLite
@@ -150,6 +175,8 @@ def main() -> int:
             f"p99 of one check {worst * 1e3:.3f} ms (target <= 5 ms: {'met' if worst <= 0.005 else 'MISSED'}), "
             f"guardrail off {worst_off * 1e3:.3f} ms"
         )
+        for name in ("check, seen message", "check, 20 turns + 1 new", "check, 20 turns + 1 new, no cache"):
+            print(f"{name}: median {medians[name] * 1e6:.1f} µs, p99 {p99(times[name]) * 1e3:.3f} ms")
         provider.shutdown()
         return 0
     finally:

@@ -1,6 +1,6 @@
 """What ``glassbox.guard.injection.assess`` costs per call on 2 KB inputs, benign and adversarial, in one process.
 
-    python benchmarks/injection_latency.py --calls 2000 --rounds 5
+    python benchmarks/injection_latency.py --calls 2000 --rounds 5 [--baseline OLD_INJECTION_PY]
 
 Each round times ``--calls`` calls of ``assess()`` on each kind of 2,048-character input, the kinds in a rotating
 order (each call timed alone with ``time.perf_counter_ns``):
@@ -13,7 +13,11 @@ order (each call timed alone with ``time.perf_counter_ns``):
 * ``spaced_letters``: ``"a " * 1024`` (one long run of spaced-out letters to join);
 * ``repeat_addressed``: ``"dear ai "`` repeated (the first part of the two-part "addressed to the model" rules
   at every other word);
-* ``repeat_links``: ``"![x](https://a.example/c?d="`` repeated (a Markdown image opening every 27 characters).
+* ``repeat_links``: ``"![x](https://a.example/c?d="`` repeated (a Markdown image opening every 27 characters);
+* ``benign_tool_result``: the benign text scored as a tool result (the rules for content that directs the model's
+  answer run too);
+* ``russian`` and ``chinese``: an ordinary support message in Russian and in Chinese (the rules of the other
+  languages, and the look-alike letters left alone in words wholly of another script).
 
 and, as a baseline, ``json.dumps`` and ``str.casefold`` of the benign text (what serialising or casefolding the
 same input costs). It prints one line per round and kind (p50, p99, max), then per kind the p50, p99 and max over
@@ -26,12 +30,18 @@ and last ``SCAN_EDGE_CHARS`` characters. Exit code 1 if a kind's p99 misses the 
 
 On a shared machine the p99 and max move with whatever else runs; compare the per-round spread before trusting a
 difference, and use more rounds.
+
+``--baseline FILE`` also times another version of the scorer module on the same inputs, interleaved with the current
+one in every round (``git show REV:instrumentation/src/glassbox/guard/injection.py > FILE``), and prints the ratio
+of their p50 and p99 per input: the figure to compare versions with, since both are measured under the same load.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
+import inspect
 import json
 import statistics
 import sys
@@ -58,6 +68,17 @@ BENIGN = (
 )
 
 
+RUSSIAN = (
+    "Здравствуйте! Я заказал стол три недели назад, но посылка всё ещё на складе. Курьер говорит, что её не "
+    "передали. Проверьте, пожалуйста, и если она потеряна, отправьте замену или верните деньги на карту. "
+)
+CHINESE = (
+    "您好！我三周前订购了一张升降桌，但物流页面一直显示包裹在仓库。"
+    "快递员说从未收到货物。请帮忙查询，如果丢失了请补发或退款。"
+)
+TOOL_RESULT_KINDS = frozenset({"benign_tool_result"})
+
+
 def sized(text: str, size: int = SIZE) -> str:
     return (text * (size // len(text) + 1))[:size]
 
@@ -72,7 +93,26 @@ def inputs() -> dict[str, str]:
         "spaced_letters": sized("a "),
         "repeat_addressed": sized("dear ai "),
         "repeat_links": sized("![x](https://a.example/c?d="),
+        "benign_tool_result": benign,
+        "russian": sized(RUSSIAN),
+        "chinese": sized(CHINESE),
     }
+
+
+def scorer(assess: Callable[..., injection.Assessment], kind: str) -> Callable[[str], object]:
+    """``assess`` as the guardrail calls it for this kind of input (a version without ``source`` scores as a user's)."""
+    if kind in TOOL_RESULT_KINDS and "source" in inspect.signature(assess).parameters:
+        return lambda text: assess(text, "tool_result")
+    return assess
+
+
+def load_baseline(path: Path) -> Callable[..., injection.Assessment]:
+    spec = importlib.util.spec_from_file_location("injection_baseline", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module.assess  # type: ignore[no-any-return]
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -102,11 +142,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--baseline", type=Path, help="another version of injection.py to compare with")
     args = parser.parse_args()
     kinds = inputs()
+    baseline = load_baseline(args.baseline) if args.baseline else None
+    before: dict[str, list[float]] = {name: [] for name in kinds}
+    after: dict[str, list[float]] = {name: [] for name in kinds}
     baselines: dict[str, Callable[[str], object]] = {"json.dumps": json.dumps, "str.casefold": str.casefold}
-    for text in kinds.values():  # warm-up
-        timed(injection.assess, text, 50)
+    for name, text in kinds.items():  # warm-up
+        timed(scorer(injection.assess, name), text, 50)
+        if baseline is not None:
+            timed(scorer(baseline, name), text, 50)
     results: dict[str, list[float]] = {name: [] for name in [*kinds, *baselines]}
     cpu_results: dict[str, list[float]] = {name: [] for name in results}
     p99s: dict[str, list[float]] = {name: [] for name in results}
@@ -115,7 +161,10 @@ def main() -> int:
         gc.collect()
         order = names[number % len(names) :] + names[: number % len(names)]
         for name in order:
-            times, cpu = timed(injection.assess, kinds[name], args.calls)
+            if baseline is not None:  # interleaved: the same load for both versions
+                before[name] += timed(scorer(baseline, name), kinds[name], args.calls)[0]
+            times, cpu = timed(scorer(injection.assess, name), kinds[name], args.calls)
+            after[name] += times
             results[name] += times
             cpu_results[name] += cpu
             p99s[name].append(quantile(times, 0.99))
@@ -162,6 +211,16 @@ def main() -> int:
     ):
         seconds, result = once(text)
         print(f"  {label}: {seconds * 1e3:.1f} ms, score {result.score} ({result.level})")
+
+    if baseline is not None:
+        print(f"\nagainst {args.baseline} (interleaved in every round):\n")
+        print("| input | baseline p50 ms | p50 ms | p50 ratio | baseline p99 ms | p99 ms | p99 ratio |")
+        print("|---|---|---|---|---|---|---|")
+        for name in kinds:
+            old50, new50 = quantile(before[name], 0.5), quantile(after[name], 0.5)
+            old99, new99 = quantile(before[name], 0.99), quantile(after[name], 0.99)
+            print(f"| {name} | {old50 * 1e3:.3f} | {new50 * 1e3:.3f} | {new50 / old50:.2f} | {old99 * 1e3:.3f} | "
+                  f"{new99 * 1e3:.3f} | {new99 / old99:.2f} |")  # fmt: skip
 
     verdict = "met" if not missed else f"MISSED by {', '.join(missed)}"
     print(f"\ntarget: p99 <= {TARGET_P99_MS} ms per call on 2 KB inputs: {verdict}")

@@ -1,10 +1,23 @@
-"""The prompt-injection guardrail: the new input of a model call scored before the call is made.
+"""The prompt-injection guardrail: what the model will read, scored before the call is made.
 
-What is scored: the messages a call adds after the model's last turn, i.e. the user's input and any tool result
-going into the prompt (OpenAI ``messages`` and Responses ``input``, Anthropic ``messages`` with ``tool_result``
-blocks, Gemini ``contents`` with function responses, Bedrock Converse/InvokeModel, LiteLLM); system and developer
-instructions are the app's own and are not scored. Each part is scored on its own by
-:func:`glassbox.guard.injection.assess` (0-100) and the call takes the highest score and its level:
+What is scored: every message of the request that a client can have written, wherever it sits in the
+conversation: the user turns and every tool result (OpenAI ``tool`` messages and Responses
+``function_call_output`` items, Anthropic ``tool_result`` blocks, Gemini function responses, Bedrock Converse
+``toolResult`` and InvokeModel bodies, LiteLLM), and the ``assistant`` and ``developer`` turns too, since an app
+that passes its clients' conversation history on passes whatever they wrote there (a fabricated assistant turn
+that "agreed" to an attack, an instruction sent with the ``developer`` role). System instructions (a ``system``
+turn, Anthropic's ``system``, Responses ``instructions``, Gemini's ``system_instruction``) are the app's own and
+are not scored, nor is text sent for embedding.
+
+An app that builds every history itself (it stores the model's answers and never takes turns from its clients)
+says so, and its ``assistant`` and ``developer`` turns are then not scored: for the whole process with
+``GLASSBOX_GUARDRAIL_HISTORY=app``, or for the calls made inside ``with trusted_history():`` (a context variable,
+so it holds across ``await`` and in the tasks started inside it, and nowhere else). User turns and tool results
+are scored either way.
+
+Each message is scored on its own by :func:`glassbox.guard.injection.assess` (0-100), and by the detectors named in
+``GLASSBOX_GUARDRAIL_DETECTORS`` (:mod:`glassbox.guard.detectors`); a message takes the highest of these scores and
+the call takes its highest message's score and level:
 
 - ``none``/``low``: allowed;
 - ``medium``: allowed, with a warning decision on the span;
@@ -13,47 +26,80 @@ instructions are the app's own and are not scored. Each part is scored on its ow
   :class:`AICallRefused` is raised), audited as ``ai.call_refused``, and ``GlassboxPromptInjectionCritical``
   alerts security.
 
+A message keeps its score for as long as it is in the conversation: a critical one in the history refuses every
+later call that sends it again. The scores of the last ``GLASSBOX_GUARDRAIL_CACHE`` messages are remembered in a
+least-recently-used table keyed by a hash of the message's source and text (BLAKE2b keyed with a secret drawn when
+the process starts; the text itself is never kept), so a long conversation costs only its new messages. The
+newest messages are scored first; past :data:`MAX_SCORED_CHARACTERS` of new text in one call the older rest is
+counted in ``glassbox.telemetry.dropped`` (reason ``guardrail_input_not_scored``) and not scored.
+
 ``GLASSBOX_GUARDRAIL_MODE``: ``enforce`` (the default, as above), ``monitor`` (records everything, refuses
-nothing) or ``off`` (no check). Every check is an ``apply_guardrail`` span (the GenAI security semantic
-conventions' guardian span: ``gen_ai.guardian.*``, ``gen_ai.security.target.type``, ``gen_ai.security.decision.*``,
-and one ``gen_ai.security.finding`` event per part at medium or above), and is counted in
-``glassbox.guardrail.checks`` by level, decision and tenant. The scored text itself is never recorded.
+nothing) or ``off`` (no check). Every check is counted in ``glassbox.guardrail.checks`` by level and decision; a
+check that flags something (medium or above; ``GLASSBOX_GUARDRAIL_SPANS=all``: every check) is an
+``apply_guardrail`` span (the GenAI security semantic conventions' guardian span: ``gen_ai.guardian.*``,
+``gen_ai.security.target.type``, ``gen_ai.security.decision.*``, and one ``gen_ai.security.finding`` event per
+flagged message, with its source). The scored text itself is never recorded.
+
+The SDK calls are given their input as lists: a generator or any other one-pass iterable passed as ``messages``,
+``input`` or ``contents`` is read into a list once by the guard's instrumentor (:func:`materialise`), and both the
+guardrail and the SDK read that list.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import contextvars
+import hashlib
 import json
+import os
+import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TypeGuard
 
 from opentelemetry import metrics, trace
 
 from glassbox import conventions as c
 from glassbox import instruments, settings
-from glassbox.guard import injection
+from glassbox.guard import detectors, injection
 from glassbox.version import __version__
 
 MODE_ENFORCE, MODE_MONITOR, MODE_OFF = "enforce", "monitor", "off"
 GUARDIAN_NAME = "glassbox.prompt_injection"
 REFUSED_PROMPT_INJECTION = "prompt_injection"
-SOURCE_USER, SOURCE_TOOL_RESULT = "user", "tool_result"
-# Roles of the model's own turns (the new input is what comes after the last of them), and of the app's
-# instructions (never scored).
+# Where a scored message comes from (the glassbox.guardrail.source of its finding event).
+SOURCE_USER, SOURCE_TOOL_RESULT, SOURCE_ASSISTANT, SOURCE_DEVELOPER = "user", "tool_result", "assistant", "developer"
+SOURCES = (SOURCE_USER, SOURCE_TOOL_RESULT, SOURCE_ASSISTANT, SOURCE_DEVELOPER)
+# Roles of the model's own turns, of the app's instructions (never scored), of instructions a client may send.
 MODEL_ROLES = frozenset({"assistant", "model"})
-INSTRUCTION_ROLES = frozenset({"system", "developer"})
-TOOL_ROLES = frozenset({"tool", "function"})
-# Content blocks that carry a tool's output back into the prompt.
-TOOL_RESULT_KEYS = ("tool_result", "function_response", "toolResult", "function_call_output")
+SYSTEM_ROLES = frozenset({"system"})
+DEVELOPER_ROLES = frozenset({"developer"})
+TOOL_ROLES = frozenset({"tool", "function", "ipython"})
+# Content blocks and items that carry a tool's output back into the prompt.
+TOOL_RESULT_KEYS = (
+    "tool_result", "function_response", "toolResult", "function_call_output", "custom_tool_call_output",
+    "computer_call_output", "mcp_tool_result",
+)  # fmt: skip
+# Responses API items that are the model's own turns (its calls and reasoning).
+MODEL_ITEM_TYPES = frozenset({"function_call", "custom_tool_call", "computer_call", "reasoning", "mcp_call"})
 # Parts of a message that are not text (OpenAI image_url/input_audio/file, Anthropic image/document source,
 # Gemini inline_data/file_data).
 NON_TEXT_KEYS = frozenset({"image_url", "input_audio", "file", "source", "inline_data", "file_data"})
 TEXT_KEYS = ("text", "content", "output", "result", "response", "json", "parts")
-SKIPPED_KEYS = frozenset({"type", "role", "id", "name", "tool_call_id", "tool_use_id", "toolUseId", "status"}) | (
-    NON_TEXT_KEYS
+SKIPPED_KEYS = (
+    frozenset(
+        {"type", "role", "id", "name", "tool_call_id", "tool_use_id", "toolUseId", "status", "call_id", "signature"}
+    )
+    | NON_TEXT_KEYS
 )
-# Characters of one call's new input that are scored at most (the rest is counted, not scored).
+# The request arguments that hold the conversation, and are read into a list when they are one-pass iterables.
+INPUT_ARGUMENTS = ("messages", "input", "contents")
+# Characters of one call's messages that are scored at most, newest first (the rest is counted, not scored).
 MAX_SCORED_CHARACTERS = 256 * 1024
+HISTORY_CLIENT, HISTORY_APP = "client", "app"
+# The finding of a message that a detector could not score, when GLASSBOX_GUARDRAIL_DETECTOR_FAILURE=fail-closed.
+DETECTOR_UNAVAILABLE = "detector_unavailable"
 _DECISIONS = {
     injection.LEVEL_NONE: "allow",
     injection.LEVEL_LOW: "allow",
@@ -66,6 +112,7 @@ _DECISIONS = {
 FLAGGED_LEVELS = frozenset({injection.LEVEL_MEDIUM, injection.LEVEL_HIGH, injection.LEVEL_CRITICAL})
 _checks: metrics.Counter | None = None
 _tracer = trace.get_tracer("glassbox.guard", __version__)
+_trusted: contextvars.ContextVar[bool] = contextvars.ContextVar("glassbox_guardrail_trusted_history", default=False)
 
 
 def mode() -> str:
@@ -87,12 +134,99 @@ def checks_counter() -> metrics.Counter:
     return _checks
 
 
-# --------------------------------------------------------------------------- what a call adds to the prompt
+# --------------------------------------------------------------------------- whose history it is
+@contextlib.contextmanager
+def trusted_history() -> Iterator[None]:
+    """The model calls made inside send a history the app built itself: their ``assistant`` and ``developer``
+    turns are not scored (user turns and tool results still are).
+
+    Use it only around calls whose every earlier turn the app wrote or stored itself, never around a call that
+    forwards a conversation a client sent."""
+    token = _trusted.set(True)
+    try:
+        yield
+    finally:
+        _trusted.reset(token)
+
+
+def history_is_trusted() -> bool:
+    """Whether the app built the history of the calls made now (``trusted_history()`` or
+    ``GLASSBOX_GUARDRAIL_HISTORY=app``)."""
+    return _trusted.get() or str(settings.get("GLASSBOX_GUARDRAIL_HISTORY")) == HISTORY_APP
+
+
+# --------------------------------------------------------------------------- the remembered scores
+class ScoreCache:
+    """Scores of messages already seen, least recently used first out, keyed by a keyed hash of source and text."""
+
+    def __init__(self) -> None:
+        self._secret = os.urandom(32)
+        self._entries: collections.OrderedDict[bytes, injection.Assessment] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._generation: tuple[int, str] = (0, "")
+
+    def key(self, source: str, text: str) -> bytes:
+        digest = hashlib.blake2b(key=self._secret, digest_size=16, person=source.encode()[:16])
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        return digest.digest()
+
+    def get(self, key: bytes, size: int, generation: str) -> injection.Assessment | None:
+        with self._lock:
+            if self._generation != (size, generation):  # resized, or other detectors: the old scores are void
+                self._generation = (size, generation)
+                self._entries.clear()
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: bytes, assessment: injection.Assessment, size: int) -> None:
+        with self._lock:
+            self._entries[key] = assessment
+            self._entries.move_to_end(key)
+            while len(self._entries) > size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+cache = ScoreCache()
+
+
+def cache_size() -> int:
+    return int(settings.get("GLASSBOX_GUARDRAIL_CACHE"))
+
+
+# --------------------------------------------------------------------------- what the model will read
 def field(value: Any, name: str) -> Any:
     """A request argument's field, from a dict or an SDK type."""
     if isinstance(value, dict):
         return value.get(name)
     return getattr(value, name, None)
+
+
+def is_one_pass(value: Any) -> TypeGuard[Iterable[Any]]:
+    """Whether ``value`` is an iterable that is not a list, a tuple, a string, a mapping or an SDK type (a
+    generator, an iterator, a ``map``): reading it to score it would leave nothing for the SDK."""
+    if value is None or isinstance(value, (str, bytes, bytearray, list, tuple, Mapping)):
+        return False
+    if hasattr(value, "model_dump"):  # pydantic SDK types iterate over their fields
+        return False
+    return isinstance(value, Iterable)
+
+
+def materialise(kwargs: dict[str, Any]) -> None:
+    """Replace each one-pass iterable among the conversation arguments of ``kwargs`` by a list of its items, in
+    place, so that the guardrail and the SDK call read the same messages."""
+    for name in INPUT_ARGUMENTS:
+        value = kwargs.get(name)
+        if is_one_pass(value):
+            kwargs[name] = list(value)
 
 
 def _texts(value: Any, depth: int = 0) -> Iterator[str]:
@@ -126,45 +260,71 @@ def _is_tool_result(part: Any) -> bool:
     return any(getattr(part, k, None) is not None for k in TOOL_RESULT_KEYS)
 
 
-def _message_parts(message: Any) -> Iterator[tuple[str, str]]:
-    """(source, text) of one message: a tool message or tool-result block is a tool result, the rest the user's."""
-    role = field(message, "role")
+def _message_parts(message: Any, trusted: bool, depth: int = 0) -> Iterator[tuple[str, str]]:
+    """(source, text) of one message as the model will read it; nothing for system instructions, nor for the
+    assistant's and developer's turns of a trusted history."""
     if isinstance(message, str):
         yield SOURCE_USER, message
         return
-    if role in TOOL_ROLES or field(message, "type") in TOOL_RESULT_KEYS:
+    if isinstance(message, (list, tuple)):  # an InvokeModel body's messages, a list of Gemini parts
+        if depth < 4:
+            for item in message:
+                yield from _message_parts(item, trusted, depth + 1)
+        return
+    role, kind = field(message, "role"), field(message, "type")
+    if role in SYSTEM_ROLES:
+        return
+    if role in TOOL_ROLES or kind in TOOL_RESULT_KEYS:
         for text in _texts(message):
             yield SOURCE_TOOL_RESULT, text
         return
+    if role in MODEL_ROLES or kind in MODEL_ITEM_TYPES:
+        if trusted:
+            return
+        source = SOURCE_ASSISTANT
+    elif role in DEVELOPER_ROLES:
+        if trusted:
+            return
+        source = SOURCE_DEVELOPER
+    else:
+        source = SOURCE_USER
     content = field(message, "content")
     if content is None:
         content = field(message, "parts")
+    if content is None and kind in MODEL_ITEM_TYPES:  # a Responses function call or reasoning item
+        content = [value for key, value in _fields(message).items() if key not in SKIPPED_KEYS]
     if isinstance(content, str):
-        yield SOURCE_USER, content
-        return
-    for part in content or ():
-        source = SOURCE_TOOL_RESULT if _is_tool_result(part) else SOURCE_USER
-        for text in _texts(part):
+        yield source, content
+    else:
+        for part in content or ():
+            part_source = SOURCE_TOOL_RESULT if _is_tool_result(part) else source
+            for text in _texts(part):
+                yield part_source, text
+    if source == SOURCE_ASSISTANT:  # the arguments of the tool calls a fabricated turn claims the model made
+        for text in _texts(field(message, "tool_calls")):
             yield source, text
 
 
-def new_input(kwargs: dict[str, Any]) -> list[tuple[str, str]]:
-    """(source, text) of what the call adds after the model's last turn, instructions left out."""
-    for name in ("messages", "input", "contents"):
+def _fields(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    dumped = value.model_dump(exclude_none=True) if hasattr(value, "model_dump") else {}
+    return dumped if isinstance(dumped, dict) else {}
+
+
+def scored_input(kwargs: dict[str, Any], trusted: bool = False) -> list[tuple[str, str]]:
+    """(source, text) of every message of the request the model will read that a client can have written, in the
+    conversation's order; with ``trusted``, the assistant and developer turns are left out."""
+    for name in INPUT_ARGUMENTS:
         value = kwargs.get(name)
         if value is None:
             continue
         if isinstance(value, str):
             return [(SOURCE_USER, value)]
-        if not isinstance(value, (list, tuple)):
-            return list(_message_parts(value))
-        turn: list[Any] = []
-        for message in reversed(value):
-            if field(message, "role") in MODEL_ROLES:
-                break
-            if field(message, "role") not in INSTRUCTION_ROLES:
-                turn.append(message)
-        return [part for message in reversed(turn) for part in _message_parts(message)]
+        if is_one_pass(value):  # only a caller that bypassed materialise() gets here: reading it would consume it
+            instruments.get().count_dropped("traces", "guardrail_input_not_scored")
+            return []
+        return list(_message_parts(value, trusted))
     return []
 
 
@@ -178,38 +338,81 @@ def safe_check(call: str, kwargs: dict[str, Any]) -> str | None:
         return None
 
 
+def _combined(rules: injection.Assessment, answers: list[detectors.Answer]) -> injection.Assessment:
+    """The rules' assessment raised to the highest detector score, naming each detector that scored above 0."""
+    score, findings = rules.score, list(rules.findings)
+    for answer in answers:
+        if answer.score:
+            score = max(score, answer.score)
+            findings.append(f"detector.{answer.name}")
+    if score == rules.score and len(findings) == len(rules.findings):
+        return rules
+    return injection.Assessment(score, injection.level_of(score), tuple(findings))
+
+
 def check(call: str, kwargs: dict[str, Any]) -> str | None:
-    """Score the call's new input; the refusal detail when it must be refused (critical, enforce mode)."""
+    """Score what the model will read; the refusal detail when the call must be refused (enforce mode)."""
     current = mode()
     if current == MODE_OFF or call.endswith("embeddings"):  # text to embed is not a prompt
         return None
-    parts = new_input(kwargs)
+    parts = scored_input(kwargs, history_is_trusted())
     if not parts:
         return None
     started = time.time_ns()
-    worst = injection.Assessment(0, injection.LEVEL_NONE, ())
-    findings: list[tuple[str, injection.Assessment]] = []
+    size, loaded = cache_size(), detectors.configured()
+    generation = ",".join(detector.name for detector in loaded)
+    scored: list[tuple[str, injection.Assessment] | None] = [None] * len(parts)
+    fresh: list[tuple[int, bytes | None, str, str, injection.Assessment]] = []
     budget = MAX_SCORED_CHARACTERS
-    for source, text in parts:
+    for index in range(len(parts) - 1, -1, -1):  # newest first: the budget goes to what is new
+        source, text = parts[index]
+        key = cache.key(source, text) if size else None
+        known = cache.get(key, size, generation) if key is not None else None
+        if known is not None:
+            scored[index] = (source, known)
+            continue
         if budget <= 0:
             instruments.get().count_dropped("traces", "guardrail_input_not_scored")
-            break
-        assessment = injection.assess(text[:budget])
-        budget -= len(text)
+            continue
+        window = text[:budget]
+        budget -= min(len(text), injection.MAX_SCAN_CHARS)
+        fresh.append((index, key if len(window) == len(text) else None, source, window, injection.assess(window)))
+    unavailable = False
+    answers = detectors.ask(loaded, [(source, window) for _i, _k, source, window, _a in fresh]) if loaded else []
+    for position, (index, key, source, _window, rules) in enumerate(fresh):
+        mine = answers[position] if answers else []
+        assessment = _combined(rules, mine)
+        failed = any(answer.failure for answer in mine)
+        unavailable = unavailable or failed
+        scored[index] = (source, assessment)
+        if key is not None and not failed:
+            cache.put(key, assessment, size)
+    worst = injection.Assessment(0, injection.LEVEL_NONE, ())
+    findings: list[tuple[str, injection.Assessment]] = []
+    for item in scored:
+        if item is None:
+            continue
+        source, assessment = item
         if assessment.score > worst.score:
             worst = assessment
         if assessment.level in FLAGGED_LEVELS:
             findings.append((source, assessment))
-    decision = _DECISIONS[worst.level]
+    closed = unavailable and detectors.fail_closed()
+    decision = "deny" if closed else _DECISIONS[worst.level]
     refuse = decision == "deny" and current == MODE_ENFORCE
     if decision == "deny" and not refuse:
         decision = "audit"  # monitor mode: recorded, not refused
     checks_counter().add(1, {c.GUARDRAIL_LEVEL: worst.level, c.GEN_AI_SECURITY_DECISION_TYPE: decision})
-    if findings or spans_for_every_check():
+    if closed:
+        worst = injection.Assessment(worst.score, worst.level, (*worst.findings, DETECTOR_UNAVAILABLE))
+    if findings or closed or spans_for_every_check():
         _record_span(kwargs, current, started, worst, decision, findings)
-    if worst.level not in (injection.LEVEL_HIGH, injection.LEVEL_CRITICAL):
+    if worst.level not in (injection.LEVEL_HIGH, injection.LEVEL_CRITICAL) and not closed:
         return None
-    detail = f"prompt injection risk {worst.score}/100 ({worst.level}: {', '.join(worst.findings)})"
+    if closed and worst.level != injection.LEVEL_CRITICAL:
+        detail = f"a prompt-injection detector did not answer (fail-closed); risk {worst.score}/100 ({worst.level})"
+    else:
+        detail = f"prompt injection risk {worst.score}/100 ({worst.level}: {', '.join(worst.findings)})"
     if not refuse:
         _audit_flagged(kwargs, detail)
     return detail if refuse else None

@@ -13,6 +13,10 @@ on top. So while the guard is instrumented, any other instrumentor's ``instrumen
 runs with the guard's layers lifted and puts them back on top afterwards: each instrumentor adds and removes its
 own layer, in any order. ``uninstrument()`` removes the guard's layers wherever they are. LiteLLM is guarded
 when the app imports it (:data:`WHEN_IMPORTED`), and the guard then goes back on top of its functions.
+
+A conversation passed as a one-pass iterable (a generator of messages for ``messages``, ``input`` or ``contents``,
+or LiteLLM's positional ``messages``) is read into a list before the guard looks at it, and the SDK is called with
+that list: the guardrail scores the very items the SDK sends.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 
-from glassbox.guard import core
+from glassbox.guard import core, guardrail
 
 # (module, class, method, kind of call) of the SDK calls the guard stands in front of.
 TARGETS = (
@@ -72,6 +76,16 @@ def _decide(call: str, request: dict[str, Any], proceed: Callable[[], Any]) -> A
         return fallback(refusal, request)
 
 
+def _materialise(call: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """Read a one-pass iterable given as the conversation (a generator of messages) into a list, in ``kwargs`` in
+    place and in LiteLLM's positional ``messages``: the guard and the SDK then read the same items. Returns the
+    positional arguments to call the SDK with."""
+    guardrail.materialise(kwargs)
+    if call == core.LITELLM_COMPLETION and len(args) > 1 and guardrail.is_one_pass(args[1]):
+        return (args[0], list(args[1]), *args[2:])
+    return args
+
+
 def _request(call: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     """The arguments the guard reads: the SDK methods' keyword arguments, LiteLLM's resolved request."""
     return core.litellm_request(args, kwargs) if call == core.LITELLM_COMPLETION else kwargs
@@ -79,6 +93,7 @@ def _request(call: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[s
 
 def _guard_sync(call: str) -> Wrapper:
     def guarded(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        args = _materialise(call, args, kwargs)
         return _decide(call, _request(call, args, kwargs), lambda: wrapped(*args, **kwargs))
 
     return guarded
@@ -99,6 +114,7 @@ def _guard_bedrock(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: d
 
 def _guard_async(call: str) -> Wrapper:
     async def guarded(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        args = _materialise(call, args, kwargs)
         request = _request(call, args, kwargs)
         refusal, reservation = await core.admit_async(call, request)
         if refusal is None:
