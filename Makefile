@@ -49,7 +49,8 @@ prometheus:
 			|| { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends prometheus; }; \
 	fi
 
-# Debian's PostgreSQL for the fleet state's tests and the native stack (tests start their own clusters).
+# Debian's PostgreSQL for the fleet state's tests and the native stack (tests start their own clusters), with the
+# pgaudit extension of the same major version: PostgreSQL itself records every read of the audit table.
 postgres:
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then \
 		echo "postgres: $$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1) is installed"; \
@@ -59,6 +60,16 @@ postgres:
 		export DEBIAN_FRONTEND=noninteractive; \
 		$$sudo apt-get install -y --no-install-recommends postgresql \
 			|| { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends postgresql; }; \
+	fi
+	@major=$$(ls /usr/lib/postgresql | sort -n | tail -1); \
+	if [ -f /usr/lib/postgresql/$$major/lib/pgaudit.so ]; then \
+		echo "postgres: pgaudit for PostgreSQL $$major is installed"; \
+	else \
+		echo "postgres: installing Debian's postgresql-$$major-pgaudit package"; \
+		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$$sudo apt-get install -y --no-install-recommends postgresql-$$major-pgaudit \
+			|| { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends postgresql-$$major-pgaudit; }; \
 	fi
 
 # The load generator of benchmarks/overhead.py, from the Go module proxy (cached outside the repository).

@@ -130,8 +130,6 @@ def main() -> int:
     rates: dict[str, list[float]] = {"file": [], "postgresql": []}
     try:
         cluster.wait_ready(server)
-        from glassbox.state.postgres import migrate
-
         for number in range(args.rounds):
             for mode in ("file", "postgresql") if number % 2 == 0 else ("postgresql", "file"):
                 key = str(workdir / "keys" / "audit.key")
@@ -139,11 +137,7 @@ def main() -> int:
                     where = str(workdir / f"log-{number}")
                     Path(where).mkdir(parents=True)
                 else:
-                    where = cluster.create_database(f"audit_{number}")
-                    import psycopg
-
-                    with psycopg.connect(where, autocommit=True) as connection:
-                        migrate(connection)
+                    where = cluster.glassbox_database(f"audit_{number}")["glassbox_app"]  # an app's writer role
                 rate = run(mode, where, key, args.writers, args.events, args.threads)
                 rates[mode].append(rate)
                 print(f"round {number + 1} {mode:<10} {rate:8.0f} events/s  ({verify(mode, where, key)})")

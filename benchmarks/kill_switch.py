@@ -44,6 +44,14 @@ def open_state(backend: str, where: str) -> Any:
     return FileState(None, Path(where), 0.25, "bench")
 
 
+def switch_event(on: bool) -> dict[str, Any]:
+    """The change's success audit event, which the PostgreSQL state chains with it (the files state ignores it)."""
+    from glassbox.audit.events import build_event
+
+    action = "kill_switch.on" if on else "kill_switch.off"
+    return build_event(action, actor="bench", resource={"type": "kill_switch", "id": "*"}, reason="benchmark")
+
+
 def watch(backend: str, where: str, ready: Any, changes: Any, stop: Any) -> None:
     state = open_state(backend, where)
     seen = state.kill_switch(None)[0] is not None
@@ -75,7 +83,7 @@ def run(backend: str, where: str, watchers: int, toggles: int) -> list[float]:
         for _ in range(toggles):
             on = not on
             started = time.time()
-            controller.set_kill_switch(on, None, "benchmark", "bench")
+            controller.set_kill_switch(on, None, "benchmark", "bench", switch_event(on))
             for _ in range(watchers):
                 _pid, state, seen_at = changes.get(timeout=10)
                 assert state == on
@@ -106,7 +114,7 @@ def main() -> int:
     results: dict[str, list[float]] = {}
     try:
         cluster.wait_ready(server)
-        url = cluster.create_database("bench")
+        url = cluster.glassbox_database("bench")["glassbox_app"]  # as an app connects: a writer role
         results["postgresql"] = run("postgresql", url, args.watchers, args.toggles)
         results["files"] = run("files", str(workdir / "kill-switch"), args.watchers, args.toggles)
     finally:

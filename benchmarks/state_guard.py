@@ -80,7 +80,7 @@ def main() -> int:
     server = cluster.start()
     try:
         cluster.wait_ready(server)
-        url = cluster.create_database("bench")
+        url = cluster.glassbox_database("bench")["glassbox_app"]  # as an app connects: a writer role
         limits = {
             "GLASSBOX_REQUEST_MAX_LLM_CALLS": "100",
             "GLASSBOX_STATE_TIMEOUT": "1",

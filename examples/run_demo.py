@@ -145,11 +145,12 @@ def backend_counts(endpoints: Endpoints, trace_id: str | None) -> None:
             print(f"  Tempo: not reachable at {endpoints.tempo}")
 
 
-def fleet_state_url(state_dir: Path) -> str | None:
-    """The PostgreSQL the stack runs for the fleet state: GLASSBOX_STATE_URL, the native run's, or compose's."""
-    if url := os.environ.get("GLASSBOX_STATE_URL"):
+def fleet_admin_url(state_dir: Path) -> str | None:
+    """The PostgreSQL the stack runs for the fleet state, as its owner (the demo makes a database of its own):
+    GLASSBOX_STATE_ADMIN_URL, GLASSBOX_STATE_URL, the native run's, or compose's."""
+    if url := os.environ.get("GLASSBOX_STATE_ADMIN_URL") or os.environ.get("GLASSBOX_STATE_URL"):
         return url
-    native = state_dir / "postgres-url"
+    native = state_dir / "postgres-admin-url"
     if native.is_file():
         return native.read_text().strip()
     dotenv = HERE.parent / ".env"
@@ -162,9 +163,14 @@ def fleet_state_url(state_dir: Path) -> str | None:
 
 
 def fresh_database(url: str, instance: str) -> str:
-    """A database of its own for this run (each demo starts within budget); older demo databases go."""
+    """A database of its own for this run (each demo starts within budget; older demo databases go), migrated as
+    its owner; returns the URL the apps get: a login role in glassbox_writer, as in production."""
+    import secrets
+
     import psycopg
     from psycopg import sql
+
+    from glassbox.state.postgres import create_login_role, migrate
 
     name = f"glassbox_demo_{instance.replace('-', '_')}"
     with psycopg.connect(url, autocommit=True) as connection:
@@ -172,7 +178,13 @@ def fresh_database(url: str, instance: str) -> str:
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(old)))
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
+    admin = urlunsplit(parts._replace(path=f"/{name}"))
+    role, password = "glassbox_demo_app", secrets.token_urlsafe(18)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        migrate(connection, roles=True)
+        create_login_role(connection, role, password, "glassbox_writer")
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{role}:{quote(password, safe='')}@{host}", path=f"/{name}"))
 
 
 def start_app(index: int, env: dict[str, str], processes: list[subprocess.Popen[Any]]) -> dict[str, Any]:
@@ -272,9 +284,9 @@ def main() -> None:
     instance = f"demo-{os.getpid()}-{int(time.time())}"
     stub_port = free_port()
     bin_dir = Path(sys.executable).parent
-    state_url = fleet_state_url(Path(os.environ.get("GLASSBOX_STATE_DIR", root / ".state" / "stack")))
+    state_url = fleet_admin_url(Path(os.environ.get("GLASSBOX_STATE_DIR", root / ".state" / "stack")))
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "GLASSBOX_STATE_ADMIN_URL"},  # the apps never hold it
         "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
         "OTEL_PYTHON_DISTRO": "glassbox",
         "OTEL_PYTHON_CONFIGURATOR": "glassbox",

@@ -52,11 +52,13 @@ from stack.components import (
     not_found,
     settings,
 )
-from stack.postgres import Cluster, reachable
+from stack.postgres import Cluster, pgaudit_installed, reachable
 
 DEFAULT_STATE = ROOT / ".state" / "stack"
 # The database `up` creates in the native PostgreSQL for the fleet's shared state.
 STATE_DATABASE = "glassbox"
+# The login roles `up` makes in the native PostgreSQL: the apps' (glassbox_writer) and the auditors' (glassbox_reader).
+APP_ROLE, AUDITOR_ROLE = "glassbox_app", "glassbox_auditor"
 READY_TIMEOUT = float(os.environ.get("GLASSBOX_READY_TIMEOUT", "90"))
 # A component without a readiness endpoint (the canary) counts as started when it still runs after this long.
 ALIVE_AFTER = 1.0
@@ -268,8 +270,12 @@ class NativeStack:
         return detail
 
     def postgres(self) -> Cluster:
-        """The native PostgreSQL: a cluster in the state directory, superuser password kept beside it."""
-        return Cluster(self.state / "postgres", int(self.env["GLASSBOX_POSTGRES_PORT"]), self.postgres_password())
+        """The native PostgreSQL: a cluster in the state directory, superuser password kept beside it, pgaudit loaded
+        when installed (`make postgres` installs it), so PostgreSQL records every read of the audit table."""
+        settings = ("shared_preload_libraries=pgaudit",) if pgaudit_installed() else ()
+        return Cluster(
+            self.state / "postgres", int(self.env["GLASSBOX_POSTGRES_PORT"]), self.postgres_password(), settings
+        )
 
     def postgres_password(self) -> str:
         """GLASSBOX_POSTGRES_PASSWORD, or a random one kept (mode 0600) beside the cluster's data, which it
@@ -281,13 +287,24 @@ class NativeStack:
         return self._secret(directory / "glassbox-password")
 
     def state_url_file(self) -> Path:
-        """Where `up` writes the GLASSBOX_STATE_URL of the native PostgreSQL (mode 0600: it holds the password)."""
+        """Where `up` writes the apps' GLASSBOX_STATE_URL (the login role glassbox_app, a member of glassbox_writer;
+        mode 0600: it holds the password)."""
         return self.state / "postgres-url"
+
+    def admin_url_file(self) -> Path:
+        """Where `up` writes the schema owner's URL (GLASSBOX_STATE_ADMIN_URL: migrations and roles; never the
+        apps'), mode 0600."""
+        return self.state / "postgres-admin-url"
+
+    def reader_url_file(self) -> Path:
+        """Where `up` writes the auditors' URL (glassbox_auditor, a member of glassbox_reader), mode 0600."""
+        return self.state / "postgres-reader-url"
 
     def _secret(self, path: Path) -> str:
         if not path.exists():
-            path.write_text(secrets.token_urlsafe(18))
-            path.chmod(0o600)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(descriptor, "w") as out:
+                out.write(secrets.token_urlsafe(18))
         return path.read_text().strip()
 
     def start(self, name: str, binary: Path) -> None:
@@ -350,19 +367,34 @@ class NativeStack:
         raise StackError(f"{name} was not ready within {READY_TIMEOUT:.0f}s at {url}:\n{self.tail(name)}")
 
     def _wait_for_postgres(self, process: subprocess.Popen[bytes]) -> None:
-        """Ready when it takes a connection; then the `glassbox` database exists and its URL is written."""
+        """Ready when it takes a connection; then the `glassbox` database exists with glassbox's schema, and the URLs
+        of its three kinds of users are written: the schema owner's, the apps' and the auditors'."""
         cluster = self.postgres()
         print(f"  postgres   starting (pid {process.pid}), waiting for 127.0.0.1:{cluster.port} ", end="", flush=True)
         try:
             cluster.wait_ready(timeout=READY_TIMEOUT)
-            url = cluster.create_database(STATE_DATABASE)
+            admin, urls = self._provision(cluster)
         except Exception as error:
             print("failed")
             self.stop("postgres")
             raise StackError(f"postgres did not become ready: {error}\n{self.tail('postgres')}") from None
-        self.state_url_file().write_text(url + "\n")
-        self.state_url_file().chmod(0o600)
+        for path, url in ((self.admin_url_file(), admin), *urls.items()):
+            path.write_text(url + "\n")
+            path.chmod(0o600)
         print("ready")
+
+    def _provision(self, cluster: Cluster) -> tuple[str, dict[Path, str]]:
+        """Migrate the schema as its owner and make the login roles: glassbox_app for the apps (glassbox_writer),
+        glassbox_auditor for reading the trail (glassbox_reader); their passwords are kept beside the cluster.
+        Returns the superuser's URL and where each login's URL goes."""
+        directory = reachable(self.state / "postgres")
+        logins = {
+            APP_ROLE: ("glassbox_writer", self._secret(directory / f"{APP_ROLE}-password")),
+            AUDITOR_ROLE: ("glassbox_reader", self._secret(directory / f"{AUDITOR_ROLE}-password")),
+        }
+        urls = cluster.glassbox_database(STATE_DATABASE, logins)
+        files = {self.state_url_file(): urls[APP_ROLE], self.reader_url_file(): urls[AUDITOR_ROLE]}
+        return urls["admin"], files
 
     def _raise_if_exited(self, name: str, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is not None:
@@ -430,6 +462,46 @@ def _reap(pid: int) -> None:
 COMPOSE_FILES = {"compose": ROOT / "docker-compose.yml", "compose-scale": ROOT / "docker-compose.scale.yml"}
 
 
+def dotenv(path: Path = ROOT / ".env") -> dict[str, str]:
+    """The KEY=value lines of compose's .env file (none when it does not exist)."""
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.lstrip().startswith("#"))
+
+
+def migrate_compose_state(state: Path, environ: Mapping[str, str] | None = None) -> int:
+    """After compose started PostgreSQL: glassbox's schema, roles and grants, as its superuser (the apps get the
+    glassbox_app role postgres/init made); the apps' and the schema owner's URLs go beside the native ones."""
+    from urllib.parse import quote
+
+    import psycopg
+
+    from glassbox.state.postgres import migrate
+
+    values = {**dotenv(), **(os.environ if environ is None else environ)}
+    port = values.get("GLASSBOX_POSTGRES_PORT") or "5432"
+    secrets_ = {name: values.get(name, "") for name in ("GLASSBOX_POSTGRES_PASSWORD", "GLASSBOX_POSTGRES_APP_PASSWORD")}
+    if not all(secrets_.values()):
+        return 0  # compose refused to start without them
+
+    def url(role: str, variable: str) -> str:
+        return f"postgresql://{role}:{quote(secrets_[variable], safe='')}@127.0.0.1:{port}/glassbox"
+
+    admin, app = url("glassbox", "GLASSBOX_POSTGRES_PASSWORD"), url("glassbox_app", "GLASSBOX_POSTGRES_APP_PASSWORD")
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as connection:
+            migrate(connection, roles=True)
+    except psycopg.Error as error:
+        print(f"stack: glassbox's schema could not be created in compose's PostgreSQL: {error}", file=sys.stderr)
+        return 1
+    for name, written in (("postgres-url", app), ("postgres-admin-url", admin)):
+        path = state / name
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(written + "\n")
+    print(f"stack: fleet state for your apps: export GLASSBOX_STATE_URL=$(cat {state / 'postgres-url'})")
+    return 0
+
+
 def compose(*args: str, layout: str = "compose") -> int:
     file = COMPOSE_FILES.get(layout, COMPOSE_FILES["compose"])
     return subprocess.run(["docker", "compose", "-f", str(file), *args], cwd=ROOT).returncode
@@ -486,7 +558,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stack: a Docker engine answers; starting {COMPOSE_FILES[layout].name}")
         state.mkdir(parents=True, exist_ok=True)
         docker_marker.write_text(layout + "\n")
-        return compose("up", "--detach", "--wait", layout=layout)
+        code = compose("up", "--detach", "--wait", layout=layout)
+        return code or migrate_compose_state(state)
     print(f"stack: no Docker engine answers; starting natively (state in {state})")
     try:
         outcomes = stack.up(only)
@@ -500,6 +573,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  grafana admin password: {state / 'grafana-admin-password'} or GLASSBOX_GRAFANA_ADMIN_PASSWORD")
     if any(o.name == "postgres" and o.status in ("started", "already running") for o in outcomes):
         print(f"  fleet state for your apps: export GLASSBOX_STATE_URL=$(cat {stack.state_url_file()})")
+        print(f"  for `glassbox state migrate|role` only: GLASSBOX_STATE_ADMIN_URL=$(cat {stack.admin_url_file()})")
     return 0
 
 

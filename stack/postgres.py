@@ -11,6 +11,7 @@ the directory is given to that user (moved under its home when that user could n
     cluster.wait_ready()
     cluster.create_database("glassbox")
     url = cluster.url("glassbox")       # postgresql://glassbox:...@127.0.0.1:port/glassbox
+    urls = cluster.glassbox_database("glassbox")  # migrated; urls["glassbox_app"]: the apps' writer role
     cluster.stop(process)
 """
 
@@ -48,6 +49,15 @@ def bin_dir() -> Path | None:
         if (directory / "initdb").is_file() and (directory / "postgres").is_file():
             return directory
     return None
+
+
+def pgaudit_installed(directory: Path | None = None) -> bool:
+    """Whether the pgaudit extension is installed for the PostgreSQL in ``directory`` (default: :func:`bin_dir`):
+    Debian's postgresql-<major>-pgaudit package, which `make postgres` installs."""
+    directory = directory or bin_dir()
+    if directory is None:
+        return False
+    return (directory.parent / "lib" / "pgaudit.so").is_file()
 
 
 def free_port() -> int:
@@ -182,6 +192,27 @@ class Cluster:
             if not exists:
                 connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
+
+    def glassbox_database(self, name: str, logins: dict[str, tuple[str, str]] | None = None) -> dict[str, str]:
+        """Database ``name`` (created unless it exists) with glassbox's schema, migrated as the superuser, and login
+        roles that own nothing: ``logins`` maps a role's name to (its group, its password); default: the apps'
+        ``glassbox_app`` in glassbox_writer with a random password. Returns each role's URL, and the superuser's
+        under ``admin``."""
+        import secrets
+
+        import psycopg
+
+        from glassbox.state.postgres import create_login_role, migrate
+
+        admin = self.create_database(name)
+        logins = logins or {"glassbox_app": ("glassbox_writer", secrets.token_urlsafe(18))}
+        urls = {"admin": admin}
+        with psycopg.connect(admin, autocommit=True) as connection:
+            migrate(connection, roles=True)
+            for role, (group, password) in logins.items():
+                create_login_role(connection, role, password, group)
+                urls[role] = self.url(name, role, password)
+        return urls
 
     def stop(self, process: subprocess.Popen[Any], timeout: float = 30.0) -> None:
         """Fast shutdown (SIGINT: clients disconnected, then a clean stop)."""

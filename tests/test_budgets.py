@@ -155,11 +155,14 @@ def test_a_tenant_without_a_budget_is_not_tracked(telemetry: Telemetry, tmp_path
     assert reported(telemetry) == {("acme", "day")}
 
 
-def test_placeholders_are_not_tenants_even_under_the_default(telemetry: Telemetry) -> None:
+def test_placeholders_are_budgeted_and_reported_like_tenants_under_the_default(telemetry: Telemetry) -> None:
+    """Traffic that names no tenant, or an invalid one, is not free: "*" budgets it under its placeholder."""
     budgets.install(Budgets({"*": {"day": 1.0}}))
     for placeholder in (c.PLACEHOLDER_NONE, c.PLACEHOLDER_INVALID, c.PLACEHOLDER_OVERFLOW, ""):
-        budgets.record_spend(placeholder, 1.0)
-    assert reported(telemetry) == set()
+        budgets.record_spend(placeholder, 0.5)
+    assert reported(telemetry) == {(c.PLACEHOLDER_NONE, "day"), (c.PLACEHOLDER_INVALID, "day"),
+                                   (c.PLACEHOLDER_OVERFLOW, "day")}  # fmt: skip
+    assert spent(telemetry, c.PLACEHOLDER_NONE, "day") == 1.0  # "" is _none
 
 
 def test_spend_from_many_threads_adds_up(telemetry: Telemetry) -> None:
@@ -332,7 +335,7 @@ def test_a_failure_in_budgets_never_breaks_span_processing(
 ) -> None:
     budgets.install(Budgets({"acme": {"day": 10.0}}))
 
-    def broken(self: object, tenant: str, usd: float, day: str) -> None:
+    def broken(self: object, tenant: str, usd: float, day: str, total: bool = False) -> None:
         raise RuntimeError("budgets broke")
 
     monkeypatch.setattr(FileState, "add_spend", broken)

@@ -15,24 +15,40 @@ from glassbox.audit.chain import AuditLog
 from glassbox.guard import budgets
 from glassbox.guard.cli import budgets_main, kill_switch_main
 from glassbox.state.cli import main as state_main
+from glassbox.state.schema import LATEST
 
 
 @pytest.fixture(params=["files", "postgresql"])
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    if request.param == "postgresql":
-        monkeypatch.setenv("GLASSBOX_STATE_URL", request.getfixturevalue("pg_url"))
+    if request.param == "postgresql":  # as on an app host: the apps' role, a member of glassbox_writer
+        monkeypatch.setenv("GLASSBOX_STATE_URL", request.getfixturevalue("pg_writer_url"))
+        monkeypatch.setenv("GLASSBOX_STATE_ADMIN_URL", request.getfixturevalue("pg_url"))
     return str(request.param)
 
 
 @pytest.fixture
-def log(tmp_path: Path) -> Any:
-    audit_log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "cp" / "audit.checkpoints", tmp_path / "key")
-    audit_events.use_log(audit_log)
-    yield audit_log
+def log(backend: str, tmp_path: Path) -> Any:
+    """Where the commands' audit events go: the host's file, or the fleet's table (the state chains a control
+    change's success event itself, in the change's transaction)."""
+    if backend == "postgresql":
+        audit_events.use_log(None)
+        yield None
+    else:
+        audit_log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "cp" / "audit.checkpoints", tmp_path / "key")
+        audit_events.use_log(audit_log)
+        yield audit_log
     audit_events.use_log(None)
 
 
-def records(log: AuditLog) -> list[dict[str, Any]]:
+def records(log: AuditLog | None) -> list[dict[str, Any]]:
+    if log is None:
+        import os
+
+        import psycopg
+
+        with psycopg.connect(os.environ["GLASSBOX_STATE_URL"]) as connection:
+            rows = connection.execute("SELECT record FROM glassbox.audit_log ORDER BY seq").fetchall()
+        return [json.loads(record) for (record,) in rows]
     return [json.loads(line) for line in log.path.read_text().splitlines()] if log.path.exists() else []
 
 
@@ -105,14 +121,17 @@ def test_the_kill_switch_command_for_one_tenant_and_for_all(
 
 
 def test_state_status_and_migrate_say_what_the_state_is(
-    backend: str, capsys: pytest.CaptureFixture[str], pg_url: str
+    backend: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if backend == "files":
+        monkeypatch.delenv("GLASSBOX_STATE_ADMIN_URL", raising=False)
     assert state_main(["status"]) == 0
     out = capsys.readouterr().out
     assert f"state: {backend}" in out and "answers: yes" in out
     code = state_main(["migrate"])
     out, err = capsys.readouterr()
     if backend == "files":
-        assert code == 2 and "GLASSBOX_STATE_URL is not set" in err
+        assert code == 2 and "give --admin-url or set GLASSBOX_STATE_ADMIN_URL" in err
     else:
-        assert code == 0 and "schema already at version 1" in out and "glassbox_writer" in out
+        assert code == 0 and f"schema already at version {LATEST}" in out and "glassbox_writer" in out
+        assert "reads of the audit table: recorded by pgaudit" in out

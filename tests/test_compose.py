@@ -82,12 +82,19 @@ MOVED_PORTS = {variable: str(20001 + number) for number, variable in enumerate(s
 TEST_ENV = {
     "GLASSBOX_GRAFANA_ADMIN_PASSWORD": "test-only-not-a-secret",
     "GLASSBOX_POSTGRES_PASSWORD": "test-only-not-a-secret",
+    "GLASSBOX_POSTGRES_APP_PASSWORD": "test-only-not-a-secret",
+    "GLASSBOX_POSTGRES_AUDITOR_PASSWORD": "test-only-not-a-secret",
 }
 # The only passwords in the file, each from .env with no default.
 PASSWORDS = {
     ("grafana", "GF_SECURITY_ADMIN_PASSWORD"): "GLASSBOX_GRAFANA_ADMIN_PASSWORD",
     ("postgres", "POSTGRES_PASSWORD"): "GLASSBOX_POSTGRES_PASSWORD",
+    ("postgres", "GLASSBOX_POSTGRES_APP_PASSWORD"): "GLASSBOX_POSTGRES_APP_PASSWORD",
+    ("postgres", "GLASSBOX_POSTGRES_AUDITOR_PASSWORD"): "GLASSBOX_POSTGRES_AUDITOR_PASSWORD",
 }
+# The one image the stack builds: a released image and one package from its own distribution, nothing else
+# (service -> (Dockerfile, the released image it starts from)).
+BUILT = {"postgres": (ROOT / "postgres" / "Dockerfile", "postgres:17.6-bookworm")}
 
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<braced>[^}]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
 _BRACED = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:-|-|:\?|\?|:\+|\+)(?P<arg>.*))?$", re.S)
@@ -252,8 +259,15 @@ def healthcheck_command(service: dict[str, Any]) -> list[str]:
 
 def test_every_image_is_pinned_to_a_release() -> None:
     for name, service in services().items():
-        assert "build" not in service, f"{name}: builds an image; the stack runs released images only"
-        repository, tag = image_name_and_tag(service["image"])
+        if name in BUILT:
+            dockerfile, base = BUILT[name]
+            assert service["build"] == f"./{dockerfile.parent.relative_to(ROOT)}", name
+            froms = [line.split()[1] for line in dockerfile.read_text().splitlines() if line.startswith("FROM ")]
+            assert froms == [base], f"{name}: builds from {froms}, expected the released {base}"
+            assert service["image"].endswith(base.split(":", 1)[1] + "-pgaudit"), service["image"]
+        else:
+            assert "build" not in service, f"{name}: builds an image; the stack runs released images only"
+        repository, tag = image_name_and_tag(BUILT[name][1] if name in BUILT else service["image"])
         assert tag and tag != "latest", f"{name}: image {service['image']!r} has no explicit tag"
         version_tuple(tag)
         assert repository, name
@@ -300,7 +314,7 @@ def test_healthchecks_use_a_tool_the_image_has() -> None:
     for name, service in services().items():
         if "healthcheck" not in service:
             continue
-        repository, tag = image_name_and_tag(service["image"])
+        repository, tag = image_name_and_tag(BUILT[name][1] if name in BUILT else service["image"])
         assert repository in HEALTH_TOOLS, f"{name}: what can {repository} run? add it to HEALTH_TOOLS"
         tools = HEALTH_TOOLS[repository]
         assert tools is not None, f"{name}: {repository} has no shell or health tool; probe it from a sidecar"
@@ -447,6 +461,57 @@ def test_bind_mounts_are_read_only_repository_paths_that_exist() -> None:
             assert (ROOT / source).exists(), f"{name}: {source} does not exist in the repository"
             read_only = entry.endswith(":ro") if isinstance(entry, str) else entry.get("read_only")
             assert read_only, f"{name}: config mount {source} must be read-only"
+
+
+def test_postgres_loads_pgaudit_and_its_image_installs_the_server_s_own_major_version() -> None:
+    for path in (COMPOSE_FILE, ROOT / "docker-compose.scale.yml"):
+        service = services(path, {**TEST_ENV, "GLASSBOX_S3_ACCESS_KEY_ID": "x", "GLASSBOX_S3_SECRET_ACCESS_KEY": "x"})
+        postgres = service["postgres"]
+        assert postgres["command"] == ["postgres", "-c", "shared_preload_libraries=pgaudit"], path
+        assert "./postgres/init:/docker-entrypoint-initdb.d:ro" in postgres["volumes"], path
+    install = [line for line in BUILT["postgres"][0].read_text().splitlines() if "apt-get install" in line]
+    assert install and '"postgresql-${PG_MAJOR}-pgaudit"' in install[0]  # PG_MAJOR: the official image's own
+
+
+def test_the_init_script_makes_login_roles_that_own_nothing_with_the_passwords_given(
+    postgres: Any, pg_url: str
+) -> None:
+    """postgres/init runs as the official image runs it (sh, psql as POSTGRES_USER) against a real server: the
+    apps' and the auditors' login roles exist, with the passwords from the environment, members of their groups and
+    owning nothing; without a password the script stops before touching anything."""
+    import psycopg
+
+    from glassbox.state.postgres import check_role
+
+    cluster = postgres.cluster
+    database = pg_url.rsplit("/", 1)[1]
+    script = ROOT / "postgres" / "init" / "10-glassbox-roles.sh"
+    passwords = {"glassbox_app": "app it's \\ secret %s", "glassbox_auditor": "auditor-secret"}
+    env = {
+        "PATH": f"{cluster.bin}:{os.environ['PATH']}",
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(cluster.port),
+        "PGPASSWORD": cluster.password,
+        "POSTGRES_USER": "glassbox",
+        "POSTGRES_DB": database,
+        "GLASSBOX_POSTGRES_APP_PASSWORD": passwords["glassbox_app"],
+        "GLASSBOX_POSTGRES_AUDITOR_PASSWORD": passwords["glassbox_auditor"],
+    }
+    try:
+        without = {k: v for k, v in env.items() if k != "GLASSBOX_POSTGRES_APP_PASSWORD"}
+        refused = subprocess.run(["sh", str(script)], env=without, capture_output=True, text=True, timeout=60)
+        assert refused.returncode != 0 and "set GLASSBOX_POSTGRES_APP_PASSWORD" in refused.stderr
+        for _ in range(2):  # a second run changes nothing but the passwords
+            run = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=60)
+            assert run.returncode == 0, run.stderr
+        for role, group in (("glassbox_app", "glassbox_writer"), ("glassbox_auditor", "glassbox_reader")):
+            with psycopg.connect(cluster.url(database, role, passwords[role])) as connection:
+                assert not check_role(connection).privileged
+                assert connection.execute("SELECT pg_has_role(%s, 'MEMBER')", (group,)).fetchone() == (True,)
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as connection:
+            for role in passwords:
+                connection.execute(f"DROP ROLE IF EXISTS {role}")
 
 
 def test_every_service_has_a_memory_limit_and_restart_policy() -> None:

@@ -16,6 +16,7 @@ import yaml
 from stack import collector_tiers, scalable
 
 from .test_compose import (
+    BUILT,
     COMPOSE_FILE,
     HEALTH_TOOLS,
     ROOT,
@@ -41,6 +42,8 @@ ENV = {**TEST_ENV, "GLASSBOX_S3_ACCESS_KEY_ID": "test-only", "GLASSBOX_S3_SECRET
 SECRETS = (
     "GLASSBOX_GRAFANA_ADMIN_PASSWORD",
     "GLASSBOX_POSTGRES_PASSWORD",
+    "GLASSBOX_POSTGRES_APP_PASSWORD",
+    "GLASSBOX_POSTGRES_AUDITOR_PASSWORD",
     "GLASSBOX_S3_ACCESS_KEY_ID",
     "GLASSBOX_S3_SECRET_ACCESS_KEY",
 )
@@ -114,7 +117,7 @@ def test_every_long_running_service_is_health_checked_directly_or_by_a_probe() -
         if name in ONE_SHOT:
             assert "healthcheck" not in service and service["restart"] == "no", name
             continue
-        repository, _ = image_name_and_tag(service["image"])
+        repository, _ = image_name_and_tag(BUILT[name][1] if name in BUILT else service["image"])
         assert repository in SCALE_HEALTH_TOOLS, f"{name}: what can {repository} run? add it to the table"
         tools = SCALE_HEALTH_TOOLS[repository]
         if name in PROBED_BY:

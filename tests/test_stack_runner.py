@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -239,19 +240,28 @@ def test_prometheus_scrapes_what_runs_and_a_later_up_adds_its_components(tmp_pat
 def test_postgres_is_started_with_a_database_and_a_url_for_the_apps_and_stopped(tmp_path: Path) -> None:
     import psycopg
 
+    from glassbox.state.postgres import check_role
+    from glassbox.state.schema import LATEST
+
     stack = new_stack(tmp_path)
     try:
         (outcome,) = stack.up(["postgres"])
         assert outcome.status == "started" and str(stack.state_url_file()) in outcome.detail
         url = stack.state_url_file().read_text().strip()
-        assert stack.state_url_file().stat().st_mode & 0o077 == 0  # it holds the password
-        assert url.startswith("postgresql://glassbox:") and url.endswith(
-            f":{stack.env['GLASSBOX_POSTGRES_PORT']}/glassbox"
-        )
-        with psycopg.connect(url) as connection:
+        admin = stack.admin_url_file().read_text().strip()
+        for path in (stack.state_url_file(), stack.admin_url_file(), stack.reader_url_file()):
+            assert path.stat().st_mode & 0o077 == 0  # each holds a password
+        suffix = f":{stack.env['GLASSBOX_POSTGRES_PORT']}/glassbox"
+        assert url.startswith("postgresql://glassbox_app:") and url.endswith(suffix)
+        assert admin.startswith("postgresql://glassbox:") and admin.endswith(suffix)
+        with psycopg.connect(url) as connection:  # the apps' role: glassbox's schema, a writer and no more
             assert connection.execute("SELECT current_database()").fetchone() == ("glassbox",)
+            assert connection.execute("SELECT max(version) FROM glassbox.schema_version").fetchone() == (LATEST,)
+            assert not check_role(connection).privileged
+        with psycopg.connect(stack.reader_url_file().read_text().strip()) as connection:
+            assert connection.execute("SELECT pg_has_role('glassbox_reader', 'MEMBER')").fetchone() == (True,)
         assert [o.status for o in stack.status() if o.name == "postgres"] == ["running"]
-        wrong = url.replace("postgresql://glassbox:", "postgresql://glassbox:not-it-", 1)
+        wrong = admin.replace("postgresql://glassbox:", "postgresql://glassbox:not-it-", 1)
         with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
             psycopg.connect(wrong).close()
     finally:
@@ -271,7 +281,7 @@ def test_postgres_takes_its_password_from_the_environment_when_set(tmp_path: Pat
     stack = new_stack(tmp_path, GLASSBOX_POSTGRES_PASSWORD="from-the-env-not-a-secret")
     try:
         stack.up(["postgres"])
-        url = stack.state_url_file().read_text().strip()
+        url = stack.admin_url_file().read_text().strip()
         assert url.startswith("postgresql://glassbox:from-the-env-not-a-secret@")
         with psycopg.connect(url) as connection:
             assert connection.execute("SELECT 1").fetchone() == (1,)
@@ -344,3 +354,27 @@ def test_with_gateways_the_collector_is_their_agent_and_down_stops_them_all(tmp_
 def test_a_gateway_count_out_of_range_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="GLASSBOX_GATEWAY_COUNT='ten' must be a whole number from 0 to 9"):
         NativeStack(tmp_path, {"GLASSBOX_GATEWAY_COUNT": "ten"})
+
+
+def test_with_docker_up_migrates_compose_s_postgresql_and_gives_the_apps_the_writer_url(
+    postgres: Any, tmp_path: Path
+) -> None:
+    """What `make up` does after `docker compose up`: glassbox's schema as the superuser, then the URLs written
+    (the apps': glassbox_app, which postgres/init made). Compose's PostgreSQL is stood in for by the tests' own."""
+    import psycopg
+
+    from stack.native import migrate_compose_state
+
+    postgres.cluster.create_database("glassbox")
+    environ = {
+        "GLASSBOX_POSTGRES_PORT": str(postgres.cluster.port),
+        "GLASSBOX_POSTGRES_PASSWORD": postgres.cluster.password,
+        "GLASSBOX_POSTGRES_APP_PASSWORD": "app-password-not-a-secret",
+    }
+    assert migrate_compose_state(tmp_path, environ) == 0
+    app = (tmp_path / "postgres-url").read_text().strip()
+    assert app.startswith("postgresql://glassbox_app:app-password-not-a-secret@127.0.0.1:")
+    assert (tmp_path / "postgres-url").stat().st_mode & 0o077 == 0
+    with psycopg.connect((tmp_path / "postgres-admin-url").read_text().strip()) as connection:
+        assert connection.execute("SELECT max(version) FROM glassbox.schema_version").fetchone() == (2,)
+    assert migrate_compose_state(tmp_path, {**environ, "GLASSBOX_POSTGRES_PASSWORD": "wrong"}) == 1

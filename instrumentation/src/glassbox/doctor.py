@@ -5,7 +5,8 @@ a unique id through the collector and looks for each in its backend: the span in
 Loki (by the canary id in structured metadata), the metric point in Prometheus (by its value, the emission
 time). Where a backend is not running, the collector's own counters show whether the canary got that far.
 One line per component: PASS, FAIL or SKIP (an optional component that is not running). Exit status 1 on
-any FAIL.
+any FAIL. With GLASSBOX_STATE_URL set, the fleet state is checked too: its schema, and that the apps' role is a
+member of glassbox_writer and no more (a superuser or owner role FAILs).
 
 With ``--watch SECONDS`` it runs a pass every SECONDS (start to start) until SIGTERM or SIGINT, each pass
 under a UTC timestamp line: the periodic canary whose ``glassbox_canary_timestamp_seconds`` alerts watch for
@@ -231,6 +232,10 @@ def run(
     """One pass; with stop, a stop request raises Stopped at the pass's next wait or request."""
     endpoints = Endpoints.from_environ(environ)
     checks: list[Check] = []
+    state = state_check(environ)
+    if state is not None:
+        out(f"  {'state':<11} {state.detail}")
+        checks.append(state)
     with httpx.Client(timeout=5) as client:
         readiness: dict[str, tuple[bool, str]] = {}
         for name in COMPONENTS:
@@ -286,6 +291,36 @@ def run(
         ok, detail = readiness["grafana"]
         checks.append(Check("grafana", PASS, detail) if ok else _unreached("grafana", readiness["grafana"], required))
     return _report(checks, out)
+
+
+def state_check(environ: Mapping[str, str]) -> Check | None:
+    """The fleet state the apps use (GLASSBOX_STATE_URL; None when it is not set): it answers, its schema is the one
+    this glassbox uses, and its role is no more than an app's (FAIL when it is a superuser or owns glassbox's
+    tables: the audit trail and the budgets would not hold against the app)."""
+    url = environ.get("GLASSBOX_STATE_URL", "")
+    if not url:
+        return None
+    try:
+        import psycopg
+
+        from glassbox.state.postgres import Database, check_role, check_schema, describe, redact_url
+    except ImportError as error:
+        return Check("state", FAIL, f"GLASSBOX_STATE_URL is set but psycopg is missing ({error})")
+    try:
+        database = Database(url, 5.0)
+    except ValueError as error:
+        return Check("state", FAIL, str(error))
+    try:
+        with database.connect() as connection:
+            version = check_schema(connection)
+            role = check_role(connection)
+    except (psycopg.Error, OSError, RuntimeError) as error:
+        return Check("state", FAIL, f"{database.safe_url}: {redact_url(describe(error))}")
+    finally:
+        database.close()
+    if role.privileged:
+        return Check("state", FAIL, f"{database.safe_url}: {role.problem()}")
+    return Check("state", PASS, f"{database.safe_url}: schema version {version}, role {role.role} (an app's)")
 
 
 def _unreached(name: str, readiness: tuple[bool, str], required: Sequence[str]) -> Check:

@@ -2,20 +2,25 @@
 
 Records are the same canonical JSON as the file log's lines (glassbox.audit.chain): ``seq``, ``prev`` and
 ``hash`` over the event, kept whole in the ``record`` column, with the fields auditors search on copied into
-indexed columns. Writers on many hosts are serialised by an advisory lock held for one transaction: each process
-has one writer thread that takes every event its callers have queued (a batch) and hands it, as templates of
-each event's canonical JSON, to ``glassbox.audit_append``, which locks, reads the head, chains and inserts the
-batch inside the database and commits without waiting for the disk; the writer then waits for the WAL flush
-(signing a checkpoint when one is due) outside the lock. So N concurrent events of a process cost one lock and
-one flush, and the lock is never held across a client round trip.
+indexed columns. Writers on many hosts are serialised by the row lock of ``glassbox.audit_head`` held for one
+transaction: each process has one writer thread that takes every event its callers have queued (a batch) and
+hands it, as templates of each event's canonical JSON (glassbox.audit.rows), to ``glassbox.audit_append``, a
+SECURITY DEFINER function that locks the head, chains and inserts the batch inside the database and commits
+without waiting for the disk; the writer then waits for the WAL flush (signing the checkpoints due) outside the
+lock. So N concurrent events of a process cost one lock and one flush, and the lock is never held across a client
+round trip. The app's role has no INSERT on the table: the function and the table's continuity trigger decide
+each record's sequence number. A batch of nothing but reading records (``audit.verify``, ``audit.export``,
+``audit.read``) goes through ``glassbox.audit_append_reads``, which the reader roles may call.
 
 An event whose ``id`` is already in the chain (written by a transaction whose caller had given up waiting and
 spooled it) is not written twice: the append returns the record already there.
 
-Checkpoints (``glassbox.audit_checkpoints``) sign the head with the host's key (``GLASSBOX_AUDIT_KEY_FILE``) and
-name the key by :func:`~glassbox.audit.chain.key_id`: give every replica the same key, or verify with each
-host's public key. The glassbox commands (``audit``, ``budgets``, ``kill-switch``, ``story``) sign only with a key
-that exists already.
+Checkpoints (``glassbox.audit_checkpoints``, written through ``glassbox.audit_checkpoint``, which refuses the
+head of a record that is not in the chain) are signed at every record whose sequence number is a multiple of
+``checkpoint_every`` and after ``checkpoint_seconds``, with the host's key (``GLASSBOX_AUDIT_KEY_FILE``), named by
+:func:`~glassbox.audit.chain.key_id`: give every replica the same key, or pin each host's public key. Each also
+goes to the witness (glassbox.audit.witness). The glassbox commands (``audit``, ``budgets``, ``kill-switch``,
+``story``) sign only with a key that exists already.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -35,49 +39,30 @@ from typing import Any
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from glassbox.audit import rows, witness
 from glassbox.audit.chain import (
     CHAIN_FIELDS,
     AuditWriteError,
     Verification,
-    canonical,
     check_chain,
     check_checkpoints,
     key_id,
-    load_or_create_key,
+    load_signing_key,
+    report_signing_refused,
+    sign_checkpoint,
 )
+from glassbox.audit.chain import chain_id as chain_of
+from glassbox.audit.rows import Marks
 from glassbox.state import schema
 from glassbox.state.postgres import Database, describe
 
 MAX_BATCH = 500
-_APPEND = (
-    "SELECT out_seq, out_hash, out_record, last_checkpoint FROM glassbox.audit_append(%s, %s, %s, %s, %s::text[], "
-    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"
-)
-
-
-def _columns(event: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The indexed columns of an event's row: id, time, tenant, action, actor id, request id, trace id."""
-    actor = event.get("actor") or {}
-    return (
-        str(event.get("id")),
-        str(event.get("time")),
-        event.get("tenant"),
-        str(event.get("action")),
-        actor.get("id"),
-        event.get("request_id"),
-        event.get("trace_id"),
-    )
-
-
-def _templates(event: Mapping[str, Any], seq_mark: str, prev_mark: str, hash_mark: str) -> tuple[str, str]:
-    """The event's canonical JSON as a record without its hash (what is hashed) and as the whole record, with
-    marks where the database puts the sequence number, the previous hash and the hash."""
-    hashing = canonical({**event, "seq": seq_mark, "prev": prev_mark}).decode()
-    stored = canonical({**event, "seq": seq_mark, "prev": prev_mark, "hash": hash_mark}).decode()
-    for mark in (seq_mark, prev_mark, hash_mark):
-        if (hashing + stored).count(mark) != (1 if mark == hash_mark else 2):
-            raise ValueError("an audit event holds a chain mark")  # 128 random bits: never by chance
-    return hashing, stored
+# The actions a reader of the trail may append (the record of its own reading: glassbox.audit_append_reads).
+READ_ACTIONS = frozenset({"audit.verify", "audit.export", "audit.read"})
+_ARRAYS = ", ".join(["%s::text[]"] * 9)
+_COLUMNS = "out_seq, out_hash, out_record, last_checkpoint, last_checkpoint_seq, last_checkpoint_every"
+_APPEND = f"SELECT {_COLUMNS} FROM glassbox.audit_append(%s, %s, %s, %s, {_ARRAYS})"
+_APPEND_READS = f"SELECT {_COLUMNS} FROM glassbox.audit_append_reads(%s, %s, %s, {_ARRAYS})"
 
 
 @dataclass
@@ -109,6 +94,7 @@ class PostgresAuditLog:
     _queue: list[tuple[dict[str, Any], Future[dict[str, Any]]]] = field(default_factory=list, repr=False)
     _wake: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _writer: threading.Thread | None = field(default=None, repr=False)
+    _chain_id: str | None = field(default=None, repr=False)
 
     @property
     def where(self) -> str:
@@ -116,7 +102,7 @@ class PostgresAuditLog:
 
     def key(self) -> Ed25519PrivateKey:
         if self._key is None:
-            self._key = load_or_create_key(self.key_path)
+            self._key = load_signing_key(self.key_path, create=self.create_key)
         return self._key
 
     # ------------------------------------------------------------------ writing
@@ -184,40 +170,97 @@ class PostgresAuditLog:
         self._connected = None
 
     def _write(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Chain and insert a batch: one call of glassbox.audit_append (the chain's lock is held only while the
+        """Chain and insert a batch: one call of glassbox.audit_append (the head's lock is held only while the
         database chains it, and its transaction does not wait for the disk), then, in the same round trip, a
-        durable transaction that waits for the WAL to be flushed past it (signing a checkpoint when one is due).
-        A record whose flush is not confirmed can only be lost with every record after it, never leave a gap."""
-        marks = (uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex)  # seq, prev, hash
+        durable transaction that waits for the WAL to be flushed past it: the signed checkpoints due, or an empty
+        one. A record whose flush is not confirmed can only be lost with every record after it, never leave a gap.
+
+        Due: every record whose sequence number is a multiple of ``checkpoint_every`` since the newest checkpoint
+        (one a reader's or a keyless command's append passed over is signed by the next writer that has the key:
+        no role an app holds can delete a checkpoint, so signing late never covers one up), and the last record
+        when the newest checkpoint is older than ``checkpoint_seconds``."""
+        marks = Marks.new()
         columns: list[list[Any]] = [[] for _ in range(9)]
         for event in events:
-            for column, value in zip(columns, (*_columns(event), *_templates(event, *marks)), strict=True):
+            for column, value in zip(columns, (*rows.columns(event), *rows.templates(event, marks)), strict=True):
                 column.append(value)
+        reads_only = all(event.get("action") in READ_ACTIONS for event in events)
         connection = self._connection()
         with connection.pipeline():
-            rows = connection.execute(_APPEND, (schema.AUDIT_LOCK, *marks, *columns)).fetchall()
-            records = [json.loads(record) for _, _, record, _ in rows]
-            written = [record for (seq, _, _, _), record in zip(rows, records, strict=True) if seq is not None]
-            last_checkpoint = float(rows[0][3] or 0.0) if rows else 0.0
-            due = any(record["seq"] % self.checkpoint_every == 0 for record in written)
-            if written and (due or time.time() - last_checkpoint >= self.checkpoint_seconds) and self._can_sign():
-                self._sign(connection, written[-1])  # durable: it waits for the flush itself
+            if reads_only:  # any role that may read the trail may record its reading
+                result = connection.execute(_APPEND_READS, (marks.seq, marks.prev, marks.hash, *columns))
             else:
+                result = connection.execute(_APPEND, (schema.AUDIT_LOCK, marks.seq, marks.prev, marks.hash, *columns))
+            found = result.fetchall()
+            records = [json.loads(row[2]) for row in found]
+            written = [record for row, record in zip(found, records, strict=True) if row[0] is not None]
+            if written:
+                self._learn_chain_id(connection, written)
+            signed: list[dict[str, Any]] = []
+            if written and not reads_only and self._can_sign():
+                due = self._due(written[-1]["seq"], *found[0][3:6])
+                hashes = {record["seq"]: record["hash"] for record in written}
+                signed = [c for seq in due if (c := self._sign(connection, seq, hashes.get(seq))) is not None]
+            if not signed:
                 connection.execute("SELECT pg_current_xact_id()")  # a durable commit: waits for the flush
+        for checkpoint in signed:
+            witness.send_checkpoint(checkpoint, "central", self.chain_id)
         return records
+
+    def _due(self, head: int, last_time: float | None, last_seq: int | None, last_every: int | None) -> list[int]:
+        """The records to sign after the chain reached ``head``, the newest checkpoint being record ``last_seq``
+        (signed at ``last_time``, stating ``last_every``): every multiple of this writer's ``checkpoint_every``
+        after it, and the head when the newest checkpoint is as many records behind as the ``every`` it states
+        (another writer's setting may be larger than this one's) or older than ``checkpoint_seconds``."""
+        after = last_seq or 0
+        every = self.checkpoint_every
+        due = list(range(after - after % every + every, head + 1, every))
+        behind = last_every is not None and head - after >= last_every
+        late = time.time() - (last_time or 0.0) >= self.checkpoint_seconds
+        if (behind or late) and head not in due:
+            due.append(head)
+        return due
+
+    @property
+    def chain_id(self) -> str | None:
+        """The chain's identity (the start of record 1's hash, as glassbox.audit.chain names a chain), once this
+        process's writer has seen it; never waits for the database."""
+        return self._chain_id
+
+    def _learn_chain_id(self, connection: psycopg.Connection[Any], written: list[dict[str, Any]]) -> None:
+        """Note the chain's identity on the writer's connection, once per process."""
+        if self._chain_id is not None:
+            return
+        first = next((record for record in written if record["seq"] == 1), None)
+        if first is None:
+            row = connection.execute("SELECT hash FROM glassbox.audit_log WHERE seq = 1").fetchone()
+            first = {"hash": str(row[0])} if row else None
+        if first is not None:
+            self._chain_id = chain_of(first)
 
     def _can_sign(self) -> bool:
         return self.create_key or self._key is not None or self.key_path.exists()
 
-    def _sign(self, connection: psycopg.Connection[Any], last: Mapping[str, Any]) -> None:
-        """Insert a checkpoint of ``last`` signed with this host's key."""
-        head = {"seq": last["seq"], "hash": last["hash"], "time": round(time.time(), 3)}
-        key = self.key()
+    def _sign(self, connection: psycopg.Connection[Any], seq: int, hash_: str | None) -> dict[str, Any] | None:
+        """Insert a checkpoint of record ``seq`` (its hash, read from the table when not given) signed with this
+        host's key (it waits for the flush itself); None when this host's key may not sign (it does not match the
+        pinned public key: counted, logged once)."""
+        try:
+            key = self.key()
+        except Exception as error:
+            report_signing_refused(self.key_path, error)
+            return None
+        if hash_ is None:
+            row = connection.execute("SELECT hash FROM glassbox.audit_log WHERE seq = %s", (seq,)).fetchone()
+            if row is None:
+                return None
+            hash_ = str(row[0])
+        checkpoint = sign_checkpoint(key, seq, hash_, self.checkpoint_every)
+        fields = ("seq", "hash", "time", "every", "key_id", "signature")
         connection.execute(
-            "INSERT INTO glassbox.audit_checkpoints (seq, hash, time, key_id, signature) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (seq) DO NOTHING",
-            (head["seq"], head["hash"], head["time"], key_id(key.public_key()), key.sign(canonical(head)).hex()),
+            "SELECT glassbox.audit_checkpoint(%s, %s, %s, %s, %s, %s)", tuple(checkpoint[name] for name in fields)
         )
+        return checkpoint
 
     # ------------------------------------------------------------------ reading
     def records(self, filters: Filters | None = None) -> Iterator[dict[str, Any]]:
@@ -277,16 +320,12 @@ class PostgresAuditLog:
                         yield f"row with seq {seq}", record
 
                 hashes = check_chain(result, rows())
+            fields = ("seq", "hash", "time", "key_id", "signature", "every")
             signed = [
-                (
-                    f"checkpoint {row[0]}",
-                    {"seq": row[0], "hash": row[1], "time": row[2], "key_id": row[3], "signature": row[4]},
-                )
+                (f"checkpoint {row[0]}", dict(zip(fields, row, strict=True)))
                 for row in connection.execute(
-                    "SELECT seq, hash, time, key_id, signature FROM glassbox.audit_checkpoints ORDER BY seq"
+                    f"SELECT {', '.join(fields)} FROM glassbox.audit_checkpoints ORDER BY seq"
                 )
             ]
-        if result.records and not signed:
-            result.problems.append("no signed checkpoint in glassbox.audit_checkpoints")
-        check_checkpoints(result, signed, keys, hashes, require_key=bool(keys))
+        check_checkpoints(result, signed, keys, hashes, self.checkpoint_every)
         return result

@@ -2,15 +2,22 @@
 
     GLASSBOX_BUDGETS_FILE=budgets.yaml
 
-    # USD per tenant per UTC calendar day / month. "*" applies to every tenant not listed.
+    # USD per tenant per UTC calendar day / month. "*" applies to every tenant not listed (each its own).
     tenants:
       acme: {day: 5.0, month: 100.0}
+      _none: {day: 0.5}          # requests that named no tenant
       "*": {day: 1.0, month: 20.0}
+    # Every tenant together: a client that invents a new tenant id per request still stops here.
+    total: {day: 50.0, month: 1000.0}
 
-Budgets also live in the shared state (``glassbox budgets set acme --day 5 --month 100``, audited), where they
-can change while the app runs. For a tenant, the first of these that exists applies, whole: its entry in the
-state, its entry in the file, the state's ``"*"``, the file's ``"*"`` (a period an entry leaves out has no
-budget; ``"*"`` gives each unlisted tenant a budget of its own).
+Budgets also live in the shared state (``glassbox budgets set acme --day 5 --month 100``; ``glassbox budgets set
+--total --day 50`` for every tenant together; audited), where they can change while the app runs. For a tenant,
+the first of these that exists applies, whole: its entry in the state, its entry in the file, the state's
+``"*"``, the file's ``"*"`` (a period an entry leaves out has no budget; ``"*"`` gives each unlisted tenant a
+budget of its own). Requests with no tenant, an invalid one or one past the label cap are budgeted like any
+tenant, under their placeholders (``_none``, ``_invalid``): nothing escapes a ``"*"`` budget by leaving the tenant
+out. The total (the state's entry, else the file's) caps every tenant together, reserved in the same atomic step
+as the tenant's budget.
 
 The guard reserves each model call's estimated cost against these limits before the call and settles it with
 the real cost after (glassbox.guard.core); spend is counted per tenant and UTC day in the shared state, so
@@ -21,9 +28,9 @@ by whichever process first marks the crossing in the state.
 Each metric collection reports ``glassbox.budget.limit`` and ``glassbox.budget.spent`` (USD) with the labels
 ``glassbox.tenant.id``, ``glassbox.budget.period`` and ``glassbox.budget.scope`` (the state's scope: this
 host's name, or ``shared``): every process of a scope reports the same figure, so dashboards take one value
-per scope and add the scopes up. Tenant labels go through the same cardinality cap as the cost metric
-(``GLASSBOX_MAX_TENANTS``); the ``_none``, ``_invalid`` and ``_other`` placeholders are not tenants and are
-never tracked.
+per scope and add the scopes up. The total is reported under the tenant label ``*total``. Tenant labels go
+through the same cardinality cap as the cost metric (``GLASSBOX_MAX_TENANTS``); a tenant with a budget of its own
+always keeps its label.
 
 A file that cannot be used (unreadable, not YAML, an unknown key, an amount that is not a number of USD
 >= 0) is reported once at ERROR on the ``glassbox`` logger and the file's budgets are off: the app keeps
@@ -36,7 +43,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,12 +55,11 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from glassbox import attribution, instruments, settings
 from glassbox import conventions as c
 from glassbox import state as state_module
-from glassbox.state import EVERY_TENANT, SpendChange, day_of
+from glassbox.state import EVERY_TENANT, TOTAL_BUDGET, SpendChange, day_of
 from glassbox.version import __version__
 
 DEFAULT_TENANT = EVERY_TENANT
-_TOP_LEVEL_KEYS = ("tenants",)
-NOT_TENANTS = frozenset({c.PLACEHOLDER_NONE, c.PLACEHOLDER_INVALID, c.PLACEHOLDER_OVERFLOW, ""})
+_TOP_LEVEL_KEYS = ("tenants", "total")
 _logger = logging.getLogger("glassbox")
 
 Clock = Callable[[], datetime]
@@ -65,9 +71,11 @@ class BudgetConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Budgets:
-    """USD limits per tenant and period (``day``, ``month``); the ``"*"`` entry is for unlisted tenants."""
+    """USD limits per tenant and period (``day``, ``month``); the ``"*"`` entry is for unlisted tenants, ``total``
+    for every tenant together (empty: none)."""
 
     limits: Mapping[str, Mapping[str, float]]
+    total: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def listed(self) -> tuple[str, ...]:
@@ -94,25 +102,33 @@ def _parse(data: Any) -> Budgets:
         tenants = {}
     if not isinstance(tenants, dict):
         raise ValueError(f"'tenants' must be a mapping of tenant to limits, got {type(tenants).__name__}")
-    limits: dict[str, dict[str, float]] = {}
+    limits = {tenant: _periods(f"tenants.{tenant}", periods) for tenant, periods in _tenants(tenants)}
+    total = data.get("total")
+    return Budgets(limits, _periods("total", total) if total is not None else {})
+
+
+def _tenants(tenants: Mapping[Any, Any]) -> Iterable[tuple[str, Any]]:
     for tenant, periods in tenants.items():
         if not isinstance(tenant, str):
             raise ValueError(f"tenant {tenant!r} must be a string (quote it)")
         if tenant != DEFAULT_TENANT and attribution.validate(c.TENANT_ID, tenant) != tenant:
             raise ValueError(f"tenant {tenant!r} is not a valid tenant id (up to 64 of A-Z a-z 0-9 . _ : @ + -)")
-        where = f"tenants.{tenant}"
-        if not isinstance(periods, dict):
-            raise ValueError(f"{where} must be a mapping like {{day: 5.0, month: 100.0}}, got {periods!r}")
-        limits[tenant] = {}
-        for period, amount in periods.items():
-            if period not in c.BUDGET_PERIODS:
-                raise ValueError(f"{where}: unknown key {period!r} (allowed: {', '.join(c.BUDGET_PERIODS)})")
-            if isinstance(amount, bool) or not isinstance(amount, (int, float)):
-                raise ValueError(f"{where}.{period} must be a number of USD, got {amount!r}")
-            if not math.isfinite(amount) or amount < 0:
-                raise ValueError(f"{where}.{period} must be a finite amount of USD >= 0, got {amount!r}")
-            limits[tenant][period] = float(amount)
-    return Budgets(limits)
+        yield tenant, periods
+
+
+def _periods(where: str, periods: Any) -> dict[str, float]:
+    if not isinstance(periods, dict):
+        raise ValueError(f"{where} must be a mapping like {{day: 5.0, month: 100.0}}, got {periods!r}")
+    limits: dict[str, float] = {}
+    for period, amount in periods.items():
+        if period not in c.BUDGET_PERIODS:
+            raise ValueError(f"{where}: unknown key {period!r} (allowed: {', '.join(c.BUDGET_PERIODS)})")
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+            raise ValueError(f"{where}.{period} must be a number of USD, got {amount!r}")
+        if not math.isfinite(amount) or amount < 0:
+            raise ValueError(f"{where}.{period} must be a finite amount of USD >= 0, got {amount!r}")
+        limits[period] = float(amount)
+    return limits
 
 
 def load_budgets(path: str | Path) -> Budgets:
@@ -132,7 +148,9 @@ def load_budgets(path: str | Path) -> Budgets:
 
 
 def check_limits(tenant: str, limits: Mapping[str, Any]) -> dict[str, float]:
-    """``limits`` for ``tenant`` validated as in a budgets file; ValueError saying what is wrong."""
+    """``limits`` for ``tenant`` (or TOTAL_BUDGET) validated as in a budgets file; ValueError saying what is wrong."""
+    if tenant == TOTAL_BUDGET:
+        return _periods("total", dict(limits))
     return dict(_parse({"tenants": {tenant: dict(limits)}}).limits[tenant])
 
 
@@ -200,9 +218,10 @@ def today(now: datetime | None = None) -> str:
 
 def limits_for(tenant: str) -> Mapping[str, float]:
     """The limits that apply to ``tenant`` (empty: none). The first that exists: its entry in the shared state,
-    its entry in the file, the state's "*", the file's "*". Placeholders are never tenants."""
-    if tenant in NOT_TENANTS:
+    its entry in the file, the state's "*", the file's "*". A request that named no tenant is ``_none``."""
+    if tenant == TOTAL_BUDGET:
         return {}
+    tenant = tenant or c.PLACEHOLDER_NONE
     ensure_configured()
     kept = state_module.get().budgets()
     file = _file.limits if _file is not None else {}
@@ -213,32 +232,45 @@ def limits_for(tenant: str) -> Mapping[str, float]:
     return {}
 
 
+def total_limits() -> Mapping[str, float] | None:
+    """The budget of every tenant together: the state's entry, else the file's ``total``; None when neither."""
+    ensure_configured()
+    kept = state_module.get().budgets().get(TOTAL_BUDGET)
+    if kept is not None:
+        return kept
+    return _file.total if _file is not None and _file.total else None
+
+
 def listed() -> list[str]:
-    """The tenants named in the file or in the state (not "*"), in that order."""
+    """The tenants named in the file or in the state (not "*" nor the total), in that order."""
     names = [*(_file.listed if _file is not None else ()), *state_module.get().budgets()]
-    return list(dict.fromkeys(name for name in names if name != DEFAULT_TENANT))
+    return list(dict.fromkeys(name for name in names if name not in (DEFAULT_TENANT, TOTAL_BUDGET)))
 
 
 def record_spend(tenant: str, usd: float, now: datetime | None = None) -> None:
-    """Add ``usd`` to ``tenant``'s spend of the current UTC day (and month) when it has a budget; write the
-    thresholds it crossed. Raises StateUnavailable when the state cannot take it."""
-    limits = limits_for(tenant)
-    if not limits or not math.isfinite(usd) or usd <= 0:
+    """Add ``usd`` to ``tenant``'s spend of the current UTC day (and month), and to the total's, when either has a
+    budget; write the thresholds it crossed. Raises StateUnavailable when the state cannot take it."""
+    limits, total = limits_for(tenant), total_limits()
+    if not (limits or total) or not math.isfinite(usd) or usd <= 0:
         return
-    crossed(state_module.get().add_spend(tenant, usd, today(now)), limits)
+    change = state_module.get().add_spend(tenant or c.PLACEHOLDER_NONE, usd, today(now), total=total is not None)
+    crossed(change, limits, total)
 
 
-def crossed(change: SpendChange, limits: Mapping[str, float]) -> None:
-    """An audit event for each threshold (80%, 95%, 100%) of ``limits`` that ``change`` crossed, written once by
-    whichever process marks it first in the shared state."""
-    totals = change.totals()
-    for period, limit in limits.items():
-        before, after = totals[period]
-        for ratio in c.BUDGET_ALERT_RATIOS:
-            if limit > 0 and before < ratio * limit <= after:
-                key = change.day if period == c.BUDGET_PERIOD_DAY else change.day[:7]
-                if state_module.get().mark_threshold(change.tenant, period, key, ratio, limit):
-                    _audit_threshold(change.tenant, period, ratio, limit, after)
+def crossed(change: SpendChange, limits: Mapping[str, float], total: Mapping[str, float] | None = None) -> None:
+    """An audit event for each threshold (80%, 95%, 100%) of ``limits`` that ``change`` crossed (and of ``total``
+    that its total crossed), written once by whichever process marks it first in the shared state."""
+    for each, each_limits in ((change, limits), (change.total, total or {})):
+        if each is None:
+            continue
+        totals = each.totals()
+        for period, limit in each_limits.items():
+            before, after = totals[period]
+            for ratio in c.BUDGET_ALERT_RATIOS:
+                if limit > 0 and before < ratio * limit <= after:
+                    key = each.day if period == c.BUDGET_PERIOD_DAY else each.day[:7]
+                    if state_module.get().mark_threshold(each.tenant, period, key, ratio, limit):
+                        _audit_threshold(each.tenant, period, ratio, limit, after)
 
 
 def _audit_threshold(tenant: str, period: str, ratio: float, limit: float, spent: float) -> None:
@@ -246,7 +278,8 @@ def _audit_threshold(tenant: str, period: str, ratio: float, limit: float, spent
     from glassbox.audit.events import audit
 
     try:
-        audit("budget.threshold", actor={"type": "system", "id": "glassbox.budgets"}, tenant=tenant,
+        audit("budget.threshold", actor={"type": "system", "id": "glassbox.budgets"},
+              tenant=None if tenant == TOTAL_BUDGET else tenant,
               resource={"type": "budget", "id": f"{tenant}/{period}"}, reason=f"{round(ratio * 100)}%",
               after={"percent": round(ratio * 100), "spent_usd": round(spent, 6), "limit_usd": limit})  # fmt: skip
     except Exception:  # fail-closed audit refuses actions, not the accounting of a call already made
@@ -276,19 +309,22 @@ def _register() -> None:
 
 def observe(now: datetime | None = None) -> list[tuple[str, str, float, float]]:
     """``(tenant, period, limit, spent)`` for each named tenant and each tenant with a budget that spent this
-    month (at most GLASSBOX_MAX_TENANTS of them: the label cap)."""
+    month (at most GLASSBOX_MAX_TENANTS of them: the label cap, which a named tenant always passes), and the total
+    (tenant ``*total``) when it has a budget."""
     day = today(now)
     spent = state_module.get().spend_by_tenant(day)
     tenants = instruments.get().tenants
     named = set(listed())
     rows = []
-    for tenant in dict.fromkeys([*named, *spent]):
+    for tenant in dict.fromkeys([*named, *(t for t in spent if t != TOTAL_BUDGET)]):
         if tenants.label(tenant) != tenant:
-            continue  # a placeholder, or past the label cap
+            continue  # past the label cap
         for period, limit in limits_for(tenant).items():
             usd = spent.get(tenant, {}).get(period, 0.0)
             if tenant in named or usd > 0:  # a tenant under "*" only while it spends in the period
                 rows.append((tenant, period, limit, usd))
+    for period, limit in (total_limits() or {}).items():
+        rows.append((TOTAL_BUDGET, period, limit, spent.get(TOTAL_BUDGET, {}).get(period, 0.0)))
     return rows
 
 

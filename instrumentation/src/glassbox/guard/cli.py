@@ -2,13 +2,15 @@
 
     glassbox budgets list
     glassbox budgets set TENANT [--day USD] [--month USD]      (TENANT may be "*": every tenant not named)
-    glassbox budgets remove TENANT
+    glassbox budgets set --total [--day USD] [--month USD]     (every tenant together)
+    glassbox budgets remove TENANT | --total
     glassbox kill-switch on|off [--tenant T] [--reason TEXT]
     glassbox kill-switch status
 
 They act on the state the settings name: with GLASSBOX_STATE_URL, every process on every host (the kill switch
 is obeyed within a second); without it, the processes of this host (GLASSBOX_BUDGETS_STATE,
-GLASSBOX_KILL_SWITCH_FILE). Every change is an audit event with its actor (the login name here), before and after.
+GLASSBOX_KILL_SWITCH_FILE). Every change is an audit event with its actor (this OS account), before and after;
+with GLASSBOX_STATE_URL the change and its success event are one transaction of the database.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from glassbox import conventions as c
 from glassbox import state as state_module
 from glassbox.audit.cli import actor
 from glassbox.guard import budgets, core
-from glassbox.state import EVERY_TENANT, StateUnavailable
+from glassbox.state import EVERY_TENANT, TOTAL_BUDGET, ChangeConflict, StateUnavailable
+
+# Attempts at a budget change that lost a race with another change (the database refuses a stale "before").
+CHANGE_ATTEMPTS = 3
 
 
 def _tenant(raw: str) -> str:
@@ -52,12 +57,13 @@ def _list() -> int:
     read = getattr(state, "read_budgets", state.budgets)
     kept = read()
     file = budgets.current()
-    named = list(dict.fromkeys([*kept, *(file.limits if file else {})]))
+    file_limits = {**(file.limits if file else {}), **({TOTAL_BUDGET: file.total} if file and file.total else {})}
+    named = list(dict.fromkeys([*kept, *file_limits]))
     spent = state.spend_by_tenant(budgets.today())
     print(f"{'tenant':<24} {'day USD':>10} {'month USD':>10} {'source':<6} {'spent today':>12} {'this month':>12}")
     for tenant in sorted(named):
         source = "state" if tenant in kept else "file"
-        limits = kept[tenant] if tenant in kept else (file.limits.get(tenant, {}) if file else {})
+        limits = kept[tenant] if tenant in kept else file_limits.get(tenant, {})
         used = spent.get(tenant, {})
         print(
             f"{tenant:<24} {_money(limits.get(c.BUDGET_PERIOD_DAY)):>10} "
@@ -69,21 +75,35 @@ def _list() -> int:
 
 
 def _change(tenant: str, limits: dict[str, float] | None) -> int:
-    from glassbox.audit.events import audit
+    from glassbox.audit.events import audit, build_event, emit
 
     fields: dict[str, Any] = {
         "actor": actor(),
         "resource": {"type": "budget", "id": tenant},
-        "tenant": None if tenant == EVERY_TENANT else tenant,
+        "tenant": None if tenant in (EVERY_TENANT, TOTAL_BUDGET) else tenant,
     }
     audit("budget.change", outcome="attempt", after=limits, **fields)
+    state = state_module.get()
     try:
-        before = state_module.get().set_budget(tenant, limits)
+        if state.audits_changes:  # the change and its success event in one transaction
+            for attempt in range(1, CHANGE_ATTEMPTS + 1):
+                before = getattr(state, "read_budgets", state.budgets)().get(tenant)
+                success = build_event("budget.change", outcome="success", before=before, after=limits, **fields)
+                try:
+                    state.set_budget(tenant, limits, success)
+                except ChangeConflict:
+                    if attempt == CHANGE_ATTEMPTS:
+                        raise
+                    continue
+                emit(success)
+                break
+        else:
+            before = state.set_budget(tenant, limits)
+            audit("budget.change", outcome="success", before=before, after=limits, **fields)
     except StateUnavailable as error:
         audit("budget.change", outcome="failure", reason=str(error), after=limits, **fields)
         print(f"budgets: not changed: {error}", file=sys.stderr)
         return 1
-    audit("budget.change", outcome="success", before=before, after=limits, **fields)
     print(f"budgets: {tenant}: {before or 'none'} -> {limits or 'none (the file applies)'}")
     return 0
 
@@ -114,12 +134,18 @@ def budgets_main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="every budget, where it comes from, and what was spent")
     setting = commands.add_parser("set", help="set a tenant's budgets (periods not given keep their value)")
-    setting.add_argument("tenant", type=_tenant)
+    setting.add_argument("tenant", type=_tenant, nargs="?")
+    setting.add_argument("--total", action="store_true", help="the budget of every tenant together")
     setting.add_argument("--day", type=_usd, help="USD per UTC day")
     setting.add_argument("--month", type=_usd, help="USD per UTC month")
     removing = commands.add_parser("remove", help="remove a tenant's entry from the state (the file applies)")
-    removing.add_argument("tenant", type=_tenant)
+    removing.add_argument("tenant", type=_tenant, nargs="?")
+    removing.add_argument("--total", action="store_true", help="the budget of every tenant together")
     args = parser.parse_args(argv)
+    if args.command != "list":
+        if bool(args.tenant) == bool(args.total):
+            parser.error(f"{args.command}: name a TENANT or give --total")
+        args.tenant = TOTAL_BUDGET if args.total else args.tenant
     try:
         if args.command == "list":
             return _list()

@@ -5,10 +5,12 @@ Before a call (:func:`admit`) it checks, in order:
 1. the kill switch: ``GLASSBOX_KILL_SWITCH=true`` in this process, or a switch that is on in the shared state for
    every tenant or for the calling tenant (``glassbox kill-switch on [--tenant T]``, :func:`set_kill_switch`);
    read from what the process already knows, no I/O;
-2. the tenant's budget (glassbox.guard.budgets): the call's most expensive outcome as far as it is known (its
-   input, about one token per ``CHARS_PER_TOKEN`` characters of text, plus the output tokens it allows, at the
-   model's prices) is reserved against the tenant's day and month budgets in one atomic step of the shared
-   state, which refuses it when spend plus what is reserved would cross a budget;
+2. the tenant's budget and the total of every tenant (glassbox.guard.budgets): the call's most expensive outcome as
+   far as it is known (its input, about one token per ``CHARS_PER_TOKEN`` characters of text, plus the output
+   tokens it allows, at the model's prices) is reserved against the tenant's day and month budgets and the
+   total's in one atomic step of the shared state, which refuses it when spend plus what is reserved would cross
+   a budget (reasons ``budget_day``/``budget_month``, ``budget_total_day``/``budget_total_month``). A request
+   that names no tenant is budgeted as ``_none``, an invalid one as ``_invalid``;
 3. the request's limits per request id (0: no limit), counted in the shared state: ``GLASSBOX_REQUEST_MAX_LLM_CALLS``
    model calls, ``GLASSBOX_REQUEST_MAX_USD`` and ``GLASSBOX_REQUEST_MAX_TOKENS`` spent by the calls before, and
    ``GLASSBOX_REQUEST_MAX_SECONDS`` since the request arrived (the edge notes when).
@@ -46,7 +48,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from glassbox import attribution, instruments, settings
 from glassbox import conventions as c
 from glassbox import state as state_module
-from glassbox.guard import budgets, guardrail
+from glassbox.guard import budgets, detectors, guardrail
 from glassbox.guard.guardrail import NON_TEXT_KEYS, field
 from glassbox.state import BudgetExceeded, RequestLimits, Reservation, StateUnavailable
 from glassbox.version import __version__
@@ -261,18 +263,19 @@ def _admit(call: str, kwargs: dict[str, Any], guard: GuardConfig) -> tuple[AICal
     if injection_risk is not None:
         return AICallRefused(guardrail.REFUSED_PROMPT_INJECTION, injection_risk), None
     reservation = None
-    if tenant:
-        limits = budgets.limits_for(tenant)
-        if limits:
-            estimate = estimated_cost(call, kwargs) if call else 0.0
-            try:
-                reservation = state.reserve(tenant, limits, estimate, budgets.today())
-            except BudgetExceeded as over:
-                return AICallRefused(f"budget_{over.period}", str(over)), None
-            except StateUnavailable as error:
-                refusal = _unavailable("reserve the budget", error, guard)
-                if refusal is not None:
-                    return refusal, None
+    budgeted = tenant or c.PLACEHOLDER_NONE  # a request that names no tenant is budgeted as _none
+    limits, total = budgets.limits_for(budgeted), budgets.total_limits()
+    if limits or total:
+        estimate = estimated_cost(call, kwargs) if call else 0.0
+        try:
+            reservation = state.reserve(budgeted, limits, estimate, budgets.today(), total)
+        except BudgetExceeded as over:
+            reason = f"budget_total_{over.period}" if over.total else f"budget_{over.period}"
+            return AICallRefused(reason, str(over)), None
+        except StateUnavailable as error:
+            refusal = _unavailable("reserve the budget", error, guard)
+            if refusal is not None:
+                return refusal, None
     request_id = context.get(c.REQUEST_ID)
     if request_id and guard.limits.any:
         now = time.time()
@@ -300,9 +303,9 @@ def admit(call: str = "", kwargs: dict[str, Any] | None = None) -> tuple[AICallR
 async def admit_async(
     call: str = "", kwargs: dict[str, Any] | None = None
 ) -> tuple[AICallRefused | None, Reservation | None]:
-    """:func:`admit` for an async call: with a state across the network, on a worker thread (in this context),
-    so the event loop serves other requests while the database answers."""
-    if not state_module.get().remote:
+    """:func:`admit` for an async call: with a state across the network, or guardrail detectors that may wait on
+    a service, on a worker thread (in this context), so the event loop serves other requests meanwhile."""
+    if not state_module.get().remote and not detectors.names():
         return admit(call, kwargs)
     context = contextvars.copy_context()
     return await asyncio.get_running_loop().run_in_executor(None, context.run, admit, call, kwargs)
@@ -358,14 +361,16 @@ def account(
     tokens to its request. Never raises."""
     guard = config()
     try:
+        budgeted = tenant or c.PLACEHOLDER_NONE
+        total = budgets.total_limits()
         if reservation is not None:
             change = state_module.get().settle(reservation, usd or 0.0)
-        elif usd and budgets.limits_for(tenant):
-            change = state_module.get().add_spend(tenant, usd, budgets.today())
+        elif usd and (budgets.limits_for(budgeted) or total):
+            change = state_module.get().add_spend(budgeted, usd, budgets.today(), total=total is not None)
         else:
             change = None
         if change is not None and usd:
-            budgets.crossed(change, budgets.limits_for(change.tenant))
+            budgets.crossed(change, budgets.limits_for(change.tenant), total)
     except Exception as error:
         _unavailable("record the call's spend", error, guard)
     if request_id and guard.limits.on_spend and (usd or tokens):
@@ -438,7 +443,8 @@ def set_kill_switch(
     audited as an attempt and its outcome.
 
     Turning the switch on is a safety action: it happens even when fail-closed audit cannot record it (the
-    failure is counted like any other). Turning it off is refused then, and the switch stays on.
+    failure is counted like any other). Turning it off is refused then, and the switch stays on. With the fleet's
+    PostgreSQL state the change and its success event are one transaction: neither happens without the other.
     """
     from glassbox.audit.events import AuditRefused, audit
 
@@ -454,8 +460,16 @@ def set_kill_switch(
         if not on:
             raise
     actor_id = actor if isinstance(actor, str) else (actor or {}).get("id")
+    state = state_module.get()
     try:
-        state_module.get().set_kill_switch(on, tenant, reason, None if actor_id is None else str(actor_id))
+        if state.audits_changes:  # the state chains the success event in the change's own transaction
+            from glassbox.audit.events import build_event, emit
+
+            success = build_event(action, outcome="success", reason=reason, **fields)
+            state.set_kill_switch(on, tenant, reason, None if actor_id is None else str(actor_id), success)
+            emit(success)
+            return
+        state.set_kill_switch(on, tenant, reason, None if actor_id is None else str(actor_id))
     except (StateUnavailable, OSError) as error:
         audit(action, outcome="failure", reason=f"{type(error).__name__}: {error}", **fields)
         raise

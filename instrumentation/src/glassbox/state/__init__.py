@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -22,7 +23,9 @@ from glassbox import conventions as c
 from glassbox import instruments, settings
 from glassbox.state.base import (
     EVERY_TENANT,
+    TOTAL_BUDGET,
     BudgetExceeded,
+    ChangeConflict,
     KillSwitch,
     RequestLimits,
     Reservation,
@@ -36,7 +39,9 @@ from glassbox.version import __version__
 
 __all__ = [
     "EVERY_TENANT",
+    "TOTAL_BUDGET",
     "BudgetExceeded",
+    "ChangeConflict",
     "KillSwitch",
     "RequestLimits",
     "Reservation",
@@ -67,6 +72,7 @@ class UnusableState(State):
 
     backend = "postgresql"
     scope = c.BUDGET_SCOPE_SHARED
+    audits_changes = True
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -78,7 +84,14 @@ class UnusableState(State):
     def kill_switch(self, tenant: str | None) -> tuple[KillSwitch | None, bool]:
         return None, False
 
-    def set_kill_switch(self, on: bool, tenant: str | None, reason: str | None, actor: str | None) -> None:
+    def set_kill_switch(
+        self,
+        on: bool,
+        tenant: str | None,
+        reason: str | None,
+        actor: str | None,
+        event: dict[str, Any] | None = None,
+    ) -> None:
         raise self._fail("kill_switch_set")
 
     def kill_switches(self) -> list[KillSwitch]:
@@ -87,16 +100,25 @@ class UnusableState(State):
     def budgets(self) -> dict[str, dict[str, float]]:
         return {}
 
-    def set_budget(self, tenant: str, limits: Mapping[str, float] | None) -> dict[str, float] | None:
+    def set_budget(
+        self, tenant: str, limits: Mapping[str, float] | None, event: dict[str, Any] | None = None
+    ) -> dict[str, float] | None:
         raise self._fail("budget_set")
 
-    def reserve(self, tenant: str, limits: Mapping[str, float], usd: float, day: str) -> Reservation:
+    def reserve(
+        self,
+        tenant: str,
+        limits: Mapping[str, float],
+        usd: float,
+        day: str,
+        total: Mapping[str, float] | None = None,
+    ) -> Reservation:
         raise self._fail("reserve")
 
     def settle(self, reservation: Reservation, usd: float) -> SpendChange:
         raise self._fail("settle")
 
-    def add_spend(self, tenant: str, usd: float, day: str) -> SpendChange:
+    def add_spend(self, tenant: str, usd: float, day: str, total: bool = False) -> SpendChange:
         raise self._fail("settle")
 
     def mark_threshold(self, tenant: str, period: str, period_key: str, ratio: float, limit: float) -> bool:

@@ -26,10 +26,16 @@ RESERVATION_SECONDS = 15 * 60
 REQUEST_USAGE_SECONDS = 24 * 3600
 # Everywhere a tenant can be named, "*" stands for every tenant (the kill switch, the budgets).
 EVERY_TENANT = "*"
+# The budget that caps every tenant together (and its spend): a key no tenant id can be (it holds "*").
+TOTAL_BUDGET = "*total"
 
 
 class StateUnavailable(RuntimeError):
     """The shared state could not answer (unreachable, timed out, unusable); the message says why."""
+
+
+class ChangeConflict(StateUnavailable):
+    """A budget change lost a race with another one (its audit event's ``before`` is stale): read and try again."""
 
 
 class BudgetExceeded(Exception):
@@ -37,14 +43,20 @@ class BudgetExceeded(Exception):
 
     def __init__(self, tenant: str, period: str, used: float, limit: float, estimate: float) -> None:
         self.tenant, self.period, self.used, self.limit, self.estimate = tenant, period, used, limit, estimate
+        whose, its = ("every tenant together", "the total") if tenant == TOTAL_BUDGET else (f"tenant {tenant}", "its")
         if used >= limit - 1e-9:  # sums of floats: 10 x 0.1 is just under 1
-            text = f"tenant {tenant} has spent its {period} budget ({used:.6g} of {limit:.6g} USD spent or reserved)"
+            text = f"{whose} has spent {its} {period} budget ({used:.6g} of {limit:.6g} USD spent or reserved)"
         else:
             text = (
-                f"tenant {tenant} would exceed its {period} budget: {used:.6g} of {limit:.6g} USD spent or reserved, "
+                f"{whose} would exceed {its} {period} budget: {used:.6g} of {limit:.6g} USD spent or reserved, "
                 f"this call is estimated at up to {estimate:.6g} USD"
             )
         super().__init__(text)
+
+    @property
+    def total(self) -> bool:
+        """Whether the budget of every tenant together refused it (not the tenant's own)."""
+        return self.tenant == TOTAL_BUDGET
 
 
 @dataclass
@@ -56,6 +68,8 @@ class Reservation:
     usd: float
     # The backend's handle of it (a row id).
     handle: Any
+    # Whether it also holds ``usd`` against the budget of every tenant together (TOTAL_BUDGET).
+    total: bool = False
     # The model-call span that took it over settles it when it ends (see glassbox.guard).
     claimed: bool = False
     done: bool = False
@@ -71,6 +85,8 @@ class SpendChange:
     day_after: float
     month_before: float
     month_after: float
+    # The same addition to the spend of every tenant together, when it was booked there too.
+    total: SpendChange | None = None
 
     def totals(self) -> dict[str, tuple[float, float]]:
         return {
@@ -174,9 +190,22 @@ class State(abc.ABC):
         whether that knowledge is current (False: the state cannot be reached and this is the last state seen).
         Never does I/O that can block: the hot path calls it before every model call."""
 
+    # Whether a kill-switch or budget change is chained into the audit trail by the state itself, in the change's
+    # own transaction (PostgreSQL): the caller then passes the change's success event and gets its record back.
+    audits_changes: bool = False
+
     @abc.abstractmethod
-    def set_kill_switch(self, on: bool, tenant: str | None, reason: str | None, actor: str | None) -> None:
-        """Turn the switch for ``tenant`` (None: every tenant) on or off, for every process sharing the state."""
+    def set_kill_switch(
+        self,
+        on: bool,
+        tenant: str | None,
+        reason: str | None,
+        actor: str | None,
+        event: dict[str, Any] | None = None,
+    ) -> None:
+        """Turn the switch for ``tenant`` (None: every tenant) on or off, for every process sharing the state. Where
+        :attr:`audits_changes`, ``event`` is the change's success audit event: chained with the change, in its
+        transaction, and completed with its chain fields (``seq``, ``prev``, ``hash``)."""
 
     @abc.abstractmethod
     def kill_switches(self) -> list[KillSwitch]:
@@ -188,22 +217,35 @@ class State(abc.ABC):
         """Budgets set in the state (``glassbox budgets set``): tenant (or "*") -> period -> USD."""
 
     @abc.abstractmethod
-    def set_budget(self, tenant: str, limits: Mapping[str, float] | None) -> dict[str, float] | None:
-        """Set ``tenant``'s budgets (None: remove its entry); returns the entry it had before."""
+    def set_budget(
+        self, tenant: str, limits: Mapping[str, float] | None, event: dict[str, Any] | None = None
+    ) -> dict[str, float] | None:
+        """Set ``tenant``'s budgets (None: remove its entry); returns the entry it had before. Where
+        :attr:`audits_changes`, ``event`` is the change's success audit event (its ``before`` the entry as read just
+        before): chained with the change and completed with its chain fields; :class:`ChangeConflict` when the
+        entry changed meanwhile."""
 
     # ------------------------------------------------------------------ spend
     @abc.abstractmethod
-    def reserve(self, tenant: str, limits: Mapping[str, float], usd: float, day: str) -> Reservation:
-        """Hold ``usd`` against ``tenant``'s ``limits``, atomically: raises :class:`BudgetExceeded` when its day or
+    def reserve(
+        self,
+        tenant: str,
+        limits: Mapping[str, float],
+        usd: float,
+        day: str,
+        total: Mapping[str, float] | None = None,
+    ) -> Reservation:
+        """Hold ``usd`` against ``tenant``'s ``limits`` and, when ``total`` is given, against the budget of every tenant
+        together, atomically: raises :class:`BudgetExceeded` (its tenant TOTAL_BUDGET for the total) when a day or
         month spend plus what is reserved is already at a limit, or would go past it with ``usd``."""
 
     @abc.abstractmethod
     def settle(self, reservation: Reservation, usd: float) -> SpendChange:
-        """Replace the reservation by the call's real cost ``usd`` (0 releases it)."""
+        """Replace the reservation by the call's real cost ``usd`` (0 releases it), in the total too when it held it."""
 
     @abc.abstractmethod
-    def add_spend(self, tenant: str, usd: float, day: str) -> SpendChange:
-        """Add the cost of a call made without a reservation."""
+    def add_spend(self, tenant: str, usd: float, day: str, total: bool = False) -> SpendChange:
+        """Add the cost of a call made without a reservation (to the total too when ``total``)."""
 
     @abc.abstractmethod
     def mark_threshold(self, tenant: str, period: str, period_key: str, ratio: float, limit: float) -> bool:

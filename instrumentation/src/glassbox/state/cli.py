@@ -1,15 +1,21 @@
-"""`glassbox state`: the shared state's schema and health.
+"""`glassbox state`: the shared state's schema, its roles and its health.
 
-    glassbox state migrate     create or upgrade the PostgreSQL schema (and roles and grants, where allowed)
-    glassbox state status      which state this host uses, whether it answers, its schema version
+    glassbox state migrate [--admin-url URL]
+        create or upgrade the PostgreSQL schema, then the group roles and their grants (and pgaudit, where loaded)
+    glassbox state role NAME --writer | --reader | --tenant-auditor TENANT [...] [--admin-url URL]
+        create (or update) a login role in one group: the password is read from GLASSBOX_STATE_ROLE_PASSWORD,
+        never from the command line
+    glassbox state status
+        which state this host uses, whether it answers, and whether its role can undo what the schema guarantees
 
-Both read GLASSBOX_STATE_URL; `migrate` needs it. Run `migrate` as the database's owner: each app process also
-migrates on first use, which a role without CREATE on the database cannot do.
+`migrate` and `role` act as the schema's owner: --admin-url, else GLASSBOX_STATE_ADMIN_URL. Apps never migrate and
+should not hold that URL: give them a login role in glassbox_writer (docs/security.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -18,15 +24,29 @@ import psycopg
 from glassbox import settings
 from glassbox import state as state_module
 from glassbox.state import schema
-from glassbox.state.base import StateUnavailable
+
+GROUPS = {"writer": schema.ROLE_WRITER, "reader": schema.ROLE_READER, "tenant_auditor": schema.ROLE_TENANT_AUDITOR}
+PASSWORD_VARIABLE = "GLASSBOX_STATE_ROLE_PASSWORD"
 
 
-def _migrate() -> int:
-    from glassbox.state.postgres import Database, StateConfigError, describe, migrate
-
-    url = str(settings.get("GLASSBOX_STATE_URL"))
+def _admin_url(given: str | None, command: str) -> str | None:
+    url = given or str(settings.get("GLASSBOX_STATE_ADMIN_URL"))
     if not url:
-        print("state migrate: GLASSBOX_STATE_URL is not set (the files state needs no migration)", file=sys.stderr)
+        print(
+            f"state {command}: give --admin-url or set GLASSBOX_STATE_ADMIN_URL (the schema owner's URL; the files "
+            "state needs no migration)",
+            file=sys.stderr,
+        )
+        return None
+    return url
+
+
+def _migrate(admin_url: str | None) -> int:
+    from glassbox.state.base import StateUnavailable
+    from glassbox.state.postgres import Database, StateConfigError, describe, migrate, pgaudit_on
+
+    url = _admin_url(admin_url, "migrate")
+    if url is None:
         return 2
     try:
         database = Database(url, 10.0)
@@ -38,6 +58,7 @@ def _migrate() -> int:
             before, after = migrate(connection, roles=True)
             roles = connection.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (list(schema.ROLES),))
             present = sorted(row[0] for row in roles)
+            audited_reads = pgaudit_on(connection)
     except (psycopg.Error, StateUnavailable) as error:
         print(f"state migrate: {database.safe_url}: {describe(error)}", file=sys.stderr)
         return 1
@@ -48,6 +69,41 @@ def _migrate() -> int:
     missing = sorted(set(schema.ROLES) - set(present))
     print(f"  roles: {', '.join(present) or 'none'}" + (f" (not created: {', '.join(missing)}; needs CREATEROLE)"
                                                          if missing else ""))  # fmt: skip
+    print(
+        "  reads of the audit table: recorded by pgaudit"
+        if audited_reads
+        else "  reads of the audit table: NOT recorded (load pgaudit: shared_preload_libraries = 'pgaudit', then "
+        "migrate again as a superuser)"
+    )
+    return 0
+
+
+def _role(args: argparse.Namespace) -> int:
+    from glassbox.state.postgres import Database, StateConfigError, create_login_role, describe
+
+    password = os.environ.get(PASSWORD_VARIABLE, "")
+    if not password:
+        print(f"state role: set {PASSWORD_VARIABLE} to the new role's password", file=sys.stderr)
+        return 2
+    url = _admin_url(args.admin_url, "role")
+    if url is None:
+        return 2
+    group = "tenant_auditor" if args.tenant_auditor else ("reader" if args.reader else "writer")
+    try:
+        database = Database(url, 10.0)
+    except StateConfigError as error:
+        print(f"state role: {error}", file=sys.stderr)
+        return 2
+    try:
+        with database.connect() as connection:
+            create_login_role(connection, args.name, password, GROUPS[group], args.tenant_auditor or ())
+    except psycopg.Error as error:
+        print(f"state role: {database.safe_url}: {describe(error)}", file=sys.stderr)
+        return 1
+    finally:
+        database.close()
+    tenants = f" for tenants {', '.join(args.tenant_auditor)}" if args.tenant_auditor else ""
+    print(f"state role: {args.name} logs in as a member of {GROUPS[group]}{tenants}")
     return 0
 
 
@@ -57,13 +113,30 @@ def _status() -> int:
     print(f"state: {state.backend}, scope {state.scope}: {where or getattr(state, 'reason', '')}")
     healthy = state.healthy()
     print(f"  answers: {'yes' if healthy else 'no'}")
+    role = getattr(state, "role", None)
+    if role is not None:
+        print(f"  role: {role.role}" + (f": {role.problem()}" if role.privileged else " (no more than an app needs)"))
     switches = state.kill_switches() if healthy else []
     print(f"  kill switches on: {len(switches)}")
-    return 0 if healthy else 1
+    return 0 if healthy and not (role is not None and role.privileged) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="glassbox state", description=__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("action", choices=["migrate", "status"])
+    commands = parser.add_subparsers(dest="command", required=True)
+    migrate = commands.add_parser("migrate", help="create or upgrade the schema, the roles and their grants")
+    migrate.add_argument("--admin-url", help="the schema owner's URL (default: GLASSBOX_STATE_ADMIN_URL)")
+    role = commands.add_parser("role", help=f"create or update a login role (password from {PASSWORD_VARIABLE})")
+    role.add_argument("name")
+    kind = role.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--writer", action="store_true", help="an app")
+    kind.add_argument("--reader", action="store_true", help="reads the whole trail (verify, export, story)")
+    kind.add_argument("--tenant-auditor", nargs="+", metavar="TENANT", help="reads these tenants' audit events")
+    role.add_argument("--admin-url", help="the schema owner's URL (default: GLASSBOX_STATE_ADMIN_URL)")
+    commands.add_parser("status", help="which state, whether it answers, whether its role is an app's")
     args = parser.parse_args(argv)
-    return _migrate() if args.action == "migrate" else _status()
+    if args.command == "migrate":
+        return _migrate(args.admin_url)
+    if args.command == "role":
+        return _role(args)
+    return _status()

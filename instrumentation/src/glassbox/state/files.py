@@ -14,7 +14,9 @@ Per-request usage stays in the process (a request is served by one process of on
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -26,9 +28,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from glassbox import conventions as c
+from glassbox import private_files
 from glassbox.state.base import (
     EVERY_TENANT,
     RESERVATION_SECONDS,
+    TOTAL_BUDGET,
     BudgetExceeded,
     KillSwitch,
     RequestLimits,
@@ -52,7 +56,7 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS spend_days (tenant TEXT NOT NULL, day TEXT NOT NULL, spent REAL NOT NULL DEFAULT 0, "
     "reserved REAL NOT NULL DEFAULT 0, PRIMARY KEY (tenant, day))",
     "CREATE TABLE IF NOT EXISTS reservations (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, day TEXT NOT NULL, "
-    "usd REAL NOT NULL, expires REAL NOT NULL)",
+    "usd REAL NOT NULL, expires REAL NOT NULL, total INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS budgets (tenant TEXT PRIMARY KEY, day REAL, month REAL, updated REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS thresholds (tenant TEXT NOT NULL, period TEXT NOT NULL, period_key TEXT NOT NULL, "
     "ratio REAL NOT NULL, limit_usd REAL NOT NULL, PRIMARY KEY (tenant, period, period_key, ratio, limit_usd))",
@@ -61,6 +65,11 @@ SCHEMA = (
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _check_usd(usd: float) -> None:
+    if not (math.isfinite(usd) and usd >= 0):
+        raise ValueError(f"{usd!r} is not an amount of USD >= 0")
 
 
 class FileState(State):
@@ -101,7 +110,9 @@ class FileState(State):
             if self.spend_file is None:
                 connection = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             else:
-                self.spend_file.parent.mkdir(parents=True, exist_ok=True)
+                # Created 0600 (SQLite gives its -wal and -shm files the same mode), in a directory created 0700;
+                # refused when it is a symbolic link, another user's, or writable by others.
+                os.close(private_files.open_file(self.spend_file, os.O_RDWR | os.O_CREAT))
                 connection = sqlite3.connect(
                     self.spend_file, timeout=self.timeout, isolation_level=None, check_same_thread=False
                 )
@@ -109,6 +120,9 @@ class FileState(State):
                 connection.execute("PRAGMA synchronous=NORMAL")
             for statement in SCHEMA:
                 connection.execute(statement)
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(reservations)")}
+            if "total" not in columns:  # a file made by an earlier glassbox
+                connection.execute("ALTER TABLE reservations ADD COLUMN total INTEGER NOT NULL DEFAULT 0")
             self._connection, self._connection_pid = connection, os.getpid()
         return self._connection
 
@@ -149,62 +163,96 @@ class FileState(State):
         if now - self._last_sweep < SWEEP_SECONDS:
             return
         self._last_sweep = now
-        for tenant, day, usd in db.execute(
-            "DELETE FROM reservations WHERE expires < ? RETURNING tenant, day, usd", (now,)
+        for tenant, day, usd, total in db.execute(
+            "DELETE FROM reservations WHERE expires < ? RETURNING tenant, day, usd, total", (now,)
         ).fetchall():
-            db.execute(
-                "UPDATE spend_days SET reserved = MAX(reserved - ?, 0) WHERE tenant = ? AND day = ?", (usd, tenant, day)
-            )
+            for key in (tenant, TOTAL_BUDGET) if total else (tenant,):
+                db.execute(
+                    "UPDATE spend_days SET reserved = MAX(reserved - ?, 0) WHERE tenant = ? AND day = ?",
+                    (usd, key, day),
+                )
 
     # ------------------------------------------------------------------ spend
-    def reserve(self, tenant: str, limits: Mapping[str, float], usd: float, day: str) -> Reservation:
+    @classmethod
+    def _hold(cls, db: sqlite3.Connection, key: str, limits: Mapping[str, float], usd: float, day: str) -> None:
+        """Hold ``usd`` on one spend row (a tenant's or the total's), or BudgetExceeded."""
+        db.execute("INSERT OR IGNORE INTO spend_days (tenant, day) VALUES (?, ?)", (key, day))
+        spent, reserved = db.execute(
+            "SELECT spent, reserved FROM spend_days WHERE tenant = ? AND day = ?", (key, day)
+        ).fetchone()
+        used = {c.BUDGET_PERIOD_DAY: spent + reserved}
+        if c.BUDGET_PERIOD_MONTH in limits:
+            used[c.BUDGET_PERIOD_MONTH] = cls._month(db, key, day, exclude_day=True) + spent + reserved
+        for period, limit in limits.items():
+            if used[period] >= limit or used[period] + usd > limit:
+                raise BudgetExceeded(key, period, used[period], limit, usd)
+        db.execute("UPDATE spend_days SET reserved = reserved + ? WHERE tenant = ? AND day = ?", (usd, key, day))
+
+    def reserve(
+        self,
+        tenant: str,
+        limits: Mapping[str, float],
+        usd: float,
+        day: str,
+        total: Mapping[str, float] | None = None,
+    ) -> Reservation:
+        _check_usd(usd)
+        if tenant == TOTAL_BUDGET:
+            raise ValueError(f"{tenant} is not a tenant")
+
         def operation(db: sqlite3.Connection) -> Reservation:
             self._sweep(db)
-            db.execute("INSERT OR IGNORE INTO spend_days (tenant, day) VALUES (?, ?)", (tenant, day))
-            spent, reserved = db.execute(
-                "SELECT spent, reserved FROM spend_days WHERE tenant = ? AND day = ?", (tenant, day)
-            ).fetchone()
-            used = {c.BUDGET_PERIOD_DAY: spent + reserved}
-            if c.BUDGET_PERIOD_MONTH in limits:
-                used[c.BUDGET_PERIOD_MONTH] = self._month(db, tenant, day, exclude_day=True) + spent + reserved
-            for period, limit in limits.items():
-                if used[period] >= limit or used[period] + usd > limit:
-                    raise BudgetExceeded(tenant, period, used[period], limit, usd)
-            db.execute("UPDATE spend_days SET reserved = reserved + ? WHERE tenant = ? AND day = ?", (usd, tenant, day))
+            self._hold(db, tenant, limits, usd, day)
+            if total is not None:
+                self._hold(db, TOTAL_BUDGET, total, usd, day)  # refused: the transaction rolls the tenant's back
             row = db.execute(
-                "INSERT INTO reservations (tenant, day, usd, expires) VALUES (?, ?, ?, ?) RETURNING id",
-                (tenant, day, usd, time.time() + RESERVATION_SECONDS),
+                "INSERT INTO reservations (tenant, day, usd, expires, total) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (tenant, day, usd, time.time() + RESERVATION_SECONDS, int(total is not None)),
             ).fetchone()
-            return Reservation(tenant, day, usd, row[0])
+            return Reservation(tenant, day, usd, row[0], total=total is not None)
 
         return self._run("reserve", operation)
 
-    def _add(self, db: sqlite3.Connection, tenant: str, day: str, usd: float, released: float) -> SpendChange:
-        db.execute("INSERT OR IGNORE INTO spend_days (tenant, day) VALUES (?, ?)", (tenant, day))
+    def _add(self, db: sqlite3.Connection, key: str, day: str, usd: float, released: float) -> SpendChange:
+        db.execute("INSERT OR IGNORE INTO spend_days (tenant, day) VALUES (?, ?)", (key, day))
         (spent,) = db.execute(
             "UPDATE spend_days SET spent = spent + ?, reserved = MAX(reserved - ?, 0) WHERE tenant = ? AND day = ? "
             "RETURNING spent",
-            (usd, released, tenant, day),
+            (usd, released, key, day),
         ).fetchone()
         first, following = month_bounds(day)
         (others,) = db.execute(
             "SELECT COALESCE(SUM(spent), 0) FROM spend_days WHERE tenant = ? AND day >= ? AND day < ? AND day <> ?",
-            (tenant, first, following, day),
+            (key, first, following, day),
         ).fetchone()
         month = float(others) + spent
-        return SpendChange(tenant, day, spent - usd, spent, month - usd, month)
+        return SpendChange(key, day, spent - usd, spent, month - usd, month)
+
+    def _book(
+        self, db: sqlite3.Connection, tenant: str, day: str, usd: float, released: float, total: bool
+    ) -> SpendChange:
+        change = self._add(db, tenant, day, usd, released)
+        if not total:
+            return change
+        return dataclasses.replace(change, total=self._add(db, TOTAL_BUDGET, day, usd, released))
 
     def settle(self, reservation: Reservation, usd: float) -> SpendChange:
+        _check_usd(usd)
+
         def operation(db: sqlite3.Connection) -> SpendChange:
-            row = db.execute("DELETE FROM reservations WHERE id = ? RETURNING usd", (reservation.handle,)).fetchone()
-            return self._add(db, reservation.tenant, reservation.day, usd, row[0] if row else 0.0)
+            row = db.execute(
+                "DELETE FROM reservations WHERE id = ? RETURNING usd, total", (reservation.handle,)
+            ).fetchone()
+            held, total = (row[0], bool(row[1])) if row else (0.0, reservation.total)
+            return self._book(db, reservation.tenant, reservation.day, usd, held, total)
 
         change = self._run("settle", operation)
         reservation.done = True
         return change
 
-    def add_spend(self, tenant: str, usd: float, day: str) -> SpendChange:
-        return self._run("settle", lambda db: self._add(db, tenant, day, usd, 0.0))
+    def add_spend(self, tenant: str, usd: float, day: str, total: bool = False) -> SpendChange:
+        _check_usd(usd)
+        return self._run("settle", lambda db: self._book(db, tenant, day, usd, 0.0, total))
 
     def mark_threshold(self, tenant: str, period: str, period_key: str, ratio: float, limit: float) -> bool:
         def operation(db: sqlite3.Connection) -> bool:
@@ -256,7 +304,9 @@ class FileState(State):
             self._budgets_read = now
         return self._budgets
 
-    def set_budget(self, tenant: str, limits: Mapping[str, float] | None) -> dict[str, float] | None:
+    def set_budget(
+        self, tenant: str, limits: Mapping[str, float] | None, event: dict[str, Any] | None = None
+    ) -> dict[str, float] | None:
         def operation(db: sqlite3.Connection) -> dict[str, float] | None:
             row = db.execute("SELECT day, month FROM budgets WHERE tenant = ?", (tenant,)).fetchone()
             if limits is None:
@@ -311,14 +361,21 @@ class FileState(State):
         found = switches.get(None) or (switches.get(tenant) if tenant else None)
         return found, self._switches_current
 
-    def set_kill_switch(self, on: bool, tenant: str | None, reason: str | None, actor: str | None) -> None:
+    def set_kill_switch(
+        self,
+        on: bool,
+        tenant: str | None,
+        reason: str | None,
+        actor: str | None,
+        event: dict[str, Any] | None = None,
+    ) -> None:
         path = self.kill_switch_file if tenant in (None, EVERY_TENANT) else self._tenant_file(str(tenant))
         if on:
-            path.parent.mkdir(parents=True, exist_ok=True)
             record = {"reason": reason, "actor": actor, "since": _now_iso()}
             partial = path.with_name(f".{path.name}.{os.getpid()}")
-            partial.write_text(json.dumps(record) + "\n")
-            partial.replace(path)
+            partial.unlink(missing_ok=True)  # a crash's leftover (unlink never follows a link)
+            private_files.write_new_file(partial, (json.dumps(record) + "\n").encode())  # O_EXCL: never a link
+            partial.replace(path)  # the rename replaces whatever is at ``path``, a link included, never its target
         else:
             path.unlink(missing_ok=True)
         self._switches_read = -KILL_SWITCH_REFRESH  # this process obeys at its next call

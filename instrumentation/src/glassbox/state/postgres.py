@@ -18,32 +18,45 @@
 * **Durability where it matters.** Spend, reservations and request usage commit asynchronously (a database
   crash can lose their last fraction of a second); the kill switch, budgets and the audit chain wait for the
   WAL flush.
+* **Least privilege.** Every change goes through a SECURITY DEFINER function of the schema (glassbox.state.schema),
+  so the app's role needs EXECUTE on them and SELECT, nothing else; a kill-switch or budget change is chained
+  into the audit trail by the function that makes it. Apps never migrate: a schema older than this glassbox knows
+  is reported (``glassbox state migrate`` with the admin URL brings it up to date), and an app whose role is a
+  superuser or owns the glassbox tables is told, once, that the audit trail does not hold against it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import math
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg import conninfo as pg_conninfo
+from psycopg import errors as pg_errors
+from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from glassbox import conventions as c
+from glassbox.audit.rows import Marks, arguments
 from glassbox.state import schema
 from glassbox.state.base import (
     EVERY_TENANT,
     REQUEST_USAGE_SECONDS,
     RESERVATION_SECONDS,
+    TOTAL_BUDGET,
     BudgetExceeded,
+    ChangeConflict,
     KillSwitch,
     RequestLimits,
     RequestUsage,
@@ -61,8 +74,6 @@ _logger = logging.getLogger("glassbox")
 
 POOL_SIZE = 4
 POOL_NAME = "glassbox-state"
-# First statement of a transaction that must be on disk when it commits.
-DURABLE = "SET LOCAL synchronous_commit TO on"
 # After a failure, calls fail at once for this long instead of each waiting out the timeout.
 BREAKER_SECONDS = 1.0
 HEARTBEAT_SECONDS = 2.0
@@ -80,14 +91,62 @@ class SchemaTooNew(StateUnavailable):
     """The database's glassbox schema is newer than this glassbox knows."""
 
 
+class SchemaTooOld(StateUnavailable):
+    """The database's glassbox schema is missing or older than this glassbox needs: an operator migrates it."""
+
+
+MASK = "***"
+# Passwords of the URLs this process has read: masked wherever they appear, however the URL was written. One
+# shorter than this is masked only where it stands in a URL (masking every "pw" in a message would garble it).
+_passwords: set[str] = set()
+MIN_REMEMBERED = 4
+
+
+def _password_of(url: str) -> str | None:
+    """The password in a ``postgresql://`` URL as written, found by parsing rather than by a pattern: the userinfo
+    is everything before the URL's last ``@``, the password everything after its first ``:`` (so a raw ``@``, a
+    space, a ``/``, a ``?`` or a ``#`` in it is still found)."""
+    rest = url.split("://", 1)[1] if "://" in url else ""
+    if "@" not in rest:
+        return None
+    userinfo = rest.rsplit("@", 1)[0]
+    return userinfo.split(":", 1)[1] if ":" in userinfo else None
+
+
+def remember_secret(url: str) -> None:
+    """Note the password of ``url`` (and of its ``password=`` parameter), so :func:`redact_url` masks it anywhere."""
+    from urllib.parse import quote, unquote
+
+    found = [_password_of(url)]
+    with contextlib.suppress(psycopg.Error):
+        found.append(str(pg_conninfo.conninfo_to_dict(url).get("password") or ""))
+    for secret in found:
+        if secret:
+            forms = (secret, unquote(secret), quote(secret, safe=""))
+            _passwords.update(form for form in forms if len(form) >= MIN_REMEMBERED)
+
+
 def redact_url(text: str) -> str:
-    """A URL (or a message quoting one) with its password masked."""
-    text = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
-    return re.sub(r"(password=)\S+", r"\1***", text)
+    """``text`` (a URL, or a message quoting one) with every password this process knows, and any URL userinfo's or
+    ``password=`` parameter's value, masked."""
+    for secret in sorted(_passwords, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    scheme = text.find("://")
+    while scheme >= 0:
+        start = scheme + 3
+        end = min((i for i in (text.find(c, start) for c in "/?#") if i >= 0), default=len(text))
+        authority = text[start:end]
+        if "@" in authority and ":" in authority.rsplit("@", 1)[0]:
+            user = authority.rsplit("@", 1)[0].split(":", 1)[0]
+            host = authority.rsplit("@", 1)[1]
+            text = f"{text[:start]}{user}:{MASK}@{host}{text[end:]}"
+        scheme = text.find("://", start)
+    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", rf"\1{MASK}", text)
 
 
 def check_url(url: str) -> dict[str, Any]:
     """The connection parameters of a ``postgresql://`` URL, or :class:`StateConfigError` saying what is wrong."""
+    remember_secret(url)
     if not re.match(r"postgres(ql)?://", url):
         raise StateConfigError(f"{SETTING}={redact_url(url)!r}: expected a URL such as postgresql://user:pass@host/db")
     try:
@@ -128,7 +187,7 @@ class Database:
         params.setdefault("connect_timeout", str(max(2, math.ceil(timeout * 4))))
         # Spend, reservations and request usage commit without waiting for the WAL flush (a database crash can
         # lose their last few hundred milliseconds: a little budget, never a record); the kill switch, budgets
-        # and the audit chain switch it back on for their own transactions (DURABLE).
+        # and the audit chain switch it back on inside their own functions.
         params.setdefault("options", f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c synchronous_commit=off")
         # A network that stops answering is noticed within seconds, not the kernel's minutes.
         params.setdefault("keepalives_idle", "5")
@@ -183,8 +242,12 @@ class Database:
         except FutureTimeout:
             reason = f"no answer within {timeout:g} s (GLASSBOX_STATE_TIMEOUT)"
         except (psycopg.Error, PoolTimeout) as error:
-            if isinstance(error, psycopg.errors.InsufficientPrivilege):
+            if not isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)):
+                # The server answered and refused this call (a privilege, a check of the schema's functions): no
+                # reason to make the next calls wait.
                 self.on_failure(name)
+                if isinstance(error, pg_errors.SerializationFailure):
+                    raise
                 raise StateUnavailable(f"{self.safe_url}: {describe(error)}") from error
             reason = describe(error)
         self.trip(reason)
@@ -205,8 +268,8 @@ class Database:
 
 
 def migrate(connection: psycopg.Connection[Any], roles: bool = False) -> tuple[int, int]:
-    """Bring the schema to :data:`schema.LATEST`; returns (version before, version after). ``roles``: also
-    create the roles and apply the grants (always done after a migration)."""
+    """Bring the schema to :data:`schema.LATEST` (as the role that owns it); returns (version before, version
+    after). ``roles``: also create the roles and apply the grants (always done after a migration)."""
     with connection.transaction():
         connection.execute("SELECT pg_advisory_xact_lock(%s)", (schema.MIGRATION_LOCK,))
         exists = connection.execute("SELECT to_regclass('glassbox.schema_version')").fetchone()
@@ -219,10 +282,7 @@ def migrate(connection: psycopg.Connection[Any], roles: bool = False) -> tuple[i
         row = connection.execute("SELECT coalesce(max(version), 0) FROM glassbox.schema_version").fetchone()
         current = int(row[0]) if row else 0
         if current > schema.LATEST:
-            raise SchemaTooNew(
-                f"{SETTING}: the database's glassbox schema is version {current}; this glassbox ({__version__}) "
-                f"knows versions up to {schema.LATEST}: upgrade glassbox here before using that database"
-            )
+            raise _too_new(current)
         for version, statements in schema.MIGRATIONS:
             if version > current:
                 connection.execute(statements.encode())
@@ -236,6 +296,106 @@ def migrate(connection: psycopg.Connection[Any], roles: bool = False) -> tuple[i
     return current, schema.LATEST
 
 
+def _too_new(version: int) -> SchemaTooNew:
+    return SchemaTooNew(
+        f"{SETTING}: the database's glassbox schema is version {version}; this glassbox ({__version__}) "
+        f"knows versions up to {schema.LATEST}: upgrade glassbox here before using that database"
+    )
+
+
+def check_schema(connection: psycopg.Connection[Any]) -> int:
+    """The schema's version, when it is the one this glassbox uses; :class:`SchemaTooOld` (an operator must run
+    ``glassbox state migrate``) or :class:`SchemaTooNew` otherwise. Never changes anything."""
+    exists = connection.execute("SELECT to_regclass('glassbox.schema_version')").fetchone()
+    version = 0
+    if exists is not None and exists[0] is not None:
+        row = connection.execute("SELECT coalesce(max(version), 0) FROM glassbox.schema_version").fetchone()
+        version = int(row[0]) if row else 0
+    if version > schema.LATEST:
+        raise _too_new(version)
+    if version < schema.LATEST:
+        found = f"version {version}" if version else "no glassbox schema"
+        raise SchemaTooOld(
+            f"{SETTING}: the database has {found}; this glassbox ({__version__}) needs version {schema.LATEST}: run "
+            f"`glassbox state migrate` with GLASSBOX_STATE_ADMIN_URL (the schema owner's URL) set"
+        )
+    return version
+
+
+def pgaudit_on(connection: psycopg.Connection[Any]) -> bool:
+    """Whether PostgreSQL records reads of the audit table here (pgaudit loaded, its object-audit role set)."""
+    row = connection.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgaudit') "
+        "AND coalesce(current_setting('pgaudit.role', true), '') = 'glassbox_pgaudit'"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def create_login_role(
+    connection: psycopg.Connection[Any], name: str, password: str, group: str, tenants: Sequence[str] = ()
+) -> None:
+    """Create (or update) the login role ``name`` with ``password`` as a member of ``group`` and nothing more: no
+    superuser, no role or database creation, no replication, no bypass of row-level security. For a tenant auditor,
+    ``tenants`` are the tenants whose audit events it reads."""
+    if group not in schema.ROLES:
+        raise ValueError(f"{group!r} is not one of {', '.join(schema.ROLES)}")
+    options = sql.SQL("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD {}").format(
+        sql.Literal(password)
+    )
+    with connection.transaction():
+        exists = connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+        verb = sql.SQL("ALTER ROLE") if exists else sql.SQL("CREATE ROLE")
+        connection.execute(sql.SQL("{} {} {}").format(verb, sql.Identifier(name), options))
+        connection.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name)))
+        for tenant in tenants:
+            connection.execute(
+                "INSERT INTO glassbox.audit_readers (role_name, tenant) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (name, tenant),
+            )
+
+
+@dataclass(frozen=True)
+class RoleCheck:
+    """What the connected role may do beyond an app's needs (for the start-up warning and `glassbox doctor`)."""
+
+    role: str
+    superuser: bool
+    owns: list[str]
+
+    @property
+    def privileged(self) -> bool:
+        return self.superuser or bool(self.owns)
+
+    def problem(self) -> str:
+        why = "is a superuser" if self.superuser else f"owns {', '.join(self.owns)}"
+        return (
+            f"the database role {self.role} {why}: it can disable the audit trail's triggers and change budgets and "
+            f"the kill switch without an audit event; give the app a login role in glassbox_writer (docs/security.md)"
+        )
+
+
+def check_role(connection: psycopg.Connection[Any]) -> RoleCheck:
+    """Whether the connected role is a superuser or owns (directly or through a role it belongs to) any glassbox
+    table, sequence or function."""
+    row = connection.execute(
+        "SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user"
+    ).fetchone()
+    role, superuser = (str(row[0]), bool(row[1])) if row else ("?", False)
+    owned = connection.execute(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'glassbox' AND pg_has_role(current_user, c.relowner, 'USAGE') "
+        "UNION ALL SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = 'glassbox' AND pg_has_role(current_user, p.proowner, 'USAGE') ORDER BY 1"
+    ).fetchall()
+    return RoleCheck(role, superuser, sorted({str(name) for (name,) in owned}))
+
+
+def _complete(event: dict[str, Any], row: Any) -> None:
+    """Give ``event`` the chain fields of the record the database made of it."""
+    record = json.loads(row[0]) if row and row[0] else {}
+    event.update({key: record[key] for key in ("seq", "prev", "hash") if key in record})
+
+
 def _day(day: str) -> date:
     return date.fromisoformat(day)
 
@@ -244,6 +404,7 @@ class PostgresState(State):
     backend = "postgresql"
     remote = True
     scope = c.BUDGET_SCOPE_SHARED
+    audits_changes = True
 
     def __init__(self, database: Database, on_change: Callable[[str], None] | None = None) -> None:
         self.db = database
@@ -253,7 +414,8 @@ class PostgresState(State):
         self._listening = threading.Event()  # set while the listener is connected and has read the state
         self._first_attempt = threading.Event()  # set once the listener has connected, or failed to
         self._stopping = threading.Event()
-        self._rows_known: set[tuple[str, str]] = set()
+        self.role: RoleCheck | None = None
+        self._role_reported = False
         self.connect_error = ""
         self._listener = threading.Thread(target=self._listen, name="glassbox-state-listener", daemon=True)
         self._listener.start()
@@ -265,6 +427,13 @@ class PostgresState(State):
         return self._listening.is_set()
 
     # ------------------------------------------------------------------ the listener
+    def _check_role(self, connection: psycopg.Connection[Any]) -> None:
+        """Tell the operator, once per process, when this app's role could undo what the schema guarantees."""
+        self.role = check_role(connection)
+        if self.role.privileged and not self._role_reported:
+            self._role_reported = True
+            _logger.error("glassbox: %s", self.role.problem())
+
     def _read_switches(self, connection: psycopg.Connection[Any]) -> None:
         rows = connection.execute("SELECT tenant, reason, actor, since FROM glassbox.kill_switch").fetchall()
         self._switches = {
@@ -284,24 +453,15 @@ class PostgresState(State):
 
     def _maintain(self, connection: psycopg.Connection[Any]) -> None:
         """Release expired reservations and forget old per-request usage (any process may do it)."""
-        with connection.transaction():
-            connection.execute(
-                "WITH expired AS (DELETE FROM glassbox.reservations WHERE expires_at < now() "
-                "RETURNING tenant, day, usd), per_day AS (SELECT tenant, day, sum(usd) AS usd FROM expired "
-                "GROUP BY tenant, day) UPDATE glassbox.spend s SET reserved_usd = greatest(s.reserved_usd - "
-                "per_day.usd, 0) FROM per_day WHERE s.tenant = per_day.tenant AND s.day = per_day.day"
-            )
-            connection.execute(
-                "DELETE FROM glassbox.request_usage WHERE updated_at < now() - make_interval(secs => %s::float8)",
-                (REQUEST_USAGE_SECONDS,),
-            )
+        connection.execute("SELECT glassbox.state_maintain(%s, %s)", (float(REQUEST_USAGE_SECONDS), TOTAL_BUDGET))
 
     def _listen(self) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
             try:
                 with self.db.connect() as connection:
-                    migrate(connection)
+                    check_schema(connection)
+                    self._check_role(connection)
                     connection.execute(f"LISTEN {schema.CHANNEL}")
                     self._read_switches(connection)
                     self._read_budgets(connection)
@@ -328,7 +488,7 @@ class PostgresState(State):
                     return
                 if isinstance(error, SchemaTooNew):
                     self.db.refusal = str(error)  # its tables may mean something else now: use none of them
-                message = describe(error) if not isinstance(error, SchemaTooNew) else str(error)
+                message = str(error) if isinstance(error, (SchemaTooNew, SchemaTooOld)) else describe(error)
                 if message != self.connect_error:
                     self.connect_error = message
                     self.db.on_failure("connect")
@@ -348,22 +508,25 @@ class PostgresState(State):
         found = switches.get(None) or (switches.get(tenant) if tenant else None)
         return found, self._listening.is_set()
 
-    def set_kill_switch(self, on: bool, tenant: str | None, reason: str | None, actor: str | None) -> None:
+    def set_kill_switch(
+        self,
+        on: bool,
+        tenant: str | None,
+        reason: str | None,
+        actor: str | None,
+        event: dict[str, Any] | None = None,
+    ) -> None:
         key = EVERY_TENANT if tenant in (None, EVERY_TENANT) else str(tenant)
+        if event is None:
+            raise ValueError("the kill switch changes with its audit event (State.audits_changes)")
+        marks = Marks.new()
 
         def operation(connection: psycopg.Connection[Any]) -> None:
-            with connection.transaction():
-                connection.execute(DURABLE)
-                if on:
-                    connection.execute(
-                        "INSERT INTO glassbox.kill_switch (tenant, reason, actor) VALUES (%s, %s, %s) "
-                        "ON CONFLICT (tenant) DO UPDATE SET reason = excluded.reason, actor = excluded.actor, "
-                        "since = now()",
-                        (key, reason, actor),
-                    )
-                else:
-                    connection.execute("DELETE FROM glassbox.kill_switch WHERE tenant = %s", (key,))
-                connection.execute("SELECT pg_notify(%s, %s)", (schema.CHANNEL, schema.CHANGED_KILL_SWITCH))
+            row = connection.execute(
+                "SELECT glassbox.kill_switch_change(%s, %s, %s, %s, " + _CONTROL_EVENT + ")",
+                (on, key, reason, actor, *arguments(event, marks)),
+            ).fetchone()
+            _complete(event, row)
             self._read_switches(connection)  # this process obeys at once
 
         self.db.call("kill_switch_set", operation, timeout=max(self.db.timeout, 5.0))
@@ -379,25 +542,27 @@ class PostgresState(State):
     def budgets(self) -> dict[str, dict[str, float]]:
         return self._budgets  # replaced whole on every read, never changed in place: no copy per model call
 
-    def set_budget(self, tenant: str, limits: Mapping[str, float] | None) -> dict[str, float] | None:
+    def set_budget(
+        self, tenant: str, limits: Mapping[str, float] | None, event: dict[str, Any] | None = None
+    ) -> dict[str, float] | None:
+        if event is None:
+            raise ValueError("a budget changes with its audit event (State.audits_changes)")
+        marks = Marks.new()
+        day = None if limits is None else limits.get(c.BUDGET_PERIOD_DAY)
+        month = None if limits is None else limits.get(c.BUDGET_PERIOD_MONTH)
+
         def operation(connection: psycopg.Connection[Any]) -> dict[str, float] | None:
-            with connection.transaction():
-                connection.execute(DURABLE)
+            try:
                 row = connection.execute(
-                    "SELECT day_usd, month_usd FROM glassbox.budgets WHERE tenant = %s FOR UPDATE", (tenant,)
+                    "SELECT glassbox.budget_change(%s, %s, %s, %s, " + _CONTROL_EVENT + ")",
+                    (tenant, day, month, limits is None, *arguments(event, marks)),
                 ).fetchone()
-                if limits is None:
-                    connection.execute("DELETE FROM glassbox.budgets WHERE tenant = %s", (tenant,))
-                else:
-                    connection.execute(
-                        "INSERT INTO glassbox.budgets (tenant, day_usd, month_usd) VALUES (%s, %s, %s) "
-                        "ON CONFLICT (tenant) DO UPDATE SET day_usd = excluded.day_usd, "
-                        "month_usd = excluded.month_usd, updated_at = now()",
-                        (tenant, limits.get(c.BUDGET_PERIOD_DAY), limits.get(c.BUDGET_PERIOD_MONTH)),
-                    )
-                connection.execute("SELECT pg_notify(%s, %s)", (schema.CHANNEL, schema.CHANGED_BUDGETS))
+            except pg_errors.SerializationFailure as error:
+                raise ChangeConflict(f"the budget of {tenant} changed meanwhile: {describe(error)}") from None
+            _complete(event, row)
             self._read_budgets(connection)
-            return limits_of(*row) if row else None
+            before = event.get("before")
+            return dict(before) if isinstance(before, Mapping) else None
 
         return self.db.call("budget_set", operation, timeout=max(self.db.timeout, 5.0))
 
@@ -411,87 +576,87 @@ class PostgresState(State):
         return self.db.call("budget_read", operation, timeout=max(self.db.timeout, 5.0))
 
     # ------------------------------------------------------------------ spend
-    def _ensure_row(self, connection: psycopg.Connection[Any], tenant: str, day: str) -> None:
-        if (tenant, day) not in self._rows_known:
-            connection.execute(
-                "INSERT INTO glassbox.spend (tenant, day) VALUES (%s, %s) ON CONFLICT DO NOTHING", (tenant, _day(day))
-            )
-            if len(self._rows_known) > 10_000:
-                self._rows_known.clear()
-            self._rows_known.add((tenant, day))
-
-    def reserve(self, tenant: str, limits: Mapping[str, float], usd: float, day: str) -> Reservation:
+    def reserve(
+        self,
+        tenant: str,
+        limits: Mapping[str, float],
+        usd: float,
+        day: str,
+        total: Mapping[str, float] | None = None,
+    ) -> Reservation:
         first, following = month_bounds(day)
-        params = {
-            "tenant": tenant,
-            "day": _day(day),
-            "first": _day(first),
-            "next": _day(following),
-            "usd": usd,
-            "day_limit": limits.get(c.BUDGET_PERIOD_DAY),
-            "month_limit": limits.get(c.BUDGET_PERIOD_MONTH),
-            "ttl": RESERVATION_SECONDS,
-        }
+        arguments_ = (
+            tenant,
+            _day(day),
+            _day(first),
+            _day(following),
+            usd,
+            limits.get(c.BUDGET_PERIOD_DAY),
+            limits.get(c.BUDGET_PERIOD_MONTH),
+            total is not None,
+            TOTAL_BUDGET,
+            (total or {}).get(c.BUDGET_PERIOD_DAY),
+            (total or {}).get(c.BUDGET_PERIOD_MONTH),
+            float(RESERVATION_SECONDS),
+        )
 
         def operation(connection: psycopg.Connection[Any]) -> Reservation:
-            self._ensure_row(connection, tenant, day)
-            row = connection.execute(_RESERVE, params).fetchone()
-            if row is not None:
-                return Reservation(tenant, day, usd, row[0])
+            row = connection.execute(
+                f"SELECT reservation, refused FROM glassbox.spend_reserve({', '.join(['%s'] * 12)})", arguments_
+            ).fetchone()
+            if row is not None and row[0] is not None:
+                return Reservation(tenant, day, usd, row[0], total=total is not None)
+            over, over_limits = (TOTAL_BUDGET, total or {}) if row and row[1] == "total" else (tenant, limits)
+            params = {"tenant": over, "day": _day(day), "first": _day(first), "next": _day(following)}
             figures = connection.execute(_USED, params).fetchone()
-            if figures is None:  # the row vanished (cleared by hand): make it again next time
-                self._rows_known.discard((tenant, day))
-                raise StateUnavailable(f"spend of tenant {tenant} on {day} is missing; retry")
-            used = {c.BUDGET_PERIOD_DAY: float(figures[0]), c.BUDGET_PERIOD_MONTH: float(figures[1])}
-            for period, limit in limits.items():
+            used = {
+                c.BUDGET_PERIOD_DAY: float(figures[0]) if figures else 0.0,
+                c.BUDGET_PERIOD_MONTH: float(figures[1]) if figures else 0.0,
+            }
+            for period, limit in over_limits.items():
                 if used[period] >= limit or used[period] + usd > limit:
-                    raise BudgetExceeded(tenant, period, used[period], limit, usd)
-            raise BudgetExceeded(tenant, c.BUDGET_PERIOD_DAY, used[c.BUDGET_PERIOD_DAY], usd, usd)  # a race: refuse
+                    raise BudgetExceeded(over, period, used[period], limit, usd)
+            raise BudgetExceeded(over, c.BUDGET_PERIOD_DAY, used[c.BUDGET_PERIOD_DAY], usd, usd)  # a race: refuse
 
         return self.db.call("reserve", operation)
 
-    def _change(self, row: Any, tenant: str, day: str, usd: float) -> SpendChange:
-        spent, others = float(row[0]), float(row[1])
-        return SpendChange(tenant, day, spent - usd, spent, others + spent - usd, others + spent)
+    @staticmethod
+    def _changes(row: Any, tenant: str, day: str, usd: float) -> SpendChange:
+        """The tenant's (and the total's, when booked) spend before and after adding ``usd``."""
+        spent, others, total_spent, total_others = (float(v) if v is not None else None for v in row)
+        total = None
+        if total_spent is not None and total_others is not None:
+            total = SpendChange(
+                TOTAL_BUDGET, day, total_spent - usd, total_spent, total_others + total_spent - usd,
+                total_others + total_spent,
+            )  # fmt: skip
+        assert spent is not None and others is not None
+        return SpendChange(tenant, day, spent - usd, spent, others + spent - usd, others + spent, total)
 
-    def settle(self, reservation: Reservation, usd: float) -> SpendChange:
-        first, following = month_bounds(reservation.day)
-        params = {
-            "id": reservation.handle,
-            "usd": usd,
-            "tenant": reservation.tenant,
-            "day": _day(reservation.day),
-            "first": _day(first),
-            "next": _day(following),
-        }
-
-        def operation(connection: psycopg.Connection[Any]) -> SpendChange:
-            row = connection.execute(_SETTLE, params).fetchone()
-            if row is None:  # its day row was removed by hand meanwhile
-                row = connection.execute(_ADD, params).fetchone()
-            return self._change(row, reservation.tenant, reservation.day, usd)
-
-        change = self.db.call("settle", operation)
-        reservation.done = True
-        return change
-
-    def add_spend(self, tenant: str, usd: float, day: str) -> SpendChange:
+    def _book(self, handle: Any, tenant: str, day: str, usd: float, total: bool) -> SpendChange:
         first, following = month_bounds(day)
-        params = {"usd": usd, "tenant": tenant, "day": _day(day), "first": _day(first), "next": _day(following)}
+        params = (handle, usd, tenant, _day(day), _day(first), _day(following), total, TOTAL_BUDGET)
 
         def operation(connection: psycopg.Connection[Any]) -> SpendChange:
-            return self._change(connection.execute(_ADD, params).fetchone(), tenant, day, usd)
+            row = connection.execute("SELECT * FROM glassbox.spend_settle(%s, %s, %s, %s, %s, %s, %s, %s)", params)
+            return self._changes(row.fetchone(), tenant, day, usd)
 
         return self.db.call("settle", operation)
 
+    def settle(self, reservation: Reservation, usd: float) -> SpendChange:
+        change = self._book(reservation.handle, reservation.tenant, reservation.day, usd, reservation.total)
+        reservation.done = True
+        return change
+
+    def add_spend(self, tenant: str, usd: float, day: str, total: bool = False) -> SpendChange:
+        return self._book(None, tenant, day, usd, total)
+
     def mark_threshold(self, tenant: str, period: str, period_key: str, ratio: float, limit: float) -> bool:
         def operation(connection: psycopg.Connection[Any]) -> bool:
-            cursor = connection.execute(
-                "INSERT INTO glassbox.budget_thresholds (tenant, period, period_key, ratio, limit_usd) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (tenant, period, period_key, ratio, limit),
-            )
-            return cursor.rowcount == 1
+            row = connection.execute(
+                "SELECT glassbox.budget_threshold_mark(%s, %s, %s, %s, %s)", (tenant, period, period_key, ratio, limit)
+            ).fetchone()
+            return bool(row and row[0])
 
         return self.db.call("settle", operation)
 
@@ -518,17 +683,13 @@ class PostgresState(State):
     ) -> tuple[str, str] | None:
         if limits.seconds and now - arrived >= limits.seconds:
             return RequestUsage(0, 0.0, 0, arrived).refusal(request_id, limits, now)
-        params = {
-            "id": request_id,
-            "arrived": arrived,
-            "calls": limits.calls,
-            "usd": limits.usd,
-            "tokens": limits.tokens,
-            "seconds": limits.seconds,
-        }
+        params = (request_id, arrived, limits.calls, limits.usd, limits.tokens, limits.seconds)
 
         def operation(connection: psycopg.Connection[Any]) -> tuple[str, str] | None:
-            if connection.execute(_COUNT_CALL, params).fetchone() is not None:
+            counted = connection.execute(
+                "SELECT glassbox.request_count_call(%s, %s, %s, %s, %s, %s)", params
+            ).fetchone()
+            if counted is not None and counted[0] is not None:
                 return None
             row = connection.execute(
                 "SELECT calls, usd, tokens, extract(epoch FROM started_at), extract(epoch FROM now()) "
@@ -547,11 +708,7 @@ class PostgresState(State):
 
     def add_request_spend(self, request_id: str, usd: float, tokens: int) -> None:
         def operation(connection: psycopg.Connection[Any]) -> None:
-            connection.execute(
-                "UPDATE glassbox.request_usage SET usd = usd + %s, tokens = tokens + %s, updated_at = now() "
-                "WHERE request_id = %s",
-                (usd, tokens, request_id),
-            )
+            connection.execute("SELECT glassbox.request_add_spend(%s, %s, %s)", (request_id, usd, tokens))
 
         self.db.call("request_spend", operation)
 
@@ -565,27 +722,7 @@ class PostgresState(State):
         self.db.close()
 
 
-# The day row is held by the UPDATE (concurrent reservations of one tenant queue on it and re-check the limits
-# against its newest version); the month adds the tenant's other days of the month.
-_RESERVE = """
-WITH others AS (
-    SELECT coalesce(sum(spent_usd + reserved_usd), 0) AS usd FROM glassbox.spend
-    WHERE tenant = %(tenant)s AND day >= %(first)s AND day < %(next)s AND day <> %(day)s
-), held AS (
-    UPDATE glassbox.spend s SET reserved_usd = s.reserved_usd + %(usd)s
-    FROM others
-    WHERE s.tenant = %(tenant)s AND s.day = %(day)s
-      AND (%(day_limit)s::float8 IS NULL OR (s.spent_usd + s.reserved_usd < %(day_limit)s
-           AND s.spent_usd + s.reserved_usd + %(usd)s <= %(day_limit)s))
-      AND (%(month_limit)s::float8 IS NULL OR (others.usd + s.spent_usd + s.reserved_usd < %(month_limit)s
-           AND others.usd + s.spent_usd + s.reserved_usd + %(usd)s <= %(month_limit)s))
-    RETURNING s.tenant, s.day
-)
-INSERT INTO glassbox.reservations (tenant, day, usd, expires_at)
-SELECT tenant, day, %(usd)s, now() + make_interval(secs => %(ttl)s::float8) FROM held
-RETURNING id
-"""
-
+# The spend of a tenant (or of every tenant together) of the day and of the month, spent or reserved.
 _USED = """
 SELECT s.spent_usd + s.reserved_usd,
        s.spent_usd + s.reserved_usd + (SELECT coalesce(sum(o.spent_usd + o.reserved_usd), 0) FROM glassbox.spend o
@@ -593,32 +730,5 @@ SELECT s.spent_usd + s.reserved_usd,
 FROM glassbox.spend s WHERE s.tenant = %(tenant)s AND s.day = %(day)s
 """
 
-_OTHER_DAYS = """(SELECT coalesce(sum(o.spent_usd), 0) FROM glassbox.spend o
-    WHERE o.tenant = %(tenant)s AND o.day >= %(first)s AND o.day < %(next)s AND o.day <> %(day)s)"""
-
-_SETTLE = f"""
-WITH released AS (DELETE FROM glassbox.reservations WHERE id = %(id)s RETURNING usd)
-UPDATE glassbox.spend SET spent_usd = spent_usd + %(usd)s,
-    reserved_usd = greatest(reserved_usd - coalesce((SELECT usd FROM released), 0), 0)
-WHERE tenant = %(tenant)s AND day = %(day)s
-RETURNING spent_usd, {_OTHER_DAYS}
-"""
-
-_ADD = f"""
-INSERT INTO glassbox.spend AS s (tenant, day, spent_usd) VALUES (%(tenant)s, %(day)s, %(usd)s)
-ON CONFLICT (tenant, day) DO UPDATE SET spent_usd = s.spent_usd + excluded.spent_usd
-RETURNING spent_usd, {_OTHER_DAYS}
-"""
-
-# The first call of a request inserts its row; every later one (from any host) counts only within the limits.
-_COUNT_CALL = """
-INSERT INTO glassbox.request_usage AS r (request_id, calls, started_at) VALUES (%(id)s, 1, to_timestamp(%(arrived)s))
-ON CONFLICT (request_id) DO UPDATE SET calls = r.calls + 1, updated_at = now(),
-    started_at = least(r.started_at, excluded.started_at)
-WHERE (%(calls)s = 0 OR r.calls < %(calls)s)
-  AND (%(usd)s = 0 OR r.usd < %(usd)s)
-  AND (%(tokens)s = 0 OR r.tokens < %(tokens)s)
-  AND (%(seconds)s = 0 OR now() - least(r.started_at, excluded.started_at)
-       < make_interval(secs => %(seconds)s::float8))
-RETURNING calls
-"""
+# The arguments of one audit event in a control-change function (glassbox.audit.rows.arguments).
+_CONTROL_EVENT = ", ".join(["%s"] * 12)

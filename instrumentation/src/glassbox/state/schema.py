@@ -1,23 +1,32 @@
-"""The PostgreSQL schema of the shared state, versioned: glassbox creates and migrates it itself.
+"""The PostgreSQL schema of the shared state, versioned: ``glassbox state migrate`` creates and migrates it.
 
-``glassbox state migrate`` applies what is missing (each process also does on first use); the version applied
-is in ``glassbox.schema_version``. A database whose schema is newer than this glassbox knows is refused with a
-clear error rather than used. Concurrent migrations (many replicas starting at once) are serialised by an
-advisory lock.
+``glassbox state migrate --admin-url ...`` applies what is missing, as the role that owns the schema; apps never
+migrate (their role cannot): an app that finds an older schema says so and follows GLASSBOX_STATE_FAILURE until an
+operator migrates. The version applied is in ``glassbox.schema_version``. A database whose schema is newer than
+this glassbox knows is refused with a clear error rather than used. Concurrent migrations are serialised by an
+advisory lock. Versions 2 and later are SQL files in ``glassbox/state/sql/``.
 
-Roles (created when the migrating role may create roles; grant them to your login roles):
+Roles (group roles, created when the migrating role may create roles; grant them to your login roles):
 
-* ``glassbox_writer``: what an app needs. Spend, budgets, kill switch and request usage read and written; the
-  audit tables only read and appended to (INSERT, no UPDATE, DELETE or TRUNCATE).
-* ``glassbox_reader``: reads the audit trail and the rest (``glassbox audit verify|export``, dashboards).
+* ``glassbox_writer``: what an app needs, and nothing more. It reads the state and the audit trail, and changes
+  them only by calling the SECURITY DEFINER functions of version 2 (appending audit events, reserving and booking
+  spend, counting a request's calls, turning the kill switch on or off and changing a budget, each change chained
+  into the audit trail in its own transaction). It has no INSERT, UPDATE, DELETE or TRUNCATE on any table, owns
+  nothing, and cannot write the success record of a control change without making the change.
+* ``glassbox_reader``: reads everything (``glassbox audit verify|export``, ``glassbox story``, dashboards) and may
+  append only the record of its own reading.
 * ``glassbox_tenant_auditor``: reads the audit events of the tenants ``glassbox.audit_readers`` lists for the
-  login role, nothing else (row-level security).
+  login role (row-level security), nothing else.
 
-A trigger refuses UPDATE, DELETE and TRUNCATE on the audit tables for everyone, the owner included.
+Triggers refuse UPDATE, DELETE and TRUNCATE on the audit tables and any record that is not the next one after
+the head, whoever writes. The table owner can still disable triggers: that role is the operator's, never an
+app's, and with pgaudit loaded (sql/pgaudit.sql) every such statement and every read of the audit table is
+recorded by PostgreSQL itself (docs/security.md).
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Final
 
 SCHEMA: Final = "glassbox"
@@ -170,60 +179,13 @@ CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON glassbox.audit_c
 ALTER TABLE glassbox.audit_log ENABLE ROW LEVEL SECURITY;
 """
 
-# Roles exist once per cluster: created only when missing, and only by a role allowed to create roles.
-_ROLES = """
-DO $$
-DECLARE
-    name text;
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = current_user AND (rolsuper OR rolcreaterole)) THEN
-        RETURN;
-    END IF;
-    FOREACH name IN ARRAY ARRAY['glassbox_writer', 'glassbox_reader', 'glassbox_tenant_auditor'] LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = name) THEN
-            EXECUTE format('CREATE ROLE %I NOLOGIN', name);
-        END IF;
-    END LOOP;
-END $$;
-"""
 
-# Grants and policies for the roles that exist; idempotent, applied after every migration.
-_GRANTS = """
-DO $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'glassbox_writer') THEN
-        GRANT USAGE ON SCHEMA glassbox TO glassbox_writer;
-        GRANT SELECT ON glassbox.schema_version TO glassbox_writer;
-        GRANT SELECT, INSERT, UPDATE, DELETE ON glassbox.spend, glassbox.reservations, glassbox.budgets,
-            glassbox.budget_thresholds, glassbox.kill_switch, glassbox.request_usage TO glassbox_writer;
-        GRANT USAGE ON SEQUENCE glassbox.reservations_id_seq TO glassbox_writer;
-        GRANT SELECT, INSERT ON glassbox.audit_log, glassbox.audit_checkpoints TO glassbox_writer;
-        GRANT EXECUTE ON FUNCTION glassbox.audit_append(bigint, text, text, text, text[], text[], text[], text[],
-            text[], text[], text[], text[], text[]) TO glassbox_writer;
-        DROP POLICY IF EXISTS writer_reads ON glassbox.audit_log;
-        DROP POLICY IF EXISTS writer_appends ON glassbox.audit_log;
-        CREATE POLICY writer_reads ON glassbox.audit_log FOR SELECT TO glassbox_writer USING (true);
-        CREATE POLICY writer_appends ON glassbox.audit_log FOR INSERT TO glassbox_writer WITH CHECK (true);
-    END IF;
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'glassbox_reader') THEN
-        GRANT USAGE ON SCHEMA glassbox TO glassbox_reader;
-        GRANT SELECT ON ALL TABLES IN SCHEMA glassbox TO glassbox_reader;
-        DROP POLICY IF EXISTS reader_reads ON glassbox.audit_log;
-        CREATE POLICY reader_reads ON glassbox.audit_log FOR SELECT TO glassbox_reader USING (true);
-    END IF;
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'glassbox_tenant_auditor') THEN
-        GRANT USAGE ON SCHEMA glassbox TO glassbox_tenant_auditor;
-        GRANT SELECT ON glassbox.audit_log, glassbox.audit_checkpoints, glassbox.audit_readers,
-            glassbox.schema_version TO glassbox_tenant_auditor;
-        DROP POLICY IF EXISTS tenant_auditor_reads ON glassbox.audit_log;
-        CREATE POLICY tenant_auditor_reads ON glassbox.audit_log FOR SELECT TO glassbox_tenant_auditor
-            USING (tenant IN (SELECT r.tenant FROM glassbox.audit_readers r WHERE r.role_name = current_user));
-    END IF;
-END $$;
-"""
+def _sql(name: str) -> str:
+    return resources.files("glassbox.state").joinpath("sql", name).read_text(encoding="utf-8")
+
 
 # (version, statements): append a new entry for each change; never edit one that has shipped.
-MIGRATIONS: Final[tuple[tuple[int, str], ...]] = ((1, _TABLES),)
+MIGRATIONS: Final[tuple[tuple[int, str], ...]] = ((1, _TABLES), (2, _sql("v2_least_privilege.sql")))
 # Run by `glassbox state migrate` every time (so roles made later get their grants) and after each migration.
-ROLE_SETUP: Final = (_ROLES, _GRANTS)
+ROLE_SETUP: Final = (_sql("roles.sql"), _sql("grants.sql"), _sql("pgaudit.sql"))
 LATEST: Final = MIGRATIONS[-1][0]
