@@ -254,3 +254,33 @@ def test_a_state_url_password_never_shows_whatever_its_characters(
     assert password not in redact_url(f"could not connect to {raw}: refused")
     logged = " ".join(record.getMessage() for record in caplog.records)
     assert password not in logged
+
+
+def test_an_app_s_own_control_success_event_is_refused_with_its_reason_not_spooled_forever(
+    pg_writer_url: str, monkeypatch: pytest.MonkeyPatch, telemetry: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """glassbox.audit("kill_switch.off", outcome="success") with the fleet's state: the database would refuse it
+    (only the change writes it), so it is refused at once, counted and named, and the spool stays empty."""
+    from glassbox import audit
+    from glassbox import conventions as c
+    from glassbox.audit import events as audit_events
+
+    monkeypatch.setenv("GLASSBOX_STATE_URL", pg_writer_url)
+    audit_events.use_log(None)
+    dropped = telemetry.total(c.METRIC_TELEMETRY_DROPPED, reason="refused_by_log")
+    audit("kill_switch.off", outcome="success", resource={"type": "kill_switch", "id": "*"})
+    audit("refund.issue", resource={"type": "order", "id": "o-1"})  # an ordinary event still goes in
+    assert telemetry.total(c.METRIC_TELEMETRY_DROPPED, reason="refused_by_log") == dropped + 1
+    assert any("recorded by the change itself" in r.getMessage() for r in caplog.records)
+    assert [r["action"] for r in chained(pg_writer_url)] == ["refund.issue"]
+    state = audit_events._get()
+    assert state.spool is not None and state.spool.pending() == 0
+
+
+def test_the_schema_and_the_package_name_the_same_control_actions() -> None:
+    from glassbox import conventions as c
+    from glassbox.state.schema import MIGRATIONS
+
+    sql = dict(MIGRATIONS)[2]
+    listed = "(" + ", ".join(f"'{action}'" for action in c.CONTROL_CHANGE_ACTIONS) + ")"
+    assert f"actions[i] IN {listed}" in sql

@@ -308,6 +308,17 @@ def audit(action: str, **fields: Any) -> dict[str, Any]:
             instruments.get().count_dropped("audit", "log_unavailable")
             emit(event)
             return event
+        if _made_by_its_change(event) and not hasattr(log, "checkpoints"):
+            # The fleet's chain takes a control change's success only from the change itself (the state's
+            # function, in its transaction): refused here, with the reason, rather than spooled forever.
+            refusal = ValueError(f"a {action} success is recorded by the change itself (glassbox.set_kill_switch, "
+                                 "glassbox budgets), not by glassbox.audit")  # fmt: skip
+            state.failures.add(1, {c.AUDIT_MODE: _mode()})
+            state_module.report(f"audit event {action!r} refused", refusal)
+            if _mode() == "fail-closed":
+                raise AuditRefused(f"audit event {action!r} not recorded: {refusal}") from refusal
+            instruments.get().count_dropped("audit", "refused_by_log")
+            return event
         moved: list[Any] = []
         try:
             if spool.pending() or spool.sweep_due():  # what waited goes in first, in order
@@ -326,6 +337,12 @@ def audit(action: str, **fields: Any) -> dict[str, Any]:
     state.events.add(1, {c.AUDIT_OUTCOME: event["outcome"]["status"]})
     emit(event, log=_log_name(log), chain=getattr(log, "chain_id", None))
     return event
+
+
+def _made_by_its_change(event: Mapping[str, Any]) -> bool:
+    """Whether ``event`` is the success record of a control change (written, with the fleet's state, by the
+    change's own transaction)."""
+    return event.get("action") in c.CONTROL_CHANGE_ACTIONS and (event.get("outcome") or {}).get("status") == "success"
 
 
 def _log_name(log: Any) -> str:
