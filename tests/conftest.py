@@ -209,6 +209,7 @@ def _global_telemetry() -> Telemetry:
 def telemetry(_global_telemetry: Telemetry) -> Telemetry:
     _global_telemetry.spans.clear()
     _global_telemetry.logs.clear()
+    _global_telemetry.instruments.tenants.forget()  # each test's tenants get their own labels, whatever ran before
     return _global_telemetry
 
 

@@ -6,7 +6,6 @@ real openai SDK and the real httpx2 instrumentation to the stub LLM server, whic
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import threading
 import time
@@ -14,7 +13,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import openai
 import pytest
 import uvicorn
@@ -31,6 +29,7 @@ from glassbox import conventions as c
 from glassbox.instruments import Instruments
 
 from ..conftest import EXAMPLES, Telemetry, free_port
+from ..test_attribution import call, server_span
 
 FORGED = 'evil\n{"forged":1}'
 FORGED_ENCODED = "evil%0A%7B%22forged%22%3A1%7D"
@@ -64,20 +63,6 @@ def build_app(model_url: str | None = None) -> tuple[Any, dict[str, Any]]:
 
     FastAPIInstrumentor.instrument_app(app)
     return edge.AttributionMiddleware(app), seen
-
-
-def call(app: Any, path: str, headers: dict[str, str]) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return await client.get(path, headers=headers)
-
-    return asyncio.run(go())
-
-
-def server_span(telemetry: Telemetry) -> Any:
-    (span,) = [s for s in telemetry.finished() if s.kind == trace.SpanKind.SERVER]
-    return span
 
 
 def tenant_labels(telemetry: Telemetry) -> set[str]:

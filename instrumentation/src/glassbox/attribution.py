@@ -308,6 +308,12 @@ class TenantLimiter:
         self._kept: frozenset[str] = frozenset()
         self._kept_at = float("-inf")
 
+    def forget(self) -> None:
+        """Free every label slot: the next tenants seen take them again, first come first served."""
+        with self._lock:
+            self._seen.clear()
+            self._others = 0
+
     def always_label_from(self, always_label: Callable[[], Collection[str]] | None) -> None:
         """Name (or replace) the source of the tenants that always keep their own label; read it at once."""
         with self._lock:
