@@ -82,8 +82,9 @@ def run(backend: str, where: str, watchers: int, toggles: int) -> list[float]:
     try:
         for _ in range(toggles):
             on = not on
+            event = switch_event(on)  # built before the clock starts, as the command builds it before its write
             started = time.time()
-            controller.set_kill_switch(on, None, "benchmark", "bench", switch_event(on))
+            controller.set_kill_switch(on, None, "benchmark", "bench", event)
             for _ in range(watchers):
                 _pid, state, seen_at = changes.get(timeout=10)
                 assert state == on
