@@ -153,8 +153,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "GLASSBOX_STATE_URL",
         "",
-        "Shared state for every host: `postgresql://user:password@host:5432/db` (spend, budgets, kill switch, "
-        "request limits, audit trail); empty: the single-host files below.",
+        "Shared state for every host: `postgresql://app-role:password@host:5432/db`, the app's login role a member "
+        "of `glassbox_writer` and nothing more (spend, budgets, kill switch, request limits, audit trail); empty: "
+        "the single-host files below.",
     ),
     Setting(
         "GLASSBOX_STATE_ADMIN_URL",
