@@ -135,3 +135,28 @@ def test_state_status_and_migrate_say_what_the_state_is(
     else:
         assert code == 0 and f"schema already at version {LATEST}" in out and "glassbox_writer" in out
         assert "reads of the audit table: recorded by pgaudit" in out
+
+
+def test_state_role_makes_a_login_role_of_one_group_with_the_password_from_the_environment(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import uuid
+
+    import psycopg
+
+    from glassbox.state.postgres import check_role
+
+    name = f"app_{uuid.uuid4().hex[:8]}"
+    monkeypatch.delenv("GLASSBOX_STATE_ROLE_PASSWORD", raising=False)
+    assert state_main(["role", name, "--writer", "--admin-url", pg_url]) == 2  # never a password on the command line
+    assert "set GLASSBOX_STATE_ROLE_PASSWORD" in capsys.readouterr().err
+    monkeypatch.setenv("GLASSBOX_STATE_ROLE_PASSWORD", "a password with spaces & @")
+    monkeypatch.setenv("GLASSBOX_STATE_ADMIN_URL", pg_url)
+    assert state_main(["role", name, "--writer"]) == 0
+    assert f"{name} logs in as a member of glassbox_writer" in capsys.readouterr().out
+    host, database = pg_url.rsplit("@", 1)[1].rsplit("/", 1)
+    with psycopg.connect(f"postgresql://{name}@{host}/{database}", password="a password with spaces & @") as app:
+        assert not check_role(app).privileged
+        assert app.execute("SELECT pg_has_role('glassbox_writer', 'MEMBER')").fetchone() == (True,)
+    assert state_main(["role", name, "--reader", "--admin-url", "postgresql://nobody:x@127.0.0.1:1/none"]) == 1
+    assert "x@" not in capsys.readouterr().err

@@ -17,7 +17,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -27,9 +28,15 @@ from glassbox.state import schema
 
 GROUPS = {"writer": schema.ROLE_WRITER, "reader": schema.ROLE_READER, "tenant_auditor": schema.ROLE_TENANT_AUDITOR}
 PASSWORD_VARIABLE = "GLASSBOX_STATE_ROLE_PASSWORD"
+T = TypeVar("T")
 
 
-def _admin_url(given: str | None, command: str) -> str | None:
+def _as_owner(command: str, given: str | None, work: Callable[[psycopg.Connection[Any]], T]) -> tuple[int, T | None]:
+    """``work`` on a connection as the schema's owner (``given``, else GLASSBOX_STATE_ADMIN_URL): (0, its result),
+    or an exit status (2: no usable URL, 1: the database refused) with the reason on stderr and None."""
+    from glassbox.state.base import StateUnavailable
+    from glassbox.state.postgres import Database, StateConfigError, describe
+
     url = given or str(settings.get("GLASSBOX_STATE_ADMIN_URL"))
     if not url:
         print(
@@ -37,35 +44,37 @@ def _admin_url(given: str | None, command: str) -> str | None:
             "state needs no migration)",
             file=sys.stderr,
         )
-        return None
-    return url
-
-
-def _migrate(admin_url: str | None) -> int:
-    from glassbox.state.base import StateUnavailable
-    from glassbox.state.postgres import Database, StateConfigError, describe, migrate, pgaudit_on
-
-    url = _admin_url(admin_url, "migrate")
-    if url is None:
-        return 2
+        return 2, None
     try:
         database = Database(url, 10.0)
     except StateConfigError as error:
-        print(f"state migrate: {error}", file=sys.stderr)
-        return 2
+        print(f"state {command}: {error}", file=sys.stderr)
+        return 2, None
     try:
         with database.connect() as connection:
-            before, after = migrate(connection, roles=True)
-            roles = connection.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (list(schema.ROLES),))
-            present = sorted(row[0] for row in roles)
-            audited_reads = pgaudit_on(connection)
+            return 0, work(connection)
     except (psycopg.Error, StateUnavailable) as error:
-        print(f"state migrate: {database.safe_url}: {describe(error)}", file=sys.stderr)
-        return 1
+        print(f"state {command}: {database.safe_url}: {describe(error)}", file=sys.stderr)
+        return 1, None
     finally:
         database.close()
+
+
+def _migrate(admin_url: str | None) -> int:
+    from glassbox.state.postgres import migrate, pgaudit_on, redact_url
+
+    def work(connection: psycopg.Connection[Any]) -> tuple[int, int, list[str], bool]:
+        before, after = migrate(connection, roles=True)
+        roles = connection.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (list(schema.ROLES),))
+        return before, after, sorted(row[0] for row in roles), pgaudit_on(connection)
+
+    code, done = _as_owner("migrate", admin_url, work)
+    if done is None:
+        return code
+    before, after, present, audited_reads = done
+    where = redact_url(admin_url or str(settings.get("GLASSBOX_STATE_ADMIN_URL")))
     change = f"from version {before} to {after}" if before != after else f"already at version {after}"
-    print(f"state migrate: {database.safe_url}: schema {change}")
+    print(f"state migrate: {where}: schema {change}")
     missing = sorted(set(schema.ROLES) - set(present))
     print(f"  roles: {', '.join(present) or 'none'}" + (f" (not created: {', '.join(missing)}; needs CREATEROLE)"
                                                          if missing else ""))  # fmt: skip
@@ -79,31 +88,22 @@ def _migrate(admin_url: str | None) -> int:
 
 
 def _role(args: argparse.Namespace) -> int:
-    from glassbox.state.postgres import Database, StateConfigError, create_login_role, describe
+    from glassbox.state.postgres import create_login_role
 
     password = os.environ.get(PASSWORD_VARIABLE, "")
     if not password:
         print(f"state role: set {PASSWORD_VARIABLE} to the new role's password", file=sys.stderr)
         return 2
-    url = _admin_url(args.admin_url, "role")
-    if url is None:
-        return 2
-    group = "tenant_auditor" if args.tenant_auditor else ("reader" if args.reader else "writer")
-    try:
-        database = Database(url, 10.0)
-    except StateConfigError as error:
-        print(f"state role: {error}", file=sys.stderr)
-        return 2
-    try:
-        with database.connect() as connection:
-            create_login_role(connection, args.name, password, GROUPS[group], args.tenant_auditor or ())
-    except psycopg.Error as error:
-        print(f"state role: {database.safe_url}: {describe(error)}", file=sys.stderr)
-        return 1
-    finally:
-        database.close()
+    group = GROUPS["tenant_auditor" if args.tenant_auditor else ("reader" if args.reader else "writer")]
+    code, _ = _as_owner(
+        "role",
+        args.admin_url,
+        lambda connection: create_login_role(connection, args.name, password, group, args.tenant_auditor or ()),
+    )
+    if code:
+        return code
     tenants = f" for tenants {', '.join(args.tenant_auditor)}" if args.tenant_auditor else ""
-    print(f"state role: {args.name} logs in as a member of {GROUPS[group]}{tenants}")
+    print(f"state role: {args.name} logs in as a member of {group}{tenants}")
     return 0
 
 
