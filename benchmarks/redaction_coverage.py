@@ -21,7 +21,6 @@ changes. Printed: per class, caught/total for each redactor, then the false-posi
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -32,7 +31,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import yaml
@@ -48,19 +46,11 @@ def load_corpus(path: Path = CORPUS) -> list[dict[str, Any]]:
 
 def previous_redactor() -> Callable[[str], str] | None:
     """The redactor of commit 3d498f3's glassbox/redaction.py, loaded into a temporary module (None when absent)."""
-    source = subprocess.run(
-        ["git", "show", "3d498f3:instrumentation/src/glassbox/redaction.py"], cwd=ROOT, capture_output=True, text=True
-    )
-    if source.returncode != 0:
+    from benchmarks.redaction import head_module
+
+    module = head_module("instrumentation/src/glassbox/redaction.py", "glassbox_previous_redaction")
+    if module is None:
         return None
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "glassbox_previous_redaction.py"
-        path.write_text(source.stdout)
-        spec = importlib.util.spec_from_file_location("glassbox_previous_redaction", path)
-        assert spec is not None and spec.loader is not None
-        module: ModuleType = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
     redact: Callable[[str], str] = module.build_redactor().redact
     return redact
 

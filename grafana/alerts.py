@@ -300,12 +300,13 @@ def _budget(lower: float, upper: float | None, severity: str) -> Alert:
         upper,
         "1m",
         severity,
-        f"Tenant {{{{ $labels.glassbox_tenant_id }}}} has spent {percent}% of its "
-        "{{ $labels.glassbox_budget_period }} budget",
+        f"Budget {{{{ $labels.glassbox_tenant_id }}}}: {percent}% of the {{{{ $labels.glassbox_budget_period }}}} "
+        "spent",
         f"Tenant {{{{ $labels.glassbox_tenant_id }}}} on {{{{ $labels.job }}}} has used "
         f"{'over ' + str(percent) + '%' if percent < 100 else 'all'} of its USD budget for this "
         "{{ $labels.glassbox_budget_period }}"
-        + (" (the next threshold has its own alert)." if upper is not None else "."),
+        + (" (the next threshold has its own alert)" if upper is not None else "")
+        + f"; tenant {c.BUDGET_TOTAL_TENANT} is every tenant together (the total budget).",
         f"tenant-budget-{percent}",
         Case(case(inside), "5m", ({**APP, p.TENANT: "acme", p.PERIOD: c.BUDGET_PERIOD_DAY},)),
         Case(case(quiet), "5m"),

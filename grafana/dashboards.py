@@ -573,7 +573,8 @@ def llm_cost() -> dict[str, Any]:
             Row("Refused calls"),
             timeseries(
                 "Model calls refused, by reason",
-                "Calls the guard did not make per second: kill switch, tenant budget (day/month) or request limit.",
+                "Calls the guard did not make per second: kill switch, a tenant's or the total budget (day/month), a "
+                "request limit, the shared state out of reach (fail-closed) or a prompt injection.",
                 "short",
                 Query(
                     f"sum by ({p.TENANT}, {p.label(c.LABEL_REASON)}) ({p.rate(p.sel(REFUSED, *p.APP, p.VAR_TENANT))})",

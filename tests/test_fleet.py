@@ -383,9 +383,9 @@ def test_a_chain_rewritten_and_re_signed_in_the_database_is_caught_against_loki(
         start = time.time() - 3600
 
         def all_in_loki() -> bool:
-            from glassbox.audit.loki import loki_copies
+            from glassbox.audit.loki import read_stream
 
-            return len(loki_copies(loki, start, time.time())) >= len(records)
+            return len(read_stream(loki, start, time.time()).copies) >= len(records)
 
         wait_for(all_in_loki, timeout=90, what="every audit event in Loki's audit stream")
         keys = [str(app["directory"] / "keys" / "audit.key.pub") for app in apps]

@@ -211,6 +211,15 @@ def test_custom_redaction_patterns_from_settings(monkeypatch: pytest.MonkeyPatch
     assert redactor.redact("mail x@y.org") == "mail [REDACTED:email]"
 
 
+def test_phone_numbers_are_validated_for_the_regions_the_setting_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A national number means something only in its region: a London number is a phone with GB named, and left
+    alone under the default (US), where it is not a valid number."""
+    london = "call 020 7946 0018 now"
+    assert Redactor().redact(london) == london
+    monkeypatch.setenv("GLASSBOX_REDACT_PHONE_REGIONS", "gb, US")
+    assert Redactor().redact(london) == "call [REDACTED:phone] now"
+
+
 def test_the_root_level_is_the_apps_and_basic_config_still_sets_it(
     telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -42,7 +42,6 @@ from glassbox.audit.chain import (
     public_key_path,
     record_hash,
     sign_checkpoint,
-    verify,
 )
 from glassbox.audit.spool import waiting
 from glassbox.endpoints import Endpoints
@@ -196,6 +195,24 @@ def test_both_key_files_replaced_and_the_chain_re_signed_fail_against_the_pinned
     out = capsys.readouterr().out
     expected = "not among the trusted public keys" if pinned_as == "PEM text" else "match no public key found"
     assert expected in out, out
+
+
+def test_the_fingerprint_command_names_the_key_to_pin_and_a_rotation_pins_two(
+    host: AuditLog, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    audit_events_written(6)
+    capsys.readouterr()
+    assert audit_cli.main(["fingerprint"]) == 0
+    printed = capsys.readouterr().out.split()[0]
+    assert printed == pin(host)
+    # During a key rotation the operator pins the old and the new key; the "sha256:" form is accepted as well.
+    new = Ed25519PrivateKey.generate().public_key()
+    monkeypatch.setenv("GLASSBOX_AUDIT_PUBLIC_KEY", f"{fingerprint(new)}, sha256:{printed.upper()}")
+    assert audit_cli.main(["verify"]) == 0
+    monkeypatch.setenv("GLASSBOX_AUDIT_PUBLIC_KEY", f"sha256:{fingerprint(new)}")
+    assert audit_cli.main(["verify"]) == 1, "the host's key is no longer pinned"
+    assert audit_cli.main(["fingerprint", "not-a-key"]) == 2
+    assert "neither PEM text, nor SHA-256 fingerprints" in capsys.readouterr().err
 
 
 def test_a_writer_whose_key_is_not_pinned_refuses_to_sign(
@@ -573,12 +590,3 @@ def test_a_spool_drains_by_itself_after_the_log_comes_back(
     chain = chained[0]["hash"][:32]
     assert [copies[e["id"]][1:] for e in spooled] == [[(2, chain)], [(3, chain)], [(4, chain)]]
     assert [copies[e["id"]][0][0] for e in spooled] == [None, None, None]
-
-
-def test_verify_writes_nothing_before_it_has_verified(host: AuditLog, monkeypatch: pytest.MonkeyPatch) -> None:
-    audit_events_written(3)
-    monkeypatch.setenv("GLASSBOX_AUDIT_PUBLIC_KEY", pin(host))
-    log_before, checkpoints_before = host.path.read_bytes(), host.checkpoints.read_bytes()
-    result = verify(host.path, host.checkpoints, load_public_key(public_key_path(host.key_path)))
-    assert result.ok
-    assert host.path.read_bytes() == log_before and host.checkpoints.read_bytes() == checkpoints_before

@@ -277,10 +277,13 @@ def test_an_app_s_own_control_success_event_is_refused_with_its_reason_not_spool
     assert state.spool is not None and state.spool.pending() == 0
 
 
-def test_the_schema_and_the_package_name_the_same_control_actions() -> None:
+def test_the_schema_and_the_package_name_the_same_control_actions_and_notifications() -> None:
     from glassbox import conventions as c
-    from glassbox.state.schema import MIGRATIONS
+    from glassbox.state.schema import CHANGED_BUDGETS, CHANGED_KILL_SWITCH, CHANNEL, MIGRATIONS
 
     sql = dict(MIGRATIONS)[2]
     listed = "(" + ", ".join(f"'{action}'" for action in c.CONTROL_CHANGE_ACTIONS) + ")"
     assert f"actions[i] IN {listed}" in sql
+    # the control functions notify on the channel, with the payloads, the listener waits for
+    for changed in (CHANGED_KILL_SWITCH, CHANGED_BUDGETS):
+        assert f"pg_notify('{CHANNEL}', '{changed}')" in sql

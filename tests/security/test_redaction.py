@@ -185,6 +185,55 @@ def test_credentials_in_an_http_client_url_and_in_httpx_s_log_line_are_removed(
     exported.assert_nowhere(PASSWORD, API_KEY, ACCESS_TOKEN)
 
 
+def test_a_signed_url_s_semantic_convention_parameters_are_redacted(exported: Exported) -> None:
+    """The parameters the HTTP conventions name (a pre-signed object URL's AWSAccessKeyId, Signature, sig,
+    X-Goog-Signature) lose their value, though no secret detector knows their shape."""
+    tracer = exported.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("download") as span:
+        span.set_attribute(
+            "url.full", "https://bucket.example/o?AWSAccessKeyId=ABCDEFGH12&Signature=abc&sig=x1&X-Goog-Signature=y2"
+        )
+    assert exported.span("download")["attributes"]["url.full"] == (
+        "https://bucket.example/o?AWSAccessKeyId=REDACTED&Signature=REDACTED&sig=REDACTED&X-Goog-Signature=REDACTED"
+    )
+
+
+def test_a_span_whose_redaction_fails_is_exported_without_what_it_could_not_redact(
+    exported: Exported, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redaction failing is no reason to export in clear: the span keeps its name and timing, nothing else."""
+    from glassbox.redaction import Redactor
+
+    def broken(self: Redactor, attributes: Any, skip: Any = ()) -> Any:
+        raise RuntimeError("redaction broke")
+
+    monkeypatch.setattr(Redactor, "redact_attributes", broken)
+    dropped = telemetry.total(c.METRIC_TELEMETRY_DROPPED, reason="redaction_error")
+    tracer = exported.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("charge") as span:
+        span.set_attribute("note", f"paid by {EMAIL}")
+        span.add_event("receipt", {"to": EMAIL})
+    exported_span = exported.span("charge")
+    assert exported_span["attributes"] == {} and exported_span["events"] == []
+    assert telemetry.total(c.METRIC_TELEMETRY_DROPPED, reason="redaction_error") == dropped + 1
+    exported.assert_nowhere(EMAIL)
+
+
+def test_a_log_line_whose_redaction_fails_is_replaced_not_exported_in_clear(
+    exported: Exported, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from glassbox.redaction import Redactor
+
+    def broken(self: Redactor, text: str) -> str:
+        raise RuntimeError("redaction broke")
+
+    monkeypatch.setattr(Redactor, "redact", broken)
+    exported.logger.warning("card %s on file", CARD)
+    (line,) = exported.lines()
+    assert line["message"] == "[REDACTED:redaction_failed]"
+    exported.assert_nowhere(CARD)
+
+
 def test_a_jwt_in_the_apps_own_span_attributes_and_events_is_redacted(exported: Exported) -> None:
     tracer = exported.tracer_provider.get_tracer("app")
     with tracer.start_as_current_span("login") as span:

@@ -223,12 +223,9 @@ def attributed_to(
 
 
 def _count_error() -> None:
-    try:
-        from glassbox import instruments as instruments_module
+    from glassbox import instruments  # instruments imports this module
 
-        instruments_module.get().count_dropped("traces", "attribution_error")
-    except Exception:
-        pass
+    instruments.count_dropped_quietly("traces", "attribution_error")
 
 
 def open_request(values: Mapping[str, str]) -> Token[dict[str, str] | None]:

@@ -272,8 +272,12 @@ BUDGET_PERIOD_DAY: Final = "day"
 BUDGET_PERIOD_MONTH: Final = "month"
 BUDGET_PERIODS: Final = (BUDGET_PERIOD_DAY, BUDGET_PERIOD_MONTH)
 BUDGET_ALERT_RATIOS: Final = (0.8, 0.95, 1.0)
+# The glassbox.tenant.id of the budget that caps every tenant together (and of its spend): a value no tenant id
+# can be (it holds "*").
+BUDGET_TOTAL_TENANT: Final = "*total"
 
-# Model calls the guard did not make, by reason (kill_switch, budget_day, budget_month, request_*), and whether
+# Model calls the guard did not make, by reason (kill_switch, budget_day, budget_month, budget_total_day,
+# budget_total_month, request_*, state_unavailable, prompt_injection), and whether
 # the kill switch is on (1) or off (0) in each process.
 METRIC_AI_CALLS_REFUSED: Final = "glassbox.ai.calls_refused"
 METRIC_AI_KILL_SWITCH: Final = "glassbox.ai.kill_switch"

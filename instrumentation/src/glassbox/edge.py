@@ -149,7 +149,7 @@ class AttributionMiddleware:
             address_token = attribution.set_client_address(address)
             arrived_token = attribution.set_request_arrived(time.time())
         except Exception:
-            instruments_module.get().count_dropped("traces", "attribution_error")
+            instruments_module.count_dropped_quietly("traces", "attribution_error")
             if request_token is not None:
                 attribution.close_request(request_token)
             # no attribution for this request, and none from the client's baggage either

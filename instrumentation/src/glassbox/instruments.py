@@ -6,6 +6,7 @@ the OTLP exporter to the collector, so the two can never drift.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 
@@ -131,6 +132,12 @@ class Instruments:
 
 _lock = threading.Lock()
 _instruments: Instruments | None = None
+
+
+def count_dropped_quietly(signal: str, reason: str) -> None:
+    """Count a drop on the process-wide instruments without ever raising: the code that counts goes on."""
+    with contextlib.suppress(Exception):
+        get().count_dropped(signal, reason)
 
 
 def get() -> Instruments:

@@ -84,11 +84,6 @@ def open_directory(path: str | Path, create: bool = True) -> int:
     return _open_directory(os.fspath(path))
 
 
-def ensure_directory(path: str | Path) -> None:
-    """Create ``path`` (mode 0700) when missing, or check the existing one; :class:`UnsafeFileError` if unsafe."""
-    os.close(open_directory(path))
-
-
 def open_file(
     path: str | Path,
     flags: int,
@@ -137,12 +132,10 @@ def read_file(path: str | Path, *, secret: bool = False) -> bytes:
         return file.read()
 
 
-def write_new_file(path: str | Path, data: bytes, *, secret: bool = False, mode: int | None = None) -> None:
-    """Create ``path``, which must not exist yet (``O_EXCL``), with ``data``, fsynced; mode 0600 (or ``mode``)."""
+def write_new_file(path: str | Path, data: bytes, *, secret: bool = False) -> None:
+    """Create ``path``, which must not exist yet (``O_EXCL``), with ``data``, fsynced; mode 0600."""
     descriptor = open_file(path, os.O_WRONLY, new=True, secret=secret)
     try:
-        if mode is not None:
-            os.fchmod(descriptor, mode)
         os.write(descriptor, data)
         os.fsync(descriptor)
     finally:

@@ -95,6 +95,7 @@ class HostAllowlist:
             else:
                 _logger.warning("glassbox: ignoring %r in GLASSBOX_BAGGAGE_HOSTS (not a host or *.domain)", raw)
         self._decided: dict[str, bool] = {}
+        self.allows_some = self.everything or bool(self._exact or self._suffixes)
 
     def allows(self, host: str | None) -> bool:
         if self.everything:
@@ -171,7 +172,7 @@ class AllowlistedBaggagePropagator(textmap.TextMapPropagator):
         setter: textmap.Setter[textmap.CarrierT] = textmap.default_setter,
     ) -> None:
         try:
-            if not self.allowlist.allows(destination_host(context)):
+            if not self.allowlist.allows_some or not self.allowlist.allows(destination_host(context)):
                 return
             entries = outgoing_entries(context)
             if entries:
@@ -211,12 +212,9 @@ def _checked_attribution(extracted: Context, base: Context) -> Context:
 
 
 def _count_error() -> None:
-    try:
-        from glassbox import instruments as instruments_module
+    from glassbox import instruments  # instruments imports attribution, which this module's users import first
 
-        instruments_module.get().count_dropped("traces", "propagation_error")
-    except Exception:
-        pass
+    instruments.count_dropped_quietly("traces", "propagation_error")
 
 
 def default_propagator() -> textmap.TextMapPropagator:

@@ -173,8 +173,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "GLASSBOX_GUARDRAIL_MODE",
         "enforce",
-        "Prompt-injection scoring of each model call's new input: `enforce` (critical risk refused, high audited), "
-        "`monitor` (recorded, never refused) or `off`.",
+        "Prompt-injection scoring of every message of a model call a client can have written: `enforce` "
+        "(critical risk refused, high audited), `monitor` (recorded, never refused) or `off`.",
         _choice("enforce", "monitor", "off"),
     ),
     Setting(

@@ -64,7 +64,8 @@ TAIL_BLOCK = 4096
 # The checkpoint fields a signature covers, by format: with ``every`` (now), or without (before).
 SIGNED_FIELDS = ("seq", "hash", "time", "every", "key_id")
 LEGACY_SIGNED_FIELDS = ("seq", "hash", "time")
-LOG_NAME = "file"  # how the witness and the OTel copies name the host's log (the fleet's is "central")
+# How the witness and the OTel copies name a log: the host's file, or the fleet's table.
+FILE_LOG, CENTRAL_LOG = "file", "central"
 
 _logger = logging.getLogger("glassbox")
 _reported: set[str] = set()
@@ -112,12 +113,9 @@ def report_once(what: str, error: BaseException | str) -> None:
 
 def count_dropped(reason: str) -> None:
     """Count something of the audit trail that was not done (``glassbox.telemetry.dropped{signal="audit"}``)."""
-    try:
-        from glassbox import instruments
+    from glassbox import instruments  # loaded only when something is counted: the commands need no meter
 
-        instruments.get().count_dropped("audit", reason)
-    except Exception:  # counting must not break the append that asked for it
-        pass
+    instruments.count_dropped_quietly("audit", reason)
 
 
 def report_signing_refused(key_path: Path, error: BaseException) -> None:
@@ -174,11 +172,8 @@ def _public_keys_in(pem: bytes, where: str) -> list[Ed25519PublicKey]:
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
-    """The (first) Ed25519 public key in the PEM file ``path``."""
-    try:
-        return _public_keys_in(path.read_bytes(), str(path))[0]
-    except PinError as error:
-        raise ValueError(str(error)) from None
+    """The (first) Ed25519 public key in the PEM file ``path`` (:class:`PinError`, a ValueError, when none)."""
+    return _public_keys_in(path.read_bytes(), str(path))[0]
 
 
 _FINGERPRINT = re.compile(r"^(?:sha256:)?([0-9a-f]{64})$", re.IGNORECASE)
@@ -239,17 +234,12 @@ def pinned_keys(given: Sequence[str] = (), environ: Mapping[str, str] | None = N
     return pins
 
 
-def trusted_public_keys(
-    given: Sequence[str] = (),
-    environ: Mapping[str, str] | None = None,
-    candidates: Iterable[Ed25519PublicKey] = (),
-) -> list[Ed25519PublicKey]:
-    """The public keys signatures are checked against: those pinned whole, and for a pinned fingerprint the key
-    that matches it among ``candidates`` and the keys this host can read (the ``.pub`` beside
+def trusted_public_keys(pins: Pins, environ: Mapping[str, str] | None = None) -> list[Ed25519PublicKey]:
+    """The public keys signatures are checked against: those ``pins`` hold whole (see :func:`pinned_keys`), and for
+    a pinned fingerprint the key that matches it among the keys this host can read (the ``.pub`` beside
     GLASSBOX_AUDIT_KEY_FILE, or that key itself). A ``.pub`` is only ever a candidate: a key whose fingerprint
-    is not pinned is not trusted. Empty: nothing is pinned. :class:`PinError` when a pin cannot be read."""
-    pins = pinned_keys(given, environ)
-    found = list(candidates)
+    is not pinned is not trusted. Empty: nothing is pinned."""
+    found: list[Ed25519PublicKey] = []
     if pins.fingerprints:
         key_file = Path(str(settings.get("GLASSBOX_AUDIT_KEY_FILE", environ)))
         for path in (public_key_path(key_file), key_file):
@@ -405,19 +395,12 @@ class AuditLog:
     checkpoint_every: int = 100
     checkpoint_seconds: float = 60.0
     fsync: bool = True
-    # Apps create their key on first use; the glassbox commands sign only with a key that exists.
-    create_key: bool = True
     _key: Ed25519PrivateKey | None = field(default=None, repr=False)
     _key_retry_at: float = field(default=0.0, repr=False)
     _last_checkpoint: dict[str, Any] | None = field(default=None, repr=False)
     # The checkpoint file as it was when _last_checkpoint was read from it (device, inode, size, mtime).
     _checkpoints_seen: tuple[int, int, int, int] | None = field(default=None, repr=False)
     _chain: tuple[int, int, str] | None = field(default=None, repr=False)  # (device, inode, chain id)
-    _log_path: str = field(default="", repr=False)
-    _checkpoints_path: str = field(default="", repr=False)
-
-    def __post_init__(self) -> None:
-        self._log_path, self._checkpoints_path = os.fspath(self.path), os.fspath(self.checkpoints)
 
     @property
     def chain_id(self) -> str | None:
@@ -426,7 +409,7 @@ class AuditLog:
 
     def key(self) -> Ed25519PrivateKey:
         if self._key is None:
-            self._key = load_signing_key(self.key_path, self.create_key)
+            self._key = load_signing_key(self.key_path, create=True)
         return self._key
 
     def append(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -434,9 +417,7 @@ class AuditLog:
         if CHAIN_FIELDS & set(event):
             raise ValueError("seq, prev and hash are set by the log")
         try:
-            descriptor = private_files.open_file(
-                self._log_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, group_readable=True
-            )
+            descriptor = private_files.open_file(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, group_readable=True)
         except OSError as error:
             raise AuditWriteError(f"audit log {self.path}: {error}") from error
         try:
@@ -473,11 +454,11 @@ class AuditLog:
     def _known_checkpoint(self) -> dict[str, Any] | None:
         """The newest checkpoint, whichever process signed it: read again only when the file changed."""
         try:
-            status = os.lstat(self._checkpoints_path)
+            status = os.lstat(self.checkpoints)
             seen = (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
         except OSError:
             seen = None
-        if seen is None or seen != self._checkpoints_seen:
+        if seen != self._checkpoints_seen:  # both None: still no file, and what this process signed stands
             try:
                 self._last_checkpoint = last_checkpoint(self.checkpoints) if seen else None
             except OSError:
@@ -504,7 +485,7 @@ class AuditLog:
                 self.checkpoint(record)
         except Exception as error:
             count_dropped("checkpoint_unsigned")
-            report_once(f"the audit checkpoint of record {seq} was not signed", error)
+            report_once("an audit checkpoint was not signed", error)
 
     def checkpoint(self, record: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         """Sign the head of the log (the given record, or the last one), append it to the checkpoint file and
@@ -538,6 +519,8 @@ class AuditLog:
                 os.write(descriptor, canonical(signed) + b"\n")
                 if self.fsync:
                     os.fsync(descriptor)
+                status = os.fstat(descriptor)  # this process's own write: no need to read the file again
+                self._checkpoints_seen = (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
             finally:
                 os.close(descriptor)
         except OSError as error:
@@ -546,7 +529,7 @@ class AuditLog:
         self._last_checkpoint = signed  # known from now on, even when only the witness has it
         from glassbox.audit import witness
 
-        witness.send_checkpoint(signed, LOG_NAME, chain=self.chain_id)
+        witness.send_checkpoint(signed, FILE_LOG, chain=self.chain_id)
         return signed
 
 

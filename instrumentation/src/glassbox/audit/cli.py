@@ -39,7 +39,8 @@ from typing import Any
 from glassbox import settings
 from glassbox.audit import spool, store
 from glassbox.audit.chain import (
-    LOG_NAME,
+    CENTRAL_LOG,
+    FILE_LOG,
     PinError,
     Verification,
     chain_id,
@@ -149,7 +150,7 @@ def _error(error: BaseException) -> str:
 def _verify(args: argparse.Namespace) -> int:
     try:
         pins = pinned_keys(args.public_key or [])
-        keys = trusted_public_keys(args.public_key or [])
+        keys = trusted_public_keys(pins)
     except PinError as error:
         print(f"audit verify: {error}", file=sys.stderr)
         return 2
@@ -210,7 +211,7 @@ def _against_loki(
         stream,
         args.grace,
         keys={key_id(key): key for key in keys},
-        log="central" if central is not None else LOG_NAME,
+        log=CENTRAL_LOG if central is not None else FILE_LOG,
         chain=getattr(central, "chain_id", None) if central is not None else (chain_id(first) if first else None),
     )
     print(

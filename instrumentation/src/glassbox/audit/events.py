@@ -52,9 +52,10 @@ from glassbox import attribution, instruments, private_files, settings
 from glassbox import conventions as c
 from glassbox import state as state_module
 from glassbox.audit import store
-from glassbox.audit.chain import LOG_NAME, event_digest
+from glassbox.audit.chain import CENTRAL_LOG, FILE_LOG, event_digest
 from glassbox.audit.spool import Spool
 from glassbox.audit.store import AuditStore
+from glassbox.audit.witness import NO_TRACE
 from glassbox.redaction import build_redactor
 from glassbox.version import __version__
 
@@ -64,7 +65,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 DRAIN_FIRST_RETRY_SECONDS = 0.5
 DRAIN_MAX_RETRY_SECONDS = 5.0
 # A context whose span is invalid: a copy carries its event's trace, not whatever span is current.
-_NO_TRACE = trace.set_span_in_context(trace.INVALID_SPAN, Context())
 
 
 class AuditRefused(RuntimeError):
@@ -347,7 +347,7 @@ def _made_by_its_change(event: Mapping[str, Any]) -> bool:
 
 def _log_name(log: Any) -> str:
     """How the copies name ``log``: ``file`` (the host's) or ``central`` (the fleet's)."""
-    return LOG_NAME if hasattr(log, "checkpoints") else "central"
+    return FILE_LOG if hasattr(log, "checkpoints") else CENTRAL_LOG
 
 
 def _attributes(event: Mapping[str, Any], log: str | None = None, chain: str | None = None) -> dict[str, Any]:
@@ -376,9 +376,17 @@ def _event_context(event: Mapping[str, Any]) -> Context:
     try:
         trace_id, span_id = int(str(event.get("trace_id")), 16), int(str(event.get("span_id")), 16)
     except ValueError:
-        return _NO_TRACE
+        return NO_TRACE
     span = SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
-    return trace.set_span_in_context(NonRecordingSpan(span), Context()) if span.is_valid else _NO_TRACE
+    return trace.set_span_in_context(NonRecordingSpan(span), Context()) if span.is_valid else NO_TRACE
+
+
+def record_chained_elsewhere(record: Mapping[str, Any]) -> None:
+    """A record the fleet's state chained in a change's own transaction (a kill-switch or budget change's success):
+    counted and sent like those :func:`audit` writes. Never raises."""
+    state = _get()
+    state.events.add(1, {c.AUDIT_OUTCOME: (record.get("outcome") or {}).get("status", "success")})
+    emit(record, chain=getattr(state.log, "chain_id", None))
 
 
 def emit(record: Mapping[str, Any], *, log: str | None = None, chain: str | None = None, on_span: bool = True) -> None:
@@ -390,7 +398,7 @@ def emit(record: Mapping[str, Any], *, log: str | None = None, chain: str | None
     identity when known. Call it after the transaction that chained the record has committed."""
     try:
         if log is None:
-            log = "central" if store.central() else LOG_NAME
+            log = CENTRAL_LOG if store.central() else FILE_LOG
         attributes = _attributes(record, log, chain)
         body = json.dumps({k: record[k] for k in ("actor", "resource", "outcome", "before", "after") if record.get(k)})
         _logs.get_logger("glassbox.audit", __version__).emit(

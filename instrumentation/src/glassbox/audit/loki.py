@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from glassbox import conventions as c
 from glassbox.audit.chain import Verification, event_digest, signature_problem
 from glassbox.audit.store import parse_time
-from glassbox.audit.witness import Witnessed, witnessed_checkpoint
+from glassbox.audit.witness import CHAIN_FIELD, LOG_FIELD, Witnessed, witnessed_checkpoint
 
 WINDOW_SECONDS = 7 * 86400  # below Loki's default max_query_length (30d1h)
 PAGE = 5000
@@ -47,8 +47,6 @@ SLACK_SECONDS = 3600  # Loki's timestamps are when the copy was sent: look a lit
 ID_FIELD = c.loki_field(c.AUDIT_EVENT_ID)
 SEQ_FIELD = c.loki_field(c.AUDIT_SEQUENCE)
 DIGEST_FIELD = c.loki_field(c.AUDIT_DIGEST)
-LOG_FIELD = c.loki_field(c.AUDIT_LOG)
-CHAIN_FIELD = c.loki_field(c.AUDIT_CHAIN)
 SAMPLE = 10  # sequence numbers named in one finding
 
 
@@ -172,11 +170,6 @@ def read_stream(loki: str, start: float, end: float, timeout: float = 30.0) -> S
     return stream
 
 
-def loki_copies(loki: str, start: float, end: float, timeout: float = 30.0) -> list[Copy]:
-    """Every event copy in Loki's audit stream between ``start`` and ``end`` (epoch seconds)."""
-    return read_stream(loki, start, end, timeout).copies
-
-
 def _young(record: Mapping[str, Any], now: float, grace: float) -> bool:
     try:
         return now - parse_time(str(record.get("time"))).timestamp() < grace
@@ -187,7 +180,7 @@ def _young(record: Mapping[str, Any], now: float, grace: float) -> bool:
 def compare(
     result: Verification,
     records: Iterable[Mapping[str, Any]],
-    copies: Iterable[Copy] | Stream,
+    stream: Stream,
     grace: float,
     *,
     keys: Mapping[str, Ed25519PublicKey] | None = None,
@@ -198,7 +191,6 @@ def compare(
     (signed by one of ``keys``, key id -> public key); problems go into ``result``. ``log`` and ``chain`` name
     this chain (None: any copy may be this chain's). Records younger than ``grace`` seconds are not expected in
     Loki yet."""
-    stream = copies if isinstance(copies, Stream) else Stream(list(copies))
     outcome = Comparison()
     now = time.time()
     chained = [record for record in records if isinstance(record.get("seq"), int)]
@@ -240,7 +232,7 @@ def compare(
             f"{len(outcome.missing)} records have no copy in Loki (lost on the way, or added to "
             f"the chain afterwards): sequence {sample}",
         )
-    _check_witnessed(result, outcome, stream.checkpoints, keys or {}, ours, now, grace)
+    _check_witnessed(result, outcome, stream.checkpoints, keys or {}, ours)
     return outcome
 
 
@@ -293,8 +285,6 @@ def _check_witnessed(
     witnessed: Iterable[Witnessed],
     keys: Mapping[str, Ed25519PublicKey],
     ours: Any,
-    now: float,
-    grace: float,
 ) -> None:
     seen: set[int] = set()
     for copy in witnessed:

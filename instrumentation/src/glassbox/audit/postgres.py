@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from glassbox.audit import rows, witness
 from glassbox.audit.chain import (
+    CENTRAL_LOG,
     CHAIN_FIELDS,
     AuditWriteError,
     Verification,
@@ -204,7 +205,7 @@ class PostgresAuditLog:
             if not signed:
                 connection.execute("SELECT pg_current_xact_id()")  # a durable commit: waits for the flush
         for checkpoint in signed:
-            witness.send_checkpoint(checkpoint, "central", self.chain_id)
+            witness.send_checkpoint(checkpoint, CENTRAL_LOG, self.chain_id)
         return records
 
     def _due(self, head: int, last_time: float | None, last_seq: int | None, last_every: int | None) -> list[int]:

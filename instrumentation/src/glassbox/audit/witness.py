@@ -30,7 +30,7 @@ from glassbox import conventions as c
 from glassbox.version import __version__
 
 # A context whose span is invalid: the log record gets no trace id, whatever span is current.
-_NO_TRACE = trace.set_span_in_context(trace.INVALID_SPAN, Context())
+NO_TRACE = trace.set_span_in_context(trace.INVALID_SPAN, Context())
 SIGNED_FIELD = c.loki_field(c.AUDIT_CHECKPOINT_SIGNED)
 SIGNATURE_IN_TRANSIT = "ed25519"
 LOG_FIELD = c.loki_field(c.AUDIT_LOG)
@@ -60,7 +60,7 @@ def send_checkpoint(checkpoint: Mapping[str, Any], log: str, chain: str | None =
                 severity_text="INFO",
                 attributes=attributes,
                 event_name=c.AUDIT_CHECKPOINT_EVENT_NAME,
-                context=_NO_TRACE,
+                context=NO_TRACE,
             )
         )
     except Exception:

@@ -75,7 +75,7 @@ def _list() -> int:
 
 
 def _change(tenant: str, limits: dict[str, float] | None) -> int:
-    from glassbox.audit.events import audit, build_event, emit
+    from glassbox.audit.events import audit, build_event, record_chained_elsewhere
 
     fields: dict[str, Any] = {
         "actor": actor(),
@@ -95,7 +95,7 @@ def _change(tenant: str, limits: dict[str, float] | None) -> int:
                     if attempt == CHANGE_ATTEMPTS:
                         raise
                     continue
-                emit(success)
+                record_chained_elsewhere(success)
                 break
         else:
             before = state.set_budget(tenant, limits)

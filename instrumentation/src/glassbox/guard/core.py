@@ -463,11 +463,11 @@ def set_kill_switch(
     state = state_module.get()
     try:
         if state.audits_changes:  # the state chains the success event in the change's own transaction
-            from glassbox.audit.events import build_event, emit
+            from glassbox.audit.events import build_event, record_chained_elsewhere
 
             success = build_event(action, outcome="success", reason=reason, **fields)
             state.set_kill_switch(on, tenant, reason, None if actor_id is None else str(actor_id), success)
-            emit(success)
+            record_chained_elsewhere(success)
             return
         state.set_kill_switch(on, tenant, reason, None if actor_id is None else str(actor_id))
     except (StateUnavailable, OSError) as error:

@@ -69,8 +69,8 @@ MODE_ENFORCE, MODE_MONITOR, MODE_OFF = "enforce", "monitor", "off"
 GUARDIAN_NAME = "glassbox.prompt_injection"
 REFUSED_PROMPT_INJECTION = "prompt_injection"
 # Where a scored message comes from (the glassbox.guardrail.source of its finding event).
-SOURCE_USER, SOURCE_TOOL_RESULT, SOURCE_ASSISTANT, SOURCE_DEVELOPER = "user", "tool_result", "assistant", "developer"
-SOURCES = (SOURCE_USER, SOURCE_TOOL_RESULT, SOURCE_ASSISTANT, SOURCE_DEVELOPER)
+SOURCE_USER, SOURCE_TOOL_RESULT = injection.SOURCE_USER, injection.SOURCE_TOOL_RESULT
+SOURCE_ASSISTANT, SOURCE_DEVELOPER = "assistant", "developer"
 # Roles of the model's own turns, of the app's instructions (never scored), of instructions a client may send.
 MODEL_ROLES = frozenset({"assistant", "model"})
 SYSTEM_ROLES = frozenset({"system"})
@@ -374,9 +374,10 @@ def check(call: str, kwargs: dict[str, Any]) -> str | None:
         if budget <= 0:
             instruments.get().count_dropped("traces", "guardrail_input_not_scored")
             continue
-        window = text[:budget]
-        budget -= min(len(text), injection.MAX_SCAN_CHARS)
-        fresh.append((index, key if len(window) == len(text) else None, source, window, injection.assess(window)))
+        scanned = min(len(text), injection.MAX_SCAN_CHARS)  # assess() reads a long text's head and tail
+        window = text if scanned <= budget else text[:budget]
+        budget -= scanned
+        fresh.append((index, key if window is text else None, source, window, injection.assess(window, source)))
     unavailable = False
     answers = detectors.ask(loaded, [(source, window) for _i, _k, source, window, _a in fresh]) if loaded else []
     for position, (index, key, source, _window, rules) in enumerate(fresh):

@@ -33,7 +33,14 @@ from typing import Any
 from glassbox import conventions as c
 from glassbox import settings
 from glassbox.redaction import urls
-from glassbox.redaction.detectors import Detector, QuickTest, builtin_detectors, quick_test, secret_key_pattern
+from glassbox.redaction.detectors import (
+    SEMCONV_SENSITIVE_QUERY_KEYS,
+    Detector,
+    QuickTest,
+    builtin_detectors,
+    quick_test,
+    secret_key_pattern,
+)
 
 __all__ = ["MASK_SECRET_FIELD", "Redactor", "build_redactor", "marker", "patterns_from_settings"]
 
@@ -93,15 +100,6 @@ class Redactor:
     def _count(self, kind: str) -> None:
         if self.on_redact is not None:
             self.on_redact(kind)
-
-    def needs_search(self, text: str) -> bool:
-        """False when no built-in detector can match ``text`` (the cheap test every string meets first)."""
-        quick = self._quick
-        if quick.words.search(text.lower()) is not None:
-            return True
-        if quick.triggers is not None and quick.triggers.search(text) is not None:
-            return True
-        return any(expression.search(text) is not None for expression, _ in quick.apart)
 
     def _chosen(self, text: str) -> set[int]:
         """The detectors that may match ``text``: those of every hint and trigger found (searching again from
@@ -234,10 +232,11 @@ class Redactor:
 
     # ------------------------------------------------------------------ names and attributes
     def is_secret_name(self, name: str) -> bool:
-        """True when a field named ``name`` holds a secret (``db.password``, ``x-api-key``, ``access_token``)."""
+        """True when a field named ``name`` holds a secret (``db.password``, ``x-api-key``, ``access_token``), or a
+        query parameter the HTTP semantic conventions name as sensitive (``AWSAccessKeyId``, ``sig``, ...)."""
         known = self._secret_names.get(name)
         if known is None:
-            known = _secret_name_expression().search(name) is not None
+            known = name in SEMCONV_SENSITIVE_QUERY_KEYS or _secret_name_expression().search(name) is not None
             if len(self._secret_names) >= _CLEAN_MAX_ENTRIES:
                 self._secret_names.clear()
             self._secret_names[name] = known
@@ -248,7 +247,7 @@ class Redactor:
             if "@" in text or "?" in text or "#" in text:
                 text = urls.sanitize_url(text, self.is_secret_name, self._count)
         elif "=" in text:
-            text = urls.sanitize_query(text, self.is_secret_name, self._count)
+            text = urls.sanitize_pairs(text, self.is_secret_name, self._count)
         return self.redact(text)
 
     def redact_attribute(self, name: str, value: Any) -> Any:
@@ -354,8 +353,12 @@ class Redactor:
 
 
 def patterns_from_settings() -> tuple[re.Pattern[str], ...]:
-    """The valid expressions of ``GLASSBOX_REDACT_PATTERNS`` (an invalid one is reported and skipped)."""
-    raw = settings.get("GLASSBOX_REDACT_PATTERNS")
+    """The valid expressions of ``GLASSBOX_REDACT_PATTERNS`` (an invalid one is reported and skipped, once)."""
+    return _compiled(str(settings.get("GLASSBOX_REDACT_PATTERNS")))
+
+
+@lru_cache(maxsize=8)
+def _compiled(raw: str) -> tuple[re.Pattern[str], ...]:
     extra: list[re.Pattern[str]] = []
     for pattern in (p for p in raw.split(";;") if p.strip()):
         try:

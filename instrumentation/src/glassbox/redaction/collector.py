@@ -28,14 +28,21 @@ from typing import Any
 
 from glassbox.redaction.detectors import (
     DETECT_SECRETS,
-    EXTRA_SECRET_KEYWORDS,
     Detector,
     builtin_detectors,
-    detect_secrets_keywords,
+    keyword_alternation,
+    secret_key_pattern,
 )
 
 _UNICODE_WORD = r"\p{L}\p{N}_"
 _SECRET_VALUE = r"""[^\s"'`,;&)}\]<>\\\[][^\s"'`,;&)}\]<>\\]*"""
+
+
+def _assignment_re2() -> str:
+    """The in-process ``name = value`` detector in RE2 (no look-arounds: the value is masked whole)."""
+    separator = r"""\\?["'\]]{0,2}\s*(?::=|=>|=|:)\s*\\?["'`]?"""
+    return rf"(?i){keyword_alternation()}{separator}(?:(?:bearer|basic|token|digest)\s+)?{_SECRET_VALUE}"
+
 
 # RE2 forms of glassbox's own detectors, by kind (None: not expressible, the reason is in NOT_IN_RE2).
 OWN_RE2: dict[str, tuple[str, ...] | None] = {
@@ -51,7 +58,7 @@ OWN_RE2: dict[str, tuple[str, ...] | None] = {
     "bearer": (r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}",),
     "basic_auth": None,
     "url_userinfo": (r"://[^\s/?#@:]*:[^\s/?#]*@",),
-    "secret_assignment": None,  # built from the keyword lists by _assignment_re2()
+    "secret_assignment": (_assignment_re2(),),
     "email": (
         rf"[{_UNICODE_WORD}.%+'-]{{1,64}}[@\x{{FF20}}\x{{FE6B}}][{_UNICODE_WORD}-]{{1,63}}"
         rf"(?:[.\x{{FF0E}}\x{{FF61}}\x{{3002}}][{_UNICODE_WORD}-]{{1,63}})*[.\x{{FF0E}}\x{{FF61}}\x{{3002}}]"
@@ -83,22 +90,6 @@ NOT_IN_RE2: dict[str, str] = {
     "url_query": "the collector masks `name=value` whole; the process writes `name=REDACTED` as the HTTP "
     "semantic conventions say",
 }
-
-
-def _assignment_re2() -> str:
-    library = "|".join(detect_secrets_keywords())
-    extra = "|".join(EXTRA_SECRET_KEYWORDS)
-    keyword = rf"(?:(?:{library})\w*|(?:{extra})\b)"
-    return rf"""(?i){keyword}\\?["'\]]{{0,2}}\s*(?::=|=>|=|:)\s*\\?["'`]?(?:(?:bearer|basic|token|digest)\s+)?""" + (
-        _SECRET_VALUE
-    )
-
-
-def blocked_key_pattern() -> str:
-    """Attribute names whose whole value is masked (the in-process ``secret_key_pattern``, in RE2)."""
-    library = "|".join(detect_secrets_keywords())
-    extra = "|".join(EXTRA_SECRET_KEYWORDS)
-    return rf"(?i)(?:^|[^a-z0-9])(?:{library}|{extra})$"
 
 
 # A look-around without nested groups, and a group that only held look-behinds once they are dropped.
@@ -143,8 +134,6 @@ def blocked_values() -> list[tuple[str, str, str]]:
 
     for detector in builtin_detectors():
         if not detector.source.startswith(DETECT_SECRETS):
-            if detector.kind == "secret_assignment":
-                add(detector.kind, detector.source, _assignment_re2())
             for expression in OWN_RE2.get(detector.kind) or ():
                 add(detector.kind, detector.source, expression)
         else:
@@ -154,22 +143,12 @@ def blocked_values() -> list[tuple[str, str, str]]:
     return values
 
 
-def library_left_out() -> list[tuple[str, str]]:
-    """(kind, expression) of the detect-secrets expressions that RE2 cannot express."""
-    return [
-        (detector.kind, expression)
-        for detector in builtin_detectors()
-        if detector.source.startswith(DETECT_SECRETS)
-        for expression in library_re2(detector)[1]
-    ]
-
-
 def processor_config() -> dict[str, Any]:
     """The ``redaction`` processor block of the collector configs."""
     return {
         "allow_all_keys": True,
         "redact_all_types": True,
-        "blocked_key_patterns": [blocked_key_pattern()],
+        "blocked_key_patterns": [secret_key_pattern()],
         "blocked_values": [expression for _, _, expression in blocked_values()],
         # No per-record summary attributes: on metrics they would create new series.
         "summary": "silent",

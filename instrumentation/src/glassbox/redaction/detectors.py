@@ -80,10 +80,16 @@ class Detector:
         return frozenset(hint.lower() for hint in (*self.hints, *self.ignore_case_hints))
 
 
+def _shortest(words: set[str]) -> set[str]:
+    """``words`` without those that start with another of them (finding the shorter one finds both)."""
+    return {w for w in words if not any(o != w and w.startswith(o) for o in words)}
+
+
 def _trie(words: set[str]) -> str:
-    """One expression that finds any of ``words``, shaped as a trie so that each position costs one path."""
+    """One expression that finds any of ``words`` (a word that starts with another is found as that one), shaped
+    as a trie so that each position costs one path."""
     tree: dict[str, dict[str, Any]] = {}
-    for word in words:
+    for word in _shortest(words):
         node = tree
         for char in word:
             node = node.setdefault(char, {})
@@ -132,7 +138,7 @@ class QuickTest:
 
 def quick_test(detectors: Sequence[Detector]) -> QuickTest:
     words = {word for d in detectors for word in d.words}
-    minimal = {w for w in words if not any(o != w and w.startswith(o) for o in words)}
+    minimal = _shortest(words)
     word_detectors = {
         short: tuple(i for i, d in enumerate(detectors) if any(w.startswith(short) for w in d.words))
         for short in minimal
@@ -278,7 +284,7 @@ EXTRA_SECRET_KEYWORDS = (
 SEMCONV_SENSITIVE_QUERY_KEYS = ("AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature")
 
 
-def _keyword_alternation() -> str:
+def keyword_alternation() -> str:
     library = "|".join(detect_secrets_keywords())
     extra = "|".join(EXTRA_SECRET_KEYWORDS)
     # detect-secrets lets a suffix follow its keywords (password_secure = ...); glassbox's must end the name.
@@ -293,7 +299,7 @@ def secret_key_pattern() -> str:
 
 
 def _assignment_pattern() -> re.Pattern[str]:
-    keyword = _keyword_alternation()
+    keyword = keyword_alternation()
     separator = r"""\\?["'\]]{0,2}\s*(?::=|=>|=|:)\s*"""
     # A value already replaced (``[REDACTED:kind]``, or ``REDACTED`` as the HTTP conventions write it) is left.
     quoted = r"""\\?(?P<quote>["'`])(?P<quoted>(?!\[?REDACTED\b)[^"'`\n]{1,512}?)\\?(?P=quote)"""
@@ -316,8 +322,7 @@ def _assignment_anchor() -> re.Pattern[str]:
     words = {
         form for keyword in (*detect_secrets_keywords(), *EXTRA_SECRET_KEYWORDS) for form in literal_forms(keyword)
     }
-    minimal = {w for w in words if not any(o != w and w.startswith(o) for o in words)}
-    return re.compile(_trie(minimal))
+    return re.compile(_trie(words))
 
 
 def _assignment_check(text: str, match: re.Match[str]) -> tuple[int, int] | None:

@@ -14,9 +14,8 @@ from urllib.parse import unquote_plus
 REDACTED = "REDACTED"
 
 
-def _sanitize_pairs(text: str, is_secret_name: Callable[[str], bool], on_redact: Callable[[str], None]) -> str:
-    if "=" not in text:
-        return text
+def sanitize_pairs(text: str, is_secret_name: Callable[[str], bool], on_redact: Callable[[str], None]) -> str:
+    """``a=1&api_key=x`` -> ``a=1&api_key=REDACTED`` (a query, or a fragment of such pairs)."""
     pairs = text.split("&")
     changed = False
     for index, pair in enumerate(pairs):
@@ -26,11 +25,6 @@ def _sanitize_pairs(text: str, is_secret_name: Callable[[str], bool], on_redact:
             on_redact("url_query")
             changed = True
     return "&".join(pairs) if changed else text
-
-
-def sanitize_query(query: str, is_secret_name: Callable[[str], bool], on_redact: Callable[[str], None]) -> str:
-    """``a=1&api_key=x`` -> ``a=1&api_key=REDACTED``."""
-    return _sanitize_pairs(query, is_secret_name, on_redact)
 
 
 def sanitize_url(url: str, is_secret_name: Callable[[str], bool], on_redact: Callable[[str], None]) -> str:
@@ -46,8 +40,8 @@ def sanitize_url(url: str, is_secret_name: Callable[[str], bool], on_redact: Cal
         if at >= 0 and rest[authority_start:at] != f"{REDACTED}:{REDACTED}":
             rest = f"{rest[:authority_start]}{REDACTED}:{REDACTED}{rest[at:]}"
             on_redact("url_userinfo")
-    if question_mark:
-        query = _sanitize_pairs(query, is_secret_name, on_redact)
-    if hash_mark:
-        fragment = _sanitize_pairs(fragment, is_secret_name, on_redact)
+    if "=" in query:
+        query = sanitize_pairs(query, is_secret_name, on_redact)
+    if "=" in fragment:
+        fragment = sanitize_pairs(fragment, is_secret_name, on_redact)
     return f"{rest}{question_mark}{query}{hash_mark}{fragment}"

@@ -26,8 +26,8 @@ RESERVATION_SECONDS = 15 * 60
 REQUEST_USAGE_SECONDS = 24 * 3600
 # Everywhere a tenant can be named, "*" stands for every tenant (the kill switch, the budgets).
 EVERY_TENANT = "*"
-# The budget that caps every tenant together (and its spend): a key no tenant id can be (it holds "*").
-TOTAL_BUDGET = "*total"
+# The budget that caps every tenant together (and its spend).
+TOTAL_BUDGET = c.BUDGET_TOTAL_TENANT
 
 
 class StateUnavailable(RuntimeError):

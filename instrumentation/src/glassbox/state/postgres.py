@@ -246,8 +246,6 @@ class Database:
                 # The server answered and refused this call (a privilege, a check of the schema's functions): no
                 # reason to make the next calls wait.
                 self.on_failure(name)
-                if isinstance(error, pg_errors.SerializationFailure):
-                    raise
                 raise StateUnavailable(f"{self.safe_url}: {describe(error)}") from error
             reason = describe(error)
         self.trip(reason)

@@ -34,10 +34,12 @@ ROLE_WRITER: Final = "glassbox_writer"
 ROLE_READER: Final = "glassbox_reader"
 ROLE_TENANT_AUDITOR: Final = "glassbox_tenant_auditor"
 ROLES: Final = (ROLE_WRITER, ROLE_READER, ROLE_TENANT_AUDITOR)
-# pg_advisory_lock keys: one for migrations, one that serialises the audit chain's appends.
+# pg_advisory_lock keys: one for migrations; the other is what version 1's audit_append locked (version 2 locks
+# glassbox.audit_head's row instead, and keeps the argument for its callers).
 MIGRATION_LOCK: Final = 0x676C617373000001
 AUDIT_LOCK: Final = 0x676C617373000002
-# The channel LISTEN/NOTIFY tells every process on; the payload names what changed.
+# The channel LISTEN/NOTIFY tells every process on; the payload names what changed (the control-change functions
+# of sql/v2_least_privilege.sql notify with the same names: a test checks).
 CHANNEL: Final = "glassbox_state"
 CHANGED_KILL_SWITCH: Final = "kill_switch"
 CHANGED_BUDGETS: Final = "budgets"
