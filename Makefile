@@ -110,7 +110,7 @@ bench: venv collector postgres hey
 	$(BIN)/python benchmarks/kill_switch.py
 
 docs: venv
-	$(BIN)/python -m glassbox.docs README.md
+	$(BIN)/python -m glassbox.cli.docs README.md
 
 # Dashboards, alert rules, contact points and policies from grafana/dashboards.py and grafana/alerts.py.
 dashboards: venv

@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT / "instrumentation" / "src"))
 from opentelemetry import baggage  # noqa: E402
 from opentelemetry.context import Context  # noqa: E402
 
-from glassbox import attribution, edge  # noqa: E402
+from glassbox import attribution  # noqa: E402
 from glassbox import conventions as c  # noqa: E402
+from glassbox.integrations import asgi_attribution as edge  # noqa: E402
 
 VALUES = {c.TENANT_ID: "acme", c.USER_ID: "jane@example.com", c.SESSION_ID: "s-1", c.REQUEST_ID: "req-42"}
 HEADER = b"plan=gold,region=eu-west-1,glassbox.tenant.id%20=evil"

@@ -5,7 +5,8 @@
 Each mode is a ``logging.Logger`` with one ``StreamHandler`` writing to an ``io.StringIO``:
 
 * ``plain``: ``logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")``, no filter;
-* ``json``: ``glassbox.logs.GlassboxLogFilter()`` on the handler and ``glassbox.logs.JsonLogFormatter("bench")``;
+* ``json``: ``glassbox.sdk.logs.GlassboxLogFilter()`` on the handler and
+  ``glassbox.sdk.logs.JsonLogFormatter("bench")``;
 * ``json, no filter`` (for information only): the JSON formatter without the filter, to split the cost.
 
 One record is ``log.info("answered question about %s", topic, extra={"model": ...})``. The time per record is
@@ -22,7 +23,7 @@ import sys
 import time
 
 from glassbox import instruments
-from glassbox.logs import GlassboxLogFilter, JsonLogFormatter
+from glassbox.sdk.logs import GlassboxLogFilter, JsonLogFormatter
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 TARGET_RATIO = 2.0

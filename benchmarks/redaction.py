@@ -7,12 +7,12 @@ Both sides run in this process on the same inputs, made with the real OpenTeleme
 
 * spans: the three spans of one chat-service request (the FastAPI server span, the httpx client span with its
   ``url.full``, the GenAI ``chat`` span with usage and cost), each request with its own request, user and
-  response ids, as :class:`glassbox.spans.GlassboxSpanProcessor` ends them (its exporting processor does
+  response ids, as :class:`glassbox.sdk.span_processor.GlassboxSpanProcessor` ends them (its exporting processor does
   nothing). ``before`` is the processor of commit 3d498f3 (``git show 3d498f3:instrumentation/src/glassbox/
   spans.py``, loaded into a temporary module), which redacted only opted-in content; ``after`` is the work
   tree's, which redacts every string of every span. A fourth span with an exception event is measured apart.
 * log records: the app's ``answered chat`` line with two extras and uvicorn's access line, through
-  :class:`glassbox.logs.GlassboxLogFilter` and then the log record processor (the OTLP path), ``before`` with
+  :class:`glassbox.sdk.logs.GlassboxLogFilter` and then the log record processor (the OTLP path), ``before`` with
   commit 3d498f3's logs.py and redactor, ``after`` with the work tree's.
 
 Printed per item: the median of the rounds in microseconds for each side, and after/before. Rounds alternate
@@ -141,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     from opentelemetry.sdk.trace import SpanProcessor
 
     from glassbox import instruments as instruments_module
-    from glassbox import logs, spans
     from glassbox.instruments import Instruments
+    from glassbox.sdk import logs
+    from glassbox.sdk import span_processor as spans
 
     old_redaction = head_module("instrumentation/src/glassbox/redaction.py", "glassbox_head_redaction")
     old_spans = head_module("instrumentation/src/glassbox/spans.py", "glassbox_head_spans")

@@ -29,8 +29,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from glassbox import conventions as c
-from glassbox import story
-from glassbox.endpoints import Endpoints
+from glassbox.cli import story
+from glassbox.stack_addresses import Endpoints
 
 TARGET_SECONDS = 2.0
 

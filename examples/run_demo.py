@@ -27,7 +27,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
-from glassbox.endpoints import Endpoints
+from glassbox.stack_addresses import Endpoints
 
 HERE = Path(__file__).resolve().parent
 STATE = HERE.parent / ".state" / "demo"

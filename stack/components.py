@@ -23,11 +23,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from glassbox.endpoints import resolve
+from glassbox.stack_addresses import resolve
 from grafana.alerts import RUNBOOK_URL_VARIABLE, RUNBOOKS, render_runbook_url
 from stack.binaries import ROOT, find_binary, missing_reason
 
-# The native run's own settings; hosts and ports come from glassbox.endpoints, the one table of them.
+# The native run's own settings; hosts and ports come from glassbox.stack_addresses, the one table of them.
 NATIVE_DEFAULTS: dict[str, str] = {
     "GLASSBOX_LISTEN_ADDRESS": "127.0.0.1",
     "GLASSBOX_METRICS_RETENTION": "90d",

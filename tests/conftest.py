@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from glassbox import attribution, metric_labels
+from glassbox import attribution
 from glassbox import conventions as c
 from glassbox import instruments as instruments_module
 from glassbox import state as state_module
@@ -38,10 +38,11 @@ from glassbox.audit.chain import AuditLog
 from glassbox.guard import GuardInstrumentor, budgets
 from glassbox.guard import core as guard_core
 from glassbox.instruments import Instruments
-from glassbox.logs import GlassboxLogRecordProcessor
-from glassbox.spans import GlassboxSpanProcessor
+from glassbox.sdk import metric_labels
+from glassbox.sdk.logs import GlassboxLogRecordProcessor
+from glassbox.sdk.span_processor import GlassboxSpanProcessor
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
@@ -188,7 +189,7 @@ def _global_telemetry() -> Telemetry:
         from opentelemetry.instrumentation.genai.openai_agents import OpenAIAgentsInstrumentor
         from opentelemetry.instrumentation.google_genai import GoogleGenAiSdkInstrumentor
 
-        from glassbox.litellm_spans import LiteLLMInstrumentor
+        from glassbox.integrations.litellm import LiteLLMInstrumentor
 
         OpenAIInstrumentor().instrument()
         AnthropicInstrumentor().instrument()

@@ -24,12 +24,13 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
 
 import glassbox
-from glassbox import attribution, distro, edge
+from glassbox import attribution
 from glassbox import conventions as c
 from glassbox.instruments import Instruments
-
-from ..conftest import EXAMPLES, Telemetry, free_port
-from ..test_attribution import call, server_span
+from glassbox.integrations import asgi_attribution as edge
+from glassbox.sdk import distro
+from tests.conftest import EXAMPLES, Telemetry, free_port
+from tests.glassbox.test_attribution import call, server_span
 
 FORGED = 'evil\n{"forged":1}'
 FORGED_ENCODED = "evil%0A%7B%22forged%22%3A1%7D"

@@ -30,7 +30,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import glassbox
 from glassbox import conventions as c
-from glassbox.audit import cli as audit_cli
 from glassbox.audit import events as audit_events
 from glassbox.audit import loki
 from glassbox.audit.chain import (
@@ -44,10 +43,10 @@ from glassbox.audit.chain import (
     sign_checkpoint,
 )
 from glassbox.audit.spool import waiting
-from glassbox.endpoints import Endpoints
-
-from ..binaries import requires
-from ..conftest import Telemetry, instrumented_env
+from glassbox.cli import audit as audit_cli
+from glassbox.stack_addresses import Endpoints
+from tests.conftest import Telemetry, instrumented_env
+from tests.support.binaries import requires
 
 EVERY = 5
 
@@ -432,7 +431,7 @@ def test_copies_in_loki_must_all_agree_with_the_record(move: str) -> None:
 def test_a_cut_tail_is_caught_against_a_real_loki(tmp_path: Path) -> None:
     """The app's copies and checkpoints go through the real collector into a real Loki; the tail and its
     checkpoint are cut from the host's files; the host alone cannot tell, Loki can."""
-    from ..stack_fixtures import new_stack, otlp_http, wait_for
+    from tests.support.stack_fixtures import new_stack, otlp_http, wait_for
 
     stack = new_stack(tmp_path / "stack")
     try:

@@ -19,8 +19,7 @@ from glassbox import state as state_module
 from glassbox.guard import GuardInstrumentor, budgets
 from glassbox.guard import core as guard
 from glassbox.state import TOTAL_BUDGET
-
-from ..conftest import Telemetry
+from tests.conftest import Telemetry
 
 # Each call of ask() costs about 0.0000068 USD at gpt-4o-mini's prices (the stub's usage): these budgets allow a
 # handful of calls.

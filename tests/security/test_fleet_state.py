@@ -25,8 +25,7 @@ from glassbox.audit.postgres import PostgresAuditLog
 from glassbox.audit.rows import Marks, arguments
 from glassbox.state import TOTAL_BUDGET, BudgetExceeded
 from glassbox.state.postgres import Database, PostgresState, check_role
-
-from ..conftest import Postgres
+from tests.conftest import Postgres
 
 DAY = "2026-12-07"
 
@@ -207,7 +206,7 @@ def test_rotating_tenant_ids_stops_at_the_total_budget_on_every_host(pg_writer_u
 
 def test_doctor_fails_an_app_that_connects_as_the_owner_or_a_superuser(postgres: Postgres, pg_url: str) -> None:
     """The careless operator's move: every replica gets the admin URL. `glassbox doctor` says so and fails."""
-    from glassbox.doctor import FAIL, PASS, state_check
+    from glassbox.cli.doctor import FAIL, PASS, state_check
 
     superuser = state_check({"GLASSBOX_STATE_URL": pg_url})
     assert superuser is not None and superuser.result == FAIL and "is a superuser" in superuser.detail

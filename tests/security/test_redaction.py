@@ -33,12 +33,12 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from glassbox import attribution, logs
+from glassbox import attribution
 from glassbox import conventions as c
-from glassbox.spans import GlassboxSpanProcessor
-
-from ..conftest import ROOT, Telemetry, free_port, stop, wait_http
-from ..otlp_receiver import OTLPReceiver, attributes
+from glassbox.sdk import logs
+from glassbox.sdk.span_processor import GlassboxSpanProcessor
+from tests.conftest import ROOT, Telemetry, free_port, stop, wait_http
+from tests.support.otlp_receiver import OTLPReceiver, attributes
 
 # Crafted secrets and personal data (none is real).
 PROVIDER_KEY = "sk-proj-Zx9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0Lm"
@@ -335,7 +335,7 @@ def test_an_exception_logged_with_its_traceback_is_redacted(exported: Exported) 
 @contextmanager
 def redaction_only_collector(receiver: OTLPReceiver) -> Iterator[str]:
     """The project's collector with only collector/config.yaml's redaction processor, exporting to ``receiver``."""
-    from ..test_collector_config import collector
+    from tests.stack.test_collector_config import collector
 
     redaction = yaml.safe_load((ROOT / "collector" / "config.yaml").read_text())["processors"]["redaction"]
     port, health = free_port(), free_port()

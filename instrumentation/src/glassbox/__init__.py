@@ -14,18 +14,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from glassbox.activities import Activity, activity, running_activity
-from glassbox.agents import agent, tool
+from glassbox.api.activities import Activity, activity, running_activity
+from glassbox.api.agents import agent, tool
+from glassbox.api.evaluations import evaluation, feedback
+from glassbox.api.queues import track_queue, untrack_queue
 from glassbox.attribution import attributed_to, set_tenant
 from glassbox.audit.events import AuditRefused, audit, audited
-from glassbox.evaluations import evaluation, feedback
-from glassbox.queues import track_queue, untrack_queue
 from glassbox.version import __version__
 
 if TYPE_CHECKING:
     from glassbox.guard import AICallRefused, canned_answer, is_fallback, set_fallback, set_kill_switch
     from glassbox.guard.guardrail import trusted_history
-    from glassbox.pipeline import configure
+    from glassbox.sdk.pipeline import configure
 
 # public name imported on first use -> the module that defines it
 _LATER = {
@@ -35,7 +35,7 @@ _LATER = {
     "set_fallback": "glassbox.guard",
     "set_kill_switch": "glassbox.guard",
     "trusted_history": "glassbox.guard.guardrail",
-    "configure": "glassbox.pipeline",
+    "configure": "glassbox.sdk.pipeline",
 }
 
 

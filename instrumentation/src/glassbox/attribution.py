@@ -2,9 +2,10 @@
 
 Where the values come from is ``GLASSBOX_ATTRIBUTION_SOURCE``:
 
-* ``headers`` (the default): the edge (:mod:`glassbox.edge`) reads them from request headers that a trusted
-  proxy sets, e.g. after authentication, and strips from what clients send. They travel as W3C baggage and are
-  read back from the baggage of a context, whichever instrumentation extracted it (HTTP, gRPC, messaging).
+* ``headers`` (the default): the edge (:mod:`glassbox.integrations.asgi_attribution`) reads them from request
+  headers that a trusted proxy sets, e.g. after authentication, and strips from what clients send. They travel
+  as W3C baggage and are read back from the baggage of a context, whichever instrumentation extracted it
+  (HTTP, gRPC, messaging).
 * ``app``: the app names them itself, from its own authentication, with :func:`set_tenant` or
   :func:`attributed_to`. Client headers and inbound baggage are then never read for these keys, anywhere: the
   values live under a context key of glassbox's own, which no propagator fills, and in a per-request slot that

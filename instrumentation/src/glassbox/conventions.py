@@ -297,7 +297,7 @@ METRIC_AUDIT_WRITE_FAILURES: Final = "glassbox.audit.write_failures"
 METRIC_AUDIT_SPOOLED: Final = "glassbox.audit.spooled"
 
 # Request-scoped metrics (recorded by the upstream instrumentations or by glassbox) that get the tenant label
-# from the baggage of the context they are recorded in (see glassbox.metric_labels).
+# from the baggage of the context they are recorded in (see glassbox.sdk.metric_labels).
 TENANT_LABELLED_METRICS: Final = frozenset(
     {
         METRIC_TOKEN_USAGE,

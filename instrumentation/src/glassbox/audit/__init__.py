@@ -8,5 +8,5 @@
 * :mod:`glassbox.audit.spool`: where fail-open events wait when the log cannot take them;
 * :mod:`glassbox.audit.witness`: signed checkpoints sent to Loki's audit stream, the chain's witness;
 * :mod:`glassbox.audit.loki`: the chain and its checkpoints compared with the copies in Loki;
-* :mod:`glassbox.audit.cli`: ``glassbox audit verify | export | fingerprint``.
+* :mod:`glassbox.cli.audit`: ``glassbox audit verify | export | fingerprint``.
 """

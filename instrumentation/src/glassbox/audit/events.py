@@ -11,7 +11,8 @@ the fleet's table with GLASSBOX_STATE_URL, glassbox.audit.postgres), an OTel log
 ``glassbox.audit``, routed by the collector to Loki's audit stream, with a digest of the event that
 ``glassbox audit verify --against-loki`` compares), and an event on the current span. Tenant and request id come
 from the baggage, trace and span ids from the current span, the source address from the request being served
-(glassbox.edge) unless ``source`` is given; ``before``/``after`` are redacted like every log line.
+(glassbox.integrations.asgi_attribution) unless ``source`` is given; ``before``/``after`` are redacted like
+every log line.
 
 GLASSBOX_AUDIT_MODE decides what happens when the log cannot be written (a failing disk or database, or a log
 file refused as unsafe by glassbox.private_files): ``fail-open`` (default) keeps the event in the process's

@@ -4,7 +4,7 @@
 * :mod:`glassbox.guard.instrumentor`: :class:`GuardInstrumentor`, which wraps the model SDKs' calls;
 * :mod:`glassbox.guard.budgets`: the budgets (file and shared state), their gauges and thresholds;
 * :mod:`glassbox.guard.fallbacks`: canned answers in the SDKs' own types;
-* :mod:`glassbox.guard.cli`: ``glassbox budgets`` and ``glassbox kill-switch``.
+* :mod:`glassbox.cli.guard`: ``glassbox budgets`` and ``glassbox kill-switch``.
 """
 
 from glassbox.guard.core import AICallRefused, Fallback, set_fallback, set_kill_switch

@@ -199,7 +199,7 @@ def bedrock_request(params: dict[str, Any]) -> dict[str, Any]:
 def litellm_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     """A ``litellm.completion(model, messages, ...)`` call as the arguments the guard reads: the provider's
     ``model`` id, the ``provider`` LiteLLM resolves it to (semconv spelling), the input and output limit."""
-    from glassbox.litellm_spans import provider_and_model
+    from glassbox.integrations.litellm import provider_and_model
 
     provider, model = provider_and_model(args, kwargs)
     request = {name: kwargs[name] for name in (*INPUT_ARGUMENTS, *OUTPUT_LIMIT_ARGUMENTS, "stream") if name in kwargs}

@@ -1,0 +1,1 @@
+"""What an app calls by hand: agents and tools, activities, queues, evaluations and feedback."""

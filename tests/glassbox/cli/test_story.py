@@ -1,0 +1,242 @@
+"""`glassbox story`: every section present, partial when a backend is down, PII masked, and on the real stack
+the whole request (traces by request id, model and tool calls with cost, logs, audit decisions)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from glassbox import conventions as c
+from glassbox.audit.chain import AuditLog
+from glassbox.cli import story
+from glassbox.stack_addresses import Endpoints
+from glassbox.state.postgres import migrate
+from tests.conftest import free_port
+from tests.e2e.test_demo_subprocess import demo_app, headers
+from tests.support.binaries import requires
+from tests.support.stack_fixtures import new_stack, otlp_http, wait_for
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+PII = ("jane.doe@example.com", "+1 415-555-0132", "sk-proj-Zx9Qw8Er7Ty6Ui5Op4As3Df2")
+
+
+def nothing_listening() -> Endpoints:
+    ports = {name: str(free_port()) for name in ("GLASSBOX_TEMPO_PORT", "GLASSBOX_LOKI_PORT")}
+    return Endpoints.from_environ(ports)
+
+
+def test_with_the_backends_down_the_bundle_is_partial_complete_and_masked(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "cp" / "audit.checkpoints", tmp_path / "key")
+    # Written straight to the log, unredacted, as an older writer might have: the story masks it anyway.
+    log.append({"action": "ai.model_choice", "trace_id": TRACE, "time": "2026-11-22T10:00:00+00:00",
+                "actor": {"type": "agent", "id": "planner"}, "outcome": {"status": "success",
+                "reason": "user " + " / ".join(PII)}})  # fmt: skip
+    log.append({"action": "login", "trace_id": "0" * 32, "time": "2026-11-22T10:00:01+00:00"})
+    bundle = story.Story(nothing_listening(), timeout=2, since_seconds=3600, audit_log=log.path).bundle(TRACE)
+    assert set(story.SECTIONS) <= set(bundle)
+    assert bundle["traces"] == [TRACE] and bundle["spans"] == [] and bundle["logs"] == []
+    assert [a["action"] for a in bundle["audit"]] == ["ai.model_choice"]
+    assert [d["action"] for d in bundle["decisions"]] == ["ai.model_choice"]
+    assert {note.split(":")[0] for note in bundle["missing"]} == {"tempo", "loki"}
+    assert bundle["totals"]["model_calls"] == 0 and bundle["timeline"]
+    text = json.dumps(bundle)
+    assert not [value for value in PII if value in text], text
+
+
+def test_a_request_id_with_tempo_down_finds_no_trace_and_says_why(tmp_path: Path) -> None:
+    bundle = story.Story(nothing_listening(), 2, 3600, tmp_path / "none.jsonl").bundle("req-unknown")
+    assert bundle["traces"] == [] and set(story.SECTIONS) <= set(bundle)
+    assert any(note.startswith("tempo") for note in bundle["missing"])
+
+
+def test_a_request_that_just_ended_is_found_through_the_fleet_audit_with_tempo_s_search_unavailable(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """Tempo's search lags a finished request by about a minute: its trace ids come from the audit trail."""
+    from glassbox.audit.postgres import PostgresAuditLog
+    from glassbox.state.postgres import Database
+
+    central = PostgresAuditLog(Database(pg_url, 5.0), tmp_path / "key")
+    with psycopg.connect(pg_url, autocommit=True) as connection:
+        migrate(connection)
+    first, second = "a" * 32, "b" * 32
+    for trace_id, action in ((first, "ai.tool_call"), (second, "ai.model_choice"), ("c" * 32, "login")):
+        request = "req-just-now" if action != "login" else "req-other"
+        event = {"id": uuid.uuid4().hex, "time": "2026-11-30T10:00:00+00:00", "action": action}
+        central.append({**event, "trace_id": trace_id, "request_id": request, "actor": {"type": "agent"}})
+    teller = story.Story(nothing_listening(), timeout=2, since_seconds=3600, audit_log=None, central=central)
+    bundle = teller.bundle("req-just-now")
+    assert bundle["traces"] == [first, second]
+    assert bundle["trace_sources"] == {first: ["audit"], second: ["audit"]}
+    assert [a["action"] for a in bundle["audit"]] == ["ai.tool_call", "ai.model_choice"]
+    assert {note.split(":")[0] for note in bundle["missing"]} >= {"tempo", "loki"}  # and it says why they gave none
+
+
+def test_the_command_writes_the_bundle_and_exits_1_when_nothing_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GLASSBOX_TEMPO_PORT", str(free_port()))
+    monkeypatch.setenv("GLASSBOX_LOKI_PORT", str(free_port()))
+    out = tmp_path / "story.json"
+    code = story.main(["req-nothing", "--json", str(out), "--timeout", "1", "--audit-log", str(tmp_path / "x")])
+    assert code == 1
+    assert set(story.SECTIONS) <= set(json.loads(out.read_text()))
+    assert "missing: tempo" in capsys.readouterr().out
+
+
+@requires("tempo")
+@requires("loki")
+def test_the_story_of_a_request_on_the_real_stack(stub_url: str, tmp_path: Path) -> None:
+    stack = new_stack(tmp_path)
+    try:
+        stack.up(["prometheus", "loki", "tempo", "collector"])
+        request_id = f"req-{uuid.uuid4().hex[:10]}"
+        with demo_app(stub_url, otlp_http(stack), tmp_path) as app:
+            client = httpx.Client(base_url=app["url"], timeout=30)
+            for _ in range(2):  # one request id, two traces
+                response = client.post("/agent", json={"task": "how do I export?"}, headers=headers("acme", request_id))
+                assert response.status_code == 200
+        endpoints = Endpoints.from_environ(stack.env)
+        teller = story.Story(endpoints, timeout=10, since_seconds=3600, audit_log=tmp_path / "audit" / "audit.jsonl")
+
+        def told() -> dict[str, Any] | None:
+            bundle = teller.bundle(request_id)
+            complete = len(bundle["traces"]) == 2 and len(bundle["llm_calls"]) == 8 and bundle["logs"]
+            return bundle if complete else None
+
+        bundle = wait_for(told, timeout=90, what=f"the story of {request_id}")
+        assert bundle["missing"] == []
+        starts = [min(s["start"] for s in bundle["spans"] if s["trace_id"] == t) for t in bundle["traces"]]
+        assert starts == sorted(starts)
+        assert all(call["usd"] and call["usd"] > 0 for call in bundle["llm_calls"])
+        assert bundle["totals"]["usd"] == pytest.approx(sum(call["usd"] for call in bundle["llm_calls"]))
+        assert {t["tool"] for t in bundle["tool_calls"]} == {"lookup_account", "search_docs"}
+        assert {d["action"] for d in bundle["decisions"]} == {"ai.tool_call"}
+        assert all(record["fields"].get(c.LOKI_TRACE_ID_FIELD) in bundle["traces"] for record in bundle["logs"])
+    finally:
+        stack.down()
+
+
+class RecordingBackend:
+    """Loki and Tempo on one loopback port, as far as `glassbox story` asks them: it records every query it gets
+    and answers with ``trace`` (Tempo's OTLP JSON) for any trace id, a search hit for it, and no log records."""
+
+    def __init__(self, trace: dict[str, Any] | None = None) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlsplit
+
+        self.queries: list[str] = []
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                params = parse_qs(parts.query)
+                backend.queries.extend(params.get("query", []) + params.get("q", []))
+                if parts.path.startswith("/api/traces/") and trace is not None:
+                    body: dict[str, Any] = trace
+                elif parts.path == "/api/search":
+                    body = {"traces": [{"traceID": TRACE, "startTimeUnixNano": "1"}] if trace else []}
+                else:
+                    body = {"data": {"result": []}}
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def endpoints(self) -> Endpoints:
+        port = str(self.server.server_address[1])
+        return Endpoints.from_environ({"GLASSBOX_TEMPO_PORT": port, "GLASSBOX_LOKI_PORT": port})
+
+    def __enter__(self) -> RecordingBackend:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+WIDENING = 'x" or {service_name=~".+"} | glassbox_request_id=~".+'
+
+
+def test_a_request_id_that_would_widen_the_logql_and_traceql_queries_is_refused_before_any_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with RecordingBackend() as backend:
+        teller = story.Story(backend.endpoints(), timeout=2, since_seconds=3600, audit_log=tmp_path / "none.jsonl")
+        bundle = teller.bundle(WIDENING)
+        assert backend.queries == []
+        assert bundle["traces"] == [] and bundle["query"] == "[REDACTED:invalid_identifier]"
+        assert any(note.startswith("query: not a trace id") for note in bundle["missing"])
+        assert story.main([WIDENING, "--audit-log", str(tmp_path / "none.jsonl")]) == 2
+        assert "not a trace id" in capsys.readouterr().err
+        assert backend.queries == []
+
+
+def test_a_valid_request_id_reaches_each_query_as_one_string_literal(tmp_path: Path) -> None:
+    with RecordingBackend() as backend:
+        story.Story(backend.endpoints(), 2, 3600, tmp_path / "none.jsonl").bundle("req-42:a@b.c+d")
+    logql = [q for q in backend.queries if q.startswith("{")]
+    traceql = [q for q in backend.queries if q.startswith("{ span.")]
+    assert any(q.endswith(f'{c.loki_field(c.REQUEST_ID)}="req-42:a@b.c+d"') for q in logql), backend.queries
+    assert traceql == [f'{{ span.{c.REQUEST_ID} = "req-42:a@b.c+d" }}']
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_no_value_can_end_the_query_string_literal(value: str) -> None:
+    literal = story.query_string(value)
+    assert literal[0] == literal[-1] == '"'
+    inner = literal[1:-1]
+    # every quote inside is escaped, and the literal reads back as the value (Go's unquoting of these escapes)
+    assert '"' not in inner.replace("\\\\", "").replace('\\"', "")
+    assert json.loads(literal) == value
+
+
+def test_the_bundle_masks_what_the_trace_carries(tmp_path: Path) -> None:
+    """Tempo holds whatever an app exported (an app without glassbox, a collector without redaction): the bundle
+    built from it is redacted anyway."""
+
+    def value(text: str) -> dict[str, Any]:
+        return {"stringValue": text}
+
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    span = {
+        "traceId": TRACE,
+        "spanId": "00f067aa0ba902b7",
+        "name": "GET",
+        "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000000100000000",
+        "attributes": [
+            {"key": "url.full", "value": value("https://u:pw9x@api.example.com/x?access_token=tok123&page=1")},
+            {"key": "db.password", "value": value("hunter2")},
+            {"key": "user.id", "value": value("jane.doe@example.com")},
+        ],
+        "events": [{"name": "exception", "attributes": [{"key": "exception.message", "value": value(token)}]}],
+    }
+    trace = {"batches": [{"resource": {"attributes": []}, "scopeSpans": [{"spans": [span]}]}]}
+    with RecordingBackend(trace) as backend:
+        bundle = story.Story(backend.endpoints(), 2, 3600, tmp_path / "none.jsonl").bundle(TRACE)
+    (found,) = bundle["spans"]
+    assert found["attributes"]["url.full"] == "https://REDACTED:REDACTED@api.example.com/x?access_token=REDACTED&page=1"
+    text = json.dumps(bundle)
+    for secret in ("pw9x", "tok123", "hunter2", "jane.doe@example.com", token):
+        assert secret not in text, secret
