@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 import glassbox
-from glassbox import attribution, settings
+from glassbox import attribution
 from glassbox import conventions as c
 from glassbox.sdk import distro
 from glassbox.sdk.logs import GlassboxLogRecordProcessor
@@ -179,18 +179,6 @@ def test_entry_points_are_registered() -> None:
         == "glassbox.integrations.asgi_attribution:EdgeInstrumentor"
     )
     assert "glassbox" in names("opentelemetry_post_instrument")
-
-
-def test_malformed_setting_falls_back_to_default(capsys: pytest.CaptureFixture[str]) -> None:
-    assert settings.get("GLASSBOX_MAX_TENANTS", {"GLASSBOX_MAX_TENANTS": "lots"}) == 100
-    assert settings.get("GLASSBOX_TENANT_HEADER", {"GLASSBOX_TENANT_HEADER": "bad header!"}) == "x-tenant-id"
-    assert settings.get("GLASSBOX_LOG_FORMAT", {"GLASSBOX_LOG_FORMAT": "JSON"}) == "json"
-    assert "ignoring GLASSBOX_MAX_TENANTS='lots'" in capsys.readouterr().err
-
-
-def test_readme_settings_table_matches_the_code() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert settings.markdown_table() in readme, "regenerate with `make docs`"
 
 
 def test_docs_name_only_metrics_the_code_emits() -> None:

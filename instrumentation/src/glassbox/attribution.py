@@ -77,7 +77,7 @@ def source() -> str:
     """``headers`` or ``app`` (``GLASSBOX_ATTRIBUTION_SOURCE``, read once; :func:`reset` reads it again)."""
     global _source
     if _source is None:
-        _source = str(settings.get("GLASSBOX_ATTRIBUTION_SOURCE"))
+        _source = settings.ATTRIBUTION_SOURCE.get()
     return _source
 
 

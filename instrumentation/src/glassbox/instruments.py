@@ -99,7 +99,7 @@ class Instruments:
             description="Scores of feedback and evaluation results (0..1, higher is better).",
             explicit_bucket_boundaries_advisory=list(c.EVALUATION_SCORE_BUCKETS),
         )
-        limit = settings.get("GLASSBOX_MAX_TENANTS") if max_tenants is None else max_tenants
+        limit = settings.MAX_TENANTS.get() if max_tenants is None else max_tenants
         self.tenants = TenantLimiter(
             limit,
             on_overflow=lambda: self.tenant_overflow.add(1),

@@ -147,7 +147,7 @@ class AllowlistedBaggagePropagator(textmap.TextMapPropagator):
     """W3C baggage, injected only into requests to an allowed host (see the module's description)."""
 
     def __init__(self, hosts: str | None = None) -> None:
-        self.allowlist = HostAllowlist(settings.get("GLASSBOX_BAGGAGE_HOSTS") if hosts is None else hosts)
+        self.allowlist = HostAllowlist(settings.BAGGAGE_HOSTS.get() if hosts is None else hosts)
 
     def extract(
         self,

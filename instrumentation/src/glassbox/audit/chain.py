@@ -228,7 +228,7 @@ def parse_pin(value: str, where: str = "GLASSBOX_AUDIT_PUBLIC_KEY") -> Pins:
 
 def pinned_keys(given: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> Pins:
     """What the operator pins: each ``--public-key`` value in ``given`` and GLASSBOX_AUDIT_PUBLIC_KEY."""
-    pins = parse_pin(str(settings.get("GLASSBOX_AUDIT_PUBLIC_KEY", environ) or ""))
+    pins = parse_pin(str(settings.AUDIT_PUBLIC_KEY.get(environ) or ""))
     for value in given:
         pins = pins | parse_pin(str(value), f"--public-key {value}")
     return pins
@@ -241,7 +241,7 @@ def trusted_public_keys(pins: Pins, environ: Mapping[str, str] | None = None) ->
     is not pinned is not trusted. Empty: nothing is pinned."""
     found: list[Ed25519PublicKey] = []
     if pins.fingerprints:
-        key_file = Path(str(settings.get("GLASSBOX_AUDIT_KEY_FILE", environ)))
+        key_file = Path(settings.AUDIT_KEY_FILE.get(environ))
         for path in (public_key_path(key_file), key_file):
             try:
                 found.extend(_public_keys_in(path.read_bytes(), str(path)))
@@ -635,7 +635,7 @@ def verify(
         result.problems.append(f"no checkpoint file at {checkpoints}")
     trusted = [public_key] if isinstance(public_key, Ed25519PublicKey) else list(public_key or [])
     if every is None:
-        every = int(settings.get("GLASSBOX_AUDIT_CHECKPOINT_EVERY"))
+        every = settings.AUDIT_CHECKPOINT_EVERY.get()
     check_checkpoints(result, signed, {key_id(k): k for k in trusted}, hashes, every)
     return result
 

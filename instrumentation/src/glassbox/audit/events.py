@@ -177,7 +177,7 @@ class _State:
         if self.log is None:
             self.log = store.default_log()
         if self.spool is None:
-            self.spool = new_spool(Path(settings.get("GLASSBOX_AUDIT_SPOOL_DIR")))
+            self.spool = new_spool(Path(settings.AUDIT_SPOOL_DIR.get()))
         return self.log, self.spool
 
 
@@ -228,7 +228,7 @@ def use_log(log: AuditStore | None, spool_dir: Path | None = None) -> None:
 
 
 def _mode() -> str:
-    return str(settings.get("GLASSBOX_AUDIT_MODE"))
+    return settings.AUDIT_MODE.get()
 
 
 def _party(value: Mapping[str, Any] | str | None, default_type: str) -> dict[str, Any]:

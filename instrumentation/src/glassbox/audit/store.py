@@ -40,11 +40,11 @@ class UnavailableLog:
 def file_log(environ: Mapping[str, str] | None = None) -> AuditLog:
     """The host's audit log file as the settings place it."""
     return AuditLog(
-        Path(settings.get("GLASSBOX_AUDIT_DIR", environ)) / LOG_NAME,
-        Path(settings.get("GLASSBOX_AUDIT_CHECKPOINT_DIR", environ)) / CHECKPOINTS_NAME,
-        Path(settings.get("GLASSBOX_AUDIT_KEY_FILE", environ)),
-        checkpoint_every=settings.get("GLASSBOX_AUDIT_CHECKPOINT_EVERY", environ),
-        checkpoint_seconds=settings.get("GLASSBOX_AUDIT_CHECKPOINT_SECONDS", environ),
+        Path(settings.AUDIT_DIR.get(environ)) / LOG_NAME,
+        Path(settings.AUDIT_CHECKPOINT_DIR.get(environ)) / CHECKPOINTS_NAME,
+        Path(settings.AUDIT_KEY_FILE.get(environ)),
+        checkpoint_every=settings.AUDIT_CHECKPOINT_EVERY.get(environ),
+        checkpoint_seconds=settings.AUDIT_CHECKPOINT_SECONDS.get(environ),
     )
 
 
@@ -61,16 +61,16 @@ def central_log(database: Any = None) -> Any:
         database = state.db
     return PostgresAuditLog(
         database,
-        Path(settings.get("GLASSBOX_AUDIT_KEY_FILE")),
-        checkpoint_every=settings.get("GLASSBOX_AUDIT_CHECKPOINT_EVERY"),
-        checkpoint_seconds=settings.get("GLASSBOX_AUDIT_CHECKPOINT_SECONDS"),
+        Path(settings.AUDIT_KEY_FILE.get()),
+        checkpoint_every=settings.AUDIT_CHECKPOINT_EVERY.get(),
+        checkpoint_seconds=settings.AUDIT_CHECKPOINT_SECONDS.get(),
         create_key=create_keys,
     )
 
 
 def central() -> bool:
     """Whether the audit trail is the fleet's table (GLASSBOX_STATE_URL is set)."""
-    return bool(settings.get("GLASSBOX_STATE_URL"))
+    return bool(settings.STATE_URL.get())
 
 
 def default_log() -> Any:

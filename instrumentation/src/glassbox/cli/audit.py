@@ -116,7 +116,7 @@ def _central(args: argparse.Namespace) -> Any:
         return None
     from glassbox.state.postgres import Database
 
-    return store.central_log(Database(str(settings.get("GLASSBOX_STATE_URL")), 10.0))
+    return store.central_log(Database(settings.STATE_URL.get(), 10.0))
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -249,7 +249,7 @@ def _report(result: Verification, spool_dir: Path, held_in_loki: int | None) -> 
 
 def _fingerprint(args: argparse.Namespace) -> int:
     """Print the fingerprint of each key named (default: the public key of GLASSBOX_AUDIT_KEY_FILE)."""
-    key_file = Path(str(settings.get("GLASSBOX_AUDIT_KEY_FILE")))
+    key_file = Path(settings.AUDIT_KEY_FILE.get())
     values = args.key or [str(public_key_path(key_file)) if public_key_path(key_file).exists() else str(key_file)]
     for value in values:
         try:
@@ -277,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a trusted public key: PEM file, PEM text or SHA-256 fingerprint (repeat for several; "
         "GLASSBOX_AUDIT_PUBLIC_KEY's are trusted too)",
     )
-    check.add_argument("--spool-dir", type=Path, default=Path(settings.get("GLASSBOX_AUDIT_SPOOL_DIR")))
+    check.add_argument("--spool-dir", type=Path, default=Path(settings.AUDIT_SPOOL_DIR.get()))
     check.add_argument("--against-loki", action="store_true", help="compare every record with its copies in Loki")
     check.add_argument("--loki", help="Loki's URL (default: from GLASSBOX_LOKI_HOST/PORT)")
     check.add_argument("--grace", type=float, default=120.0, help="seconds a new record may take to reach Loki")

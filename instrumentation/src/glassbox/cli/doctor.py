@@ -46,6 +46,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import format_trace_id
 
 from glassbox import conventions as c
+from glassbox import settings
 from glassbox.stack_addresses import Endpoints
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
@@ -297,7 +298,7 @@ def state_check(environ: Mapping[str, str]) -> Check | None:
     """The fleet state the apps use (GLASSBOX_STATE_URL; None when it is not set): it answers, its schema is the one
     this glassbox uses, and its role is no more than an app's (FAIL when it is a superuser or owns glassbox's
     tables: the audit trail and the budgets would not hold against the app)."""
-    url = environ.get("GLASSBOX_STATE_URL", "")
+    url = settings.STATE_URL.get(environ)
     if not url:
         return None
     try:

@@ -37,7 +37,7 @@ def _as_owner(command: str, given: str | None, work: Callable[[psycopg.Connectio
     from glassbox.state.base import StateUnavailable
     from glassbox.state.postgres import Database, StateConfigError, describe
 
-    url = given or str(settings.get("GLASSBOX_STATE_ADMIN_URL"))
+    url = given or settings.STATE_ADMIN_URL.get()
     if not url:
         print(
             f"state {command}: give --admin-url or set GLASSBOX_STATE_ADMIN_URL (the schema owner's URL; the files "
@@ -72,7 +72,7 @@ def _migrate(admin_url: str | None) -> int:
     if done is None:
         return code
     before, after, present, audited_reads = done
-    where = redact_url(admin_url or str(settings.get("GLASSBOX_STATE_ADMIN_URL")))
+    where = redact_url(admin_url or settings.STATE_ADMIN_URL.get())
     change = f"from version {before} to {after}" if before != after else f"already at version {after}"
     print(f"state migrate: {where}: schema {change}")
     missing = sorted(set(schema.ROLES) - set(present))

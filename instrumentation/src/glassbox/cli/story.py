@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from glassbox import attribution
+from glassbox import attribution, settings
 from glassbox import conventions as c
 from glassbox.audit import store
 from glassbox.redaction import build_redactor
@@ -426,7 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from glassbox.state.postgres import Database, StateConfigError
 
         try:
-            central = store.central_log(Database(os.environ["GLASSBOX_STATE_URL"], args.timeout))
+            central = store.central_log(Database(settings.STATE_URL.get(), args.timeout))
         except StateConfigError as error:
             print(f"story: {error}", file=sys.stderr)
     audit_log = args.audit_log or store.file_log().path

@@ -177,7 +177,7 @@ def install(budgets: Budgets | None, clock: Clock | None = None) -> None:
 def configure(path: str | Path | None = None) -> Budgets | None:
     """Load ``path`` (default: ``GLASSBOX_BUDGETS_FILE``); a bad file is logged once, its budgets off."""
     if path is None:
-        path = str(settings.get("GLASSBOX_BUDGETS_FILE"))
+        path = settings.BUDGETS_FILE.get()
     budgets = None
     if path:
         try:

@@ -109,14 +109,14 @@ class GuardConfig:
     @classmethod
     def from_settings(cls) -> GuardConfig:
         return cls(
-            kill_switch=bool(settings.get("GLASSBOX_KILL_SWITCH")),
+            kill_switch=settings.KILL_SWITCH.get(),
             limits=RequestLimits(
-                calls=int(settings.get("GLASSBOX_REQUEST_MAX_LLM_CALLS")),
-                usd=float(settings.get("GLASSBOX_REQUEST_MAX_USD")),
-                tokens=int(settings.get("GLASSBOX_REQUEST_MAX_TOKENS")),
-                seconds=float(settings.get("GLASSBOX_REQUEST_MAX_SECONDS")),
+                calls=settings.REQUEST_MAX_LLM_CALLS.get(),
+                usd=settings.REQUEST_MAX_USD.get(),
+                tokens=settings.REQUEST_MAX_TOKENS.get(),
+                seconds=settings.REQUEST_MAX_SECONDS.get(),
             ),
-            fail_closed=settings.get("GLASSBOX_STATE_FAILURE") == "fail-closed",
+            fail_closed=settings.STATE_FAILURE.get() == "fail-closed",
         )
 
 

@@ -69,22 +69,22 @@ _in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT)
 
 def names() -> tuple[str, ...]:
     """The detectors ``GLASSBOX_GUARDRAIL_DETECTORS`` names, in order, without repeats."""
-    raw = str(settings.get("GLASSBOX_GUARDRAIL_DETECTORS"))
+    raw = settings.GUARDRAIL_DETECTORS.get()
     return tuple(dict.fromkeys(name.strip() for name in raw.split(",") if name.strip()))
 
 
 def timeout() -> float:
-    return float(settings.get("GLASSBOX_GUARDRAIL_DETECTOR_TIMEOUT"))
+    return settings.GUARDRAIL_DETECTOR_TIMEOUT.get()
 
 
 def fail_closed() -> bool:
-    return str(settings.get("GLASSBOX_GUARDRAIL_DETECTOR_FAILURE")) == "fail-closed"
+    return settings.GUARDRAIL_DETECTOR_FAILURE.get() == "fail-closed"
 
 
 def configured() -> tuple[Loaded, ...]:
     """The configured detectors, loaded once per value of ``GLASSBOX_GUARDRAIL_DETECTORS``."""
     global _loaded
-    raw = str(settings.get("GLASSBOX_GUARDRAIL_DETECTORS"))
+    raw = settings.GUARDRAIL_DETECTORS.get()
     current = _loaded
     if current[0] == raw:
         return current[1]

@@ -116,11 +116,11 @@ _trusted: contextvars.ContextVar[bool] = contextvars.ContextVar("glassbox_guardr
 
 
 def mode() -> str:
-    return str(settings.get("GLASSBOX_GUARDRAIL_MODE"))
+    return settings.GUARDRAIL_MODE.get()
 
 
 def spans_for_every_check() -> bool:
-    return str(settings.get("GLASSBOX_GUARDRAIL_SPANS")) == "all"
+    return settings.GUARDRAIL_SPANS.get() == "all"
 
 
 def checks_counter() -> metrics.Counter:
@@ -152,7 +152,7 @@ def trusted_history() -> Iterator[None]:
 def history_is_trusted() -> bool:
     """Whether the app built the history of the calls made now (``trusted_history()`` or
     ``GLASSBOX_GUARDRAIL_HISTORY=app``)."""
-    return _trusted.get() or str(settings.get("GLASSBOX_GUARDRAIL_HISTORY")) == HISTORY_APP
+    return _trusted.get() or settings.GUARDRAIL_HISTORY.get() == HISTORY_APP
 
 
 # --------------------------------------------------------------------------- the remembered scores
@@ -199,7 +199,7 @@ cache = ScoreCache()
 
 
 def cache_size() -> int:
-    return int(settings.get("GLASSBOX_GUARDRAIL_CACHE"))
+    return settings.GUARDRAIL_CACHE.get()
 
 
 # --------------------------------------------------------------------------- what the model will read

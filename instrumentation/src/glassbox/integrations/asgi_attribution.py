@@ -40,16 +40,16 @@ Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
 
 HEADER_SETTINGS = {
-    c.TENANT_ID: "GLASSBOX_TENANT_HEADER",
-    c.USER_ID: "GLASSBOX_USER_HEADER",
-    c.SESSION_ID: "GLASSBOX_SESSION_HEADER",
-    c.REQUEST_ID: "GLASSBOX_REQUEST_ID_HEADER",
+    c.TENANT_ID: settings.TENANT_HEADER,
+    c.USER_ID: settings.USER_HEADER,
+    c.SESSION_ID: settings.SESSION_HEADER,
+    c.REQUEST_ID: settings.REQUEST_ID_HEADER,
 }
 _MAX_HEADER_BYTES = 1024
 
 
 def header_names() -> dict[str, bytes]:
-    return {key: settings.get(env).encode("latin-1") for key, env in HEADER_SETTINGS.items()}
+    return {key: setting.get().encode("latin-1") for key, setting in HEADER_SETTINGS.items()}
 
 
 def attribution_from_headers(headers: list[tuple[bytes, bytes]], names: dict[str, bytes]) -> dict[str, str]:
@@ -124,7 +124,7 @@ class AttributionMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._names = header_names()
-        self._address_header = str(settings.get("GLASSBOX_CLIENT_ADDRESS_HEADER"))
+        self._address_header = settings.CLIENT_ADDRESS_HEADER.get()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope.get("type") not in ("http", "websocket"):

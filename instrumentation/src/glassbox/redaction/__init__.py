@@ -354,7 +354,7 @@ class Redactor:
 
 def patterns_from_settings() -> tuple[re.Pattern[str], ...]:
     """The valid expressions of ``GLASSBOX_REDACT_PATTERNS`` (an invalid one is reported and skipped, once)."""
-    return _compiled(str(settings.get("GLASSBOX_REDACT_PATTERNS")))
+    return _compiled(settings.REDACT_PATTERNS.get())
 
 
 @lru_cache(maxsize=8)

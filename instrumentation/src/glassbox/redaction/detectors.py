@@ -404,7 +404,7 @@ def _ssn_check(text: str, match: re.Match[str]) -> tuple[int, int] | None:
 
 def phone_regions() -> tuple[str, ...]:
     """``GLASSBOX_REDACT_PHONE_REGIONS`` as region codes (an unknown code matches no number)."""
-    raw = settings.get("GLASSBOX_REDACT_PHONE_REGIONS")
+    raw = settings.REDACT_PHONE_REGIONS.get()
     return tuple(region.strip().upper() for region in raw.split(",") if region.strip()) or ("US",)
 
 

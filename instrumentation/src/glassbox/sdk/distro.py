@@ -102,7 +102,7 @@ def apply_defaults(environ: Any = None) -> None:
     if "service.name" not in keys and not environ.get("OTEL_SERVICE_NAME"):
         environ["OTEL_SERVICE_NAME"] = default_service_name()
     if "deployment.environment.name" not in keys:
-        additions.append(f"deployment.environment.name={settings.get('GLASSBOX_ENVIRONMENT', environ)}")
+        additions.append(f"deployment.environment.name={settings.ENVIRONMENT.get(environ)}")
     if additions:
         environ["OTEL_RESOURCE_ATTRIBUTES"] = ",".join(p for p in [resource.strip(","), *additions] if p)
 
@@ -128,7 +128,7 @@ class GlassboxDistro(BaseDistro):  # type: ignore[misc]
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
         # The ASGI instrumentation adds an "http send"/"http receive" span per ASGI message (three or more per
         # request) that only repeat the server span's timing; glassbox leaves them out unless asked for.
-        if entry_point.name == "fastapi" and not settings.get("GLASSBOX_ASGI_MESSAGE_SPANS"):
+        if entry_point.name == "fastapi" and not settings.ASGI_MESSAGE_SPANS.get():
             kwargs.setdefault("exclude_spans", ["receive", "send"])
         library = LOAD_WHEN_IMPORTED.get(entry_point.name)
         if library is not None and library not in sys.modules:

@@ -257,18 +257,16 @@ def _otlp_handler_present(root: logging.Logger) -> bool:
 
 def install(logger_provider: LoggerProvider | None, service: str) -> None:
     """Root logger: the JSON (or plain) stdout handler and one OTLP handler, both behind the filter."""
-    if not settings.get("GLASSBOX_CAPTURE_LOGS"):
+    if not settings.CAPTURE_LOGS.get():
         return
     root = logging.getLogger()
-    level = settings.get("GLASSBOX_LOG_LEVEL")
+    level = settings.LOG_LEVEL.get()
     if level:
         root.setLevel(level.upper())
     if not any(getattr(h, "_glassbox", None) == "stdout" for h in root.handlers):
         stdout = logging.StreamHandler(sys.stdout)
         stdout._glassbox = "stdout"  # type: ignore[attr-defined]
-        stdout.setFormatter(
-            JsonLogFormatter(service) if settings.get("GLASSBOX_LOG_FORMAT") == "json" else PlainLogFormatter()
-        )
+        stdout.setFormatter(JsonLogFormatter(service) if settings.LOG_FORMAT.get() == "json" else PlainLogFormatter())
         root.addHandler(stdout)
     if logger_provider is not None and not _otlp_handler_present(root) and not _otlp_logging_instrumented_elsewhere():
         otlp = GlassboxLoggingHandler(logger_provider=logger_provider)

@@ -130,14 +130,14 @@ def configure(auto_instrumentation_version: str | None = None) -> Pipeline:
             resource_attributes["telemetry.auto.version"] = auto_instrumentation_version
         resource = Resource.create(resource_attributes)
         if c.DEPLOYMENT_ENVIRONMENT not in resource.attributes:
-            resource = resource.merge(Resource({c.DEPLOYMENT_ENVIRONMENT: settings.get("GLASSBOX_ENVIRONMENT")}))
+            resource = resource.merge(Resource({c.DEPLOYMENT_ENVIRONMENT: settings.ENVIRONMENT.get()}))
         span_exporters, metric_exporters, log_exporters = _import_exporters(
             _get_exporter_names("traces"), _get_exporter_names("metrics"), _get_exporter_names("logs")
         )
 
         # Metrics first: the SDK's own processor/exporter metrics bind to the provider that exists then.
-        port = settings.get("GLASSBOX_METRICS_PORT")
-        host = settings.get("GLASSBOX_METRICS_HOST")
+        port = settings.METRICS_PORT.get()
+        host = settings.METRICS_HOST.get()
         endpoint = (host, port) if port and metrics_endpoint.start_server(host, port) else None
         pull_readers: list[MetricReader] = []
         push_exporters: list[MetricExporter] = []
@@ -168,7 +168,7 @@ def configure(auto_instrumentation_version: str | None = None) -> Pipeline:
                 BatchLogRecordProcessor(exporter) for exporter in log_exporter_objects
             ]
         sampler = _import_sampler(_get_sampler()) or sampling_module._get_from_env_or_default()
-        if not settings.get("GLASSBOX_NESTED_CALL_SPANS"):
+        if not settings.NESTED_CALL_SPANS.get():
             sampler = NestedCallSampler(sampler)
         tracer_provider = TracerProvider(
             resource=resource,
@@ -176,9 +176,7 @@ def configure(auto_instrumentation_version: str | None = None) -> Pipeline:
             id_generator=_import_id_generator(_get_id_generator()),
         )
         tracer_provider.add_span_processor(
-            GlassboxSpanProcessor(
-                *exporting, instruments=instruments, export_nested=settings.get("GLASSBOX_NESTED_CALL_SPANS")
-            )
+            GlassboxSpanProcessor(*exporting, instruments=instruments, export_nested=settings.NESTED_CALL_SPANS.get())
         )
         trace.set_tracer_provider(tracer_provider)
 

@@ -41,7 +41,7 @@ def install(pipeline: Flushable) -> bool:
         return True
     if threading.current_thread() is not threading.main_thread():
         return False
-    timeout_millis = int(settings.get("GLASSBOX_SHUTDOWN_TIMEOUT") * 1000)
+    timeout_millis = int(settings.SHUTDOWN_TIMEOUT.get() * 1000)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         pipeline.force_flush(timeout_millis)
@@ -65,7 +65,7 @@ def flush_now() -> None:
 
     current = pipeline.current()
     if current is not None:
-        current.force_flush(int(settings.get("GLASSBOX_SHUTDOWN_TIMEOUT") * 1000))
+        current.force_flush(int(settings.SHUTDOWN_TIMEOUT.get() * 1000))
 
 
 async def _flush_after(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

@@ -160,8 +160,8 @@ def report(what: str, error: BaseException) -> None:
 def open_state() -> State:
     """A new state as the settings describe it (the caller owns it)."""
     instruments.get().state_failures.add(0, {c.STATE_OPERATION: "connect"})  # the series exists before a failure
-    url = str(settings.get("GLASSBOX_STATE_URL"))
-    timeout = float(settings.get("GLASSBOX_STATE_TIMEOUT"))
+    url = settings.STATE_URL.get()
+    timeout = settings.STATE_TIMEOUT.get()
     if url:
         try:
             from glassbox.state.postgres import Database, PostgresState, StateConfigError
@@ -181,10 +181,10 @@ def open_state() -> State:
         return postgres
     from glassbox.state.files import FileState
 
-    spend_file = str(settings.get("GLASSBOX_BUDGETS_STATE"))
+    spend_file = settings.BUDGETS_STATE.get()
     return FileState(
         Path(spend_file) if spend_file else None,
-        Path(settings.get("GLASSBOX_KILL_SWITCH_FILE")),
+        Path(settings.KILL_SWITCH_FILE.get()),
         timeout,
         host_name(os.environ),
         on_failure=count_failure,
