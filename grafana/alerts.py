@@ -1,20 +1,17 @@
-"""The alert rules, written once. Each becomes a Grafana-managed rule (provisioned from a file), a Prometheus
-rule in prometheus/rules/ (for Alertmanager users, and for promtool), and promtool unit tests from its own
-cases: one input that must fire at the intended condition and one that must not.
-
-A rule is a PromQL value, a comparison and a threshold. Grafana evaluates the value (query A) and a threshold
-expression on it (C); Prometheus evaluates ``(value) > threshold``. Both come from the same fields here.
+"""The alert rules, written once: the hand-written ones here and, from grafana.slos, the page and ticket of each
+SLO. Each becomes a Grafana-managed rule (provisioned from a file), a Prometheus rule in prometheus/rules/ (for
+Alertmanager users, and for promtool), and promtool unit tests from its own cases: one input that must fire at the
+intended condition and one that must not. What a rule is and how each form is written is grafana.rules; the series
+and thresholds shared with the dashboards are grafana.queries. Also the contact point and notification policies.
 """
 
 from __future__ import annotations
 
-import re as regex
-from dataclasses import dataclass, field
 from typing import Any
 
 from glassbox import conventions as c
 from grafana import promql as p
-from grafana.dashboards import (
+from grafana.queries import (
     COST,
     DEAD_LETTERS,
     EVALUATIONS,
@@ -31,16 +28,10 @@ from grafana.dashboards import (
     collector_metric,
     collector_rates,
 )
+from grafana.rules import Alert, Case, grafana_rule, number, promtool_case, rule_groups
 from grafana.slos import SLO_GROUP, slo_alerts
 
 FOLDER = "Glassbox"
-# The runbooks of every rule, SLO rules included: one page behind GLASSBOX_RUNBOOK_URL.
-RUNBOOKS = "docs/runbooks.md"
-# A notification's runbook link must be absolute, and Grafana's file provisioning does not read the environment
-# in annotations: the stack writes the rules with this placeholder replaced by GLASSBOX_RUNBOOK_URL before Grafana
-# starts (render_runbook_url; `make up` natively, the Grafana service's entrypoint in compose).
-RUNBOOK_URL_VARIABLE = "GLASSBOX_RUNBOOK_URL"
-RUNBOOK_URL_PLACEHOLDER = "${" + RUNBOOK_URL_VARIABLE + "}"
 LLM_ERROR_RATIO = 0.05
 HTTP_ERROR_RATIO = 0.05
 # An error ratio means something only over enough traffic: at least this many requests (calls) in its 5 minutes,
@@ -63,70 +54,6 @@ REJECTED_MIN_SCORED_1D = 20
 SEVERITIES = ("critical", "warning", "info")
 CONTACT_POINT = "glassbox-webhook"
 WEBHOOK_URL_VARIABLE = "GLASSBOX_ALERT_WEBHOOK_URL"
-
-
-@dataclass(frozen=True)
-class Case:
-    """A promtool test: input series (selector -> values in promtool's notation) evaluated at ``at``."""
-
-    series: dict[str, str]
-    at: str
-    # Labels of each alert expected to fire (besides severity); empty means it must not fire.
-    fires: tuple[dict[str, str], ...] = ()
-    interval: str = "1m"
-
-
-@dataclass(frozen=True)
-class Alert:
-    name: str
-    group: str
-    value: str
-    above: float
-    # Optional upper bound (exclusive): the rule fires only for values between ``above`` and ``below``.
-    below: float | None
-    duration: str
-    severity: str
-    summary: str
-    description: str
-    runbook: str
-    fires: Case
-    quiet: Case
-    # More cases where it must stay quiet (an edge: little traffic, a counter reset, ...).
-    also_quiet: tuple[Case, ...] = ()
-    no_data: str = "OK"
-    exec_error: str = "Error"
-    window_seconds: int = 600
-    keep_firing: str = ""
-    extra_labels: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def uid(self) -> str:
-        words = regex.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", self.name.removeprefix("Glassbox"))
-        return "glassbox-" + words.lower()
-
-    @property
-    def expr(self) -> str:
-        """The Prometheus rule expression."""
-        condition = f"({self.value}) > {_number(self.above)}"
-        if self.below is not None:
-            condition += f" < {_number(self.below)}"
-        return condition
-
-    @property
-    def runbook_url(self) -> str:
-        return f"{RUNBOOK_URL_PLACEHOLDER}#{self.runbook}"
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return {"severity": self.severity, **self.extra_labels}
-
-    @property
-    def annotations(self) -> dict[str, str]:
-        return {"summary": self.summary, "description": self.description, "runbook_url": self.runbook_url}
-
-
-def _number(value: float) -> str:
-    return f"{value:g}"
 
 
 # --------------------------------------------------------------------------- series used by the tests
@@ -156,7 +83,7 @@ def _http_5xx() -> Alert:
             series(HTTP_COUNT, f'{p.STATUS_CODE}="200"'): f"0+{ok_per_min}x30",
         }
 
-    enough = f"{total} > {_number(HTTP_MIN_REQUESTS_5M / 300)}"
+    enough = f"{total} > {number(HTTP_MIN_REQUESTS_5M / 300)}"
     return Alert(
         "GlassboxHTTP5xxRate",
         "glassbox-service",
@@ -224,7 +151,7 @@ def _llm_errors() -> Alert:
             series(LLM_COUNT, model): f"0+{ok_per_min}x30",
         }
 
-    enough = f"{total} > {_number(LLM_MIN_CALLS_5M / 300)}"
+    enough = f"{total} > {number(LLM_MIN_CALLS_5M / 300)}"
     return Alert(
         "GlassboxLLMErrorRate",
         "glassbox-service",
@@ -287,7 +214,7 @@ def _budget(lower: float, upper: float | None, severity: str) -> Alert:
                      ("d", c.BUDGET_SCOPE_SHARED, fleet))  # fmt: skip
         values = {series(limit, f'{tenant}, instance="{i}", {scope}="{s}"'): "10x20" for i, s, _ in instances}
         for i, s, usd in instances:
-            values[series(spent, f'{tenant}, instance="{i}", {scope}="{s}"')] = f"{_number(usd)}x20"
+            values[series(spent, f'{tenant}, instance="{i}", {scope}="{s}"')] = f"{number(usd)}x20"
         return values
 
     inside = (lower + upper) / 2 if upper is not None else 1.1
@@ -319,7 +246,7 @@ def _spend_spike() -> Alert:
     last_week = f"sum by ({keys}) (increase({p.sel(COST)}[1h] offset 1w))"
     # Divided only by a week-ago hour that spent something: a finite ratio, never +Inf. A service with nothing to
     # compare against (new, or idle that hour) is left to GlassboxSpendOverCeiling.
-    value = f"({now} and {now} > {_number(SPEND_SPIKE_MIN_USD)}) / ({last_week} > 0)"
+    value = f"({now} and {now} > {number(SPEND_SPIKE_MIN_USD)}) / ({last_week} > 0)"
     week = 7 * 24 * 2  # half-hour steps in a week
 
     return Alert(
@@ -832,51 +759,6 @@ GROUPS = {"glassbox-service": "1m", "glassbox-cost": "1m", "glassbox-telemetry":
 
 
 # --------------------------------------------------------------------------- Grafana provisioning
-def grafana_rule(alert: Alert) -> dict[str, Any]:
-    if alert.below is None:
-        evaluator = {"type": "gt", "params": [alert.above]}
-    else:
-        evaluator = {"type": "within_range", "params": [alert.above, alert.below]}
-    rule: dict[str, Any] = {
-        "uid": alert.uid,
-        "title": alert.name,
-        "condition": "C",
-        "data": [
-            {
-                "refId": "A",
-                "relativeTimeRange": {"from": alert.window_seconds, "to": 0},
-                "datasourceUid": c.DATASOURCE_PROMETHEUS,
-                "model": {
-                    "refId": "A",
-                    "expr": alert.value,
-                    "instant": True,
-                    "range": False,
-                    "intervalMs": 60000,
-                    "maxDataPoints": 43200,
-                },
-            },
-            {
-                "refId": "C",
-                "datasourceUid": "__expr__",
-                "model": {
-                    "refId": "C",
-                    "type": "threshold",
-                    "expression": "A",
-                    "datasource": {"type": "__expr__", "uid": "__expr__"},
-                    "conditions": [{"evaluator": evaluator}],
-                },
-            },
-        ],
-        "noDataState": alert.no_data,
-        "execErrState": alert.exec_error,
-        "for": alert.duration,
-        "annotations": alert.annotations,
-        "labels": alert.labels,
-        "isPaused": False,
-    }
-    return rule
-
-
 def grafana_rules() -> dict[str, Any]:
     return {
         "apiVersion": 1,
@@ -951,59 +833,7 @@ PROMETHEUS_RULES_FILE = "glassbox-alerts.yml"
 def prometheus_rules(only: tuple[Alert, ...] = ALERTS) -> dict[str, Any]:
     """The rules in Prometheus form (``only`` some of them: promtool evaluates every rule of a file at every step
     of every test, so the tests run each alert's cases against a file of its own)."""
-    groups = [
-        {
-            "name": group,
-            "interval": interval,
-            "rules": [
-                {
-                    "alert": a.name,
-                    "expr": a.expr,
-                    "for": a.duration,
-                    "labels": a.labels,
-                    "annotations": a.annotations,
-                }
-                for a in only
-                if a.group == group
-            ],
-        }
-        for group, interval in GROUPS.items()
-    ]
-    return {"groups": [g for g in groups if g["rules"]]}
-
-
-def render_runbook_url(rules_text: str, runbooks_url: str) -> str:
-    """A rules file with its runbook links made absolute: ``runbooks_url`` is where docs/runbooks.md is read
-    (``https://docs.example.com/glassbox/runbooks.md``, ``file:///srv/glassbox/docs/runbooks.md``)."""
-    if not regex.fullmatch(r"[a-z][a-z0-9+.-]*://[^\s#|&\\]+", runbooks_url):
-        raise ValueError(f"{RUNBOOK_URL_VARIABLE} must be an absolute URL without #, |, & or spaces: {runbooks_url!r}")
-    return rules_text.replace(RUNBOOK_URL_PLACEHOLDER, runbooks_url)
-
-
-_LABEL_TEMPLATE = regex.compile(r"\{\{ \$labels\.(\w+) \}\}")
-
-
-def render(template: str, labels: dict[str, str]) -> str:
-    """Expand ``{{ $labels.x }}``, the only template the annotations use (both Grafana and Prometheus know it)."""
-    rendered = _LABEL_TEMPLATE.sub(lambda m: labels.get(m.group(1), ""), template)
-    if "{{" in rendered:
-        raise ValueError(f"unsupported template in {template!r}")
-    return rendered
-
-
-def promtool_case(alert: Alert, description: str, case: Case) -> dict[str, Any]:
-    """One promtool test: ``case``'s series, and the alert with its rendered annotations for each firing label set."""
-    expected = []
-    for labels in case.fires:
-        all_labels = {**labels, **alert.labels}
-        annotations = {k: render(v, all_labels) for k, v in alert.annotations.items()}
-        expected.append({"exp_labels": all_labels, "exp_annotations": annotations})
-    return {
-        "name": f"{alert.name} {description}",
-        "interval": case.interval,
-        "input_series": [{"series": s, "values": v} for s, v in case.series.items()],
-        "alert_rule_test": [{"eval_time": case.at, "alertname": alert.name, "exp_alerts": expected}],
-    }
+    return rule_groups(only, GROUPS)
 
 
 def promtool_tests(only: tuple[Alert, ...] = ALERTS, rule_file: str = PROMETHEUS_RULES_FILE) -> dict[str, Any]:

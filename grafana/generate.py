@@ -1,5 +1,7 @@
 """Write (or check) every generated Grafana and Prometheus file from grafana/dashboards.py and grafana/alerts.py.
 
+Both gather grafana/slos.py's dashboard and rules with their own; this module imports only those two.
+
 python -m grafana.generate          # write the files
 python -m grafana.generate --check  # exit 1 and name the files that differ from what would be written
 """

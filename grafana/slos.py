@@ -10,8 +10,9 @@ window says that enough of the budget is gone; the short one says it is still go
 after the errors stop instead of hours.
 
 Grafana evaluates the rules (Prometheus in this stack loads no rule files), so each burn rate is written inline
-instead of through recording rules. This module imports grafana.alerts and grafana.dashboards only inside its
-functions, so either may import it at its top.
+instead of through recording rules. The rules are grafana.rules' Alerts, written in its forms; the dashboard has
+grafana.queries' $env and $service. grafana.alerts gathers these rules with its own and grafana.dashboards lists
+the dashboard with its own: both import this module, which imports neither.
 """
 
 from __future__ import annotations
@@ -22,16 +23,15 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import yaml
 
 from glassbox import conventions as c
 from grafana import promql as p
 from grafana.panels import Panel, Query, Row, dashboard, timeseries
-
-if TYPE_CHECKING:
-    from grafana.alerts import Alert, Case
+from grafana.queries import ENV_VARIABLE, SERVICE_VARIABLE
+from grafana.rules import Alert, Case, promtool_case, rule_groups, rule_uid
 
 SLO_FILE = Path(__file__).with_name("slos.yaml")
 SLO_GROUP = ("glassbox-slo", "1m")
@@ -271,7 +271,7 @@ def _parse(entry: object, where: str) -> SLO:
         tuple(group_by), sli, good_labels, bad_labels,
     )  # fmt: skip
     for tier in TIERS:
-        uid = _uid(slo.alert_name(tier))
+        uid = rule_uid(slo.alert_name(tier))
         if len(uid) > MAX_UID_LENGTH:
             fail("name", f"gives the alert uid {uid!r}, over Grafana's {MAX_UID_LENGTH} characters: shorten it")
     _check_test_series(slo, fail)
@@ -324,12 +324,6 @@ def _parse_test_labels(labels: object, fail: Fail) -> tuple[dict[str, str], dict
             fail(f"test_labels.{key}", "must map label names to strings (quote numbers)")
         found.append(dict(value))
     return found[0], found[1]
-
-
-def _uid(name: str) -> str:
-    """Alert.uid, for a name: checked while loading, before any Alert exists."""
-    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", name.removeprefix("Glassbox"))
-    return "glassbox-" + words.lower()
 
 
 # --------------------------------------------------------------------------- PromQL
@@ -447,13 +441,11 @@ def _look_back(slo: SLO) -> int:
     return LONGEST_WINDOW + (seconds(FRESH_HORIZON) if slo.sli.kind == "fresh" else 0)
 
 
-LabelledCase = tuple[str, "Case"]
+LabelledCase = tuple[str, Case]
 
 
 @functools.cache
 def _built() -> tuple[tuple[Alert, tuple[LabelledCase, ...]], ...]:
-    from grafana.alerts import Alert
-
     built = []
     for slo in slos():
         for tier in TIERS:
@@ -659,8 +651,6 @@ def _fresh(slo: SLO, *phases: Phase) -> dict[str, str]:
 
 
 def _case(slo: SLO, phases: tuple[Phase, ...], fires: bool) -> Case:
-    from grafana.alerts import Case
-
     # A case of days ends on an evaluation step: more of the first phase's traffic, all good, before it.
     minutes = sum(ph.minutes for ph in phases)
     if minutes > SHORT_CASE and minutes % DAYS_EVALUATION:
@@ -734,17 +724,13 @@ def _cases(slo: SLO, tier: Tier) -> list[LabelledCase]:
 
 # --------------------------------------------------------------------------- Prometheus form and promtool tests
 def prometheus_rules(alerts: Iterable[Alert]) -> dict[str, Any]:
-    """The alerts as a Prometheus rule group, as grafana.alerts writes its own."""
-    from grafana.alerts import prometheus_rules as rules
-
-    return rules(tuple(alerts))
+    """The SLO alerts as a Prometheus rule group (SLO_GROUP), as grafana.alerts writes its own."""
+    return rule_groups(tuple(alerts), {SLO_GROUP[0]: SLO_GROUP[1]})
 
 
 def promtool_tests(alerts: Iterable[Alert], rule_file: str = PROMETHEUS_RULES_FILE, step: int = 1) -> dict[str, Any]:
     """promtool unit tests over the rules in ``rule_file``: every labelled case of the alerts that promtool
     evaluates every ``step`` minutes (see evaluation_step), as grafana.alerts.promtool_tests writes its own."""
-    from grafana.alerts import promtool_case
-
     tests = []
     for alert in alerts:
         for description, case in labelled_cases(alert.name):
@@ -839,8 +825,6 @@ def slo_panels(slo: SLO) -> list[Panel | Row]:
 
 def slo_dashboard() -> dict[str, Any]:
     """The "Glassbox / SLOs" dashboard: per SLO its SLI and error budget over its period and its burn rates."""
-    from grafana.dashboards import ENV_VARIABLE, SERVICE_VARIABLE
-
     items: list[Panel | Row] = [item for slo in slos() for item in slo_panels(slo)]
     return dashboard(
         DASHBOARD_UID,

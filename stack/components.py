@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glassbox.stack_addresses import resolve
-from grafana.alerts import RUNBOOK_URL_VARIABLE, RUNBOOKS, render_runbook_url
+from grafana.rules import RUNBOOK_URL_VARIABLE, RUNBOOKS, render_runbook_url
 from stack.binaries import ROOT, find_binary, missing_reason
 
 # The native run's own settings; hosts and ports come from glassbox.stack_addresses, the one table of them.

@@ -13,6 +13,7 @@ import yaml
 
 from glassbox import conventions as c
 from grafana import alerts
+from grafana.rules import RUNBOOK_URL_PLACEHOLDER, RUNBOOK_URL_VARIABLE, RUNBOOKS, Alert, render_runbook_url
 from tests.support.dashboard_queries import GRAFANA_RULES, PROMETHEUS_RULES, ROOT
 
 RULES_DIR = PROMETHEUS_RULES.parent
@@ -72,7 +73,7 @@ def test_grafana_and_prometheus_rules_are_the_same_rule() -> None:
 
 
 def test_every_rule_says_what_it_means_and_how_to_handle_it() -> None:
-    runbooks = (ROOT / alerts.RUNBOOKS).read_text()
+    runbooks = (ROOT / RUNBOOKS).read_text()
     for name, rule in grafana_rules().items():
         annotations, labels = rule["annotations"], rule["labels"]
         assert isinstance(annotations, dict) and isinstance(labels, dict)
@@ -82,12 +83,12 @@ def test_every_rule_says_what_it_means_and_how_to_handle_it() -> None:
         assert rule["execErrState"] in ("Error", "Alerting", "OK"), name
         assert re.fullmatch(r"\d+[smh]", str(rule["for"])), name
         page, anchor = str(annotations["runbook_url"]).split("#")
-        assert page == alerts.RUNBOOK_URL_PLACEHOLDER, name
+        assert page == RUNBOOK_URL_PLACEHOLDER, name
         assert runbooks.count(f'<a id="{anchor}"></a>') == 1, f"{name}: no runbook section {anchor}"
 
 
 def test_each_runbook_section_has_checks_and_commands() -> None:
-    text = (ROOT / alerts.RUNBOOKS).read_text()
+    text = (ROOT / RUNBOOKS).read_text()
     sections = re.split(r'<a id="[^"]+"></a>', text)[1:]
     assert len(sections) == len({alert.runbook for alert in alerts.ALERTS})  # the SLO rules share two
     for section in sections:
@@ -103,7 +104,7 @@ def _promtool_test(directory: Path, rules: dict[str, Any] | None = None) -> subp
     rules = rules or alerts.prometheus_rules()
     by_name = {r["alert"]: (g, r) for g in rules["groups"] for r in g["rules"]}
 
-    def run(alert: alerts.Alert) -> subprocess.CompletedProcess[str]:
+    def run(alert: Alert) -> subprocess.CompletedProcess[str]:
         group, rule = by_name[alert.name]
         stem = f"{alert.uid}.yml"
         (directory / stem).write_text(yaml.safe_dump({"groups": [{**group, "rules": [rule]}]}))
@@ -197,13 +198,13 @@ def test_runbook_links_are_made_absolute_from_the_setting_and_a_bad_url_is_refus
 
     text = (ALERTING / "rules.yaml").read_text()
     with pytest.raises(ValueError, match="GLASSBOX_RUNBOOK_URL must be an absolute URL"):
-        alerts.render_runbook_url(text, "docs/runbooks.md")
+        render_runbook_url(text, "docs/runbooks.md")
     with pytest.raises(ValueError):
-        alerts.render_runbook_url(text, "https://x.example/a|b")
+        render_runbook_url(text, "https://x.example/a|b")
     # Natively, `make up` gives Grafana a rendered copy: this checkout's runbooks unless the setting says otherwise.
     for env, base in (
         ({}, (ROOT / "docs" / "runbooks.md").as_uri()),
-        ({alerts.RUNBOOK_URL_VARIABLE: "https://d.example/r.md"}, "https://d.example/r.md"),
+        ({RUNBOOK_URL_VARIABLE: "https://d.example/r.md"}, "https://d.example/r.md"),
     ):
         directory = grafana_provisioning(env, tmp_path / base.split(":")[0])
         rules = yaml.safe_load((directory / "alerting" / "rules.yaml").read_text())

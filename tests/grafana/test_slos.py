@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from grafana import alerts, slos
+from grafana import rules, slos
 from stack.binaries import find_binary, missing_reason
 from stack.components import NATIVE_DEFAULTS
 from tests.grafana.test_panel_edges import promtool_expect
@@ -511,17 +511,17 @@ def test_every_alert_says_what_it_means_with_only_its_own_labels() -> None:
             for text in (alert.summary, alert.description):
                 # Only {{ $labels.x }} of the labels the SLO keeps (promtool renders them in the cases too).
                 assert set(re.findall(r"\$labels\.(\w+)", text)) <= set(slo.group_by), alert.name
-                alerts.render(text, {})
+                rules.render(text, {})
             who = "{{ $labels.job }}" if "job" in slo.group_by else "the stack"
             assert who in alert.summary, alert.name
             assert f"{slo.objective * 100:g}%" in alert.description
-            rule = alerts.grafana_rule(alert)
+            rule = rules.grafana_rule(alert)
             assert rule["data"][0]["model"]["expr"] == alert.value
             assert rule["data"][1]["model"]["conditions"][0]["evaluator"] == {"type": "gt", "params": [0]}
 
 
 def test_the_runbook_sections_exist_with_checks_and_commands() -> None:
-    text = (ROOT / alerts.RUNBOOKS).read_text()
+    text = (ROOT / rules.RUNBOOKS).read_text()
     anchors = [tier.runbook for tier in slos.TIERS]
     for alert in slos.slo_alerts():
         assert text.count(f'<a id="{alert.runbook}"></a>') == 1, alert.name
