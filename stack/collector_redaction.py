@@ -5,7 +5,7 @@
 Only the ``redaction:`` block of each file is replaced, nothing around it. In collector/config.yaml it is written
 with a comment naming the kind and source of each expression; collector/agent.yaml and agent-dns.yaml (generated
 from config.yaml by ``stack.collector_tiers``) get the block exactly as that generator renders it, so both
-generators agree. ``tests/test_collector_config.py`` fails when a file is not what this module writes.
+generators agree. ``tests/stack/test_collector_config.py`` fails when a file is not what this module writes.
 """
 
 from __future__ import annotations

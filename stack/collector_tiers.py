@@ -4,7 +4,7 @@
 
 One source for both: the intake (receivers, memory_limiter, the environment normalisation and redaction) and the
 backend exporters are copied from config.yaml, so a pattern added there reaches every tier;
-``tests/test_collector_tiers.py`` fails when the generated files are out of date.
+``tests/stack/test_collector_tiers.py`` fails when the generated files are out of date.
 
 * **agent** (one per host or pod; apps send to it as to the single-host collector): OTLP in, memory_limiter,
   normalisation, redaction, then the loadbalancing exporter. Traces and logs are routed by trace id, so every
@@ -38,7 +38,7 @@ GATEWAY = ROOT / "collector" / "gateway.yaml"
 INTAKE = ("memory_limiter", "transform/normalise", "redaction")
 HEADER = (
     "# Generated from collector/config.yaml by `python -m stack.collector_tiers`: edit that file or the generator,\n"
-    "# not this one (tests/test_collector_tiers.py checks it is current). See docs/scale.md.\n"
+    "# not this one (tests/stack/test_collector_tiers.py checks it is current). See docs/scale.md.\n"
 )
 
 # Span attributes the span metrics carry as labels, besides service, span name, kind and status.

@@ -19,7 +19,7 @@
 Settings for the object store, from the environment (docker-compose.scale.yml sets them; never in a file):
 ``GLASSBOX_S3_ENDPOINT`` (host:port), ``GLASSBOX_S3_ACCESS_KEY_ID``, ``GLASSBOX_S3_SECRET_ACCESS_KEY``,
 ``GLASSBOX_S3_INSECURE`` (true for plain HTTP, as MinIO in compose). Buckets: ``GLASSBOX_LOKI_BUCKET``,
-``GLASSBOX_TEMPO_BUCKET``, ``GLASSBOX_MIMIR_BUCKET`` (defaults below). ``tests/test_scalable.py`` fails when a
+``GLASSBOX_TEMPO_BUCKET``, ``GLASSBOX_MIMIR_BUCKET`` (defaults below). ``tests/e2e/test_scalable.py`` fails when a
 generated file is out of date.
 """
 
@@ -72,7 +72,7 @@ def header(source: str) -> str:
     # Loki expands variables in comments too, so the header holds no dollar sign.
     return (
         f"# Generated from {source} by `python -m stack.scalable`: edit that file or the generator, not this one\n"
-        "# (tests/test_scalable.py checks it is current). See docs/scale.md.\n"
+        "# (tests/e2e/test_scalable.py checks it is current). See docs/scale.md.\n"
     )
 
 

@@ -19,9 +19,9 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 import glassbox
 from glassbox import attribution, propagation
 from glassbox import conventions as c
-from glassbox.attribution import TenantLimiter
 from glassbox.instruments import Instruments
 from glassbox.integrations import asgi_attribution as edge
+from glassbox.tenant_labels import TenantLimiter
 from tests.conftest import Telemetry, run_instrumented
 
 

@@ -2,7 +2,7 @@
 health checks, loopback-only ports, named volumes, memory limits, no default secret) and the wiring the engines'
 scalable modes need (the names each ring, resolver and scrape job looks up, Kafka partitions by host name).
 
-Read with PyYAML and interpolated as compose does (tests/test_compose.py), so no Docker is needed.
+Read with PyYAML and interpolated as compose does (tests/stack/test_compose.py), so no Docker is needed.
 """
 
 from __future__ import annotations

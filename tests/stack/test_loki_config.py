@@ -466,7 +466,7 @@ if __name__ == "__main__":
     print(f"# Config key paths Loki {LOKI_VERSION} (image grafana/loki:{LOKI_VERSION}) accepts; list items as key[].")
     print(f"# From the real binary ({version.splitlines()[0].strip()}), values dropped:")
     print("#   loki -config.file=loki/loki.yaml -config.expand-env=true -print-config-stderr -verify-config")
-    print("# flattened by key_paths() in tests/config_keys.py, plus loki.yaml's own keys: Loki leaves false")
+    print("# flattened by key_paths() in tests/support/config_keys.py, plus loki.yaml's own keys: Loki leaves false")
     print("# omitempty fields (auth_enabled, pattern_ingester.enabled) out of the printout, and -verify-config")
     print("# parses strictly, so a key of loki.yaml it did not reject is accepted.")
     print("# Regenerate: .venv/bin/python -m tests.test_loki_config /path/to/loki > loki/accepted-keys.txt")

@@ -15,8 +15,8 @@ from opentelemetry.metrics import MeterProvider
 
 from glassbox import conventions as c
 from glassbox import settings
-from glassbox.attribution import TenantLimiter
 from glassbox.redaction import Redactor, build_redactor
+from glassbox.tenant_labels import TenantLimiter
 from glassbox.version import __version__
 
 

@@ -42,7 +42,7 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from glassbox import attribution, settings
+from glassbox import attribution, instruments, settings
 from glassbox import conventions as c
 
 _logger = logging.getLogger(__name__)
@@ -212,8 +212,6 @@ def _checked_attribution(extracted: Context, base: Context) -> Context:
 
 
 def _count_error() -> None:
-    from glassbox import instruments  # instruments imports attribution, which this module's users import first
-
     instruments.count_dropped_quietly("traces", "propagation_error")
 
 

@@ -70,7 +70,15 @@ class _RecentRequests:
             return self._spans.get(request_id)
 
 
-recent_requests = _RecentRequests(REMEMBERED_REQUESTS)
+_recent_requests = _RecentRequests(REMEMBERED_REQUESTS)
+
+
+def remember_request(request_id: str, server_span: SpanContext) -> None:
+    """Note the server span of a request, so :func:`feedback` given by request id links to its trace.
+
+    The span processor calls it for each server span that has a request id.
+    """
+    _recent_requests.remember(request_id, server_span)
 
 
 def _label(value: str | None, field: str) -> str | None:
@@ -239,5 +247,5 @@ def _evaluated_span(
         span_number = _hex_id(span_id, _SPAN_ID, "span_id") or 0
         return SpanContext(trace_number, span_number, is_remote=True)
     if request_id is not None:
-        return recent_requests.find(request_id)
+        return _recent_requests.find(request_id)
     return None

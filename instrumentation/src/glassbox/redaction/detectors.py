@@ -25,6 +25,8 @@ Sources, pinned in requirements/lock.txt and named in docs/telemetry.md ("Redact
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -465,9 +467,6 @@ def _own(
 
 
 def _basic_check(text: str, match: re.Match[str]) -> tuple[int, int] | None:
-    import base64
-    import binascii
-
     value = match.group("basic")
     try:
         decoded = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)

@@ -6,6 +6,10 @@ propagator (:mod:`glassbox.propagation`) as the global propagators. :class:`Glas
 the SDK: resource, tracer provider (the glassbox span processor in front of the exporting processors), meter
 provider (OTLP and the Prometheus ``/metrics`` endpoint fed by the same instruments), logger provider and
 logging handlers, and the flush on SIGTERM.
+
+OpenTelemetry imports this module for its ``post_instrument`` entry point whatever distro runs, so the parts
+only glassbox's own distro uses (the propagators, the SDK pipeline, the guard, the log filters) are imported in
+the functions that use them: under another distro, installing glassbox costs no import of them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import wrapt
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 from opentelemetry.sdk._configuration import _BaseConfigurator
 
@@ -132,8 +137,6 @@ class GlassboxDistro(BaseDistro):  # type: ignore[misc]
             kwargs.setdefault("exclude_spans", ["receive", "send"])
         library = LOAD_WHEN_IMPORTED.get(entry_point.name)
         if library is not None and library not in sys.modules:
-            import wrapt
-
             wrapt.register_post_import_hook(lambda _module: self._load_late(entry_point, kwargs), library)
             return
         super().load_instrumentor(entry_point, **kwargs)

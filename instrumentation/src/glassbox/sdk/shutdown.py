@@ -32,19 +32,21 @@ class Flushable(Protocol):
 
 _previous: Any = None
 _installed = False
+_target: Flushable | None = None  # the pipeline to flush: the one configured last
 
 
 def install(pipeline: Flushable) -> bool:
-    """Install the SIGTERM handler (main thread only). Returns False where it cannot be installed."""
-    global _previous, _installed
+    """Flush ``pipeline`` at exit: install the SIGTERM handler (main thread only; False where it cannot be
+    installed) and make ``pipeline`` what :func:`flush_now` flushes."""
+    global _previous, _installed, _target
+    _target = pipeline
     if _installed:
         return True
     if threading.current_thread() is not threading.main_thread():
         return False
-    timeout_millis = int(settings.SHUTDOWN_TIMEOUT.get() * 1000)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        pipeline.force_flush(timeout_millis)
+        flush_now()
         previous = _previous
         if callable(previous):
             previous(signum, frame)
@@ -61,11 +63,8 @@ def install(pipeline: Flushable) -> bool:
 
 def flush_now() -> None:
     """Flush the configured pipeline, if any, within ``GLASSBOX_SHUTDOWN_TIMEOUT``."""
-    from glassbox.sdk import pipeline
-
-    current = pipeline.current()
-    if current is not None:
-        current.force_flush(int(settings.SHUTDOWN_TIMEOUT.get() * 1000))
+    if _target is not None:
+        _target.force_flush(int(settings.SHUTDOWN_TIMEOUT.get() * 1000))
 
 
 async def _flush_after(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

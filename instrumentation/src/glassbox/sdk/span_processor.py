@@ -108,7 +108,7 @@ class GlassboxSpanProcessor(SpanProcessor):
         if values:
             span.set_attributes(values)
             if span.kind == SpanKind.SERVER and c.REQUEST_ID in values:
-                evaluations.recent_requests.remember(values[c.REQUEST_ID], span.context)
+                evaluations.remember_request(values[c.REQUEST_ID], span.context)
         own = span.attributes or {}
         if c.MCP_METHOD_NAME in own:
             own = mcp_spans.follow_conventions(span, own)
