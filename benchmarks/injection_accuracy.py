@@ -1,4 +1,4 @@
-"""How well ``glassbox.guard.injection.assess`` separates prompt injections from ordinary text, on labelled sets.
+"""How well ``glassbox.guard.guardrail.scorer.assess`` separates prompt injections from ordinary text, on labelled sets.
 
     python benchmarks/injection_accuracy.py [--data FILE] [--dev-misses] [--tuning] [--external] [--corpora DIR]
 
@@ -51,13 +51,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 try:
-    from glassbox.guard import injection
+    from glassbox.guard.guardrail import scorer
 except ImportError:  # run from a checkout without the package installed
     sys.path.insert(0, str(ROOT / "instrumentation" / "src"))
-    from glassbox.guard import injection
+    from glassbox.guard.guardrail import scorer
 
 DATA = ROOT / "benchmarks" / "data" / "prompt_injection.jsonl"
-RANK = {level: rank for rank, level in enumerate(injection.LEVELS)}
+RANK = {level: rank for rank, level in enumerate(scorer.LEVELS)}
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Scored:
     label: int
     kind: str
     source: str
-    assessment: injection.Assessment
+    assessment: scorer.Assessment
 
     def flagged(self, level: str) -> bool:
         return RANK[self.assessment.level] >= RANK[level]
@@ -74,12 +74,12 @@ class Scored:
 
 # A scorer without the ``source`` argument (an earlier version of the package, for a before/after comparison)
 # scores every text as a user's.
-_TAKES_SOURCE = "source" in inspect.signature(injection.assess).parameters
+_TAKES_SOURCE = "source" in inspect.signature(scorer.assess).parameters
 
 
 def score(text: str, label: int, kind: str, source: str) -> Scored:
     kind = "tool_result" if kind == "tool_result" else "user"
-    assessment = injection.assess(text, kind) if _TAKES_SOURCE else injection.assess(text)
+    assessment = scorer.assess(text, kind) if _TAKES_SOURCE else scorer.assess(text)
     return Scored(text, label, kind, source, assessment)
 
 
@@ -115,12 +115,12 @@ def report(name: str, rows: list[Scored], categories: bool = False) -> None:
     print(f"\n## {name}: {len(rows)} examples, {positives} positive, {len(rows) - positives} negative ({by_kind})")
     print("| positive when | precision | recall | F1 | TP | FP | FN | TN |")
     print("|---|---|---|---|---|---|---|---|")
-    for level in (injection.LEVEL_HIGH, injection.LEVEL_MEDIUM):
+    for level in (scorer.LEVEL_HIGH, scorer.LEVEL_MEDIUM):
         tp, fp, fn, tn = confusion(rows, level)
         precision, recall, f1 = ratios(tp, fp, fn)
         print(f"| level >= {level} | {precision:.3f} | {recall:.3f} | {f1:.3f} | {tp} | {fp} | {fn} | {tn} |")
     if categories and positives:
-        found = collections.Counter((row.source, row.flagged(injection.LEVEL_HIGH)) for row in rows if row.label)
+        found = collections.Counter((row.source, row.flagged(scorer.LEVEL_HIGH)) for row in rows if row.label)
         names = sorted({source for source, _ in found})
         print("recall at high by category: " + "; ".join(
             f"{name} {found[(name, True)]}/{found[(name, True)] + found[(name, False)]}" for name in names
@@ -129,7 +129,7 @@ def report(name: str, rows: list[Scored], categories: bool = False) -> None:
 
 def misses(name: str, rows: list[Scored]) -> None:
     """Every row on the wrong side of HIGH: false negatives, then false positives."""
-    wrong = [row for row in rows if row.flagged(injection.LEVEL_HIGH) != bool(row.label)]
+    wrong = [row for row in rows if row.flagged(scorer.LEVEL_HIGH) != bool(row.label)]
     print(f"\n### {name} misses at level >= high: {len(wrong)}")
     for row in sorted(wrong, key=lambda row: (-row.label, row.source, row.assessment.score)):
         kind = "FN" if row.label else "FP"

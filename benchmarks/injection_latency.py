@@ -1,6 +1,7 @@
-"""What ``glassbox.guard.injection.assess`` costs per call on 2 KB inputs, benign and adversarial, in one process.
+"""What ``glassbox.guard.guardrail.scorer.assess`` costs per call on 2 KB inputs, benign and adversarial, in one
+process.
 
-    python benchmarks/injection_latency.py --calls 2000 --rounds 5 [--baseline OLD_INJECTION_PY]
+    python benchmarks/injection_latency.py --calls 2000 --rounds 5 [--baseline OLD_SCORER]
 
 Each round times ``--calls`` calls of ``assess()`` on each kind of 2,048-character input, the kinds in a rotating
 order (each call timed alone with ``time.perf_counter_ns``):
@@ -31,9 +32,12 @@ and last ``SCAN_EDGE_CHARS`` characters. Exit code 1 if a kind's p99 misses the 
 On a shared machine the p99 and max move with whatever else runs; compare the per-round spread before trusting a
 difference, and use more rounds.
 
-``--baseline FILE`` also times another version of the scorer module on the same inputs, interleaved with the current
-one in every round (``git show REV:instrumentation/src/glassbox/guard/injection.py > FILE``), and prints the ratio
-of their p50 and p99 per input: the figure to compare versions with, since both are measured under the same load.
+``--baseline PATH`` also times another version of the scorer on the same inputs, interleaved with the current one in
+every round, and prints the ratio of their p50 and p99 per input: the figure to compare versions with, since both
+are measured under the same load. PATH is the folder of another version's guardrail package, whose
+``normaliser.py``, ``rules.py`` and ``scorer.py`` are loaded (``mkdir OLD && git archive REV
+instrumentation/src/glassbox/guard/guardrail | tar -x --strip-components=5 -C OLD``), or, for a version from before
+the scorer was split, its one module (``git show REV:instrumentation/src/glassbox/guard/injection.py > FILE``).
 """
 
 from __future__ import annotations
@@ -48,13 +52,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 try:
-    from glassbox.guard import injection
+    from glassbox.guard.guardrail import scorer
 except ImportError:  # run from a checkout without the package installed
     sys.path.insert(0, str(ROOT / "instrumentation" / "src"))
-    from glassbox.guard import injection
+    from glassbox.guard.guardrail import scorer
 
 TARGET_P99_MS = 5.0
 SIZE = 2048
@@ -99,20 +104,40 @@ def inputs() -> dict[str, str]:
     }
 
 
-def scorer(assess: Callable[..., injection.Assessment], kind: str) -> Callable[[str], object]:
+def as_called(assess: Callable[..., scorer.Assessment], kind: str) -> Callable[[str], object]:
     """``assess`` as the guardrail calls it for this kind of input (a version without ``source`` scores as a user's)."""
     if kind in TOOL_RESULT_KINDS and "source" in inspect.signature(assess).parameters:
         return lambda text: assess(text, "tool_result")
     return assess
 
 
-def load_baseline(path: Path) -> Callable[..., injection.Assessment]:
-    spec = importlib.util.spec_from_file_location("injection_baseline", path)
+def load_module(name: str, path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
     spec.loader.exec_module(module)
-    return module.assess  # type: ignore[no-any-return]
+    return module
+
+
+def load_baseline(path: Path) -> Callable[..., scorer.Assessment]:
+    """``assess`` of another version: one module (from before the split), or a guardrail package's folder, whose
+    scorer is loaded with that folder's normaliser and rules standing in for the current ones while it imports."""
+    if not path.is_dir():
+        return load_module("injection_baseline", path).assess  # type: ignore[no-any-return]
+    package = "glassbox.guard.guardrail"
+    parts = {name: load_module(f"injection_baseline_{name}", path / f"{name}.py") for name in ("normaliser", "rules")}
+    current = {name: sys.modules.get(f"{package}.{name}") for name in parts}
+    try:
+        for name, module in parts.items():
+            sys.modules[f"{package}.{name}"] = module
+        return load_module("injection_baseline", path / "scorer.py").assess  # type: ignore[no-any-return]
+    finally:
+        for name, module in current.items():
+            if module is None:
+                sys.modules.pop(f"{package}.{name}", None)
+            else:
+                sys.modules[f"{package}.{name}"] = module
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -132,9 +157,9 @@ def timed(function: Callable[[str], object], text: str, calls: int) -> tuple[lis
     return wall, cpu
 
 
-def once(text: str) -> tuple[float, injection.Assessment]:
+def once(text: str) -> tuple[float, scorer.Assessment]:
     started = time.perf_counter()
-    result = injection.assess(text)
+    result = scorer.assess(text)
     return time.perf_counter() - started, result
 
 
@@ -142,7 +167,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--baseline", type=Path, help="another version of injection.py to compare with")
+    parser.add_argument("--baseline", type=Path, help="another version of the scorer to compare with (see above)")
     args = parser.parse_args()
     kinds = inputs()
     baseline = load_baseline(args.baseline) if args.baseline else None
@@ -150,9 +175,9 @@ def main() -> int:
     after: dict[str, list[float]] = {name: [] for name in kinds}
     baselines: dict[str, Callable[[str], object]] = {"json.dumps": json.dumps, "str.casefold": str.casefold}
     for name, text in kinds.items():  # warm-up
-        timed(scorer(injection.assess, name), text, 50)
+        timed(as_called(scorer.assess, name), text, 50)
         if baseline is not None:
-            timed(scorer(baseline, name), text, 50)
+            timed(as_called(baseline, name), text, 50)
     results: dict[str, list[float]] = {name: [] for name in [*kinds, *baselines]}
     cpu_results: dict[str, list[float]] = {name: [] for name in results}
     p99s: dict[str, list[float]] = {name: [] for name in results}
@@ -162,8 +187,8 @@ def main() -> int:
         order = names[number % len(names) :] + names[: number % len(names)]
         for name in order:
             if baseline is not None:  # interleaved: the same load for both versions
-                before[name] += timed(scorer(baseline, name), kinds[name], args.calls)[0]
-            times, cpu = timed(scorer(injection.assess, name), kinds[name], args.calls)
+                before[name] += timed(as_called(baseline, name), kinds[name], args.calls)[0]
+            times, cpu = timed(as_called(scorer.assess, name), kinds[name], args.calls)
             after[name] += times
             results[name] += times
             cpu_results[name] += cpu
@@ -202,7 +227,7 @@ def main() -> int:
         "not work done by assess())"
     )
 
-    print(f"\nlarge inputs, one call each (scanned: the first and last {injection.SCAN_EDGE_CHARS} characters):")
+    print(f"\nlarge inputs, one call each (scanned: the first and last {scorer.SCAN_EDGE_CHARS} characters):")
     for label, text in (
         ("64 KB benign + injection at the end", sized(BENIGN, 65536 - len(INJECTION)) + INJECTION),
         ("1 MB benign + injection at the end", sized(BENIGN, (1 << 20) - len(INJECTION)) + INJECTION),

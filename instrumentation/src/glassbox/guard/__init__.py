@@ -4,6 +4,8 @@
 * :mod:`glassbox.guard.instrumentor`: :class:`GuardInstrumentor`, which wraps the model SDKs' calls;
 * :mod:`glassbox.guard.budgets`: the budgets (file and shared state), their gauges and thresholds;
 * :mod:`glassbox.guard.fallbacks`: canned answers in the SDKs' own types;
+* :mod:`glassbox.guard.guardrail`: the prompt-injection guardrail (its normaliser, rules, scorer and detectors);
+* :mod:`glassbox.guard.request`: how a model call's request and its messages are read;
 * :mod:`glassbox.cli.guard`: ``glassbox budgets`` and ``glassbox kill-switch``.
 """
 

@@ -55,6 +55,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from glassbox import attribution, instruments, settings
 from glassbox import conventions as c
 from glassbox import state as state_module
+from glassbox.audit.events import audit
 from glassbox.state import EVERY_TENANT, TOTAL_BUDGET, SpendChange, day_of
 from glassbox.version import __version__
 
@@ -275,8 +276,6 @@ def crossed(change: SpendChange, limits: Mapping[str, float], total: Mapping[str
 
 def _audit_threshold(tenant: str, period: str, ratio: float, limit: float, spent: float) -> None:
     """An audit event when a tenant's spend reaches 80%, 95% or 100% of a budget; never raises."""
-    from glassbox.audit.events import audit
-
     try:
         audit("budget.threshold", actor={"type": "system", "id": "glassbox.budgets"},
               tenant=None if tenant == TOTAL_BUDGET else tenant,

@@ -48,8 +48,12 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from glassbox import attribution, instruments, settings
 from glassbox import conventions as c
 from glassbox import state as state_module
-from glassbox.guard import budgets, detectors, guardrail
-from glassbox.guard.guardrail import NON_TEXT_KEYS, field
+from glassbox.audit.events import AuditRefused, audit, build_event, record_chained_elsewhere
+from glassbox.cost import Usage, price
+from glassbox.guard import budgets, guardrail
+from glassbox.guard.guardrail import detectors
+from glassbox.guard.request import NON_TEXT_KEYS, field
+from glassbox.integrations.litellm import provider_and_model
 from glassbox.state import BudgetExceeded, RequestLimits, Reservation, StateUnavailable
 from glassbox.version import __version__
 
@@ -199,8 +203,6 @@ def bedrock_request(params: dict[str, Any]) -> dict[str, Any]:
 def litellm_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     """A ``litellm.completion(model, messages, ...)`` call as the arguments the guard reads: the provider's
     ``model`` id, the ``provider`` LiteLLM resolves it to (semconv spelling), the input and output limit."""
-    from glassbox.integrations.litellm import provider_and_model
-
     provider, model = provider_and_model(args, kwargs)
     request = {name: kwargs[name] for name in (*INPUT_ARGUMENTS, *OUTPUT_LIMIT_ARGUMENTS, "stream") if name in kwargs}
     if "messages" not in request and len(args) > 1:
@@ -220,8 +222,6 @@ def _provider_of(call: str, kwargs: dict[str, Any]) -> str:
 def estimated_cost(call: str, kwargs: dict[str, Any]) -> float:
     """The most a call can cost as far as its arguments tell: its input tokens (estimated from its text) and the
     output tokens it allows (``max_tokens`` and the like; none given: input only), at the model's prices."""
-    from glassbox.cost import Usage, price
-
     provider = _provider_of(call, kwargs)
     config = kwargs.get("config")
     characters = sum(_characters(kwargs.get(name)) for name in INPUT_ARGUMENTS)
@@ -413,8 +413,6 @@ def refuse(refusal: AICallRefused, call: str, kwargs: dict[str, Any]) -> None:
     try:
         refused_counter().add(1, {c.LABEL_REASON: refusal.reason})
         trace.get_current_span().add_event(c.AI_CALL_REFUSED_EVENT, attributes)
-        from glassbox.audit.events import audit
-
         audit("ai.call_refused", actor={"type": "system", "id": "glassbox.guard"}, outcome="refused",
               reason=refusal.detail, resource={"type": "model", "id": str(kwargs.get("model", ""))})  # fmt: skip
     except Exception:
@@ -446,8 +444,6 @@ def set_kill_switch(
     failure is counted like any other). Turning it off is refused then, and the switch stays on. With the fleet's
     PostgreSQL state the change and its success event are one transaction: neither happens without the other.
     """
-    from glassbox.audit.events import AuditRefused, audit
-
     action = "kill_switch.on" if on else "kill_switch.off"
     fields: dict[str, Any] = {
         "actor": actor,
@@ -463,8 +459,6 @@ def set_kill_switch(
     state = state_module.get()
     try:
         if state.audits_changes:  # the state chains the success event in the change's own transaction
-            from glassbox.audit.events import build_event, record_chained_elsewhere
-
             success = build_event(action, outcome="success", reason=reason, **fields)
             state.set_kill_switch(on, tenant, reason, None if actor_id is None else str(actor_id), success)
             record_chained_elsewhere(success)

@@ -75,7 +75,7 @@ class CannedRawResponse:
     frameworks such as LangChain call it): ``parse()`` gives the canned answer."""
 
     def __init__(self, answer: Any) -> None:
-        import httpx
+        import httpx  # as above: the SDKs' HTTP client, not a dependency of glassbox
 
         self._answer = answer
         self.http_response = httpx.Response(200, request=httpx.Request("POST", "http://glassbox.fallback/"))
@@ -92,6 +92,7 @@ def _raw_response_requested(call: dict[str, Any]) -> bool:
 
 
 def _openai_chat(text: str, model: str, stream: bool, answer_id: str) -> Any:
+    # the app's own SDK, not a dependency of glassbox: imported only when an openai call is refused
     from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
     created, usage = int(time.time()), {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -129,7 +130,7 @@ def _openai_chat(text: str, model: str, stream: bool, answer_id: str) -> Any:
 
 
 def _anthropic_message(text: str, model: str, stream: bool, answer_id: str) -> Any:
-    from anthropic.types import (
+    from anthropic.types import (  # optional SDK: imported only when an anthropic call is refused
         Message,
         RawContentBlockDeltaEvent,
         RawContentBlockStartEvent,
@@ -167,7 +168,7 @@ def _anthropic_message(text: str, model: str, stream: bool, answer_id: str) -> A
 
 
 def _gemini_response(text: str, model: str, stream: bool, answer_id: str) -> Any:
-    from google.genai import types
+    from google.genai import types  # optional SDK (extra "google"): imported only when a Gemini call is refused
 
     response = types.GenerateContentResponse(
         candidates=[
@@ -208,6 +209,7 @@ def _bedrock_converse(text: str, stream: bool, answer_id: str) -> dict[str, Any]
 
 
 def _litellm_response(text: str, model: str, stream: bool, answer_id: str) -> Any:
+    # optional and heavy (extra "litellm"): imported only when a LiteLLM call is refused
     from litellm import ModelResponse
     from litellm.types.utils import Delta, ModelResponseStream, StreamingChoices
 

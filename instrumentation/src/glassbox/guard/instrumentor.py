@@ -33,7 +33,8 @@ import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 
-from glassbox.guard import core, guardrail
+from glassbox.guard import core
+from glassbox.guard.request import is_one_pass, materialise
 
 # (module, class, method, kind of call) of the SDK calls the guard stands in front of.
 TARGETS = (
@@ -80,8 +81,8 @@ def _materialise(call: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tu
     """Read a one-pass iterable given as the conversation (a generator of messages) into a list, in ``kwargs`` in
     place and in LiteLLM's positional ``messages``: the guard and the SDK then read the same items. Returns the
     positional arguments to call the SDK with."""
-    guardrail.materialise(kwargs)
-    if call == core.LITELLM_COMPLETION and len(args) > 1 and guardrail.is_one_pass(args[1]):
+    materialise(kwargs)
+    if call == core.LITELLM_COMPLETION and len(args) > 1 and is_one_pass(args[1]):
         return (args[0], list(args[1]), *args[2:])
     return args
 

@@ -1,10 +1,9 @@
-"""Prompt-injection risk scoring: a fast, dependency-free heuristic over one piece of text.
+"""The prompt-injection rule table: the findings the scorer reports, and the weighted patterns that find them.
 
-:func:`assess` scores a user message, or a tool result / retrieved document before it is put in a model's context,
-from 0 to 100 and names the rules that matched (:attr:`Assessment.findings`, a fixed, low-cardinality vocabulary:
-:data:`FINDINGS`, fit for a span attribute or a metric label).
+Data only: :mod:`glassbox.guard.guardrail.scorer` runs these rules over the views of a text that
+:mod:`glassbox.guard.guardrail.normaliser` makes, and adds up their weights.
 
-What it detects, in English (the list below), and the same shapes of override, system-prompt request, persona,
+What the rules detect, in English (the list below), and the same shapes of override, system-prompt request, persona,
 fake authority, instructions addressed to the AI, secrecy towards the user and forwarding of data in Spanish,
 Portuguese, French, Italian, German and Russian (over words) and in Chinese and Japanese (over characters):
 
@@ -40,7 +39,7 @@ answer", "regardless of what the user asks", "assistant-only instruction", "do n
 delayed triggers ("from your next response") and requests for the rest of the context (the tools available,
 everything the user said, the other documents).
 
-What it does not detect: it is a heuristic over words, not a model of intent. Paraphrased attacks that avoid the
+What they do not detect: the scorer is a heuristic over words, not a model of intent. Paraphrased attacks that avoid the
 usual words ("the text you were set up with no longer applies"), languages other than the nine above, tool calls
 requested by content ("call http_post with ..."), encodings other than base64 (hex, binary, ROT13, reversed text),
 fabricated reasoning or memory of the assistant, instructions split across several messages or turns, attacks in
@@ -48,67 +47,14 @@ images or audio, and harmful requests that do not try to subvert the model's ins
 discussions that quote an attack ("flag messages containing 'ignore previous instructions'") can score high. Treat
 the score as a signal to log, count and route for review, not as a verdict; pair it with privilege separation for
 tools and output filtering of links.
-
-How a score is made: the text is normalised (Unicode NFKC, casefolded, zero-width / bidi / soft-hyphen characters
-removed, Cyrillic and Greek look-alike letters mapped to Latin inside words that are otherwise Latin, whitespace
-collapsed, a sentence hard-wrapped over several lines joined); then each rule, a
-regular expression over the normalised text or over its words, adds its weight. A finding counts once, at the weight
-of its strongest rule that matched (repeating a phrase a thousand times adds nothing); the score is the sum of the
-findings' weights, capped at 100. One weak signal ("act as", "no restrictions", a ``[INST]`` token) stays LOW or
-MEDIUM; a clear override, prompt-leak request, DAN persona or exfiltration link is HIGH on its own, and two of them
-together are CRITICAL. Obfuscated or encoded text is scored as well through its decoded form, plus the
-``obfuscation`` / ``encoded_payload`` weight.
-
-Levels (:func:`level_of`): ``none`` 0, ``low`` 1-24, ``medium`` 25-49, ``high`` 50-79, ``critical`` 80-100.
-
-Time: the patterns open with a literal word, or a short alternation of words or characters; they repeat only with
-bounded counts over unambiguous tokens (a word then one space) or possessively, and have no nested quantifiers over
-overlapping classes; rules that join two parts far apart ("note to the AI ..." then "... send") find each part once
-and join them by position; so a call costs time linear in the text's length (about 0.5 ms for 2 KB of ordinary
-text, 1 ms in Russian or Chinese, under 2 ms for 2 KB of adversarial repetition, on one core of the benchmark
-machine).
-
-Texts longer than :data:`MAX_SCAN_CHARS` are scanned on their first and last :data:`SCAN_EDGE_CHARS` characters
-only: injections in documents and tool results sit at the start (headers, instructions first) or are appended at
-the end far more often than in the middle, and this bounds one call's cost (tens of milliseconds) whatever the
-input's size. An attacker who controls a long document can hide text in its middle; callers who need full coverage
-can :func:`assess` a long text in chunks.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import bisect
 import dataclasses
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-LEVEL_NONE = "none"
-LEVEL_LOW = "low"
-LEVEL_MEDIUM = "medium"
-LEVEL_HIGH = "high"
-LEVEL_CRITICAL = "critical"
-LEVELS = (LEVEL_NONE, LEVEL_LOW, LEVEL_MEDIUM, LEVEL_HIGH, LEVEL_CRITICAL)
-# Where a text comes from: a tool result is also read with the rules for content that directs the model's answer.
-SOURCE_USER = "user"
-SOURCE_TOOL_RESULT = "tool_result"
-
-# The lowest score of each level above ``none`` (0): low 1-24, medium 25-49, high 50-79, critical 80-100.
-LOW_THRESHOLD = 1
-MEDIUM_THRESHOLD = 25
-HIGH_THRESHOLD = 50
-CRITICAL_THRESHOLD = 80
-MAX_SCORE = 100
-
-# Texts longer than MAX_SCAN_CHARS are scanned on their first and last SCAN_EDGE_CHARS characters only.
-SCAN_EDGE_CHARS = 32_768
-MAX_SCAN_CHARS = 2 * SCAN_EDGE_CHARS
-# Base64 runs decoded and scanned per text, and the characters decoded from each.
-MAX_ENCODED_RUNS = 8
-MAX_DECODED_CHARS = 4096
 
 OVERRIDE_INSTRUCTIONS = "override_instructions"
 REVEAL_SYSTEM_PROMPT = "reveal_system_prompt"
@@ -139,65 +85,10 @@ FINDINGS = (
     OBFUSCATION,
     HIDDEN_TEXT,
 )
-_ORDER = {name: index for index, name in enumerate(FINDINGS)}
 
-
-@dataclass(frozen=True)
-class Assessment:
-    """The risk that a text tries to subvert a model's instructions or exfiltrate data."""
-
-    score: int  # 0-100
-    level: str  # one of LEVELS
-    findings: tuple[str, ...]  # names from FINDINGS, in that order
-
-
-def level_of(score: int) -> str:
-    """The level of a score from 0 to 100: none 0, low 1-24, medium 25-49, high 50-79, critical 80-100."""
-    if not 0 <= score <= MAX_SCORE:
-        raise ValueError(f"score must be between 0 and {MAX_SCORE}, not {score}")
-    if score >= CRITICAL_THRESHOLD:
-        return LEVEL_CRITICAL
-    if score >= HIGH_THRESHOLD:
-        return LEVEL_HIGH
-    if score >= MEDIUM_THRESHOLD:
-        return LEVEL_MEDIUM
-    if score >= LOW_THRESHOLD:
-        return LEVEL_LOW
-    return LEVEL_NONE
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Normalisation.
-
-# Zero-width, joiner, bidi control, soft hyphen and other invisible format characters: removed before matching.
-_INVISIBLE = (
-    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180e\u200b\u200c\u200d\u200e\u200f"
-    "\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\u206a\u206b"
-    "\u206c\u206d\u206e\u206f\u3164\ufe00\ufe01\ufe02\ufe03\ufe04\ufe05\ufe06\ufe07\ufe08\ufe09\ufe0a"
-    "\ufe0b\ufe0c\ufe0d\ufe0e\ufe0f\ufeff\uffa0"
-)
-_DROP_INVISIBLE = {ord(char): None for char in _INVISIBLE}
-# An invisible character between two letters: a word split to dodge filters (emoji joiners sit between emoji).
-_INVISIBLE_IN_WORD = re.compile(f"[^\\W\\d_][{_INVISIBLE}]+[^\\W\\d_]")
-# Unicode tag characters (U+E0000-U+E007F) mirror ASCII invisibly ("ASCII smuggling").
-_TAG_RUN = re.compile("[\U000e0000-\U000e007f]+")
-# Cyrillic and Greek letters that look like Latin ones (after casefolding).
-_HOMOGLYPHS = str.maketrans(
-    {
-        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
-        "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d", "ԛ": "q", "ԝ": "w",
-        "ɡ": "g", "ɩ": "i", "ο": "o", "α": "a", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ρ": "p", "τ": "t",
-        "υ": "u", "χ": "x", "ϲ": "c", "ӏ": "l",
-    }
-)  # fmt: skip
-# Digits and symbols read as letters in leetspeak.
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
-_LEET_HINT = re.compile(r"[013457@$](?:(?<=[a-z][013457@$])|(?=[a-z]))")
-# Letters spaced or dotted out: "i g n o r e", "i.g.n.o.r.e" (one separator between letters; words apart by more).
-_SPACED_RUN = re.compile(r"\b\w([ .\-*])\w(?:\1\w)+\b")
 # Spaced out with one space throughout ("i g n o r e a l l ..."), the words run together once joined: key phrases
 # are looked for in the joined letters.
-_SQUASHED = (
+SQUASHED = (
     (
         OVERRIDE_INSTRUCTIONS,
         70,
@@ -217,65 +108,8 @@ _SQUASHED = (
     ),
     (JAILBREAK_PERSONA, 55, re.compile(r"doanythingnow|danmode|developermodeenabled|jailbreakmode|jailbroken")),
 )
-_SQUASHED_MIN_LETTERS = 8
-_SPACED_SEPARATOR = re.compile(r"[ .\-*]")
-# Where a clause ends, the words view has a "|" that no rule's words cross ("instruction override, system prompt
-# extraction" is a list, not "override system prompt"): at these characters and at a full stop before a space (not
-# the dots inside domains and numbers). Every other ASCII character that is not a letter or digit becomes a space;
-# other non-word characters too (_NON_WORD, for non-ASCII text).
-_CLAUSE_BREAKS = ",;:!?()[]{}<>\n"
-_ASCII_WORDS = str.maketrans(
-    {
-        chr(code): (" | " if chr(code) in _CLAUSE_BREAKS else " ")
-        for code in range(128)
-        if not chr(code).isalnum() and chr(code) != "|"
-    }
-)
-_NON_WORD = re.compile(r"(?:[^\w|]|_)+")
-# Base64 runs long enough to hold an instruction (24 characters decode to 18 bytes).
-_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{24,}+={0,2}")
-_PRINTABLE_BYTES = bytes(range(32, 127)) + b"\t\n\r"
-
-
-# A word of Latin letters with Cyrillic or Greek look-alikes in it ("іgnоrе"): words written wholly in another
-# script ("игнорируй") are left as they are.
-_MIXED_SCRIPT_WORD = re.compile(r"\b(?=[^\W\d_]*[a-z])(?=[^\W\d_]*[^\x00-\x7f])[^\W\d_]+")
-
-
-def _unmix(word: re.Match[str]) -> str:
-    return word.group().translate(_HOMOGLYPHS)
-
-
-def _casefold(text: str) -> str:
-    folded = text.casefold()
-    return folded if folded.isascii() else _MIXED_SCRIPT_WORD.sub(_unmix, folded)
-
-
-# A line at least this long that ends in a letter or a comma was wrapped in the middle of a sentence: it is joined to
-# the next line (a hard-wrapped document reads as one sentence; a list of short items stays apart).
-WRAPPED_LINE_CHARS = 40
-
-
-def _text_view(folded: str) -> str:
-    """Whitespace runs collapsed to one space, line breaks kept (one per run of blank lines) except inside a
-    sentence wrapped over several lines."""
-    lines = [" ".join(words) for words in map(str.split, folded.splitlines()) if words]
-    if len(lines) < 2:
-        return "".join(lines)
-    joined = [lines[0]]
-    for line in lines[1:]:
-        previous = joined[-1]
-        wrapped = len(previous) >= WRAPPED_LINE_CHARS and (previous[-1].isalpha() or previous[-1] == ",")
-        joined.append(" " + line if wrapped else "\n" + line)
-    return "".join(joined)
-
-
-def _words_view(text: str) -> str:
-    """Words only (letters and digits), one space apart, with a space at each end; a ``|`` between clauses."""
-    spaced = text.replace(". ", " | ").translate(_ASCII_WORDS)
-    if not spaced.isascii():
-        spaced = _NON_WORD.sub(" ", spaced)
-    return " " + " ".join(spaced.split()) + " "
+# Letters a joined run needs at least for the SQUASHED phrases to be looked for in it.
+SQUASHED_MIN_LETTERS = 8
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1301,11 +1135,6 @@ class Rule:
     then: re.Pattern[str] | None = None  # must also match, starting at most NEAR_CHARS after ``pattern`` ends
     indirect: bool = False  # applies to tool results only
 
-    def may_match(self, view: str, words: frozenset[str]) -> bool:
-        if self.words:
-            return not self.words.isdisjoint(words)
-        return any(substring in view for substring in self.substrings)
-
 
 def _rule(finding: str, weight: int, view: str, needs: str, pattern: str, then: str | None = None) -> Rule:
     compiled_then = re.compile(then) if then else None
@@ -1319,187 +1148,25 @@ RULES: tuple[Rule, ...] = (
     *(_rule(*source) for source in (*_NEAR_RULES_SOURCE, *_ML_NEAR_RULES_SOURCE)),
     *(dataclasses.replace(_rule(*source), indirect=True) for source in _INDIRECT_RULES_SOURCE),
 )
-_WORD_RULES = tuple(rule for rule in RULES if rule.view == "w" and not rule.indirect)
-_TEXT_RULES = tuple(rule for rule in RULES if rule.view == "t" and not rule.indirect)
-_INDIRECT_WORD_RULES = tuple(rule for rule in RULES if rule.view == "w" and rule.indirect)
-_INDIRECT_TEXT_RULES = tuple(rule for rule in RULES if rule.view == "t" and rule.indirect)
+WORD_RULES = tuple(rule for rule in RULES if rule.view == "w" and not rule.indirect)
+TEXT_RULES = tuple(rule for rule in RULES if rule.view == "t" and not rule.indirect)
+INDIRECT_WORD_RULES = tuple(rule for rule in RULES if rule.view == "w" and rule.indirect)
+INDIRECT_TEXT_RULES = tuple(rule for rule in RULES if rule.view == "t" and rule.indirect)
 
 # Markdown images and links, and HTML images: what in their URL stands for data to be filled in.
-_LINK_OPEN = re.compile(r"\]\( ?(?:https?:)?//|<img [^>]{0,200}?src ?= ?[\"']?(?:https?:)?//")
-_URL_REST = re.compile(r"[^\n)\"'>]{0,400}+")
+LINK_OPEN = re.compile(r"\]\( ?(?:https?:)?//|<img [^>]{0,200}?src ?= ?[\"']?(?:https?:)?//")
+URL_REST = re.compile(r"[^\n)\"'>]{0,400}+")
 # Query parameters hold values; a template for the model to fill in holds brackets or words like these.
-_PLACEHOLDER = re.compile(
+PLACEHOLDER = re.compile(
     r"[{}<>\[\]$]|%7b|%3c|insert|placeholder|_here|here_|conversation|chat_?history|summary|last_?message"
     r"|the user|user's|memory|transcript"
 )
-_EMPTY_TRAILING_PARAMETER = re.compile(r"[?&][\w-]{1,20}= ?$")
+EMPTY_TRAILING_PARAMETER = re.compile(r"[?&][\w-]{1,20}= ?$")
 # A bare URL whose query ends in an empty parameter ("https://x.example/save?data="): "append the data here".
-_BARE_URL_EMPTY_PARAMETER = re.compile(
+BARE_URL_EMPTY_PARAMETER = re.compile(
     r"https?://[^\s?\"'<>()]{1,200}+\?(?:[^\s\"'<>()]{0,200}+&)?[\w-]{1,20}+=(?=[\s\"'<>),]|$)"
 )
 # An image fetches its URL as soon as the answer is rendered, with no click: the strongest of the three.
 IMAGE_LINK_WEIGHT = 60
 LINK_WEIGHT = 45
 TEMPLATE_URL_WEIGHT = 30
-
-
-def _links(text: str, hits: dict[str, int]) -> None:
-    """Images and links whose URL carries a placeholder for conversation data: exfiltration_link."""
-    position = 0
-    while hits.get(EXFILTRATION_LINK, 0) < IMAGE_LINK_WEIGHT:
-        match = _LINK_OPEN.search(text, position)
-        if match is None:
-            break
-        rest = _URL_REST.match(text, match.end())
-        url = rest.group() if rest else ""
-        position = match.end() + len(url)  # each character belongs to at most one URL examined: linear
-        if "?" not in url and "=" not in url:
-            continue
-        query = url[url.find("?") :] if "?" in url else url
-        image = match.group().startswith("<img") or text.rfind("![", max(0, match.start() - 200), match.start()) >= 0
-        if _PLACEHOLDER.search(query) or _EMPTY_TRAILING_PARAMETER.search(query):
-            _hit(hits, EXFILTRATION_LINK, IMAGE_LINK_WEIGHT if image else LINK_WEIGHT)
-    if EXFILTRATION_LINK not in hits and "?" in text and _BARE_URL_EMPTY_PARAMETER.search(text):
-        _hit(hits, EXFILTRATION_LINK, TEMPLATE_URL_WEIGHT)
-
-
-def _hit(hits: dict[str, int], finding: str, weight: int) -> None:
-    if weight > hits.get(finding, 0):
-        hits[finding] = weight
-
-
-def _match(rules: tuple[Rule, ...], view: str, words: frozenset[str], hits: dict[str, int]) -> None:
-    for rule in rules:
-        if rule.weight <= hits.get(rule.finding, 0) or not rule.may_match(view, words):
-            continue
-        if rule.then is None:
-            if rule.pattern.search(view):
-                hits[rule.finding] = rule.weight
-        elif _near(rule.pattern, rule.then, view):
-            hits[rule.finding] = rule.weight
-
-
-def _near(first: re.Pattern[str], then: re.Pattern[str], view: str) -> bool:
-    """Whether ``then`` matches starting within NEAR_CHARS after the end of a match of ``first``."""
-    starts: list[int] | None = None
-    for match in first.finditer(view):
-        if starts is None:
-            starts = [found.start() for found in then.finditer(view)]
-            if not starts:
-                return False
-        index = bisect.bisect_left(starts, match.end())
-        if index < len(starts) and starts[index] <= match.end() + NEAR_CHARS:
-            return True
-    return False
-
-
-def _word_set(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
-def _score_plain(text: str, indirect: bool = False) -> dict[str, int]:
-    """The findings of a cleaned, casefolded text, and of its leetspeak and spaced-out letters read as words; with
-    ``indirect``, the rules for tool results too."""
-    hits: dict[str, int] = {}
-    view = _text_view(text)
-    words = _words_view(view)
-    word_set = _word_set(words)
-    _match(_TEXT_RULES, view, word_set, hits)
-    _links(view, hits)
-    _match(_WORD_RULES, words, word_set, hits)
-    if indirect:
-        _match(_INDIRECT_TEXT_RULES, view, word_set, hits)
-        _match(_INDIRECT_WORD_RULES, words, word_set, hits)
-    variants: list[str] = []
-    if _LEET_HINT.search(view):
-        variants.append(_words_view(view.translate(_LEET)))
-    if _SPACED_RUN.search(text):
-        joined = _SPACED_RUN.sub(_join_spaced, text)
-        variants.append(_words_view(_text_view(joined)))
-        for run in _SPACED_RUN.finditer(text):
-            letters = _join_spaced(run)
-            if len(letters) >= _SQUASHED_MIN_LETTERS:
-                for finding, weight, pattern in _SQUASHED:
-                    if weight > hits.get(finding, 0) and pattern.search(letters):
-                        hits[finding] = weight
-                        _hit(hits, OBFUSCATION, 20)
-    for variant in variants:
-        if variant == words:
-            continue
-        extra: dict[str, int] = {}
-        _match(_WORD_RULES, variant, _word_set(variant), extra)
-        new = {finding: weight for finding, weight in extra.items() if weight > hits.get(finding, 0)}
-        if new:
-            hits.update(new)
-            _hit(hits, OBFUSCATION, 20)
-    return hits
-
-
-def _join_spaced(match: re.Match[str]) -> str:
-    return _SPACED_SEPARATOR.sub("", match.group())
-
-
-def _decoded_runs(text: str) -> Iterable[str]:
-    """Base64 runs of the text that decode to mostly printable ASCII."""
-    for count, match in enumerate(_BASE64_RUN.finditer(text)):
-        if count >= MAX_ENCODED_RUNS:
-            return
-        run = match.group().rstrip("=")[: MAX_DECODED_CHARS * 4 // 3]
-        run = run[: len(run) - len(run) % 4]
-        try:
-            data = base64.b64decode(run + "=" * (-len(run) % 4), validate=True)
-        except (binascii.Error, ValueError):
-            continue
-        if not data:
-            continue
-        if len(data.translate(None, _PRINTABLE_BYTES)) <= 0.1 * len(data):
-            yield data.decode("ascii", "replace")
-
-
-def _window(text: str) -> str:
-    if len(text) <= MAX_SCAN_CHARS:
-        return text
-    return text[:SCAN_EDGE_CHARS] + "\n" + text[-SCAN_EDGE_CHARS:]
-
-
-def assess(text: str, source: str = SOURCE_USER) -> Assessment:
-    """Score how likely ``text`` is an attempt to override the model's instructions or exfiltrate data.
-
-    ``source`` is where the text comes from: ``tool_result`` (a page, document, e-mail or tool answer put into the
-    prompt) adds the rules for content that directs the model's answer; anything else is scored as a user's turn."""
-    if not isinstance(text, str):
-        raise TypeError(f"assess() takes a str, not {type(text).__name__}")
-    raw = _window(text)
-    hits: dict[str, int] = {}
-    hidden = ""
-    if not raw.isascii():
-        if _TAG_RUN.search(raw):
-            hidden = " ".join(
-                "".join(chr(ord(char) - 0xE0000) for char in run.group()) for run in _TAG_RUN.finditer(raw)
-            )
-            raw = _TAG_RUN.sub("", raw)
-        split_words = len(_INVISIBLE_IN_WORD.findall(raw))
-        raw = unicodedata.normalize("NFKC", raw).translate(_DROP_INVISIBLE)
-    else:
-        split_words = 0
-    folded = _casefold(raw)
-    indirect = source == SOURCE_TOOL_RESULT
-    hits = _score_plain(folded, indirect)
-    if split_words >= 2:
-        # Words split by invisible characters: the rules matched on the text with them removed.
-        _hit(hits, OBFUSCATION, 20 if hits else 10)
-    if hidden:
-        extra = _score_plain(_casefold(unicodedata.normalize("NFKC", hidden)), indirect)
-        for finding, weight in extra.items():
-            _hit(hits, finding, weight)
-        _hit(hits, OBFUSCATION, 30 if extra else 20 if len(hidden.strip()) > 16 else 0)
-    for decoded in _decoded_runs(raw):
-        extra = _score_plain(_casefold(decoded), indirect)
-        if extra:
-            for finding, weight in extra.items():
-                _hit(hits, finding, weight)
-            _hit(hits, ENCODED_PAYLOAD, 40)
-    hits = {finding: weight for finding, weight in hits.items() if weight > 0}
-    score = min(MAX_SCORE, sum(hits.values()))
-    findings = tuple(sorted(hits, key=_ORDER.__getitem__))
-    return Assessment(score=score, level=level_of(score), findings=findings)

@@ -15,9 +15,9 @@ says so, and its ``assistant`` and ``developer`` turns are then not scored: for 
 so it holds across ``await`` and in the tasks started inside it, and nowhere else). User turns and tool results
 are scored either way.
 
-Each message is scored on its own by :func:`glassbox.guard.injection.assess` (0-100), and by the detectors named in
-``GLASSBOX_GUARDRAIL_DETECTORS`` (:mod:`glassbox.guard.detectors`); a message takes the highest of these scores and
-the call takes its highest message's score and level:
+Each message is scored on its own by :func:`glassbox.guard.guardrail.scorer.assess` (0-100), and by the detectors
+named in ``GLASSBOX_GUARDRAIL_DETECTORS`` (:mod:`glassbox.guard.guardrail.detectors`); a message takes the highest
+of these scores and the call takes its highest message's score and level:
 
 - ``none``/``low``: allowed;
 - ``medium``: allowed, with a warning decision on the span;
@@ -43,6 +43,11 @@ flagged message, with its source). The scored text itself is never recorded.
 The SDK calls are given their input as lists: a generator or any other one-pass iterable passed as ``messages``,
 ``input`` or ``contents`` is read into a list once by the guard's instrumentor (:func:`materialise`), and both the
 guardrail and the SDK read that list.
+
+The package's modules: :mod:`~glassbox.guard.guardrail.normaliser` (the views of a text the rules read),
+:mod:`~glassbox.guard.guardrail.rules` (the rule table), :mod:`~glassbox.guard.guardrail.scorer` (the 0-100 score of
+one text: ``assess``), :mod:`~glassbox.guard.guardrail.detectors` (detectors plugged in by entry point); how a request's
+messages are read is :mod:`glassbox.guard.request`'s, shared with the guard's cost estimate.
 """
 
 from __future__ import annotations
@@ -51,65 +56,50 @@ import collections
 import contextlib
 import contextvars
 import hashlib
-import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, TypeGuard
+from collections.abc import Iterator
+from typing import Any
 
 from opentelemetry import metrics, trace
 
 from glassbox import conventions as c
 from glassbox import instruments, settings
-from glassbox.guard import detectors, injection
+from glassbox.audit.events import audit
+from glassbox.guard.guardrail import detectors, scorer
+from glassbox.guard.request import (
+    INPUT_ARGUMENTS,
+    NON_TEXT_KEYS,
+    SOURCE_ASSISTANT,
+    SOURCE_DEVELOPER,
+    SOURCE_TOOL_RESULT,
+    SOURCE_USER,
+    field,
+    is_one_pass,
+    materialise,
+    message_parts,
+)
 from glassbox.version import __version__
 
 MODE_ENFORCE, MODE_MONITOR, MODE_OFF = "enforce", "monitor", "off"
 GUARDIAN_NAME = "glassbox.prompt_injection"
 REFUSED_PROMPT_INJECTION = "prompt_injection"
-# Where a scored message comes from (the glassbox.guardrail.source of its finding event).
-SOURCE_USER, SOURCE_TOOL_RESULT = injection.SOURCE_USER, injection.SOURCE_TOOL_RESULT
-SOURCE_ASSISTANT, SOURCE_DEVELOPER = "assistant", "developer"
-# Roles of the model's own turns, of the app's instructions (never scored), of instructions a client may send.
-MODEL_ROLES = frozenset({"assistant", "model"})
-SYSTEM_ROLES = frozenset({"system"})
-DEVELOPER_ROLES = frozenset({"developer"})
-TOOL_ROLES = frozenset({"tool", "function", "ipython"})
-# Content blocks and items that carry a tool's output back into the prompt.
-TOOL_RESULT_KEYS = (
-    "tool_result", "function_response", "toolResult", "function_call_output", "custom_tool_call_output",
-    "computer_call_output", "mcp_tool_result",
-)  # fmt: skip
-# Responses API items that are the model's own turns (its calls and reasoning).
-MODEL_ITEM_TYPES = frozenset({"function_call", "custom_tool_call", "computer_call", "reasoning", "mcp_call"})
-# Parts of a message that are not text (OpenAI image_url/input_audio/file, Anthropic image/document source,
-# Gemini inline_data/file_data).
-NON_TEXT_KEYS = frozenset({"image_url", "input_audio", "file", "source", "inline_data", "file_data"})
-TEXT_KEYS = ("text", "content", "output", "result", "response", "json", "parts")
-SKIPPED_KEYS = (
-    frozenset(
-        {"type", "role", "id", "name", "tool_call_id", "tool_use_id", "toolUseId", "status", "call_id", "signature"}
-    )
-    | NON_TEXT_KEYS
-)
-# The request arguments that hold the conversation, and are read into a list when they are one-pass iterables.
-INPUT_ARGUMENTS = ("messages", "input", "contents")
 # Characters of one call's messages that are scored at most, newest first (the rest is counted, not scored).
 MAX_SCORED_CHARACTERS = 256 * 1024
 HISTORY_CLIENT, HISTORY_APP = "client", "app"
 # The finding of a message that a detector could not score, when GLASSBOX_GUARDRAIL_DETECTOR_FAILURE=fail-closed.
 DETECTOR_UNAVAILABLE = "detector_unavailable"
 _DECISIONS = {
-    injection.LEVEL_NONE: "allow",
-    injection.LEVEL_LOW: "allow",
-    injection.LEVEL_MEDIUM: "warn",
-    injection.LEVEL_HIGH: "warn",
-    injection.LEVEL_CRITICAL: "deny",
+    scorer.LEVEL_NONE: "allow",
+    scorer.LEVEL_LOW: "allow",
+    scorer.LEVEL_MEDIUM: "warn",
+    scorer.LEVEL_HIGH: "warn",
+    scorer.LEVEL_CRITICAL: "deny",
 }
 # Inputs at these levels get a finding event, and make the check a span; below them a check is only counted
 # (GLASSBOX_GUARDRAIL_SPANS=all: a span for every check).
-FLAGGED_LEVELS = frozenset({injection.LEVEL_MEDIUM, injection.LEVEL_HIGH, injection.LEVEL_CRITICAL})
+FLAGGED_LEVELS = frozenset({scorer.LEVEL_MEDIUM, scorer.LEVEL_HIGH, scorer.LEVEL_CRITICAL})
 _checks: metrics.Counter | None = None
 _tracer = trace.get_tracer("glassbox.guard", __version__)
 _trusted: contextvars.ContextVar[bool] = contextvars.ContextVar("glassbox_guardrail_trusted_history", default=False)
@@ -161,7 +151,7 @@ class ScoreCache:
 
     def __init__(self) -> None:
         self._secret = os.urandom(32)
-        self._entries: collections.OrderedDict[bytes, injection.Assessment] = collections.OrderedDict()
+        self._entries: collections.OrderedDict[bytes, scorer.Assessment] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._generation: tuple[int, str] = (0, "")
 
@@ -170,7 +160,7 @@ class ScoreCache:
         digest.update(text.encode("utf-8", "surrogatepass"))
         return digest.digest()
 
-    def get(self, key: bytes, size: int, generation: str) -> injection.Assessment | None:
+    def get(self, key: bytes, size: int, generation: str) -> scorer.Assessment | None:
         with self._lock:
             if self._generation != (size, generation):  # resized, or other detectors: the old scores are void
                 self._generation = (size, generation)
@@ -180,7 +170,7 @@ class ScoreCache:
                 self._entries.move_to_end(key)
             return found
 
-    def put(self, key: bytes, assessment: injection.Assessment, size: int) -> None:
+    def put(self, key: bytes, assessment: scorer.Assessment, size: int) -> None:
         with self._lock:
             self._entries[key] = assessment
             self._entries.move_to_end(key)
@@ -202,116 +192,7 @@ def cache_size() -> int:
     return settings.GUARDRAIL_CACHE.get()
 
 
-# --------------------------------------------------------------------------- what the model will read
-def field(value: Any, name: str) -> Any:
-    """A request argument's field, from a dict or an SDK type."""
-    if isinstance(value, dict):
-        return value.get(name)
-    return getattr(value, name, None)
-
-
-def is_one_pass(value: Any) -> TypeGuard[Iterable[Any]]:
-    """Whether ``value`` is an iterable that is not a list, a tuple, a string, a mapping or an SDK type (a
-    generator, an iterator, a ``map``): reading it to score it would leave nothing for the SDK."""
-    if value is None or isinstance(value, (str, bytes, bytearray, list, tuple, Mapping)):
-        return False
-    if hasattr(value, "model_dump"):  # pydantic SDK types iterate over their fields
-        return False
-    return isinstance(value, Iterable)
-
-
-def materialise(kwargs: dict[str, Any]) -> None:
-    """Replace each one-pass iterable among the conversation arguments of ``kwargs`` by a list of its items, in
-    place, so that the guardrail and the SDK call read the same messages."""
-    for name in INPUT_ARGUMENTS:
-        value = kwargs.get(name)
-        if is_one_pass(value):
-            kwargs[name] = list(value)
-
-
-def _texts(value: Any, depth: int = 0) -> Iterator[str]:
-    """Strings inside a message's content, however nested (text blocks, tool results, parts)."""
-    if depth > 8 or value is None:
-        return
-    if isinstance(value, str):
-        if not value.startswith("data:"):  # an inline image or file
-            yield value
-        return
-    if isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _texts(item, depth + 1)
-        return
-    if hasattr(value, "model_dump") and not isinstance(value, dict):
-        value = value.model_dump(exclude_none=True)
-    if isinstance(value, dict):
-        known = [key for key in (*TEXT_KEYS, *TOOL_RESULT_KEYS) if key in value]
-        for key in known:
-            inner = value[key]
-            if key == "json" and not isinstance(inner, str):
-                inner = json.dumps(inner, default=str)
-            yield from _texts(inner, depth + 1)
-        if not known:  # a tool's own output shape ({"weather": ...}): every value but ids, names and media
-            yield from _texts([v for k, v in value.items() if k not in SKIPPED_KEYS], depth + 1)
-
-
-def _is_tool_result(part: Any) -> bool:
-    if isinstance(part, dict):
-        return part.get("type") in TOOL_RESULT_KEYS or any(k in part for k in TOOL_RESULT_KEYS)
-    return any(getattr(part, k, None) is not None for k in TOOL_RESULT_KEYS)
-
-
-def _message_parts(message: Any, trusted: bool, depth: int = 0) -> Iterator[tuple[str, str]]:
-    """(source, text) of one message as the model will read it; nothing for system instructions, nor for the
-    assistant's and developer's turns of a trusted history."""
-    if isinstance(message, str):
-        yield SOURCE_USER, message
-        return
-    if isinstance(message, (list, tuple)):  # an InvokeModel body's messages, a list of Gemini parts
-        if depth < 4:
-            for item in message:
-                yield from _message_parts(item, trusted, depth + 1)
-        return
-    role, kind = field(message, "role"), field(message, "type")
-    if role in SYSTEM_ROLES:
-        return
-    if role in TOOL_ROLES or kind in TOOL_RESULT_KEYS:
-        for text in _texts(message):
-            yield SOURCE_TOOL_RESULT, text
-        return
-    if role in MODEL_ROLES or kind in MODEL_ITEM_TYPES:
-        if trusted:
-            return
-        source = SOURCE_ASSISTANT
-    elif role in DEVELOPER_ROLES:
-        if trusted:
-            return
-        source = SOURCE_DEVELOPER
-    else:
-        source = SOURCE_USER
-    content = field(message, "content")
-    if content is None:
-        content = field(message, "parts")
-    if content is None and kind in MODEL_ITEM_TYPES:  # a Responses function call or reasoning item
-        content = [value for key, value in _fields(message).items() if key not in SKIPPED_KEYS]
-    if isinstance(content, str):
-        yield source, content
-    else:
-        for part in content or ():
-            part_source = SOURCE_TOOL_RESULT if _is_tool_result(part) else source
-            for text in _texts(part):
-                yield part_source, text
-    if source == SOURCE_ASSISTANT:  # the arguments of the tool calls a fabricated turn claims the model made
-        for text in _texts(field(message, "tool_calls")):
-            yield source, text
-
-
-def _fields(value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return value
-    dumped = value.model_dump(exclude_none=True) if hasattr(value, "model_dump") else {}
-    return dumped if isinstance(dumped, dict) else {}
-
-
+# --------------------------------------------------------------------------- what is scored
 def scored_input(kwargs: dict[str, Any], trusted: bool = False) -> list[tuple[str, str]]:
     """(source, text) of every message of the request the model will read that a client can have written, in the
     conversation's order; with ``trusted``, the assistant and developer turns are left out."""
@@ -324,7 +205,7 @@ def scored_input(kwargs: dict[str, Any], trusted: bool = False) -> list[tuple[st
         if is_one_pass(value):  # only a caller that bypassed materialise() gets here: reading it would consume it
             instruments.get().count_dropped("traces", "guardrail_input_not_scored")
             return []
-        return list(_message_parts(value, trusted))
+        return list(message_parts(value, trusted))
     return []
 
 
@@ -338,7 +219,7 @@ def safe_check(call: str, kwargs: dict[str, Any]) -> str | None:
         return None
 
 
-def _combined(rules: injection.Assessment, answers: list[detectors.Answer]) -> injection.Assessment:
+def _combined(rules: scorer.Assessment, answers: list[detectors.Answer]) -> scorer.Assessment:
     """The rules' assessment raised to the highest detector score, naming each detector that scored above 0."""
     score, findings = rules.score, list(rules.findings)
     for answer in answers:
@@ -347,7 +228,7 @@ def _combined(rules: injection.Assessment, answers: list[detectors.Answer]) -> i
             findings.append(f"detector.{answer.name}")
     if score == rules.score and len(findings) == len(rules.findings):
         return rules
-    return injection.Assessment(score, injection.level_of(score), tuple(findings))
+    return scorer.Assessment(score, scorer.level_of(score), tuple(findings))
 
 
 def check(call: str, kwargs: dict[str, Any]) -> str | None:
@@ -361,8 +242,8 @@ def check(call: str, kwargs: dict[str, Any]) -> str | None:
     started = time.time_ns()
     size, loaded = cache_size(), detectors.configured()
     generation = ",".join(detector.name for detector in loaded)
-    scored: list[tuple[str, injection.Assessment] | None] = [None] * len(parts)
-    fresh: list[tuple[int, bytes | None, str, str, injection.Assessment]] = []
+    scored: list[tuple[str, scorer.Assessment] | None] = [None] * len(parts)
+    fresh: list[tuple[int, bytes | None, str, str, scorer.Assessment]] = []
     budget = MAX_SCORED_CHARACTERS
     for index in range(len(parts) - 1, -1, -1):  # newest first: the budget goes to what is new
         source, text = parts[index]
@@ -374,10 +255,10 @@ def check(call: str, kwargs: dict[str, Any]) -> str | None:
         if budget <= 0:
             instruments.get().count_dropped("traces", "guardrail_input_not_scored")
             continue
-        scanned = min(len(text), injection.MAX_SCAN_CHARS)  # assess() reads a long text's head and tail
+        scanned = min(len(text), scorer.MAX_SCAN_CHARS)  # assess() reads a long text's head and tail
         window = text if scanned <= budget else text[:budget]
         budget -= scanned
-        fresh.append((index, key if window is text else None, source, window, injection.assess(window, source)))
+        fresh.append((index, key if window is text else None, source, window, scorer.assess(window, source)))
     unavailable = False
     answers = detectors.ask(loaded, [(source, window) for _i, _k, source, window, _a in fresh]) if loaded else []
     for position, (index, key, source, _window, rules) in enumerate(fresh):
@@ -388,8 +269,8 @@ def check(call: str, kwargs: dict[str, Any]) -> str | None:
         scored[index] = (source, assessment)
         if key is not None and not failed:
             cache.put(key, assessment, size)
-    worst = injection.Assessment(0, injection.LEVEL_NONE, ())
-    findings: list[tuple[str, injection.Assessment]] = []
+    worst = scorer.Assessment(0, scorer.LEVEL_NONE, ())
+    findings: list[tuple[str, scorer.Assessment]] = []
     for item in scored:
         if item is None:
             continue
@@ -405,12 +286,12 @@ def check(call: str, kwargs: dict[str, Any]) -> str | None:
         decision = "audit"  # monitor mode: recorded, not refused
     checks_counter().add(1, {c.GUARDRAIL_LEVEL: worst.level, c.GEN_AI_SECURITY_DECISION_TYPE: decision})
     if closed:
-        worst = injection.Assessment(worst.score, worst.level, (*worst.findings, DETECTOR_UNAVAILABLE))
+        worst = scorer.Assessment(worst.score, worst.level, (*worst.findings, DETECTOR_UNAVAILABLE))
     if findings or closed or spans_for_every_check():
         _record_span(kwargs, current, started, worst, decision, findings)
-    if worst.level not in (injection.LEVEL_HIGH, injection.LEVEL_CRITICAL) and not closed:
+    if worst.level not in (scorer.LEVEL_HIGH, scorer.LEVEL_CRITICAL) and not closed:
         return None
-    if closed and worst.level != injection.LEVEL_CRITICAL:
+    if closed and worst.level != scorer.LEVEL_CRITICAL:
         detail = f"a prompt-injection detector did not answer (fail-closed); risk {worst.score}/100 ({worst.level})"
     else:
         detail = f"prompt injection risk {worst.score}/100 ({worst.level}: {', '.join(worst.findings)})"
@@ -423,9 +304,9 @@ def _record_span(
     kwargs: dict[str, Any],
     current: str,
     started: int,
-    worst: injection.Assessment,
+    worst: scorer.Assessment,
     decision: str,
-    findings: list[tuple[str, injection.Assessment]],
+    findings: list[tuple[str, scorer.Assessment]],
 ) -> None:
     """The check as an apply_guardrail span (from when scoring started), with one finding event per flagged part."""
     span = _tracer.start_span(f"apply_guardrail {GUARDIAN_NAME}", kind=trace.SpanKind.INTERNAL, start_time=started)
@@ -443,7 +324,7 @@ def _record_span(
             c.GUARDRAIL_LEVEL: worst.level,
         }
     )
-    if worst.level != injection.LEVEL_NONE:
+    if worst.level != scorer.LEVEL_NONE:
         span.set_attribute(c.GEN_AI_SECURITY_DECISION_REASON, ",".join(worst.findings) or REFUSED_PROMPT_INJECTION)
     for source, assessment in findings:
         span.add_event(
@@ -462,9 +343,43 @@ def _record_span(
 def _audit_flagged(kwargs: dict[str, Any], detail: str) -> None:
     """The audit event of an input let through at high (or critical, monitoring) risk; never raises."""
     try:
-        from glassbox.audit.events import audit
-
         audit("ai.prompt_injection", actor={"type": "system", "id": "glassbox.guard"}, outcome="flagged",
               reason=detail, resource={"type": "model", "id": str(kwargs.get("model", ""))})  # fmt: skip
     except Exception:
         instruments.get().count_dropped("logs", "guard_record_error")
+
+
+__all__ = [
+    "DETECTOR_UNAVAILABLE",
+    "FLAGGED_LEVELS",
+    "GUARDIAN_NAME",
+    "HISTORY_APP",
+    "HISTORY_CLIENT",
+    "INPUT_ARGUMENTS",
+    "MAX_SCORED_CHARACTERS",
+    "MODE_ENFORCE",
+    "MODE_MONITOR",
+    "MODE_OFF",
+    "NON_TEXT_KEYS",
+    "REFUSED_PROMPT_INJECTION",
+    "SOURCE_ASSISTANT",
+    "SOURCE_DEVELOPER",
+    "SOURCE_TOOL_RESULT",
+    "SOURCE_USER",
+    "ScoreCache",
+    "cache",
+    "cache_size",
+    "check",
+    "checks_counter",
+    "detectors",
+    "field",
+    "history_is_trusted",
+    "is_one_pass",
+    "materialise",
+    "mode",
+    "safe_check",
+    "scored_input",
+    "scorer",
+    "spans_for_every_check",
+    "trusted_history",
+]
