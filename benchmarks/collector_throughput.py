@@ -35,7 +35,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,15 +49,20 @@ from typing import Any
 import httpx
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+# The stack runner's binaries and process helpers: free ports, start with a log, wait until ready, stop.
+from stack import processes
+from stack.binaries import COLLECTOR_BINARY, COLLECTOR_BUILD_DIR, ROOT, find_binary
+from stack.processes import HOST, NotReady, free_port
+
 PROJECT_CONFIG = ROOT / "collector" / "config.yaml"
-CACHE = Path(os.environ.get("GLASSBOX_CACHE_DIR") or Path.home() / ".cache" / "glassbox")
-COLLECTOR = CACHE / "collector" / "glassbox-otelcol"
+CACHE = COLLECTOR_BUILD_DIR.parent
+COLLECTOR = find_binary("collector") or COLLECTOR_BUILD_DIR / COLLECTOR_BINARY
 GOBIN = CACHE / "bin"
 TELEMETRYGEN = GOBIN / "telemetrygen"
 TELEMETRYGEN_MODULE = "github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen"
 TELEMETRYGEN_VERSION = "v0.161.0"
-HOST = "127.0.0.1"
 RATIO_TARGET = 0.7
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -132,23 +136,12 @@ class Processes:
         self.workers: list[Any] = []  # multiprocessing.Process of the Python generator
 
     def popen(self, argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                argv, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-            )
+        proc = processes.start(argv, log, env=env, stdin=subprocess.DEVNULL)
         self.popens.append(proc)
         return proc
 
     def stop(self, proc: subprocess.Popen[bytes], timeout_s: float = STOP_TIMEOUT_S) -> None:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                proc.wait()
+        processes.stop(proc, timeout_s)
         if proc in self.popens:
             self.popens.remove(proc)
 
@@ -169,25 +162,8 @@ class Processes:
             self.stop(proc, 5.0)
 
 
-def free_port(taken: set[int]) -> int:
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((HOST, 0))
-            port = int(sock.getsockname()[1])
-        if port not in taken:
-            taken.add(port)
-            return port
-
-
 def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("GLASSBOX_", "OTEL_"))}
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -378,17 +354,12 @@ class Collector:
 
 def start_collector(procs: Processes, config: Path, env: dict[str, str], ports: dict[str, int], log: Path) -> Collector:
     proc = procs.popen([str(COLLECTOR), "--config", str(config)], env, log)
-    collector = Collector(proc, ports["http"], ports["health"], ports["metrics"], log)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"collector exited with {proc.returncode} at start ({log}):\n{tail(log)}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://{HOST}:{ports['health']}/", timeout=1.0).status_code == 200:
-                return collector
-        time.sleep(0.1)
-    procs.stop(proc)
-    raise RuntimeError(f"collector not healthy after {STARTUP_TIMEOUT_S:.0f} s ({log}):\n{tail(log)}")
+    try:
+        processes.wait_http(log.stem, proc, log, f"http://{HOST}:{ports['health']}/", STARTUP_TIMEOUT_S)
+    except NotReady:
+        procs.stop(proc)
+        raise
+    return Collector(proc, ports["http"], ports["health"], ports["metrics"], log)
 
 
 def pipeline_env(

@@ -17,14 +17,12 @@ gateways (docs/scale.md); `down` and `status` find the gateways by their pid fil
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,7 +30,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import yaml
 
 from stack.binaries import ROOT
@@ -53,6 +50,7 @@ from stack.components import (
     settings,
 )
 from stack.postgres import Cluster, pgaudit_installed, reachable
+from stack.processes import NotReady, http_ready, port_in_use, start, stop, tail, wait_alive, wait_http
 
 DEFAULT_STATE = ROOT / ".state" / "stack"
 # The database `up` creates in the native PostgreSQL for the fleet's shared state.
@@ -104,16 +102,6 @@ def set_aside_stale_wal(data_dir: Path, window: float, now: float | None = None)
     stale = wal.with_name(f"prometheus_wal.stale-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(oldest))}")
     wal.rename(stale)
     return stale
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
 
 
 def docker_engine_answers() -> bool:
@@ -330,10 +318,8 @@ class NativeStack:
                 f"  collector: its remote-write WAL starts with points older than Prometheus accepts "
                 f"(out_of_order_time_window); kept aside at {stale}"
             )
-        with self.log_file(name).open("ab") as log:
-            process = subprocess.Popen(
-                argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.state
-            )
+        log = self.log_file(name)
+        process = start(argv, log, env=env, cwd=self.state)
         # What /proc shows once a wrapper (setpriv) has exec'd the program.
         shown = argv[argv.index("--") + 1 :] if argv[0] == "setpriv" else argv
         self.pid_file(name).write_text(json.dumps({"pid": process.pid, "command": shown}))
@@ -341,30 +327,22 @@ class NativeStack:
             self._wait_for_postgres(process)
             return
         url = described.ready_url(self.env)
-        if url is None:
-            print(f"  {name:<10} starting (pid {process.pid}) ", end="", flush=True)
-            deadline = time.monotonic() + ALIVE_AFTER
-            while time.monotonic() < deadline:
-                self._raise_if_exited(name, process)
-                time.sleep(0.1)
-            self._raise_if_exited(name, process)
-            print("running")
-            return
-        print(f"  {name:<10} starting (pid {process.pid}), waiting for {url} ", end="", flush=True)
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            self._raise_if_exited(name, process)
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    print("ready")
-                    return
-            except httpx.HTTPError:
-                pass
-            print(".", end="", flush=True)
-            time.sleep(1)
-        print("timed out")
-        self.stop(name)
-        raise StackError(f"{name} was not ready within {READY_TIMEOUT:.0f}s at {url}:\n{self.tail(name)}")
+        try:
+            if url is None:
+                print(f"  {name:<10} starting (pid {process.pid}) ", end="", flush=True)
+                wait_alive(name, process, log, ALIVE_AFTER)
+                print("running")
+                return
+            print(f"  {name:<10} starting (pid {process.pid}), waiting for {url} ", end="", flush=True)
+            wait_http(name, process, log, url, READY_TIMEOUT, 1.0, lambda: print(".", end="", flush=True))
+            print("ready")
+        except NotReady as error:
+            print("exited" if error.exited else "timed out")
+            if error.exited:
+                self.pid_file(name).unlink(missing_ok=True)
+            else:
+                self.stop(name)
+            raise StackError(str(error)) from None
 
     def _wait_for_postgres(self, process: subprocess.Popen[bytes]) -> None:
         """Ready when it takes a connection; then the `glassbox` database exists with glassbox's schema, and the URLs
@@ -396,34 +374,16 @@ class NativeStack:
         files = {self.state_url_file(): urls[APP_ROLE], self.reader_url_file(): urls[AUDITOR_ROLE]}
         return urls["admin"], files
 
-    def _raise_if_exited(self, name: str, process: subprocess.Popen[bytes]) -> None:
-        if process.poll() is not None:
-            print("exited")
-            self.pid_file(name).unlink(missing_ok=True)
-            raise StackError(f"{name} exited with status {process.returncode}:\n{self.tail(name)}")
-
     def tail(self, name: str, lines: int = 15) -> str:
-        try:
-            text = self.log_file(name).read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join(f"    {line}" for line in text[-lines:]) + f"\n  (full log: {self.log_file(name)})"
+        return tail(self.log_file(name), lines)
 
     def stop(self, name: str, timeout: float = 20.0) -> bool:
         pid = self.running_pid(name)
-        if pid is None:
-            self.pid_file(name).unlink(missing_ok=True)
-            return False
-        # PostgreSQL's SIGTERM waits for every client to leave; SIGINT disconnects them and stops cleanly.
-        os.killpg(pid, signal.SIGINT if name == "postgres" else signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and not _is_zombie(pid):
-            time.sleep(0.1)
-        if Path(f"/proc/{pid}").exists() and not _is_zombie(pid):
-            os.killpg(pid, signal.SIGKILL)
-        _reap(pid)
+        if pid is not None:
+            # PostgreSQL's SIGTERM waits for every client to leave; SIGINT disconnects them and stops cleanly.
+            stop(pid, timeout, signal.SIGINT if name == "postgres" else signal.SIGTERM)
         self.pid_file(name).unlink(missing_ok=True)
-        return True
+        return pid is not None
 
     def down(self) -> list[str]:
         return [c.name for c in reversed(self.components()) if self.stop(c.name)]
@@ -439,24 +399,9 @@ class NativeStack:
             if url is None:
                 outcomes.append(Outcome(described.name, "running", f"pid {pid}, log {self.log_file(described.name)}"))
                 continue
-            try:
-                ok = httpx.get(url, timeout=2).status_code == 200
-            except httpx.HTTPError:
-                ok = False
+            ok = http_ready(url, timeout=2)
             outcomes.append(Outcome(described.name, "ready" if ok else "not ready", f"pid {pid}"))
         return outcomes
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
-    except (OSError, IndexError):
-        return False
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 COMPOSE_FILES = {"compose": ROOT / "docker-compose.yml", "compose-scale": ROOT / "docker-compose.scale.yml"}
@@ -475,7 +420,7 @@ def migrate_compose_state(state: Path, environ: Mapping[str, str] | None = None)
 
     import psycopg
 
-    from glassbox.state.postgres import migrate
+    from glassbox.db import migrate
 
     values = {**dotenv(), **(os.environ if environ is None else environ)}
     port = values.get("GLASSBOX_POSTGRES_PORT") or "5432"

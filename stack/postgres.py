@@ -22,13 +22,14 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from stack import processes
 
 SUPERUSER = "glassbox"
 SERVICE_USER = "postgres"
@@ -60,11 +61,8 @@ def pgaudit_installed(directory: Path | None = None) -> bool:
     return (directory.parent / "lib" / "pgaudit.so").is_file()
 
 
-def free_port() -> int:
-    """A free TCP port on loopback, for a cluster of its own."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# A free TCP port on loopback, for a cluster of its own (the benchmarks take it from here).
+free_port = processes.free_port
 
 
 def missing_reason() -> str:
@@ -155,12 +153,10 @@ class Cluster:
         return _as_service_user([str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port), *options])
 
     def start(self, log: Path | None = None) -> subprocess.Popen[Any]:
-        out = (log or self.directory / "server.log").open("ab")
-        _give_to_service_user(log or self.directory / "server.log")
-        try:
-            return subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        finally:
-            out.close()
+        log = log or self.directory / "server.log"
+        log.touch()
+        _give_to_service_user(log)
+        return processes.start(self.command(), log)
 
     def url(self, database: str = "postgres", user: str = SUPERUSER, password: str | None = None) -> str:
         secret = quote(self.password if password is None else password, safe="")
@@ -202,7 +198,7 @@ class Cluster:
 
         import psycopg
 
-        from glassbox.state.postgres import create_login_role, migrate
+        from glassbox.db import create_login_role, migrate
 
         admin = self.create_database(name)
         logins = logins or {"glassbox_app": ("glassbox_writer", secrets.token_urlsafe(18))}
@@ -216,10 +212,4 @@ class Cluster:
 
     def stop(self, process: subprocess.Popen[Any], timeout: float = 30.0) -> None:
         """Fast shutdown (SIGINT: clients disconnected, then a clean stop)."""
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout)
+        processes.stop(process, timeout, signal.SIGINT)
