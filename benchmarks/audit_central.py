@@ -66,7 +66,7 @@ def writer(mode: str, where: str, key: str, number: int, events: int, threads: i
         log: Any = AuditLog(directory / "audit.jsonl", directory / "audit.checkpoints", Path(key))
     else:
         from glassbox.audit.postgres import PostgresAuditLog
-        from glassbox.state.postgres import Database
+        from glassbox.db import Database
 
         log = PostgresAuditLog(Database(where, 5.0), Path(key))
     per_thread = events // threads
@@ -109,7 +109,7 @@ def verify(mode: str, where: str, key: str) -> str:
         result = verify_file(Path(where) / "audit.jsonl", Path(where) / "audit.checkpoints", public)
     else:
         from glassbox.audit.postgres import PostgresAuditLog
-        from glassbox.state.postgres import Database
+        from glassbox.db import Database
 
         result = PostgresAuditLog(Database(where, 5.0), Path(key)).verify([public])
     assert result.ok, result.problems

@@ -34,7 +34,8 @@ TARGET_P99_MS = 100.0
 
 def open_state(backend: str, where: str) -> Any:
     if backend == "postgresql":
-        from glassbox.state.postgres import Database, PostgresState
+        from glassbox.db import Database
+        from glassbox.state.postgres import PostgresState
 
         state = PostgresState(Database(where, 2.0))
         assert state.wait_until_current(10), state.connect_error

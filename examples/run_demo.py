@@ -170,7 +170,7 @@ def fresh_database(url: str, instance: str) -> str:
     import psycopg
     from psycopg import sql
 
-    from glassbox.state.postgres import create_login_role, migrate
+    from glassbox.db import create_login_role, migrate
 
     name = f"glassbox_demo_{instance.replace('-', '_')}"
     with psycopg.connect(url, autocommit=True) as connection:

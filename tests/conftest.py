@@ -277,7 +277,7 @@ class Postgres:
     def database(self, migrated: bool = True) -> str:
         """A new database, with glassbox's schema, roles and grants unless ``migrated`` is False; its URL as the
         superuser (the schema's owner: what `glassbox state migrate` runs as)."""
-        from glassbox.state.postgres import migrate
+        from glassbox.db import migrate
 
         url = self.cluster.create_database(f"t_{uuid.uuid4().hex[:12]}")
         if migrated:
@@ -290,7 +290,7 @@ class Postgres:
         database of ``admin_url``."""
         import secrets
 
-        from glassbox.state.postgres import create_login_role
+        from glassbox.db import create_login_role
 
         name, password = f"r_{secrets.token_hex(6)}", secrets.token_urlsafe(12)
         with psycopg_connect(admin_url) as connection:

@@ -21,8 +21,8 @@ import psycopg
 import pytest
 
 from glassbox import conventions as c
+from glassbox.db import migrate
 from glassbox.stack_addresses import Endpoints
-from glassbox.state.postgres import migrate
 from tests.conftest import EXAMPLES, Postgres, free_port
 from tests.e2e.test_demo_subprocess import demo_app, headers, poll
 from tests.support.binaries import requires

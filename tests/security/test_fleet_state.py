@@ -22,9 +22,9 @@ from glassbox import state as state_module
 from glassbox.audit.chain import canonical, record_hash
 from glassbox.audit.events import build_event
 from glassbox.audit.postgres import PostgresAuditLog
-from glassbox.audit.rows import Marks, arguments
+from glassbox.db import Database, Marks, arguments, check_role
 from glassbox.state import TOTAL_BUDGET, BudgetExceeded
-from glassbox.state.postgres import Database, PostgresState, check_role
+from glassbox.state.postgres import PostgresState
 from tests.conftest import Postgres
 
 DAY = "2026-12-07"
@@ -235,7 +235,7 @@ def test_a_state_url_password_never_shows_whatever_its_characters(
     postgres: Postgres, pg_url: str, password: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A password with a space or a raw "@" slipped past the pattern that masked URLs: found by parsing now."""
-    from glassbox.state.postgres import Database, StateConfigError, redact_url
+    from glassbox.db import Database, StateConfigError, redact_url
 
     raw = f"postgresql://glassbox:{password}@127.0.0.1:{postgres.cluster.port}/no_such_database"
     for url in (raw, raw.replace("postgresql://", "postgres://"), f"{raw}?sslmode=bogus"):
@@ -278,7 +278,7 @@ def test_an_app_s_own_control_success_event_is_refused_with_its_reason_not_spool
 
 def test_the_schema_and_the_package_name_the_same_control_actions_and_notifications() -> None:
     from glassbox import conventions as c
-    from glassbox.state.schema import CHANGED_BUDGETS, CHANGED_KILL_SWITCH, CHANNEL, MIGRATIONS
+    from glassbox.db.schema import CHANGED_BUDGETS, CHANGED_KILL_SWITCH, CHANNEL, MIGRATIONS
 
     sql = dict(MIGRATIONS)[2]
     listed = "(" + ", ".join(f"'{action}'" for action in c.CONTROL_CHANGE_ACTIONS) + ")"

@@ -481,7 +481,7 @@ def test_the_init_script_makes_login_roles_that_own_nothing_with_the_passwords_g
     owning nothing; without a password the script stops before touching anything."""
     import psycopg
 
-    from glassbox.state.postgres import check_role
+    from glassbox.db import check_role
 
     cluster = postgres.cluster
     database = pg_url.rsplit("/", 1)[1]

@@ -239,8 +239,8 @@ def test_prometheus_scrapes_what_runs_and_a_later_up_adds_its_components(tmp_pat
 def test_postgres_is_started_with_a_database_and_a_url_for_the_apps_and_stopped(tmp_path: Path) -> None:
     import psycopg
 
-    from glassbox.state.postgres import check_role
-    from glassbox.state.schema import LATEST
+    from glassbox.db import check_role
+    from glassbox.db.schema import LATEST
 
     stack = new_stack(tmp_path)
     try:

@@ -381,7 +381,7 @@ AUDIT_CHECKPOINT_SEQUENCE: Final = "glassbox.audit.checkpoint.sequence"
 AUDIT_STREAM_EVENT_NAMES: Final = (AUDIT_EVENT_NAME, AUDIT_CHECKPOINT_EVENT_NAME)
 # Audit actions of a control change (the kill switch, a budget): in the fleet's chain their success record is written
 # by the database function that makes the change, in its transaction, and by nothing else
-# (glassbox/state/sql/v2_least_privilege.sql names the same three).
+# (glassbox/db/sql/v2_least_privilege.sql names the same three).
 CONTROL_CHANGE_ACTIONS: Final = ("kill_switch.on", "kill_switch.off", "budget.change")
 AI_CALL_REFUSED_EVENT: Final = "glassbox.ai.call_refused"
 AUDIT_FIELDS: Final = (

@@ -14,8 +14,8 @@ from glassbox.audit import events as audit_events
 from glassbox.audit.chain import AuditLog
 from glassbox.cli.guard import budgets_main, kill_switch_main
 from glassbox.cli.state import main as state_main
+from glassbox.db.schema import LATEST
 from glassbox.guard import budgets
-from glassbox.state.schema import LATEST
 
 
 @pytest.fixture(params=["files", "postgresql"])
@@ -144,7 +144,7 @@ def test_state_role_makes_a_login_role_of_one_group_with_the_password_from_the_e
 
     import psycopg
 
-    from glassbox.state.postgres import check_role
+    from glassbox.db import check_role
 
     name = f"app_{uuid.uuid4().hex[:8]}"
     monkeypatch.delenv("GLASSBOX_STATE_ROLE_PASSWORD", raising=False)

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from glassbox import conventions as c
 from glassbox.audit.chain import AuditLog
 from glassbox.cli import story
+from glassbox.db import migrate
 from glassbox.stack_addresses import Endpoints
-from glassbox.state.postgres import migrate
 from tests.conftest import free_port
 from tests.e2e.test_demo_subprocess import demo_app, headers
 from tests.support.binaries import requires
@@ -62,7 +62,7 @@ def test_a_request_that_just_ended_is_found_through_the_fleet_audit_with_tempo_s
 ) -> None:
     """Tempo's search lags a finished request by about a minute: its trace ids come from the audit trail."""
     from glassbox.audit.postgres import PostgresAuditLog
-    from glassbox.state.postgres import Database
+    from glassbox.db import Database
 
     central = PostgresAuditLog(Database(pg_url, 5.0), tmp_path / "key")
     with psycopg.connect(pg_url, autocommit=True) as connection:

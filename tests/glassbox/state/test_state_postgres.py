@@ -19,16 +19,10 @@ from glassbox import conventions as c
 from glassbox import state as state_module
 from glassbox.audit.chain import load_public_key, public_key_path
 from glassbox.audit.events import build_event
+from glassbox.db import Database, SchemaTooNew, StateConfigError, migrate, redact_url
+from glassbox.db.schema import LATEST
 from glassbox.state import BudgetExceeded, RequestLimits, StateUnavailable
-from glassbox.state.postgres import (
-    Database,
-    PostgresState,
-    SchemaTooNew,
-    StateConfigError,
-    migrate,
-    redact_url,
-)
-from glassbox.state.schema import LATEST
+from glassbox.state.postgres import PostgresState
 from tests.conftest import Postgres, Telemetry
 
 DAY = "2026-11-30"

@@ -57,7 +57,9 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from glassbox import private_files, settings
+from glassbox import instruments, private_files, settings
+from glassbox.audit import witness
+from glassbox.db.rows import canonical as canonical  # the records' canonical JSON: part of this module's API
 
 GENESIS = "0" * 64
 TAIL_BLOCK = 4096
@@ -82,10 +84,6 @@ class UntrustedKeyError(ValueError):
 
 class PinError(ValueError):
     """A pinned public key (GLASSBOX_AUDIT_PUBLIC_KEY or ``--public-key``) cannot be read."""
-
-
-def canonical(record: Mapping[str, Any]) -> bytes:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def record_hash(record: Mapping[str, Any]) -> str:
@@ -113,8 +111,6 @@ def report_once(what: str, error: BaseException | str) -> None:
 
 def count_dropped(reason: str) -> None:
     """Count something of the audit trail that was not done (``glassbox.telemetry.dropped{signal="audit"}``)."""
-    from glassbox import instruments  # loaded only when something is counted: the commands need no meter
-
     instruments.count_dropped_quietly("audit", reason)
 
 
@@ -527,8 +523,6 @@ class AuditLog:
             count_dropped("checkpoint_not_written")
             report_once(f"the audit checkpoint file {self.checkpoints} cannot be written", error)
         self._last_checkpoint = signed  # known from now on, even when only the witness has it
-        from glassbox.audit import witness
-
         witness.send_checkpoint(signed, FILE_LOG, chain=self.chain_id)
         return signed
 

@@ -35,6 +35,7 @@ import atexit
 import functools
 import inspect
 import json
+import logging
 import os
 import threading
 import uuid
@@ -51,7 +52,6 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, forma
 
 from glassbox import attribution, instruments, private_files, settings
 from glassbox import conventions as c
-from glassbox import state as state_module
 from glassbox.audit import store
 from glassbox.audit.chain import CENTRAL_LOG, FILE_LOG, event_digest
 from glassbox.audit.spool import Spool
@@ -65,11 +65,25 @@ F = TypeVar("F", bound=Callable[..., Any])
 # The background drainer: first retry after this many seconds, doubling up to the second figure.
 DRAIN_FIRST_RETRY_SECONDS = 0.5
 DRAIN_MAX_RETRY_SECONDS = 5.0
+_logger = logging.getLogger("glassbox")
+# The problems already logged (report): each once per process.
+_reported: set[str] = set()
+_reported_lock = threading.Lock()
 # A context whose span is invalid: a copy carries its event's trace, not whatever span is current.
 
 
 class AuditRefused(RuntimeError):
     """Fail-closed: the audit record could not be written, so the audited action must not happen."""
+
+
+def report(what: str, error: BaseException) -> None:
+    """Log ``error`` (with its traceback) once per distinct problem on the ``glassbox`` logger."""
+    key = f"{type(error).__name__}:{error}"  # one cause reached through several events is one problem
+    with _reported_lock:
+        if key in _reported or len(_reported) > 1000:
+            return
+        _reported.add(key)
+    _logger.error("glassbox: %s: %s", what, error, exc_info=error)
 
 
 def new_spool(directory: Path) -> Spool:
@@ -78,7 +92,7 @@ def new_spool(directory: Path) -> Spool:
     return Spool(
         directory,
         lambda lines: instruments.get().count_dropped("audit", "spool_unreadable", lines),
-        on_refused=lambda error: state_module.report("the audit spool cannot be used", error),
+        on_refused=lambda error: report("the audit spool cannot be used", error),
     )
 
 
@@ -303,7 +317,7 @@ def audit(action: str, **fields: Any) -> dict[str, Any]:
             log, spool = state.open()
         except Exception as error:  # the log cannot even be opened: no spool either, so refuse or drop
             state.failures.add(1, {c.AUDIT_MODE: _mode()})
-            state_module.report("the audit log cannot be opened", error)
+            report("the audit log cannot be opened", error)
             if _mode() == "fail-closed":
                 raise AuditRefused(f"audit event {action!r} not recorded: {error}") from error
             instruments.get().count_dropped("audit", "log_unavailable")
@@ -315,7 +329,7 @@ def audit(action: str, **fields: Any) -> dict[str, Any]:
             refusal = ValueError(f"a {action} success is recorded by the change itself (glassbox.set_kill_switch, "
                                  "glassbox budgets), not by glassbox.audit")  # fmt: skip
             state.failures.add(1, {c.AUDIT_MODE: _mode()})
-            state_module.report(f"audit event {action!r} refused", refusal)
+            report(f"audit event {action!r} refused", refusal)
             if _mode() == "fail-closed":
                 raise AuditRefused(f"audit event {action!r} not recorded: {refusal}") from refusal
             instruments.get().count_dropped("audit", "refused_by_log")
@@ -328,7 +342,7 @@ def audit(action: str, **fields: Any) -> dict[str, Any]:
         except Exception as error:
             state.failures.add(1, {c.AUDIT_MODE: _mode()})
             if not isinstance(error, OSError) or _refused(error):  # else the storage: a condition the metrics show
-                state_module.report(f"audit event {action!r} could not be written", error)
+                report(f"audit event {action!r} could not be written", error)
             if _mode() == "fail-closed":
                 raise AuditRefused(f"audit event {action!r} not recorded: {error}") from error
             if spool.put(event) == "dropped":

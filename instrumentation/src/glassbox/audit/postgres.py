@@ -4,7 +4,7 @@ Records are the same canonical JSON as the file log's lines (glassbox.audit.chai
 ``hash`` over the event, kept whole in the ``record`` column, with the fields auditors search on copied into
 indexed columns. Writers on many hosts are serialised by the row lock of ``glassbox.audit_head`` held for one
 transaction: each process has one writer thread that takes every event its callers have queued (a batch) and
-hands it, as templates of each event's canonical JSON (glassbox.audit.rows), to ``glassbox.audit_append``, a
+hands it, as templates of each event's canonical JSON (glassbox.db.rows), to ``glassbox.audit_append``, a
 SECURITY DEFINER function that locks the head, chains and inserts the batch inside the database and commits
 without waiting for the disk; the writer then waits for the WAL flush (signing the checkpoints due) outside the
 lock. So N concurrent events of a process cost one lock and one flush, and the lock is never held across a client
@@ -39,7 +39,7 @@ from typing import Any
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from glassbox.audit import rows, witness
+from glassbox.audit import witness
 from glassbox.audit.chain import (
     CENTRAL_LOG,
     CHAIN_FIELDS,
@@ -53,9 +53,7 @@ from glassbox.audit.chain import (
     sign_checkpoint,
 )
 from glassbox.audit.chain import chain_id as chain_of
-from glassbox.audit.rows import Marks
-from glassbox.state import schema
-from glassbox.state.postgres import Database, describe
+from glassbox.db import Database, Marks, describe, rows, schema
 
 MAX_BATCH = 500
 # The actions a reader of the trail may append (the record of its own reading: glassbox.audit_append_reads).

@@ -1,7 +1,8 @@
 """Where audit records are kept, as the settings say: the fleet's table (``GLASSBOX_STATE_URL``) or the host's file.
 
 Both have the same ``append(event) -> record`` contract (glassbox.audit.chain.AuditLog,
-glassbox.audit.postgres.PostgresAuditLog); the audit commands and ``glassbox story`` read either.
+glassbox.audit.postgres.PostgresAuditLog); the audit commands and ``glassbox story`` read either. The fleet's log
+has a connection of its own to the database (glassbox.db), not the shared state's.
 """
 
 from __future__ import annotations
@@ -10,16 +11,28 @@ import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from glassbox import settings
-from glassbox import state as state_module
 from glassbox.audit.chain import AuditLog, AuditWriteError
+
+if TYPE_CHECKING:
+    from glassbox.db import Database
 
 LOG_NAME = "audit.jsonl"
 CHECKPOINTS_NAME = "audit.checkpoints"
-# False in the glassbox commands: they sign the central log's checkpoints only with a key they already have.
-create_keys = True
+# Whether the fleet's log opened in this process may create its signing key (False after operator_command()).
+_create_keys = True
+
+
+def operator_command() -> None:
+    """Say that this process runs a glassbox command an operator runs (``glassbox audit``, ``budgets``,
+    ``kill-switch``, ``story``...), not an app: from now on the fleet's audit log it opens signs checkpoints only
+    with a key that exists already (the fleet's) and never creates one, so that no checkpoint is signed by a key
+    the verifiers do not know. Called once, by ``glassbox.cli.main``, before the command runs; apps never call it.
+    """
+    global _create_keys
+    _create_keys = False
 
 
 class AuditStore(Protocol):
@@ -27,7 +40,8 @@ class AuditStore(Protocol):
 
 
 class UnavailableLog:
-    """The central log when the state cannot be opened at all: every append fails, so the audit mode decides."""
+    """The central log when the database cannot be used at all (GLASSBOX_STATE_URL unusable as written): every
+    append fails, so the audit mode decides."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -48,23 +62,28 @@ def file_log(environ: Mapping[str, str] | None = None) -> AuditLog:
     )
 
 
-def central_log(database: Any = None) -> Any:
-    """The fleet's audit log on ``database`` (default: this process's shared state's), or an
-    :class:`UnavailableLog` saying why there is none."""
+def central_log(database: Database | None = None) -> Any:
+    """The fleet's audit log on ``database`` (default: a connection of its own to GLASSBOX_STATE_URL, within
+    GLASSBOX_STATE_TIMEOUT), or an :class:`UnavailableLog` saying why there is none."""
+    # Lazy: both need psycopg, an optional extra (glassbox[postgres]); the host's file log needs neither.
     from glassbox.audit.postgres import PostgresAuditLog
-    from glassbox.state.postgres import PostgresState
+    from glassbox.db import Database, StateConfigError
 
     if database is None:
-        state = state_module.get()
-        if not isinstance(state, PostgresState):
-            return UnavailableLog(getattr(state, "reason", "GLASSBOX_STATE_URL is not a usable PostgreSQL URL"))
-        database = state.db
+        url = settings.STATE_URL.get()
+        if not url:
+            return UnavailableLog("GLASSBOX_STATE_URL is not a usable PostgreSQL URL")
+        try:
+            # The writer makes its own connection: no pooled one until something calls through the pool.
+            database = Database(url, settings.STATE_TIMEOUT.get(), pool_at_start=False)
+        except StateConfigError as error:
+            return UnavailableLog(str(error))
     return PostgresAuditLog(
         database,
         Path(settings.AUDIT_KEY_FILE.get()),
         checkpoint_every=settings.AUDIT_CHECKPOINT_EVERY.get(),
         checkpoint_seconds=settings.AUDIT_CHECKPOINT_SECONDS.get(),
-        create_key=create_keys,
+        create_key=_create_keys,
     )
 
 

@@ -27,6 +27,7 @@ from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.context import Context
 
 from glassbox import conventions as c
+from glassbox import instruments
 from glassbox.version import __version__
 
 # A context whose span is invalid: the log record gets no trace id, whatever span is current.
@@ -64,8 +65,6 @@ def send_checkpoint(checkpoint: Mapping[str, Any], log: str, chain: str | None =
             )
         )
     except Exception:
-        from glassbox import instruments
-
         instruments.get().count_dropped("logs", "audit_checkpoint_emit_error")
 
 

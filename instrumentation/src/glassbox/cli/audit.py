@@ -114,7 +114,7 @@ def _central(args: argparse.Namespace) -> Any:
     """The fleet's audit log when GLASSBOX_STATE_URL is set and no --log file was named, else None."""
     if getattr(args, "log_given", False) or not store.central():
         return None
-    from glassbox.state.postgres import Database
+    from glassbox.db import Database
 
     return store.central_log(Database(settings.STATE_URL.get(), 10.0))
 

@@ -304,7 +304,7 @@ def state_check(environ: Mapping[str, str]) -> Check | None:
     try:
         import psycopg
 
-        from glassbox.state.postgres import Database, check_role, check_schema, describe, redact_url
+        from glassbox.db import Database, check_role, check_schema, describe, redact_url
     except ImportError as error:
         return Check("state", FAIL, f"GLASSBOX_STATE_URL is set but psycopg is missing ({error})")
     try:

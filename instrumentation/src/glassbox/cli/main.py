@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     module, function = COMMANDS[args[0]].split(":")
     from glassbox.audit import store
 
-    store.create_keys = False  # an operator's command signs the fleet's audit log only with the fleet's key
+    store.operator_command()  # an operator's command signs the fleet's audit log only with the fleet's key
     flush = _audit_copies() if args[0] in AUDITING and argv is None else (lambda: None)
     try:
         return int(getattr(importlib.import_module(module), function)(args[1:]))

@@ -24,7 +24,7 @@ import psycopg
 
 from glassbox import settings
 from glassbox import state as state_module
-from glassbox.state import schema
+from glassbox.db import schema
 
 GROUPS = {"writer": schema.ROLE_WRITER, "reader": schema.ROLE_READER, "tenant_auditor": schema.ROLE_TENANT_AUDITOR}
 PASSWORD_VARIABLE = "GLASSBOX_STATE_ROLE_PASSWORD"
@@ -34,8 +34,7 @@ T = TypeVar("T")
 def _as_owner(command: str, given: str | None, work: Callable[[psycopg.Connection[Any]], T]) -> tuple[int, T | None]:
     """``work`` on a connection as the schema's owner (``given``, else GLASSBOX_STATE_ADMIN_URL): (0, its result),
     or an exit status (2: no usable URL, 1: the database refused) with the reason on stderr and None."""
-    from glassbox.state.base import StateUnavailable
-    from glassbox.state.postgres import Database, StateConfigError, describe
+    from glassbox.db import Database, DatabaseUnavailable, StateConfigError, describe
 
     url = given or settings.STATE_ADMIN_URL.get()
     if not url:
@@ -53,7 +52,7 @@ def _as_owner(command: str, given: str | None, work: Callable[[psycopg.Connectio
     try:
         with database.connect() as connection:
             return 0, work(connection)
-    except (psycopg.Error, StateUnavailable) as error:
+    except (psycopg.Error, DatabaseUnavailable) as error:
         print(f"state {command}: {database.safe_url}: {describe(error)}", file=sys.stderr)
         return 1, None
     finally:
@@ -61,7 +60,7 @@ def _as_owner(command: str, given: str | None, work: Callable[[psycopg.Connectio
 
 
 def _migrate(admin_url: str | None) -> int:
-    from glassbox.state.postgres import migrate, pgaudit_on, redact_url
+    from glassbox.db import migrate, pgaudit_on, redact_url
 
     def work(connection: psycopg.Connection[Any]) -> tuple[int, int, list[str], bool]:
         before, after = migrate(connection, roles=True)
@@ -88,7 +87,7 @@ def _migrate(admin_url: str | None) -> int:
 
 
 def _role(args: argparse.Namespace) -> int:
-    from glassbox.state.postgres import create_login_role
+    from glassbox.db import create_login_role
 
     password = os.environ.get(PASSWORD_VARIABLE, "")
     if not password:

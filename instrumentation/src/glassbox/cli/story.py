@@ -423,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     central = None
     if args.audit_log is None and store.central():
-        from glassbox.state.postgres import Database, StateConfigError
+        from glassbox.db import Database, StateConfigError
 
         try:
             central = store.central_log(Database(settings.STATE_URL.get(), args.timeout))

@@ -35,6 +35,7 @@ from glassbox.state.base import (
     day_of,
     host_name,
 )
+from glassbox.state.files import FileState
 from glassbox.version import __version__
 
 __all__ = [
@@ -164,7 +165,9 @@ def open_state() -> State:
     timeout = settings.STATE_TIMEOUT.get()
     if url:
         try:
-            from glassbox.state.postgres import Database, PostgresState, StateConfigError
+            # Lazy: psycopg is an optional extra (glassbox[postgres]); the files state needs none of it.
+            from glassbox.db import Database, StateConfigError
+            from glassbox.state.postgres import PostgresState
         except ImportError as error:
             reason = f"GLASSBOX_STATE_URL is set but psycopg is missing ({error}): pip install 'glassbox[postgres]'"
             count_failure("connect")
@@ -179,8 +182,6 @@ def open_state() -> State:
         postgres = PostgresState(database)
         postgres.wait_until_current(STARTUP_WAIT)
         return postgres
-    from glassbox.state.files import FileState
-
     spend_file = settings.BUDGETS_STATE.get()
     return FileState(
         Path(spend_file) if spend_file else None,

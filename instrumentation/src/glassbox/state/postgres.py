@@ -1,9 +1,9 @@
 """The fleet state: one PostgreSQL database shared by every process on every host (``GLASSBOX_STATE_URL``).
 
-* **Bounded.** Every call goes through :meth:`Database.call`: a worker thread runs it on a pooled connection
-  (psycopg 3 + psycopg-pool) while the caller waits at most ``GLASSBOX_STATE_TIMEOUT``. A failure or a timeout
-  raises :class:`StateUnavailable` and opens a short breaker, during which calls fail at once instead of each
-  waiting out the timeout; the guard then follows ``GLASSBOX_STATE_FAILURE``. A connection the server closed
+* **Bounded.** Every call goes through :meth:`glassbox.db.Database.call`: a worker thread runs it on a pooled
+  connection (psycopg 3 + psycopg-pool) while the caller waits at most ``GLASSBOX_STATE_TIMEOUT``. A failure or a
+  timeout raises :class:`StateUnavailable` and opens a short breaker, during which calls fail at once instead of
+  each waiting out the timeout; the guard then follows ``GLASSBOX_STATE_FAILURE``. A connection the server closed
   (a restart) is retried once on a fresh one.
 * **Spend** is one row per tenant and UTC day. A reservation is one statement: the UPDATE holds the day row and
   only succeeds while the day's and the month's spend plus what is reserved stay within the limits, and the
@@ -18,7 +18,7 @@
 * **Durability where it matters.** Spend, reservations and request usage commit asynchronously (a database
   crash can lose their last fraction of a second); the kill switch, budgets and the audit chain wait for the
   WAL flush.
-* **Least privilege.** Every change goes through a SECURITY DEFINER function of the schema (glassbox.state.schema),
+* **Least privilege.** Every change goes through a SECURITY DEFINER function of the schema (glassbox.db.schema),
   so the app's role needs EXECUTE on them and SELECT, nothing else; a kill-switch or budget change is chained
   into the audit trail by the function that makes it. Apps never migrate: a schema older than this glassbox knows
   is reported (``glassbox state migrate`` with the admin URL brings it up to date), and an app whose role is a
@@ -27,29 +27,32 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import math
-import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import conninfo as pg_conninfo
 from psycopg import errors as pg_errors
-from psycopg import sql
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 from glassbox import conventions as c
-from glassbox.audit.rows import Marks, arguments
-from glassbox.state import schema
+from glassbox.db import (
+    Database,
+    DatabaseUnavailable,
+    Marks,
+    RoleCheck,
+    SchemaTooNew,
+    SchemaTooOld,
+    arguments,
+    check_role,
+    check_schema,
+    describe,
+    schema,
+)
+from glassbox.db.rows import EVENT_PLACEHOLDERS
 from glassbox.state.base import (
     EVERY_TENANT,
     REQUEST_USAGE_SECONDS,
@@ -67,325 +70,12 @@ from glassbox.state.base import (
     limits_of,
     month_bounds,
 )
-from glassbox.version import __version__
 
 T = TypeVar("T")
 _logger = logging.getLogger("glassbox")
 
-POOL_SIZE = 4
-POOL_NAME = "glassbox-state"
-# After a failure, calls fail at once for this long instead of each waiting out the timeout.
-BREAKER_SECONDS = 1.0
 HEARTBEAT_SECONDS = 2.0
 MAINTENANCE_SECONDS = 60.0
-# How long a statement may run on the server, whatever the client does.
-STATEMENT_TIMEOUT_MS = 5000
-SETTING = "GLASSBOX_STATE_URL"
-
-
-class StateConfigError(ValueError):
-    """A GLASSBOX_STATE_URL that cannot be used as written; the message names the setting."""
-
-
-class SchemaTooNew(StateUnavailable):
-    """The database's glassbox schema is newer than this glassbox knows."""
-
-
-class SchemaTooOld(StateUnavailable):
-    """The database's glassbox schema is missing or older than this glassbox needs: an operator migrates it."""
-
-
-MASK = "***"
-# Passwords of the URLs this process has read: masked wherever they appear, however the URL was written. One
-# shorter than this is masked only where it stands in a URL (masking every "pw" in a message would garble it).
-_passwords: set[str] = set()
-MIN_REMEMBERED = 4
-
-
-def _password_of(url: str) -> str | None:
-    """The password in a ``postgresql://`` URL as written, found by parsing rather than by a pattern: the userinfo
-    is everything before the URL's last ``@``, the password everything after its first ``:`` (so a raw ``@``, a
-    space, a ``/``, a ``?`` or a ``#`` in it is still found)."""
-    rest = url.split("://", 1)[1] if "://" in url else ""
-    if "@" not in rest:
-        return None
-    userinfo = rest.rsplit("@", 1)[0]
-    return userinfo.split(":", 1)[1] if ":" in userinfo else None
-
-
-def remember_secret(url: str) -> None:
-    """Note the password of ``url`` (and of its ``password=`` parameter), so :func:`redact_url` masks it anywhere."""
-    from urllib.parse import quote, unquote
-
-    found = [_password_of(url)]
-    with contextlib.suppress(psycopg.Error):
-        found.append(str(pg_conninfo.conninfo_to_dict(url).get("password") or ""))
-    for secret in found:
-        if secret:
-            forms = (secret, unquote(secret), quote(secret, safe=""))
-            _passwords.update(form for form in forms if len(form) >= MIN_REMEMBERED)
-
-
-def redact_url(text: str) -> str:
-    """``text`` (a URL, or a message quoting one) with every password this process knows, and any URL userinfo's or
-    ``password=`` parameter's value, masked."""
-    for secret in sorted(_passwords, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    scheme = text.find("://")
-    while scheme >= 0:
-        start = scheme + 3
-        end = min((i for i in (text.find(c, start) for c in "/?#") if i >= 0), default=len(text))
-        authority = text[start:end]
-        if "@" in authority and ":" in authority.rsplit("@", 1)[0]:
-            user = authority.rsplit("@", 1)[0].split(":", 1)[0]
-            host = authority.rsplit("@", 1)[1]
-            text = f"{text[:start]}{user}:{MASK}@{host}{text[end:]}"
-        scheme = text.find("://", start)
-    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", rf"\1{MASK}", text)
-
-
-def check_url(url: str) -> dict[str, Any]:
-    """The connection parameters of a ``postgresql://`` URL, or :class:`StateConfigError` saying what is wrong."""
-    remember_secret(url)
-    if not re.match(r"postgres(ql)?://", url):
-        raise StateConfigError(f"{SETTING}={redact_url(url)!r}: expected a URL such as postgresql://user:pass@host/db")
-    try:
-        return pg_conninfo.conninfo_to_dict(url)
-    except psycopg.ProgrammingError as error:
-        raise StateConfigError(f"{SETTING}={redact_url(url)!r} is malformed: {redact_url(str(error))}") from None
-
-
-def describe(error: BaseException) -> str:
-    """One line about a database error (psycopg's messages can span several lines)."""
-    text = " ".join(str(error).split()) or type(error).__name__
-    return f"{type(error).__name__}: {redact_url(text)}"
-
-
-class _OwnPoolWarnings(logging.Filter):
-    """The pool warns at every failed reconnection; glassbox says it once (PostgresState), so drop those."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return POOL_NAME not in record.getMessage()
-
-
-def _quiet_pool_warnings() -> None:
-    pool_logger = logging.getLogger("psycopg.pool")
-    if not any(isinstance(f, _OwnPoolWarnings) for f in pool_logger.filters):
-        pool_logger.addFilter(_OwnPoolWarnings())
-
-
-class Database:
-    """One PostgreSQL database: a connection pool, calls bounded in time, the schema."""
-
-    def __init__(self, url: str, timeout: float, on_failure: Callable[[str], None] | None = None) -> None:
-        params = check_url(url)
-        self.url = url
-        self.safe_url = redact_url(url)
-        self.timeout = timeout
-        self.on_failure = on_failure or (lambda operation: None)
-        params.setdefault("application_name", "glassbox")
-        params.setdefault("connect_timeout", str(max(2, math.ceil(timeout * 4))))
-        # Spend, reservations and request usage commit without waiting for the WAL flush (a database crash can
-        # lose their last few hundred milliseconds: a little budget, never a record); the kill switch, budgets
-        # and the audit chain switch it back on inside their own functions.
-        params.setdefault("options", f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c synchronous_commit=off")
-        # A network that stops answering is noticed within seconds, not the kernel's minutes.
-        params.setdefault("keepalives_idle", "5")
-        params.setdefault("keepalives_interval", "2")
-        params.setdefault("keepalives_count", "2")
-        params.setdefault("tcp_user_timeout", "5000")
-        self.conninfo = pg_conninfo.make_conninfo(**params)
-        _quiet_pool_warnings()
-        self.pool = ConnectionPool(
-            self.conninfo,
-            min_size=1,
-            max_size=POOL_SIZE,
-            kwargs={"autocommit": True},
-            open=False,
-            name=POOL_NAME,
-            reconnect_timeout=3600,
-        )
-        self.pool.open(wait=False)
-        self._executor = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="glassbox-state")
-        self._broken_until = 0.0
-        self.last_error = ""
-        # Set when the database must not be used at all (a schema newer than this glassbox knows).
-        self.refusal: str | None = None
-
-    def connect(self) -> psycopg.Connection[Any]:
-        """A connection of its own (the listener's), outside the pool."""
-        return psycopg.connect(self.conninfo, autocommit=True)
-
-    def _attempt(self, operation: Callable[[psycopg.Connection[Any]], T], timeout: float) -> T:
-        for attempt in (1, 2):
-            with self.pool.connection(timeout=timeout) as connection:
-                try:
-                    return operation(connection)
-                except psycopg.OperationalError:
-                    if attempt == 1 and connection.broken:
-                        continue  # the server closed it (a restart): once more, on a fresh connection
-                    raise
-        raise AssertionError("unreachable")
-
-    def call(self, name: str, operation: Callable[[psycopg.Connection[Any]], T], timeout: float | None = None) -> T:
-        """``operation(connection)`` within ``timeout`` (default GLASSBOX_STATE_TIMEOUT), or StateUnavailable."""
-        timeout = self.timeout if timeout is None else timeout
-        if self.refusal is not None:
-            self.on_failure(name)
-            raise StateUnavailable(self.refusal)
-        if time.monotonic() < self._broken_until:
-            self.on_failure(name)
-            raise StateUnavailable(f"{self.safe_url}: {self.last_error}")
-        future = self._executor.submit(self._attempt, operation, timeout)
-        try:
-            return future.result(timeout)
-        except FutureTimeout:
-            reason = f"no answer within {timeout:g} s (GLASSBOX_STATE_TIMEOUT)"
-        except (psycopg.Error, PoolTimeout) as error:
-            if not isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)):
-                # The server answered and refused this call (a privilege, a check of the schema's functions): no
-                # reason to make the next calls wait.
-                self.on_failure(name)
-                raise StateUnavailable(f"{self.safe_url}: {describe(error)}") from error
-            reason = describe(error)
-        self.trip(reason)
-        self.on_failure(name)
-        raise StateUnavailable(f"{self.safe_url}: {reason}")
-
-    def trip(self, reason: str) -> None:
-        """A failure: for BREAKER_SECONDS every call fails at once with ``reason``."""
-        self.last_error = reason
-        self._broken_until = time.monotonic() + BREAKER_SECONDS
-
-    def healthy(self) -> bool:
-        return time.monotonic() >= self._broken_until
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        self.pool.close(timeout=1)
-
-
-def migrate(connection: psycopg.Connection[Any], roles: bool = False) -> tuple[int, int]:
-    """Bring the schema to :data:`schema.LATEST` (as the role that owns it); returns (version before, version
-    after). ``roles``: also create the roles and apply the grants (always done after a migration)."""
-    with connection.transaction():
-        connection.execute("SELECT pg_advisory_xact_lock(%s)", (schema.MIGRATION_LOCK,))
-        exists = connection.execute("SELECT to_regclass('glassbox.schema_version')").fetchone()
-        if exists is None or exists[0] is None:
-            connection.execute("CREATE SCHEMA IF NOT EXISTS glassbox")
-            connection.execute(
-                "CREATE TABLE glassbox.schema_version (version integer PRIMARY KEY, "
-                "applied_at timestamptz NOT NULL DEFAULT now(), glassbox_version text NOT NULL)"
-            )
-        row = connection.execute("SELECT coalesce(max(version), 0) FROM glassbox.schema_version").fetchone()
-        current = int(row[0]) if row else 0
-        if current > schema.LATEST:
-            raise _too_new(current)
-        for version, statements in schema.MIGRATIONS:
-            if version > current:
-                connection.execute(statements.encode())
-                connection.execute(
-                    "INSERT INTO glassbox.schema_version (version, glassbox_version) VALUES (%s, %s)",
-                    (version, __version__),
-                )
-        if roles or current < schema.LATEST:
-            for statements in schema.ROLE_SETUP:
-                connection.execute(statements.encode())
-    return current, schema.LATEST
-
-
-def _too_new(version: int) -> SchemaTooNew:
-    return SchemaTooNew(
-        f"{SETTING}: the database's glassbox schema is version {version}; this glassbox ({__version__}) "
-        f"knows versions up to {schema.LATEST}: upgrade glassbox here before using that database"
-    )
-
-
-def check_schema(connection: psycopg.Connection[Any]) -> int:
-    """The schema's version, when it is the one this glassbox uses; :class:`SchemaTooOld` (an operator must run
-    ``glassbox state migrate``) or :class:`SchemaTooNew` otherwise. Never changes anything."""
-    exists = connection.execute("SELECT to_regclass('glassbox.schema_version')").fetchone()
-    version = 0
-    if exists is not None and exists[0] is not None:
-        row = connection.execute("SELECT coalesce(max(version), 0) FROM glassbox.schema_version").fetchone()
-        version = int(row[0]) if row else 0
-    if version > schema.LATEST:
-        raise _too_new(version)
-    if version < schema.LATEST:
-        found = f"version {version}" if version else "no glassbox schema"
-        raise SchemaTooOld(
-            f"{SETTING}: the database has {found}; this glassbox ({__version__}) needs version {schema.LATEST}: run "
-            f"`glassbox state migrate` with GLASSBOX_STATE_ADMIN_URL (the schema owner's URL) set"
-        )
-    return version
-
-
-def pgaudit_on(connection: psycopg.Connection[Any]) -> bool:
-    """Whether PostgreSQL records reads of the audit table here (pgaudit loaded, its object-audit role set)."""
-    row = connection.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgaudit') "
-        "AND coalesce(current_setting('pgaudit.role', true), '') = 'glassbox_pgaudit'"
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def create_login_role(
-    connection: psycopg.Connection[Any], name: str, password: str, group: str, tenants: Sequence[str] = ()
-) -> None:
-    """Create (or update) the login role ``name`` with ``password`` as a member of ``group`` and nothing more: no
-    superuser, no role or database creation, no replication, no bypass of row-level security. For a tenant auditor,
-    ``tenants`` are the tenants whose audit events it reads."""
-    if group not in schema.ROLES:
-        raise ValueError(f"{group!r} is not one of {', '.join(schema.ROLES)}")
-    options = sql.SQL("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD {}").format(
-        sql.Literal(password)
-    )
-    with connection.transaction():
-        exists = connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
-        verb = sql.SQL("ALTER ROLE") if exists else sql.SQL("CREATE ROLE")
-        connection.execute(sql.SQL("{} {} {}").format(verb, sql.Identifier(name), options))
-        connection.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(name)))
-        for tenant in tenants:
-            connection.execute(
-                "INSERT INTO glassbox.audit_readers (role_name, tenant) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                (name, tenant),
-            )
-
-
-@dataclass(frozen=True)
-class RoleCheck:
-    """What the connected role may do beyond an app's needs (for the start-up warning and `glassbox doctor`)."""
-
-    role: str
-    superuser: bool
-    owns: list[str]
-
-    @property
-    def privileged(self) -> bool:
-        return self.superuser or bool(self.owns)
-
-    def problem(self) -> str:
-        why = "is a superuser" if self.superuser else f"owns {', '.join(self.owns)}"
-        return (
-            f"the database role {self.role} {why}: it can disable the audit trail's triggers and change budgets and "
-            f"the kill switch without an audit event; give the app a login role in glassbox_writer (docs/security.md)"
-        )
-
-
-def check_role(connection: psycopg.Connection[Any]) -> RoleCheck:
-    """Whether the connected role is a superuser or owns (directly or through a role it belongs to) any glassbox
-    table, sequence or function."""
-    row = connection.execute(
-        "SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user"
-    ).fetchone()
-    role, superuser = (str(row[0]), bool(row[1])) if row else ("?", False)
-    owned = connection.execute(
-        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'glassbox' AND pg_has_role(current_user, c.relowner, 'USAGE') "
-        "UNION ALL SELECT p.proname::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-        "WHERE n.nspname = 'glassbox' AND pg_has_role(current_user, p.proowner, 'USAGE') ORDER BY 1"
-    ).fetchall()
-    return RoleCheck(role, superuser, sorted({str(name) for (name,) in owned}))
 
 
 def _complete(event: dict[str, Any], row: Any) -> None:
@@ -423,6 +113,13 @@ class PostgresState(State):
         whether the state is current."""
         self._first_attempt.wait(timeout)
         return self._listening.is_set()
+
+    def _call(self, name: str, operation: Callable[[psycopg.Connection[Any]], T], timeout: float | None = None) -> T:
+        """``operation`` through the database's bounded call; its unavailability is the state's."""
+        try:
+            return self.db.call(name, operation, timeout)
+        except DatabaseUnavailable as error:
+            raise StateUnavailable(str(error)) from error
 
     # ------------------------------------------------------------------ the listener
     def _check_role(self, connection: psycopg.Connection[Any]) -> None:
@@ -521,20 +218,20 @@ class PostgresState(State):
 
         def operation(connection: psycopg.Connection[Any]) -> None:
             row = connection.execute(
-                "SELECT glassbox.kill_switch_change(%s, %s, %s, %s, " + _CONTROL_EVENT + ")",
+                "SELECT glassbox.kill_switch_change(%s, %s, %s, %s, " + EVENT_PLACEHOLDERS + ")",
                 (on, key, reason, actor, *arguments(event, marks)),
             ).fetchone()
             _complete(event, row)
             self._read_switches(connection)  # this process obeys at once
 
-        self.db.call("kill_switch_set", operation, timeout=max(self.db.timeout, 5.0))
+        self._call("kill_switch_set", operation, timeout=max(self.db.timeout, 5.0))
 
     def kill_switches(self) -> list[KillSwitch]:
         def operation(connection: psycopg.Connection[Any]) -> list[KillSwitch]:
             self._read_switches(connection)
             return list(self._switches.values())
 
-        return self.db.call("kill_switch_read", operation, timeout=max(self.db.timeout, 5.0))
+        return self._call("kill_switch_read", operation, timeout=max(self.db.timeout, 5.0))
 
     # ------------------------------------------------------------------ budgets
     def budgets(self) -> dict[str, dict[str, float]]:
@@ -552,7 +249,7 @@ class PostgresState(State):
         def operation(connection: psycopg.Connection[Any]) -> dict[str, float] | None:
             try:
                 row = connection.execute(
-                    "SELECT glassbox.budget_change(%s, %s, %s, %s, " + _CONTROL_EVENT + ")",
+                    "SELECT glassbox.budget_change(%s, %s, %s, %s, " + EVENT_PLACEHOLDERS + ")",
                     (tenant, day, month, limits is None, *arguments(event, marks)),
                 ).fetchone()
             except pg_errors.SerializationFailure as error:
@@ -562,7 +259,7 @@ class PostgresState(State):
             before = event.get("before")
             return dict(before) if isinstance(before, Mapping) else None
 
-        return self.db.call("budget_set", operation, timeout=max(self.db.timeout, 5.0))
+        return self._call("budget_set", operation, timeout=max(self.db.timeout, 5.0))
 
     def read_budgets(self) -> dict[str, dict[str, float]]:
         """The budgets in the database now (not the listener's copy), for `glassbox budgets list`."""
@@ -571,7 +268,7 @@ class PostgresState(State):
             self._read_budgets(connection)
             return dict(self._budgets)
 
-        return self.db.call("budget_read", operation, timeout=max(self.db.timeout, 5.0))
+        return self._call("budget_read", operation, timeout=max(self.db.timeout, 5.0))
 
     # ------------------------------------------------------------------ spend
     def reserve(
@@ -616,7 +313,7 @@ class PostgresState(State):
                     raise BudgetExceeded(over, period, used[period], limit, usd)
             raise BudgetExceeded(over, c.BUDGET_PERIOD_DAY, used[c.BUDGET_PERIOD_DAY], usd, usd)  # a race: refuse
 
-        return self.db.call("reserve", operation)
+        return self._call("reserve", operation)
 
     @staticmethod
     def _changes(row: Any, tenant: str, day: str, usd: float) -> SpendChange:
@@ -639,7 +336,7 @@ class PostgresState(State):
             row = connection.execute("SELECT * FROM glassbox.spend_settle(%s, %s, %s, %s, %s, %s, %s, %s)", params)
             return self._changes(row.fetchone(), tenant, day, usd)
 
-        return self.db.call("settle", operation)
+        return self._call("settle", operation)
 
     def settle(self, reservation: Reservation, usd: float) -> SpendChange:
         change = self._book(reservation.handle, reservation.tenant, reservation.day, usd, reservation.total)
@@ -656,7 +353,7 @@ class PostgresState(State):
             ).fetchone()
             return bool(row and row[0])
 
-        return self.db.call("settle", operation)
+        return self._call("settle", operation)
 
     def spent(self, tenant: str, day: str) -> dict[str, float]:
         return self.spend_by_tenant(day, tenant).get(tenant, {c.BUDGET_PERIOD_DAY: 0.0, c.BUDGET_PERIOD_MONTH: 0.0})
@@ -673,7 +370,7 @@ class PostgresState(State):
             ).fetchall()
             return {t: {c.BUDGET_PERIOD_DAY: float(d), c.BUDGET_PERIOD_MONTH: float(m)} for t, d, m in rows}
 
-        return self.db.call("spend_read", operation, timeout=max(self.db.timeout, 5.0))
+        return self._call("spend_read", operation, timeout=max(self.db.timeout, 5.0))
 
     # ------------------------------------------------------------------ per-request usage
     def count_request_call(
@@ -702,13 +399,13 @@ class PostgresState(State):
                 f"request {request_id} reached a limit",
             )
 
-        return self.db.call("request_count", operation)
+        return self._call("request_count", operation)
 
     def add_request_spend(self, request_id: str, usd: float, tokens: int) -> None:
         def operation(connection: psycopg.Connection[Any]) -> None:
             connection.execute("SELECT glassbox.request_add_spend(%s, %s, %s)", (request_id, usd, tokens))
 
-        self.db.call("request_spend", operation)
+        self._call("request_spend", operation)
 
     # ------------------------------------------------------------------ lifecycle
     def healthy(self) -> bool:
@@ -727,6 +424,3 @@ SELECT s.spent_usd + s.reserved_usd,
            WHERE o.tenant = %(tenant)s AND o.day >= %(first)s AND o.day < %(next)s AND o.day <> %(day)s)
 FROM glassbox.spend s WHERE s.tenant = %(tenant)s AND s.day = %(day)s
 """
-
-# The arguments of one audit event in a control-change function (glassbox.audit.rows.arguments).
-_CONTROL_EVENT = ", ".join(["%s"] * 12)

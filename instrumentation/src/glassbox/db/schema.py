@@ -4,7 +4,7 @@
 migrate (their role cannot): an app that finds an older schema says so and follows GLASSBOX_STATE_FAILURE until an
 operator migrates. The version applied is in ``glassbox.schema_version``. A database whose schema is newer than
 this glassbox knows is refused with a clear error rather than used. Concurrent migrations are serialised by an
-advisory lock. Versions 2 and later are SQL files in ``glassbox/state/sql/``.
+advisory lock. Versions 2 and later are SQL files in ``glassbox/db/sql/``.
 
 Roles (group roles, created when the migrating role may create roles; grant them to your login roles):
 
@@ -183,7 +183,7 @@ ALTER TABLE glassbox.audit_log ENABLE ROW LEVEL SECURITY;
 
 
 def _sql(name: str) -> str:
-    return resources.files("glassbox.state").joinpath("sql", name).read_text(encoding="utf-8")
+    return resources.files("glassbox.db").joinpath("sql", name).read_text(encoding="utf-8")
 
 
 # (version, statements): append a new entry for each change; never edit one that has shipped.

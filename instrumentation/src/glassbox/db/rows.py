@@ -1,19 +1,26 @@
-"""An audit event as the arguments of the database functions that chain it (glassbox/state/sql).
+"""An audit event as the arguments of the database functions that chain it (glassbox/db/sql), and the canonical
+JSON that both chains (the host's file, glassbox.audit.chain, and the database's) hash.
 
 The database chains an event without parsing it back into Python's form: the client sends its canonical JSON
-(glassbox.audit.chain.canonical) as two templates with marks where the sequence number, the previous hash and the
-hash go (``hashing``: the record without ``hash``, what the hash is the SHA-256 of; ``stored``: the whole record),
-and the fields auditors search on as columns. The functions check that the columns are the event's.
+(:func:`canonical`) as two templates with marks where the sequence number, the previous hash and the hash go
+(``hashing``: the record without ``hash``, what the hash is the SHA-256 of; ``stored``: the whole record), and
+the fields auditors search on as columns. The functions check that the columns are the event's. Used by the
+fleet's audit log (glassbox.audit.postgres) and by the control changes that chain their own event
+(glassbox.state.postgres).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from glassbox.audit.chain import canonical
+
+def canonical(record: Mapping[str, Any]) -> bytes:
+    """A record's canonical JSON: keys sorted, no spaces, UTF-8 as is (what the chains hash, byte for byte)."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True)
@@ -60,3 +67,7 @@ def templates(event: Mapping[str, Any], marks: Marks) -> tuple[str, str]:
 def arguments(event: Mapping[str, Any], marks: Marks) -> tuple[Any, ...]:
     """One event's arguments for a control-change function: the marks, the columns, the two templates."""
     return (marks.seq, marks.prev, marks.hash, *columns(event), *templates(event, marks))
+
+
+# The placeholders of one event's arguments (:func:`arguments`) in a control-change function's call.
+EVENT_PLACEHOLDERS = ", ".join(["%s"] * 12)

@@ -1,0 +1,111 @@
+"""The package's layout rules that import-linter does not express (its contracts are in pyproject.toml).
+
+* No module outside ``cli/`` and ``__init__.py`` imports inside a function to dodge a circle; the few lazy
+  imports left load a heavy or optional library, or run only under one distro, each named here with its reason.
+* Nothing inside the package imports ``glassbox`` itself (the public API re-exports; it is imported by users).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+
+import grimp
+
+from tests.conftest import ROOT
+
+PACKAGE = ROOT / "instrumentation" / "src" / "glassbox"
+
+_PSYCOPG = "psycopg is an optional extra (glassbox[postgres]): loaded only when GLASSBOX_STATE_URL names a database"
+_APP_SDK = "a model SDK the app may not have installed: loaded only to build a fallback answer of its type"
+_ONLY_GLASSBOX = (
+    "OpenTelemetry imports sdk/distro.py for its post_instrument entry point under any distro: what only "
+    "glassbox's own distro uses is loaded when it runs"
+)
+# (module, imported module) -> why it is imported inside a function
+DELIBERATE_LAZY_IMPORTS = {
+    ("audit/store.py", "glassbox.audit.postgres"): _PSYCOPG,
+    ("audit/store.py", "glassbox.db"): _PSYCOPG,
+    ("state/__init__.py", "glassbox.db"): _PSYCOPG,
+    ("state/__init__.py", "glassbox.state.postgres"): _PSYCOPG,
+    ("cost.py", "genai_prices"): "about 0.2 s to import (its price tables): loaded at the first price",
+    ("redaction/detectors.py", "detect_secrets.core.plugins.util"): "about 0.1 s: loaded when a redactor is built",
+    ("redaction/detectors.py", "detect_secrets.plugins.base"): "about 0.1 s: loaded when a redactor is built",
+    ("redaction/detectors.py", "detect_secrets.plugins.keyword"): "about 0.1 s: loaded when a redactor is built",
+    ("guard/fallbacks.py", "anthropic.types"): _APP_SDK,
+    ("guard/fallbacks.py", "google.genai.types"): _APP_SDK,
+    ("guard/fallbacks.py", "httpx"): _APP_SDK,
+    ("guard/fallbacks.py", "litellm"): _APP_SDK,
+    ("guard/fallbacks.py", "litellm.types.utils"): _APP_SDK,
+    ("guard/fallbacks.py", "openai.types.chat"): _APP_SDK,
+    ("integrations/asgi_attribution.py", "starlette.applications"): "Starlette is the app's, not a dependency",
+    ("integrations/litellm.py", "litellm"): "over 3 s and 200 MB to import: loaded only when the app uses LiteLLM",
+    ("sdk/shutdown.py", "uvicorn.server"): "uvicorn is the app's server, not a dependency",
+    ("sdk/distro.py", "glassbox.propagation"): _ONLY_GLASSBOX,
+    ("sdk/distro.py", "opentelemetry.propagate"): _ONLY_GLASSBOX,
+    ("sdk/distro.py", "glassbox.sdk.pipeline"): _ONLY_GLASSBOX,
+    ("sdk/distro.py", "glassbox.sdk.logs"): _ONLY_GLASSBOX,
+    ("sdk/distro.py", "glassbox.guard"): _ONLY_GLASSBOX,
+}
+
+
+def _module(path: Path) -> str:
+    return str(path.relative_to(PACKAGE))
+
+
+def lazy_imports(tree: ast.AST) -> set[str]:
+    """The modules imported inside a function (an ``import`` under ``if TYPE_CHECKING`` is not one)."""
+    found: set[str] = set()
+    for function in ast.walk(tree):
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            for node in ast.walk(function):
+                if isinstance(node, ast.Import):
+                    found.update(alias.name for alias in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    found.update(_imported_modules(node.module, [alias.name for alias in node.names]))
+    return found
+
+
+def _imported_modules(module: str, names: list[str]) -> set[str]:
+    """``from a import b``: ``a.b`` where that is a module (or ``from opentelemetry import propagate``), else ``a``."""
+    found = set()
+    for name in names:
+        dotted = f"{module}.{name}"
+        try:
+            spec = importlib.util.find_spec(dotted)
+        except (ImportError, ValueError):
+            spec = None
+        found.add(dotted if spec is not None else module)
+    return found
+
+
+def test_only_the_commands_import_inside_a_function() -> None:
+    found = {
+        (_module(path), name)
+        for path in PACKAGE.rglob("*.py")
+        if "cli" not in path.relative_to(PACKAGE).parts and path != PACKAGE / "__init__.py"
+        for name in lazy_imports(ast.parse(path.read_text()))
+    }
+    assert found == set(DELIBERATE_LAZY_IMPORTS)
+    assert all(DELIBERATE_LAZY_IMPORTS.values())
+
+
+def test_the_scan_sees_an_import_inside_a_function_and_not_one_at_the_top() -> None:
+    code = (
+        "import json\nfrom glassbox import settings\n"
+        "def f():\n    from glassbox import propagation\n    import wrapt\n    from glassbox.db import migrate\n"
+    )
+    assert lazy_imports(ast.parse(code)) == {"glassbox.propagation", "wrapt", "glassbox.db"}
+
+
+def test_nothing_inside_the_package_imports_the_package_itself() -> None:
+    graph = grimp.build_graph("glassbox")
+    assert graph.find_modules_that_directly_import("glassbox") == set()
+
+
+def test_the_runtime_never_imports_the_commands() -> None:
+    graph = grimp.build_graph("glassbox")
+    commands = {m for m in graph.modules if m == "glassbox.cli" or m.startswith("glassbox.cli.")}
+    importers = {m for c in commands for m in graph.find_modules_that_directly_import(c)}
+    assert importers <= commands
