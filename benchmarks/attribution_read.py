@@ -96,7 +96,7 @@ def main() -> None:
         "current: no attribution": (lambda: attribution.current(empty), "current: before (no validation)"),
         "edge rewrite: before (split by hand)": (lambda: rewrite_before(HEADERS, values), ""),
         "edge rewrite: W3C propagator": (
-            lambda: edge._rewrite_baggage(HEADERS, values),
+            lambda: edge.rewrite_baggage(HEADERS, values),
             "edge rewrite: before (split by hand)",
         ),
     }

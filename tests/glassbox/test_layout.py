@@ -2,17 +2,22 @@
 
 * No module outside ``cli/`` and ``__init__.py`` imports inside a function to dodge a circle; the few lazy
   imports left load a heavy or optional library, or run only under one distro, each named here with its reason.
-* Nothing inside the package imports ``glassbox`` itself (the public API re-exports; it is imported by users).
+* Nothing inside the package imports ``glassbox`` itself (the public API re-exports; it is imported by users),
+  and nothing but the commands imports ``glassbox.cli``.
+* A benchmark imports the public API, the SDK (``glassbox.sdk``), the shared base, and the one part it measures
+  (named below), never a private name: what it times is what users run.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 from pathlib import Path
 
 import grimp
 
+import glassbox
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "instrumentation" / "src" / "glassbox"
@@ -109,3 +114,69 @@ def test_the_runtime_never_imports_the_commands() -> None:
     commands = {m for m in graph.modules if m == "glassbox.cli" or m.startswith("glassbox.cli.")}
     importers = {m for c in commands for m in graph.find_modules_that_directly_import(c)}
     assert importers <= commands
+
+
+BENCHMARKS = ROOT / "benchmarks"
+# What any benchmark may import: the public API, the SDK the glassbox way and the shared base.
+FOR_EVERY_BENCHMARK = (
+    "glassbox.sdk",
+    "glassbox.conventions",
+    "glassbox.attribution",
+    "glassbox.instruments",
+)
+# A benchmark of one part may also import that part (its package), and only that part.
+THE_PART_MEASURED = {
+    "attribution_read.py": ("glassbox.integrations.asgi_attribution",),
+    "audit_append.py": ("glassbox.audit",),
+    "audit_central.py": ("glassbox.audit", "glassbox.db"),
+    "guard.py": ("glassbox.guard",),
+    "injection_accuracy.py": ("glassbox.guard.guardrail",),
+    "injection_latency.py": ("glassbox.guard.guardrail",),
+    "kill_switch.py": ("glassbox.state", "glassbox.db", "glassbox.audit"),
+    "redaction_coverage.py": ("glassbox.redaction",),
+    "state_guard.py": ("glassbox.state", "glassbox.guard"),
+    "story.py": ("glassbox.cli.story", "glassbox.stack_addresses"),
+}
+
+
+def _imports(tree: ast.AST) -> set[tuple[str, str]]:
+    """(module, name) for every ``from glassbox... import name`` and (module, "") for ``import glassbox...``."""
+    found: set[tuple[str, str]] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "glassbox":
+            found.update((node.module, alias.name) for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update((alias.name, "") for alias in node.names if alias.name.split(".")[0] == "glassbox")
+    return found
+
+
+def _allowed(module: str, name: str, parts: tuple[str, ...]) -> bool:
+    """``from module import name`` reaches only the public API or one of ``parts`` (modules or packages)."""
+    if name.startswith("_"):
+        return False
+    if module == "glassbox" and name in glassbox.__all__:
+        return True
+    return any(m == p or m.startswith(p + ".") for p in parts for m in (module, f"{module}.{name}"))
+
+
+def test_the_benchmark_rule_refuses_a_private_name_and_a_part_not_measured() -> None:
+    assert _allowed("glassbox", "audit", ())
+    assert _allowed("glassbox", "conventions", ("glassbox.conventions",))
+    assert not _allowed("glassbox", "cost", ("glassbox.conventions",))
+    assert not _allowed("glassbox.guard.core", "_decide", ("glassbox.guard",))
+    assert not _allowed("glassbox.state.files", "FileState", ("glassbox.guard",))
+
+
+def test_benchmarks_import_the_public_api_the_sdk_the_base_or_the_part_they_measure() -> None:
+    offenders = {}
+    for path in sorted(BENCHMARKS.glob("*.py")):
+        allowed = FOR_EVERY_BENCHMARK + THE_PART_MEASURED.get(path.name, ())
+        text = path.read_text()
+        wrong = {
+            f"{module}:{name}" for module, name in _imports(ast.parse(text)) if not _allowed(module, name, allowed)
+        }
+        private = set(re.findall(r"\b(?:edge|guard|budgets|spans|logs|scorer|state_module|story)\._[a-z]\w*", text))
+        if wrong or private:
+            offenders[path.name] = sorted(wrong | private)
+    assert offenders == {}
+    assert set(THE_PART_MEASURED) <= {path.name for path in BENCHMARKS.glob("*.py")}

@@ -84,7 +84,7 @@ def client_address(scope: Scope, headers: list[tuple[bytes, bytes]], header: str
     return str(client[0]) if client else None
 
 
-def _rewrite_baggage(headers: list[tuple[bytes, bytes]], values: dict[str, str]) -> list[tuple[bytes, bytes]]:
+def rewrite_baggage(headers: list[tuple[bytes, bytes]], values: dict[str, str]) -> list[tuple[bytes, bytes]]:
     """``headers`` with at most one ``baggage`` header: ``values``, then the entries of the client's first one (the
     only one the W3C propagator reads), decoded as that propagator decodes them, less glassbox's keys.
 
@@ -139,7 +139,7 @@ class AttributionMiddleware:
                 request_token = attribution.open_request({c.REQUEST_ID: uuid.uuid4().hex})
             else:
                 values = attribution_from_headers(headers, self._names)
-            scope = dict(scope, headers=_rewrite_baggage(headers, values))
+            scope = dict(scope, headers=rewrite_baggage(headers, values))
             address = client_address(scope, headers, self._address_header)
             token = (
                 otel_context.attach(attribution.with_attribution(values, otel_context.get_current()))
