@@ -35,8 +35,6 @@ from glassbox.audit.chain import AuditLog
 from glassbox.guard import GuardInstrumentor, budgets
 from glassbox.guard import core as guard
 from glassbox.integrations.asgi_attribution import EdgeInstrumentor
-from glassbox.sdk import shutdown
-from glassbox.sdk.shutdown import UvicornShutdownInstrumentor
 from tests.conftest import Telemetry
 
 
@@ -159,33 +157,6 @@ def test_uvicorn_still_takes_a_plain_starlette_app_for_an_app() -> None:
         config.load()
         assert config.loaded_app.app is app  # behind uvicorn's proxy-headers middleware, the app itself
         assert config.interface == "asgi3"
-    finally:
-        if not was_on:
-            instrumentor.uninstrument()
-
-
-def test_the_uvicorn_shutdown_hook_is_instrumented_removed_and_instrumented_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    flushed: list[bool] = []
-    monkeypatch.setattr(shutdown, "flush_now", lambda: flushed.append(True))
-    instrumentor = UvicornShutdownInstrumentor()
-    was_on = instrumentor.is_instrumented_by_opentelemetry
-
-    def shut_down_a_server() -> None:
-        server = uvicorn.Server(uvicorn.Config(FastAPI(), lifespan="off"))
-        server.servers, server.force_exit = [], True
-        asyncio.run(server.shutdown())
-
-    try:
-        for on in (True, False, True):
-            if on:
-                instrumentor.instrument()
-            else:
-                instrumentor.uninstrument()
-            flushed.clear()
-            shut_down_a_server()
-            assert flushed == ([True] if on else [])
     finally:
         if not was_on:
             instrumentor.uninstrument()
