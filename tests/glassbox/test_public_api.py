@@ -13,6 +13,10 @@ import sys
 import pytest
 
 import glassbox
+from glassbox import _moved
+from tests.conftest import ROOT
+
+PACKAGE = ROOT / "instrumentation" / "src" / "glassbox"
 
 PUBLIC_NAMES = {
     "AICallRefused",
@@ -75,6 +79,11 @@ MOVED = {
     "glassbox.mcp_spans": "glassbox.integrations.mcp",
     "glassbox.endpoints": "glassbox.stack_addresses",
 }
+
+
+def test_the_old_paths_served_are_the_ones_listed_here() -> None:
+    assert _moved.MOVED == MOVED
+    assert not any((PACKAGE / f"{old.split('.')[-1]}.py").exists() for old in MOVED)
 
 
 def test_every_public_name_is_exported_and_resolves() -> None:

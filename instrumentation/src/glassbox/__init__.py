@@ -6,7 +6,8 @@ covers are re-exported here.
 
 The guard's and the pipeline's re-exports are imported on first use (PEP 562): OpenTelemetry loads the
 ``glassbox_baggage`` propagator (:mod:`glassbox.propagation`) while ``opentelemetry.instrumentation`` is still
-being imported, and those two import it.
+being imported, and those two import it. Module paths that moved in 0.2 still import, with a warning, until 0.3
+(:mod:`glassbox._moved`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from glassbox import _moved
 from glassbox.api.activities import Activity, activity, running_activity
 from glassbox.api.agents import agent, tool
 from glassbox.api.evaluations import evaluation, feedback
@@ -21,6 +23,8 @@ from glassbox.api.queues import track_queue, untrack_queue
 from glassbox.attribution import attributed_to, set_tenant
 from glassbox.audit.events import AuditRefused, audit, audited
 from glassbox.version import __version__
+
+_moved.install()
 
 if TYPE_CHECKING:
     from glassbox.guard import AICallRefused, canned_answer, is_fallback, set_fallback, set_kill_switch

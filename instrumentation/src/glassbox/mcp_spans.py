@@ -1,5 +1,0 @@
-"""Deprecated: moved to :mod:`glassbox.integrations.mcp` in 0.2; this name goes in 0.3."""
-
-from glassbox._moved import alias
-
-alias(__name__, "glassbox.integrations.mcp")
