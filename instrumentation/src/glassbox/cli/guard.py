@@ -23,7 +23,7 @@ from typing import Any
 from glassbox import attribution
 from glassbox import conventions as c
 from glassbox import state as state_module
-from glassbox.cli.audit import actor
+from glassbox.cli.operator import actor
 from glassbox.guard import budgets, core
 from glassbox.state import EVERY_TENANT, TOTAL_BUDGET, ChangeConflict, StateUnavailable
 

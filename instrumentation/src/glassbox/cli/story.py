@@ -399,7 +399,7 @@ def _seconds(raw: str) -> float:
 def _audit_the_read(identifier: str, records: int) -> None:
     """Reading the audit trail for a story is itself audited (never fails the story)."""
     from glassbox.audit.events import audit
-    from glassbox.cli.audit import actor
+    from glassbox.cli.operator import actor
 
     try:
         audit("audit.read", actor=actor(), resource={"type": "request", "id": identifier},
