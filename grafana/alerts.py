@@ -29,7 +29,7 @@ from grafana.queries import (
     collector_rates,
 )
 from grafana.rules import Alert, Case, grafana_rule, number, promtool_case, rule_groups
-from grafana.slos import SLO_GROUP, slo_alerts
+from grafana.slos import RECORDING_RULES_FILE, SLO_GROUP, slo_alerts
 
 FOLDER = "Glassbox"
 LLM_ERROR_RATIO = 0.05
@@ -803,15 +803,16 @@ SEVERITY_TIMING = {
 }
 
 
-def policies(receivers: dict[str, str] | None = None) -> dict[str, Any]:
-    """The notification policy tree: one route per severity (to the receiver named for it)."""
+def policies(receivers: dict[str, str] | None = None, default: str = CONTACT_POINT) -> dict[str, Any]:
+    """The notification policy tree: one route per severity (to the receiver named for it), and ``default`` for
+    anything else. Every receiver named must be a contact point of the same provisioning, or Grafana refuses it."""
     receivers = receivers or {}
     return {
         "apiVersion": 1,
         "policies": [
             {
                 "orgId": 1,
-                "receiver": CONTACT_POINT,
+                "receiver": default,
                 "group_by": ["grafana_folder", "alertname"],
                 "routes": [
                     {
@@ -828,18 +829,35 @@ def policies(receivers: dict[str, str] | None = None) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- Prometheus form and tests
 PROMETHEUS_RULES_FILE = "glassbox-alerts.yml"
+# promtool evaluates every rule of a rules file at every step of every test case, so each alert's cases run against
+# a rules file holding that alert alone: prometheus/rules/tests/<uid>.yml and <uid>.test.yml.
+PROMETHEUS_TESTS_DIR = "tests"
 
 
 def prometheus_rules(only: tuple[Alert, ...] = ALERTS) -> dict[str, Any]:
-    """The rules in Prometheus form (``only`` some of them: promtool evaluates every rule of a file at every step
-    of every test, so the tests run each alert's cases against a file of its own)."""
+    """The rules in Prometheus form (``only`` some of them)."""
     return rule_groups(only, GROUPS)
 
 
-def promtool_tests(only: tuple[Alert, ...] = ALERTS, rule_file: str = PROMETHEUS_RULES_FILE) -> dict[str, Any]:
+def promtool_tests(
+    only: tuple[Alert, ...] = ALERTS, rule_file: str = PROMETHEUS_RULES_FILE, recording_rules: str = ""
+) -> dict[str, Any]:
+    """promtool's test file for ``only``'s cases against ``rule_file`` (and, for the SLO alerts, the recording
+    rules they read: ``recording_rules``, the path of RECORDING_RULES_FILE from the test file)."""
     tests = []
     for alert in only:
         cases = [("fires", alert.fires), ("stays quiet", alert.quiet)]
         cases += [(f"stays quiet ({n + 2})", case) for n, case in enumerate(alert.also_quiet)]
         tests += [promtool_case(alert, kind, case) for kind, case in cases]
-    return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}
+    needs_recordings = recording_rules and any(alert.group == SLO_GROUP[0] for alert in only)
+    rule_files = [rule_file, recording_rules] if needs_recordings else [rule_file]
+    return {"rule_files": rule_files, "evaluation_interval": "1m", "tests": tests}
+
+
+def promtool_files() -> dict[str, dict[str, Any]]:
+    """Each alert's own rules file and its promtool tests, by file name (in PROMETHEUS_TESTS_DIR)."""
+    files = {}
+    for alert in ALERTS:
+        files[f"{alert.uid}.yml"] = prometheus_rules((alert,))
+        files[f"{alert.uid}.test.yml"] = promtool_tests((alert,), f"{alert.uid}.yml", f"../{RECORDING_RULES_FILE}")
+    return files

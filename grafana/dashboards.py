@@ -65,6 +65,14 @@ from grafana.queries import (
 )
 from grafana.slos import slo_dashboard
 
+# Grafana has no "USD per hour" or "items per second" unit: custom suffixes say what a rate counts, and per what.
+USD_PER_HOUR = "suffix: USD/h"
+ITEMS_PER_SECOND = "suffix: items/s"
+TOKENS_PER_SECOND = "suffix: tokens/s"
+CALLS_PER_SECOND = "suffix: calls/s"
+SPANS_PER_SECOND = "suffix: spans/s"
+PER_MINUTE = "suffix: /min"
+
 
 def per_signal(kind: str) -> list[Query]:
     """A collector counter's rate, one query per signal (legend: the signal)."""
@@ -153,20 +161,20 @@ def pipeline_summary() -> list[Panel]:
         stat(
             "Accepted by the collector",
             "Spans, log records and metric points per second the collector accepted.",
-            "short",
+            ITEMS_PER_SECOND,
             *per_signal("receiver_accepted"),
         ),
         stat(
             "Refused by the collector",
             "Items per second the collector refused (memory limit, bad data); any is a loss at the source.",
-            "short",
+            ITEMS_PER_SECOND,
             Query(f"sum({collector_rates('receiver_refused', matchers=(p.COLLECTOR,))})", "refused"),
             thresholds=[(0.001, "red")],
         ),
         stat(
             "Failed to export",
             "Items per second an exporter gave up on after its retries; each is data lost for a backend.",
-            "short",
+            ITEMS_PER_SECOND,
             Query(f"sum({collector_rates('exporter_send_failed', matchers=(p.COLLECTOR,))}) or vector(0)", "failed"),
             thresholds=[(0.001, "red")],
         ),
@@ -233,7 +241,7 @@ def home() -> dict[str, Any]:
             stat(
                 "Spend rate",
                 "USD per hour at the current rate.",
-                "currencyUSD",
+                USD_PER_HOUR,
                 Query(f"sum({p.rate(cost)}) * 3600", "USD/h"),
                 decimals=4,
                 thresholds=[(SPEND_CEILING_USD_PER_HOUR, "red")],
@@ -243,7 +251,7 @@ def home() -> dict[str, Any]:
             timeseries(
                 "Spend rate by model",
                 "USD per hour by requested model.",
-                "currencyUSD",
+                USD_PER_HOUR,
                 Query(f"sum by ({p.MODEL}) ({p.rate(cost)}) * 3600", "{{" + p.MODEL + "}}", exemplar=True),
             ),
         ],
@@ -320,12 +328,17 @@ def llm_cost() -> dict[str, Any]:
         return {"model": "requested model", "agent": "agent (the feature that made the calls)"}.get(by, by)
 
     def spend_bars(by: str, label: str) -> Panel:
-        """USD per UTC day, stacked by ``label``."""
+        """USD per UTC day, stacked by ``label``, today so far included.
+
+        Grafana aligns a 1d step to UTC midnight (start and end rounded down: AlignTimeRange in
+        pkg/promlib/models/query.go), and a bar is drawn at its step's time: the increase over the day that *starts*
+        there (a negative offset) is that day's spend. ``increase(...[1d])`` at midnight would hold the day before,
+        and today (whose step is its own midnight, the last one) would never show."""
         return bars(
             f"Spend per day by {by}",
-            f"USD per UTC day, stacked by {what(by)}.",
+            f"USD per UTC day, stacked by {what(by)}; the last bar is today so far.",
             "currencyUSD",
-            Query(f"sum by ({label}) ({p.increase(cost, '$__interval')})", "{{" + label + "}}"),
+            Query(f"sum by ({label}) ({p.increase_ahead(cost, '$__interval')})", "{{" + label + "}}"),
             interval="1d",
         )
 
@@ -432,13 +445,17 @@ def llm_cost() -> dict[str, Any]:
                 "Model calls without a price",
                 "Calls the price list does not cover (unknown model or provider); counted, never guessed.",
                 "short",
-                Query(f"sum({p.increase(p.sel(UNPRICED, *p.APP, p.VAR_TENANT, p.VAR_MODEL), '$__range')})", "calls"),
+                Query(
+                    f"sum({p.increase(p.sel(UNPRICED, *p.APP, p.VAR_TENANT, p.VAR_MODEL), '$__range')})",
+                    "calls",
+                    instant=True,
+                ),
                 thresholds=[(1, "orange")],
             ),
             stat(
                 "Spend rate",
                 "USD per hour at the current rate; exemplars on the graph below link to expensive calls' traces.",
-                "currencyUSD",
+                USD_PER_HOUR,
                 Query(f"sum({p.rate(cost)}) * 3600", "USD/h"),
                 decimals=4,
             ),
@@ -450,14 +467,14 @@ def llm_cost() -> dict[str, Any]:
             timeseries(
                 "Spend rate by agent",
                 "USD per hour by agent (feature); exemplar dots link to the trace of a priced call.",
-                "currencyUSD",
+                USD_PER_HOUR,
                 Query(f"sum by ({p.AGENT}) ({p.rate(cost)}) * 3600", "{{" + p.AGENT + "}}", exemplar=True),
             ),
             Row("Tokens and models"),
             timeseries(
                 "Tokens per second by model and type",
                 "Input and output tokens per second per model, as the GenAI instrumentations report them.",
-                "short",
+                TOKENS_PER_SECOND,
                 Query(
                     f"sum by ({p.MODEL}, {p.TOKEN_TYPE}) ({p.rate(tokens)})",
                     "{{" + p.MODEL + "}} {{" + p.TOKEN_TYPE + "}}",
@@ -466,7 +483,7 @@ def llm_cost() -> dict[str, Any]:
             timeseries(
                 "Cached input tokens per second by model",
                 "Input tokens read from or written to the provider's prompt cache (a share of the input tokens).",
-                "short",
+                TOKENS_PER_SECOND,
                 Query(
                     f"sum by ({p.MODEL}, {p.TOKEN_TYPE}) ({p.rate(cache_tokens)})",
                     "{{" + p.MODEL + "}} {{" + p.TOKEN_TYPE + "}}",
@@ -535,7 +552,7 @@ def llm_cost() -> dict[str, Any]:
                 "Model calls refused, by reason",
                 "Calls the guard did not make per second: kill switch, a tenant's or the total budget (day/month), a "
                 "request limit, the shared state out of reach (fail-closed) or a prompt injection.",
-                "short",
+                CALLS_PER_SECOND,
                 Query(
                     f"sum by ({p.TENANT}, {p.label(c.LABEL_REASON)}) ({p.rate(p.sel(REFUSED, *p.APP, p.VAR_TENANT))})",
                     "{{" + p.TENANT + "}} {{" + p.label(c.LABEL_REASON) + "}}",
@@ -560,7 +577,7 @@ def llm_cost() -> dict[str, Any]:
             timeseries(
                 "Results per minute by evaluation and outcome",
                 "Feedback and evaluation results per minute: accepted, rejected, or unscored (no score, no verdict).",
-                "short",
+                PER_MINUTE,
                 Query(
                     f"sum by ({p.EVALUATION_NAME}, {p.OUTCOME}) ({p.rate(results)}) * 60",
                     "{{" + p.EVALUATION_NAME + "}} {{" + p.OUTCOME + "}}",
@@ -569,18 +586,34 @@ def llm_cost() -> dict[str, Any]:
             Row("Most expensive calls"),
             table(
                 "Expensive requests (traces)",
-                "Traces whose priced model calls add up to more than the minimum USD above; open one to see why.",
+                "Traces whose priced model calls, for the environment, service, tenant and model chosen, add up to "
+                "more than the minimum USD above; open one to see why.",
                 "currencyUSD",
-                # TraceQL compares a float attribute with float literals only: 0.0, not 0.
-                TraceQuery(
-                    f"{{ span.{c.COST_USD} > 0.0 }} | sum(span.{c.COST_USD}) > $min_trace_cost"
-                    f" | select(span.{c.TENANT_ID}, span.{c.GEN_AI_REQUEST_MODEL}, span.{c.COST_USD})",
-                    limit=20,
-                ),
+                TraceQuery(expensive_traces(), limit=20),
                 width=24,
             ),
         ],
         time_from="now-7d",
+    )
+
+
+def expensive_traces() -> str:
+    """TraceQL: the spans priced for the dashboard's $env, $service, $tenant and $model, summed per trace.
+
+    $service holds Prometheus jobs, which are service.name for a service without a namespace (the only form a trace's
+    resource.service.name can match). TraceQL compares a float attribute with float literals only: 0.0, not 0."""
+    chosen = " && ".join(
+        [
+            f"span.{c.COST_USD} > 0.0",
+            f'resource.{c.DEPLOYMENT_ENVIRONMENT} =~ "$env"',
+            f'resource.{c.SERVICE_NAME} =~ "$service"',
+            f'span.{c.TENANT_ID} =~ "$tenant"',
+            f'span.{c.GEN_AI_REQUEST_MODEL} =~ "$model"',
+        ]
+    )
+    return (
+        f"{{ {chosen} }} | sum(span.{c.COST_USD}) > $min_trace_cost"
+        f" | select(span.{c.TENANT_ID}, span.{c.GEN_AI_REQUEST_MODEL}, span.{c.COST_USD})"
     )
 
 
@@ -612,7 +645,7 @@ def pipeline() -> dict[str, Any]:
             timeseries(
                 "Status changes per minute",
                 "Activities entering each status, per minute.",
-                "short",
+                PER_MINUTE,
                 Query(f"sum by ({p.ACTIVITY_STATUS}) ({p.rate(transitions)}) * 60", "{{" + p.ACTIVITY_STATUS + "}}"),
             ),
             timeseries(
@@ -685,7 +718,7 @@ def tenant() -> dict[str, Any]:
             table(
                 "Tenants at risk",
                 "Tenants near their budget cap (80%+), with over 5% errors in 15 min, or approvals waiting 30 min.",
-                "none",
+                "percentunit",
                 Query(f"max by ({p.TENANT}) ({budget}) >= {c.BUDGET_ALERT_RATIOS[0]}", instant=True),
                 Query(f"{errors} / {requests} > 0.05", instant=True),
                 Query(f"{overdue} > 0", instant=True),
@@ -703,6 +736,8 @@ def tenant() -> dict[str, Any]:
                         },
                     },
                 ],
+                # Budget used and error rate are shares (percentunit, the panel's unit); approvals are a count.
+                field_units={"approvals waiting": "short"},
             ),
             timeseries(
                 "Latency p95 per tenant",
@@ -869,28 +904,28 @@ def telemetry_pipeline() -> dict[str, Any]:
             timeseries(
                 "Accepted per signal",
                 "Spans, log records and metric points per second the collector's receivers accepted.",
-                "short",
+                ITEMS_PER_SECOND,
                 *per_signal("receiver_accepted"),
                 width=8,
             ),
             timeseries(
                 "Refused per signal",
                 "Items per second the receivers refused (memory limiter, malformed); the sender sees an error.",
-                "short",
+                ITEMS_PER_SECOND,
                 *per_signal("receiver_refused"),
                 width=8,
             ),
             timeseries(
                 "Sent per signal",
                 "Items per second the exporters delivered to Tempo, Loki and Prometheus.",
-                "short",
+                ITEMS_PER_SECOND,
                 *per_signal("exporter_sent"),
                 width=8,
             ),
             timeseries(
                 "Failed to export, per exporter",
                 "Items per second an exporter gave up on after its retries: lost for that backend.",
-                "short",
+                ITEMS_PER_SECOND,
                 Query(
                     collector_rates("exporter_send_failed", "exporter", matchers=(p.COLLECTOR,)),
                     "{{exporter}} {{signal}}",
@@ -909,7 +944,7 @@ def telemetry_pipeline() -> dict[str, Any]:
             timeseries(
                 "Spans exported by each service's SDK",
                 "Spans per second each service's OTel SDK exported, and those that failed (by error type).",
-                "short",
+                SPANS_PER_SECOND,
                 Query(f"sum by (job, {p.ERROR_TYPE}) ({p.rate(exported)})", "{{job}} {{" + p.ERROR_TYPE + "}}"),
                 width=24,
             ),

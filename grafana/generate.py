@@ -1,9 +1,12 @@
 """Write (or check) every generated Grafana and Prometheus file from grafana/dashboards.py and grafana/alerts.py.
 
-Both gather grafana/slos.py's dashboard and rules with their own; this module imports only those two.
+Both gather grafana/slos.py's dashboard and rules with their own; from grafana.slos this module takes only the
+recording rules Prometheus loads, which every SLO rule and panel reads.
 
 python -m grafana.generate          # write the files
 python -m grafana.generate --check  # exit 1 and name the files that differ from what would be written
+python -m grafana.generate --runbook-url URL --out DIR
+    # write the Prometheus rule files and their promtool tests to DIR, linking to the runbooks at URL
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from typing import Any
 
 import yaml
 
-from grafana import alerts
+from grafana import alerts, slos
 from grafana.dashboards import all_dashboards
+from grafana.rules import PROMETHEUS_RUNBOOKS_URL, render_runbook_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
@@ -80,11 +84,28 @@ def outputs() -> dict[Path, Callable[[], str]]:
     files[ALERTING_DIR / "policies.yaml"] = lambda: _yaml(alerts.policies(), "alerts.py")
     files[EXAMPLES_DIR / "contact-points.yaml"] = lambda: _yaml(example_contact_points(), "generate.py")
     files[EXAMPLES_DIR / "policies.yaml"] = lambda: _yaml(
-        alerts.policies({"critical": "glassbox-slack", "warning": "glassbox-slack", "info": "glassbox-email"}),
+        alerts.policies(
+            {"critical": "glassbox-slack", "warning": "glassbox-slack", "info": "glassbox-email"}, "glassbox-slack"
+        ),
         "alerts.py",
     )
-    files[RULES_DIR / alerts.PROMETHEUS_RULES_FILE] = lambda: _yaml(alerts.prometheus_rules(), "alerts.py")
-    files[RULES_DIR / "glassbox-alerts.test.yml"] = lambda: _yaml(alerts.promtool_tests(), "alerts.py")
+    files.update(prometheus_outputs(RULES_DIR, PROMETHEUS_RUNBOOKS_URL))
+    return files
+
+
+def prometheus_outputs(directory: Path, runbooks_url: str) -> dict[Path, Callable[[], str]]:
+    """The Prometheus rules (the alerts, and the SLOs' recording rules) and, under tests/, each alert's rules file
+    and promtool tests, linking to the runbooks at ``runbooks_url``."""
+
+    def rendered(data: dict[str, Any]) -> str:
+        return render_runbook_url(_yaml(data, "alerts.py"), runbooks_url)
+
+    files: dict[Path, Callable[[], str]] = {
+        directory / alerts.PROMETHEUS_RULES_FILE: functools.partial(rendered, alerts.prometheus_rules()),
+        directory / slos.RECORDING_RULES_FILE: lambda: _yaml(slos.recording_rules(), "slos.py"),
+    }
+    for name, data in alerts.promtool_files().items():
+        files[directory / alerts.PROMETHEUS_TESTS_DIR / name] = functools.partial(rendered, data)
     return files
 
 
@@ -96,7 +117,22 @@ def stale(files: dict[Path, Callable[[], str]]) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would change")
+    parser.add_argument("--runbook-url", help="with --out: where the Prometheus rules link for runbooks")
+    parser.add_argument("--out", type=Path, help="write only the Prometheus rules and tests, to this directory")
     args = parser.parse_args(argv)
+    if (args.out is None) != (args.runbook_url is None):
+        parser.error("--runbook-url and --out go together")
+    if args.out is not None:
+        try:
+            files = prometheus_outputs(args.out.resolve(), args.runbook_url)
+            texts = {path: render() for path, render in files.items()}
+        except ValueError as refused:
+            parser.error(str(refused))
+        for path, text in texts.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            print(f"wrote {path}")
+        return 0
     files = outputs()
     if args.check:
         differ = stale(files)

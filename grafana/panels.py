@@ -97,6 +97,8 @@ class Panel:
     decimals: int | None = None
     # The panel's own time range (Grafana's relative time), e.g. "now/M": this calendar month so far.
     time_from: str | None = None
+    # Per-field units: field name (after the transformations) -> unit, for a table whose columns differ.
+    field_units: dict[str, str] = field(default_factory=dict)
 
     def datasource(self) -> dict[str, str] | None:
         kinds = {type(q) for q in self.queries}
@@ -133,7 +135,13 @@ class Panel:
             "description": self.description,
             "datasource": self.datasource(),
             "gridPos": {"h": self.height, "w": self.width, "x": x, "y": y},
-            "fieldConfig": {"defaults": defaults, "overrides": []},
+            "fieldConfig": {
+                "defaults": defaults,
+                "overrides": [
+                    {"matcher": {"id": "byName", "options": name}, "properties": [{"id": "unit", "value": unit}]}
+                    for name, unit in self.field_units.items()
+                ],
+            },
             "options": {**DEFAULT_OPTIONS.get(self.kind, {}), **self.options},
             "targets": [q.target(chr(ord("A") + i)) for i, q in enumerate(self.queries)],
         }
@@ -216,14 +224,20 @@ def piechart(title: str, description: str, unit: str, *queries: AnyQuery, **kwar
     return Panel("piechart", title, description, unit, list(queries), **kwargs)
 
 
+# Grafana's alert list orders by its SortOrder (public/app/plugins/panel/alertlist/types.ts): AlphaAsc = 1,
+# AlphaDesc, Importance, TimeAsc, TimeDesc. Importance ranks instances by their state (firing first), not by name.
+ALERTLIST_SORT_IMPORTANCE = 3
+
+
 def alertlist(title: str, description: str, **kwargs: Any) -> Panel:
-    """Grafana's list of its alert rules' instances that fire (or are pending, or fail to evaluate)."""
+    """Grafana's list of its alert rules' instances that fire (or are pending, or fail to evaluate), most important
+    first."""
     kwargs.setdefault("options", {})
     kwargs["options"] = {
         "viewMode": "list",
         "groupMode": "default",
         "maxItems": 20,
-        "sortOrder": 1,
+        "sortOrder": ALERTLIST_SORT_IMPORTANCE,
         "dashboardAlerts": False,
         "alertName": "",
         "alertInstanceLabelFilter": "",

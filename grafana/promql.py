@@ -91,6 +91,12 @@ def increase(selector: str, window: str) -> str:
     return f"increase({selector}[{window}])"
 
 
+def increase_ahead(selector: str, window: str) -> str:
+    """How much a counter grew over the ``window`` that starts at the evaluation time (a negative offset): at a
+    day's midnight, that day's growth; for today, its growth so far (the range ends in the future)."""
+    return f"increase({selector}[{window}] offset -{window})"
+
+
 def grown(selector: str, window: str) -> str:
     """How much a counter grew over the window, a series that appeared within it counted from zero.
 

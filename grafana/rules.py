@@ -18,11 +18,25 @@ from glassbox import conventions as c
 
 # The runbooks of every rule, SLO rules included: one page behind GLASSBOX_RUNBOOK_URL.
 RUNBOOKS = "docs/runbooks.md"
-# A notification's runbook link must be absolute, and Grafana's file provisioning does not read the environment
-# in annotations: the stack writes the rules with this placeholder replaced by GLASSBOX_RUNBOOK_URL before Grafana
-# starts (render_runbook_url; `make up` natively, the Grafana service's entrypoint in compose).
+# A notification's runbook link must be absolute. The stack writes the Grafana rules with this placeholder replaced
+# by GLASSBOX_RUNBOOK_URL before Grafana starts (render_runbook_url natively in `make up`; the same check and a
+# literal replacement in the Grafana service's entrypoint in compose), whatever the Grafana version does with
+# variables in annotations (docs/runbooks.md says what it does).
 RUNBOOK_URL_VARIABLE = "GLASSBOX_RUNBOOK_URL"
 RUNBOOK_URL_PLACEHOLDER = "${" + RUNBOOK_URL_VARIABLE + "}"
+# What GLASSBOX_RUNBOOK_URL may be: an absolute URL without a fragment (each rule adds its own) written in the
+# characters of RFC 3986 except $ and ' (Grafana may expand ${...} in annotations; ' would need shell quoting), so
+# that it goes into YAML, a shell and a notification unchanged. Anything else is percent-encoded (%20 for a space).
+# A POSIX extended regular expression, the same text in Python and in docker-compose.yml's awk.
+RUNBOOK_URL_PATTERN = "[a-z][a-z0-9+.-]*://[]A-Za-z0-9._~:/?@!&()*+,;=%[-]+"
+RUNBOOK_URL_RULE = (
+    f"{RUNBOOK_URL_VARIABLE} must be an absolute URL (scheme://...) without a #fragment, in letters, digits and "
+    "- . _ ~ : / ? @ ! & ( ) * + , ; = % [ ] only; percent-encode anything else (%20 for a space, %22 for a double "
+    "quote, %27 for a single quote, %24 for a dollar sign, %7C for a vertical bar)"
+)
+# Where the committed Prometheus rule files link until rendered for a team (python -m grafana.generate
+# --runbook-url URL --out DIR): a name that resolves nowhere (RFC 2606 .invalid), so a notification shows it plainly.
+PROMETHEUS_RUNBOOKS_URL = "https://glassbox-runbooks.invalid/docs/runbooks.md"
 
 
 @dataclass(frozen=True)
@@ -42,7 +56,8 @@ class Alert:
     group: str
     value: str
     above: float
-    # Optional upper bound (exclusive): the rule fires only for values between ``above`` and ``below``.
+    # Optional upper bound, inclusive: the rule fires only for values over ``above`` and at most ``below``. Bands
+    # whose ``below`` is the next one's ``above`` tile: every value over the lowest fires exactly one of them.
     below: float | None
     duration: str
     severity: str
@@ -64,12 +79,15 @@ class Alert:
         return rule_uid(self.name)
 
     @property
+    def query(self) -> str:
+        """The value both forms compare with ``above`` (Grafana's query A): with ``below``, only the values at most
+        it (Grafana's threshold expressions have no half-open range: within_range excludes both ends)."""
+        return self.value if self.below is None else f"({self.value}) <= {number(self.below)}"
+
+    @property
     def expr(self) -> str:
         """The Prometheus rule expression."""
-        condition = f"({self.value}) > {number(self.above)}"
-        if self.below is not None:
-            condition += f" < {number(self.below)}"
-        return condition
+        return f"({self.query}) > {number(self.above)}"
 
     @property
     def runbook_url(self) -> str:
@@ -97,10 +115,7 @@ def rule_uid(name: str) -> str:
 
 # --------------------------------------------------------------------------- Grafana form
 def grafana_rule(alert: Alert) -> dict[str, Any]:
-    if alert.below is None:
-        evaluator = {"type": "gt", "params": [alert.above]}
-    else:
-        evaluator = {"type": "within_range", "params": [alert.above, alert.below]}
+    evaluator = {"type": "gt", "params": [alert.above]}
     rule: dict[str, Any] = {
         "uid": alert.uid,
         "title": alert.name,
@@ -112,7 +127,7 @@ def grafana_rule(alert: Alert) -> dict[str, Any]:
                 "datasourceUid": c.DATASOURCE_PROMETHEUS,
                 "model": {
                     "refId": "A",
-                    "expr": alert.value,
+                    "expr": alert.query,
                     "instant": True,
                     "range": False,
                     "intervalMs": 60000,
@@ -166,12 +181,17 @@ def rule_groups(alerts: tuple[Alert, ...], intervals: Mapping[str, str]) -> dict
     return {"groups": [g for g in groups if g["rules"]]}
 
 
+def check_runbook_url(runbooks_url: str) -> str:
+    """``runbooks_url`` if it may be GLASSBOX_RUNBOOK_URL (RUNBOOK_URL_PATTERN), else a ValueError saying why."""
+    if not regex.fullmatch(RUNBOOK_URL_PATTERN, runbooks_url):
+        raise ValueError(f"{RUNBOOK_URL_RULE}: {runbooks_url!r}")
+    return runbooks_url
+
+
 def render_runbook_url(rules_text: str, runbooks_url: str) -> str:
     """A rules file with its runbook links made absolute: ``runbooks_url`` is where docs/runbooks.md is read
     (``https://docs.example.com/glassbox/runbooks.md``, ``file:///srv/glassbox/docs/runbooks.md``)."""
-    if not regex.fullmatch(r"[a-z][a-z0-9+.-]*://[^\s#|&\\]+", runbooks_url):
-        raise ValueError(f"{RUNBOOK_URL_VARIABLE} must be an absolute URL without #, |, & or spaces: {runbooks_url!r}")
-    return rules_text.replace(RUNBOOK_URL_PLACEHOLDER, runbooks_url)
+    return rules_text.replace(RUNBOOK_URL_PLACEHOLDER, check_runbook_url(runbooks_url))
 
 
 _LABEL_TEMPLATE = regex.compile(r"\{\{ \$labels\.(\w+) \}\}")

@@ -9,10 +9,14 @@ over 6 times, and a ticket for the last day and 2 hours over 3, or the last 3 da
 window says that enough of the budget is gone; the short one says it is still going, so the alert clears minutes
 after the errors stop instead of hours.
 
-Grafana evaluates the rules (Prometheus in this stack loads no rule files), so each burn rate is written inline
-instead of through recording rules. The rules are grafana.rules' Alerts, written in its forms; the dashboard has
-grafana.queries' $env and $service. grafana.alerts gathers these rules with its own and grafana.dashboards lists
-the dashboard with its own: both import this module, which imports neither.
+Prometheus records short-window values (recording_rules, prometheus/rules/glassbox-slos-recording.yml): per SLO
+the 5-minute increases of its bad events and of all events, or for a time-based SLI a marker per fresh minute
+and per minute that counts. Every window of an hour or more (the alerts' long windows, the dashboard's 30 days)
+is summed from those, so no query re-reads days of raw samples or runs a subquery. Grafana evaluates the alerts on
+the recorded series (they are ordinary series of its Prometheus datasource). The rules are grafana.rules' Alerts,
+written in its forms; the dashboard has grafana.queries' $env and $service. grafana.alerts gathers these rules
+with its own and grafana.dashboards lists the dashboard with its own: both import this module, which imports
+neither.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ SLO_GROUP = ("glassbox-slo", "1m")
 DASHBOARD_UID = "glassbox-slos"
 DASHBOARD_TITLE = "Glassbox / SLOs"
 PROMETHEUS_RULES_FILE = "glassbox-slos.yml"
+# The recording rules Prometheus loads (prometheus/prometheus.yml) and every SLO rule and panel reads.
+RECORDING_RULES_FILE = "glassbox-slos-recording.yml"
 DEFAULT_GROUP_BY = (p.ENVIRONMENT, "job")
 # Grafana refuses an alert rule whose uid is over 40 characters, and provisioning stops at the first one.
 MAX_UID_LENGTH = 40
@@ -343,37 +349,102 @@ def min_events(slo: SLO, window: Window) -> int:
     return math.ceil(1 / (window.factor * slo.budget) - 1e-9)
 
 
+# The recording rules (recording_rules) hold short-window values; every window of an hour or more is summed from them.
+# Events: per SLO, the 5-minute increases of its bad events and of all its events, recorded every 5 minutes with
+# the time of each evaluation. Minutes: per time-based SLO, a marker a minute when the minute is fresh and
+# one when it counts.
+EVENTS_GROUP = ("glassbox-slo-events", "5m")
+MINUTES_GROUP = ("glassbox-slo-minutes", RESOLUTION)
+BAD_EVENTS = "glassbox:slo_bad_events:increase5m"
+ALL_EVENTS = "glassbox:slo_events:increase5m"
+EVALUATIONS = "glassbox:slo_evaluation:time"
+FRESH_MINUTES = "glassbox:slo_fresh_minutes:count1m"
+COUNTED_MINUTES = "glassbox:slo_counted_minutes:count1m"
+# Windows at least this long read the recorded series; shorter ones (the pages' 5m and 30m) read the counters.
+RECORDED_FROM = "1h"
+
+
+def _recorded(slo: SLO, metric: str, matchers: tuple[str, ...]) -> str:
+    return p.sel(metric, f'slo="{slo.name}"', *matchers)
+
+
+def _increase(slo: SLO, selector: Selector, window: str, matchers: tuple[str, ...] = ()) -> str:
+    return _sum(slo, p.increase(selector(*matchers), window))
+
+
+def _bad_and_total(slo: SLO, window: str, matchers: tuple[str, ...]) -> tuple[str, str]:
+    """The bad events and all events over ``window``: the counters' increase under an hour, else the sum of the
+    recorded 5-minute increases. The sums' ratio is the error ratio however often the group ran (Prometheus every
+    5 minutes, promtool at every step of its test); events_in scales the sum by how often it ran."""
+    sli = slo.sli
+    assert sli.total is not None
+    if seconds(window) < seconds(RECORDED_FROM):
+        total = _increase(slo, sli.total, window, matchers)
+        counted = _increase(slo, sli.events, window, matchers)
+        bad = f"({counted} or 0 * {total})" if sli.kind == "bad" else f"({total} - ({counted} or 0 * {total}))"
+        return bad, total
+    bad = _sum(slo, f"sum_over_time({_recorded(slo, BAD_EVENTS, matchers)}[{window}])")
+    total = _sum(slo, f"sum_over_time({_recorded(slo, ALL_EVENTS, matchers)}[{window}])")
+    return bad, total
+
+
+def events_in(slo: SLO, window: str, matchers: tuple[str, ...] = ()) -> str:
+    """The number of events over ``window`` (an hour or more): the sum of the recorded 5-minute increases times
+    the mean time between the group's evaluations (EVALUATIONS holds their times) over 5 minutes. Each event is
+    in one increase when the group runs every 5 minutes, in five when promtool runs it every minute."""
+    _, total = _bad_and_total(slo, window, matchers)
+    times = f"{EVALUATIONS}[{window}]"
+    spacing = f"(max_over_time({times}) - min_over_time({times})) / (count_over_time({times}) - 1)"
+    return f"{total} * scalar({spacing}) / {seconds(EVENTS_GROUP[1])}"
+
+
 def error_ratio(slo: SLO, window: str, *, at_least: int = 0, matchers: tuple[str, ...] = ()) -> str:
     """The share of bad events (minutes) over ``window``, per the SLO's labels; no value without events (0/0 is
     no data, not NaN) or, with ``at_least``, with fewer events than that."""
-    sli = slo.sli
-    if sli.kind == "fresh":
+    if slo.sli.kind == "fresh":
         return _stale_ratio(slo, window, matchers)
-    assert sli.total is not None
-    total = _sum(slo, p.increase(sli.total(*matchers), window))
-    counted = _sum(slo, p.increase(sli.events(*matchers), window))
-    enough = f"{total} >= {at_least}" if at_least else f"{total} > 0"
-    share = f"({counted} or 0 * {total}) / ({enough})"
-    return f"({share})" if sli.kind == "bad" else f"(1 - {share})"
+    bad, total = _bad_and_total(slo, window, matchers)
+    enough = f"{total} and {events_in(slo, window, matchers)} >= {at_least}" if at_least else f"{total} > 0"
+    return f"({bad} / ({enough}))"
 
 
 def _stale_ratio(slo: SLO, window: str, matchers: tuple[str, ...]) -> str:
-    """The share of stale minutes over ``window``: 1 - fresh minutes / minutes that count.
+    """The share of stale minutes over ``window``: 1 - fresh minutes / minutes that count, both recorded a minute
+    (a ratio of counts, so the same however often the group ran)."""
+    fresh = _sum(slo, f"count_over_time({_recorded(slo, FRESH_MINUTES, matchers)}[{window}])")
+    counted = _sum(slo, f"count_over_time({_recorded(slo, COUNTED_MINUTES, matchers)}[{window}])")
+    return f"(1 - ({fresh} or 0 * {counted}) / {counted})"
 
-    A minute is fresh when a point of the gauge arrived in the max_age before it (a subquery a minute, each step
-    reading max_age of points; the canary's point is stamped with the time it was sent, which is also its value).
-    The minutes that count are the window's steps since the gauge's first value in the window or the day before
-    (the value is the time it was sent, so that needs no subquery). The plainer form, the newest value a day back
-    compared with time() at every step, reads a day of points at each of the 3-day window's 4320 steps, and is
-    beyond what promtool's test engine runs (10,000 samples a query).
-    """
-    gauge = slo.sli.events(*matchers)
-    fresh = f"count_over_time(max{_by(slo)} (max_over_time({gauge}[{slo.sli.max_age}]))[{window}:{RESOLUTION}])"
-    reach = duration(seconds(window) + seconds(FRESH_HORIZON))
-    first = f"min{_by(slo)} (min_over_time({gauge}[{reach}]))"
-    steps = f"count_over_time(vector(1)[{window}:{RESOLUTION}])"
-    counted = f"clamp_max(floor((time() - {first}) / {seconds(RESOLUTION)}) + 1, scalar({steps}))"
-    return f"(1 - ({fresh} or 0 * {first}) / {counted})"
+
+def recording_rules() -> dict[str, Any]:
+    """The recording rules every SLO's windows are summed from, in two groups: EVENTS_GROUP (the 5-minute
+    increases of bad events and of all events, and the evaluation marker) and MINUTES_GROUP (a marker a minute
+    when the minute is fresh, and one when it counts: the gauge had a point in the FRESH_HORIZON before it)."""
+    events: list[dict[str, Any]] = []
+    minutes: list[dict[str, Any]] = []
+    for slo in slos():
+        sli = slo.sli
+        if sli.kind == "fresh":
+            gauge = sli.events()
+            fresh = f"group{_by(slo)} (max_over_time({gauge}[{sli.max_age}]))"
+            counted = f"group{_by(slo)} (max_over_time({gauge}[{FRESH_HORIZON}]))"
+            minutes += [
+                {"record": FRESH_MINUTES, "expr": fresh, "labels": {"slo": slo.name}},
+                {"record": COUNTED_MINUTES, "expr": counted, "labels": {"slo": slo.name}},
+            ]
+            continue
+        bad, total = _bad_and_total(slo, EVENTS_GROUP[1], ())
+        events += [
+            {"record": BAD_EVENTS, "expr": bad, "labels": {"slo": slo.name}},
+            {"record": ALL_EVENTS, "expr": total, "labels": {"slo": slo.name}},
+        ]
+    groups = []
+    if events:
+        events.append({"record": EVALUATIONS, "expr": "vector(time())"})
+        groups.append({"name": EVENTS_GROUP[0], "interval": EVENTS_GROUP[1], "rules": events})
+    if minutes:
+        groups.append({"name": MINUTES_GROUP[0], "interval": MINUTES_GROUP[1], "rules": minutes})
+    return {"groups": groups}
 
 
 def duration(total: int) -> str:
@@ -438,7 +509,8 @@ def _texts(slo: SLO, tier: Tier) -> tuple[str, str]:
 
 
 def _look_back(slo: SLO) -> int:
-    return LONGEST_WINDOW + (seconds(FRESH_HORIZON) if slo.sli.kind == "fresh" else 0)
+    """How far back the rule reads: its longest window, of recorded series."""
+    return LONGEST_WINDOW
 
 
 LabelledCase = tuple[str, Case]
@@ -492,8 +564,8 @@ TRAFFIC = 1000
 ALL = -1.0
 # The tests' series have a point a minute. promtool evaluates every rule of the file at every evaluation step of
 # every test: every minute for cases up to SHORT_CASE minutes, as Grafana does; every DAYS_EVALUATION minutes for
-# the cases that span days (every minute of 3 days would take minutes to run). Those end on such a step, and a
-# firing one holds its condition for the rule's `for` at that step.
+# the cases that span days (every minute of 3 days would take minutes to run), except a time-based SLI's (see
+# promtool_tests). Those end on such a step, and a firing one holds its condition for the rule's `for` at that step.
 SHORT_CASE = 720
 DAYS_EVALUATION = 10
 
@@ -672,6 +744,9 @@ def _cases(slo: SLO, tier: Tier) -> list[LabelledCase]:
     fresh = slo.sli.kind == "fresh"
     b = slo.budget
     lag = seconds(slo.sli.max_age) // 60 if fresh else 0
+    # The recorded 5-minute increases bring an event into the long window over the 5 minutes after it (one
+    # evaluation later in Prometheus, five overlapping ones in promtool): the long windows of events lag by that.
+    recorded_lag = lag if fresh else seconds(EVENTS_GROUP[1]) // 60 // 2 + 1
     # Half the budget for 7 hours (every page window and the ticket's short ones), and for 3 days (all of them).
     quiet = Phase(420, 0.5)
     quiet_days = ("stays quiet at half the budget for 3 days", (Phase(QUIET_MINUTES, 0.5),), False)
@@ -681,7 +756,7 @@ def _cases(slo: SLO, tier: Tier) -> list[LabelledCase]:
         # After 6 hours of good, all bad long enough for the hour to pass 14.4x (a time-based SLI counts a stale
         # minute only max_age after the last point), the rule's 2 minutes and one to spare: the 6 hours stay under
         # 6x, so the page fires on the 1h/5m pair alone.
-        outage = math.ceil(14.4 * b * 61) + lag + 3
+        outage = math.ceil(14.4 * b * 61) + recorded_lag + 3
         # Between 14.4x for an hour and 6x for 6 hours: all bad for this long, then good for 6 minutes, fires on
         # the hour alone; the 5-minute window must keep it quiet.
         ended = math.ceil(1512 * b) + lag
@@ -728,23 +803,32 @@ def prometheus_rules(alerts: Iterable[Alert]) -> dict[str, Any]:
     return rule_groups(tuple(alerts), {SLO_GROUP[0]: SLO_GROUP[1]})
 
 
+def _slo_of(alert: Alert) -> SLO:
+    return next(slo for slo in slos() if slo.name == alert.extra_labels["slo"])
+
+
 def promtool_tests(alerts: Iterable[Alert], rule_file: str = PROMETHEUS_RULES_FILE, step: int = 1) -> dict[str, Any]:
     """promtool unit tests over the rules in ``rule_file``: every labelled case of the alerts that promtool
     evaluates every ``step`` minutes (see evaluation_step), as grafana.alerts.promtool_tests writes its own."""
+    alerts = tuple(alerts)
     tests = []
     for alert in alerts:
         for description, case in labelled_cases(alert.name):
             if evaluation_step(case) != step:
                 continue
             tests.append(promtool_case(alert, description, case))
-    return {"rule_files": [rule_file], "evaluation_interval": f"{step}m", "tests": tests}
+    # A minute marker sampled every few minutes would count one minute for many: a time-based SLI's cases run
+    # every minute, as its recording group does.
+    every = 1 if any(_slo_of(alert).sli.kind == "fresh" for alert in alerts) else step
+    return {"rule_files": [rule_file, RECORDING_RULES_FILE], "evaluation_interval": f"{every}m", "tests": tests}
 
 
 def promtool_files(alerts: Iterable[Alert]) -> dict[str, dict[str, Any]]:
-    """File name -> content, per alert: its rule (``<uid>.yml``), its cases of hours evaluated every minute
-    (``<uid>.test.yml``) and those spanning days (``<uid>.days.test.yml``). promtool evaluates every rule of a
-    file at every step of every test, so each alert's cases run against its rule alone."""
-    files: dict[str, dict[str, Any]] = {}
+    """File name -> content: the recording rules (RECORDING_RULES_FILE) and, per alert, its rule (``<uid>.yml``),
+    its cases of hours evaluated every minute (``<uid>.test.yml``) and those spanning days (``<uid>.days.test.yml``).
+    promtool evaluates every rule of a file at every step of every test, so each alert's cases run against its rule
+    alone, with the recording rules it reads."""
+    files: dict[str, dict[str, Any]] = {RECORDING_RULES_FILE: recording_rules()}
     for alert in alerts:
         files[f"{alert.uid}.yml"] = prometheus_rules((alert,))
         files[f"{alert.uid}.test.yml"] = promtool_tests((alert,), f"{alert.uid}.yml")

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from glassbox import conventions as c
-from grafana import generate
+from grafana import generate, slos
 from grafana.panels import Panel, Query
 from tests.support.dashboard_queries import (
     dashboards,
@@ -101,8 +101,14 @@ def test_latency_and_cost_panels_link_to_traces_through_exemplars() -> None:
     assert exemplar_cost, "no cost panel shows exemplars"
 
 
+def _recorded() -> tuple[set[str], set[str]]:
+    """The series the SLO recording rules record (grafana/slos.py) and the labels they add."""
+    rules = [rule for group in slos.recording_rules()["groups"] for rule in group["rules"]]
+    return {rule["record"] for rule in rules}, {label for rule in rules for label in rule.get("labels", {})}
+
+
 def _known_metrics() -> set[str]:
-    known = {"up", "target_info", c.PROMETHEUS_CANARY_TIMESTAMP, *c.COLLECTOR_METRICS}
+    known = {"up", "target_info", c.PROMETHEUS_CANARY_TIMESTAMP, *c.COLLECTOR_METRICS, *_recorded()[0]}
     for name in c.PROMETHEUS_NAMES.values():
         known |= {name, f"{name}_bucket", f"{name}_count", f"{name}_sum"}
     return known
@@ -132,6 +138,7 @@ def test_every_label_in_a_selector_is_a_known_label() -> None:
         "exporter",
         "receiver",
         "telemetry_sdk_name",
+        *_recorded()[1],
     }
     for query in queries():
         if query.language != "promql":

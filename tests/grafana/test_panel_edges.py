@@ -6,6 +6,8 @@ file, so each panel's own generated expression is run on the edge case it must s
 
 from __future__ import annotations
 
+import datetime
+import math
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,11 @@ def promtool_expect(
 ) -> None:
     """Fails unless expr, evaluated at ``at`` over series (one value a minute), gives exactly samples. (The
     evaluation interval stays 1m: promtool loads input series only up to its evaluation steps.)"""
+    promtool_expect_all(tmp_path, series, [{"expr": expr, "eval_time": at, "exp_samples": samples}])
+
+
+def promtool_expect_all(tmp_path: Path, series: dict[str, str], checks: list[dict[str, Any]]) -> None:
+    """Fails unless each promql_expr_test check holds over series (one value a minute)."""
     promtool = find_binary("promtool")
     if promtool is None:
         pytest.fail(f"{missing_reason('promtool')}: `make test` installs Debian's prometheus package")
@@ -47,7 +54,7 @@ def promtool_expect(
             {
                 "interval": "1m",
                 "input_series": [{"series": name, "values": values} for name, values in series.items()],
-                "promql_expr_test": [{"expr": expr, "eval_time": at, "exp_samples": samples}],
+                "promql_expr_test": checks,
             }
         ],
     }
@@ -240,3 +247,91 @@ def test_the_cost_dashboard_opens_on_the_kill_switch_budgets_errors_and_latency(
         first_row
     )
     assert all(p["gridPos"]["y"] <= 1 for p in board["panels"][1 : len(first_row) + 1]), "the first row wraps"
+
+
+# --------------------------------------------------------------------------- spend per day
+DAY = 86400
+COST_SERIES = (
+    'glassbox_gen_ai_cost_usd_total{job="shop/api", deployment_environment_name="prod", gen_ai_request_model="gpt-4o"}'
+)
+
+
+def spend_per_minute(day: int) -> float:
+    """USD a minute on day ``day`` since 1970-01-01 (UTC): a different amount every day, so a bar a day late shows."""
+    return (day % 7 + 1) / 100
+
+
+def cost_counter(now_minutes: int) -> str:
+    """The cost counter from 0 at 1970-01-01 00:00 to ``now_minutes``, a point a minute, at each day's own rate."""
+    parts, value, minute = ["0"], 0.0, 0
+    while minute < now_minutes:
+        day = minute // 1440
+        minutes = min((day + 1) * 1440, now_minutes) - minute
+        rate = spend_per_minute(day)
+        parts.append(f"{value + rate:.6f}+{rate:.6f}x{minutes - 1}")
+        value += rate * minutes
+        minute += minutes
+    return " ".join(parts)
+
+
+def grafana_steps(start: int, end: int, step: int) -> list[int]:
+    """The times a range query is evaluated at: Grafana rounds start and end down to a multiple of the step (UTC
+    dashboards: no offset; AlignTimeRange in Grafana's pkg/promlib/models/query.go), Prometheus steps from start to
+    end inclusive."""
+    first, last = start // step * step, end // step * step
+    return list(range(first, last + 1, step))
+
+
+def spent(start: int, end: int) -> float:
+    """USD spent between two times (seconds since 1970), from spend_per_minute."""
+    return sum(spend_per_minute(minute // 1440) for minute in range(start // 60, end // 60))
+
+
+def spend_bars_hold_their_own_day(tmp_path: Path, now: int, shown: int) -> list[int]:
+    """Runs the "Spend per day by model" panel's query at each of Grafana's steps over the last ``shown`` seconds
+    before ``now``; fails unless each bar is its own day's spend (today's so far). Returns the steps."""
+    item = panel("glassbox-llm-cost", "Spend per day by model")
+    step = {"1d": DAY}[item["interval"]]
+    expr = expression("glassbox-llm-cost", "Spend per day by model").replace("$__interval", item["interval"])
+    steps = grafana_steps(now - shown, now, step)
+    checks = []
+    for at in steps:
+        want = spent(at, min(at + step, now))
+        # Prometheus extrapolates a range that ends after the last point by half a point's interval (30 s): today so
+        # far may read up to 30 s of spend more. A whole day reads exactly.
+        high = want + spend_per_minute(at // DAY) / 2 + 1e-9
+        checks.append(
+            {
+                "expr": f"({expr}) >= bool {want - 1e-9:.9f} and ({expr}) <= {high:.9f}",
+                "eval_time": f"{at}s",
+                "exp_samples": [{"labels": '{gen_ai_request_model="gpt-4o"}', "value": 1}],
+            }
+        )
+    # promtool loads the input series up to its last evaluation time: a check at now loads today's points, which the
+    # bar at today's midnight reads.
+    total = spent(0, now)
+    checks.append(
+        {
+            "expr": f"{COST_SERIES} > bool {total - 1e-6:.6f}",
+            "eval_time": f"{now}s",
+            "exp_samples": [{"labels": COST_SERIES.removeprefix("glassbox_gen_ai_cost_usd_total"), "value": 1}],
+        }
+    )
+    promtool_expect_all(tmp_path, {COST_SERIES: cost_counter(now // 60)}, checks)
+    return steps
+
+
+def test_spend_per_day_bars_show_their_own_day_and_today_so_far_across_a_day_boundary(tmp_path: Path) -> None:
+    now = 2 * DAY + 10 * 3600  # 1970-01-03 10:00 UTC
+    steps = spend_bars_hold_their_own_day(tmp_path, now, 2 * DAY)
+    assert steps == [0, DAY, 2 * DAY], "Grafana's steps are the UTC midnights, today's the last"
+
+
+def test_spend_per_day_bars_show_their_own_day_and_today_so_far_across_a_month_boundary(tmp_path: Path) -> None:
+    now = 31 * DAY + 10 * 3600
+    moment = datetime.datetime.fromtimestamp(now, datetime.UTC)
+    assert (moment.month, moment.day, moment.hour) == (2, 1, 10), "1 February 1970, 10:00 UTC"
+    steps = spend_bars_hold_their_own_day(tmp_path, now, 2 * DAY)
+    days = [datetime.datetime.fromtimestamp(at, datetime.UTC).date().isoformat() for at in steps]
+    assert days == ["1970-01-30", "1970-01-31", "1970-02-01"]
+    assert math.isclose(spent(steps[-1], now), 600 * spend_per_minute(31))
