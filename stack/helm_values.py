@@ -17,8 +17,9 @@
 Settings left to the environment in the stack's files are written here at their defaults (retention periods,
 thresholds): edit them in the values file. Secrets never are: the object-store keys come from a Kubernetes
 secret named ``glassbox-s3`` (GLASSBOX_S3_ACCESS_KEY_ID, GLASSBOX_S3_SECRET_ACCESS_KEY), read by the engines with
-``-config.expand-env``. ``tests/stack/test_helm_values.py`` fails when a file is out of date or uses a key its chart
-does not have.
+``-config.expand-env``. The object store is an S3 endpoint outside the charts (``S3_ENDPOINT``: SeaweedFS's
+chart in the cluster, or any S3; docs/scale.md), reached path-style; no chart runs a store of its own.
+``tests/stack/test_helm_values.py`` fails when a file is out of date or uses a key its chart does not have.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ MIMIR = ROOT / "mimir" / "mimir.yaml"
 METRICS_RETENTION = NATIVE_DEFAULTS["GLASSBOX_METRICS_RETENTION"]
 SECRET = "glassbox-s3"
 SECRET_VARIABLES = ("GLASSBOX_S3_ACCESS_KEY_ID", "GLASSBOX_S3_SECRET_ACCESS_KEY")
+# The S3 endpoint every backend uses: the S3 service of a SeaweedFS release named seaweedfs (its own chart), plain
+# HTTP inside the cluster. Another store: its host:port here, and S3_INSECURE False for HTTPS (docs/scale.md).
+S3_ENDPOINT = "seaweedfs-s3:8333"
+S3_INSECURE = True
 # In-cluster names the releases get (release names glassbox-gateway, loki, tempo and mimir; docs/scale.md).
 GATEWAY_SERVICE = "glassbox-gateway"
 SERVICES = {
@@ -157,11 +162,11 @@ def loki() -> dict[str, Any]:
                 "type": "s3",
                 "bucketNames": {"chunks": s3["bucketnames"], "ruler": s3["bucketnames"], "admin": s3["bucketnames"]},
                 "s3": {
-                    "endpoint": "minio:9000",
+                    "endpoint": S3_ENDPOINT,
                     "accessKeyId": "${GLASSBOX_S3_ACCESS_KEY_ID}",
                     "secretAccessKey": "${GLASSBOX_S3_SECRET_ACCESS_KEY}",
                     "s3ForcePathStyle": True,
-                    "insecure": True,
+                    "insecure": S3_INSECURE,
                 },
             },
             "structuredConfig": structured,
@@ -190,10 +195,10 @@ def tempo() -> dict[str, Any]:
                 "backend": "s3",
                 "s3": {
                     "bucket": s3["bucket"],
-                    "endpoint": "minio:9000",
+                    "endpoint": S3_ENDPOINT,
                     "access_key": "${GLASSBOX_S3_ACCESS_KEY_ID}",
                     "secret_key": "${GLASSBOX_S3_SECRET_ACCESS_KEY}",
-                    "insecure": True,
+                    "insecure": S3_INSECURE,
                     "forcepathstyle": True,
                 },
             }
@@ -229,6 +234,7 @@ def mimir() -> dict[str, Any]:
     return {
         # The chart's own classic-architecture settings: no Kafka, ingesters take writes directly.
         "kafka": {"enabled": False},
+        # The chart's own object store (a MinIO subchart) stays off: the blocks go to S3_ENDPOINT.
         "minio": {"enabled": False},
         "mimir": {
             "structuredConfig": {
@@ -243,11 +249,12 @@ def mimir() -> dict[str, Any]:
                     "storage": {
                         "backend": "s3",
                         "s3": {
-                            "endpoint": "minio:9000",
+                            "endpoint": S3_ENDPOINT,
                             "bucket_name": scalable.BUCKETS["mimir"],
                             "access_key_id": "${GLASSBOX_S3_ACCESS_KEY_ID}",
                             "secret_access_key": "${GLASSBOX_S3_SECRET_ACCESS_KEY}",
-                            "insecure": True,
+                            "insecure": S3_INSECURE,
+                            "bucket_lookup_type": "path",
                         },
                     }
                 },

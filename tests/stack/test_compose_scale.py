@@ -46,7 +46,7 @@ SECRETS = (
     "GLASSBOX_S3_ACCESS_KEY_ID",
     "GLASSBOX_S3_SECRET_ACCESS_KEY",
 )
-ONE_SHOT = {"volume-init"}
+ONE_SHOT = {"volume-init", "seaweedfs-buckets"}
 # Images with no shell and no health command, and the busybox sidecar that probes each over the network.
 PROBED_BY = {"agent": "agent-probe", "gateway-1": "gateway-probe", "gateway-2": "gateway-probe", "mimir": "mimir-probe"}
 # What the images added by this layout can run for a healthcheck (None: nothing), beside test_compose's table.
@@ -54,12 +54,12 @@ SCALE_HEALTH_TOOLS: dict[str, set[str] | None] = {
     **HEALTH_TOOLS,
     "busybox": {"wget", "sh"},  # a probe of two gateways chains two wgets in busybox's own sh
     "grafana/tempo": {"/tempo"},  # `tempo -health` since Tempo 3.0 (cmd/tempo/health.go)
-    "quay.io/minio/minio": {"mc"},  # the image ships mc; `mc ready local`
+    "chrislusf/seaweedfs": {"wget"},  # Alpine: busybox wget on the S3 gateway's /healthz
     "apache/kafka": {"/opt/kafka/bin/kafka-broker-api-versions.sh"},
     "grafana/mimir": None,  # distroless static, no health flag
 }
-# MinIO's releases are dated, not numbered.
-MINIO_RELEASE = re.compile(r"^RELEASE\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}Z$")
+# SeaweedFS numbers its releases major.minor (4.48 is a release, not a series).
+SEAWEEDFS_RELEASE = re.compile(r"^\d+\.\d+$")
 
 
 def scaled() -> dict[str, dict[str, Any]]:
@@ -102,8 +102,8 @@ def test_images_are_pinned_and_shared_components_run_the_single_host_releases() 
     for name, service in scaled().items():
         repository, tag = image_name_and_tag(service["image"])
         assert tag and tag != "latest", f"{name}: {service['image']!r} has no explicit tag"
-        if repository.endswith("/minio"):
-            assert MINIO_RELEASE.match(tag), f"{name}: {tag!r} is not a MinIO release"
+        if repository == "chrislusf/seaweedfs":
+            assert SEAWEEDFS_RELEASE.match(tag), f"{name}: {tag!r} is not a SeaweedFS release"
         else:
             version_tuple(tag)
         if repository in single:
@@ -264,3 +264,27 @@ def test_tempo_partitions_match_the_host_names_of_live_stores_and_block_builders
         "backend-worker",
     }
     assert tempo <= targets and {"write", "read", "backend"} <= targets
+
+
+def test_seaweedfs_serves_only_s3_to_the_backends_and_creates_every_bucket_they_use() -> None:
+    found = scaled()
+    store, init = found["seaweedfs"], found["seaweedfs-buckets"]
+    script = " ".join(store["command"])
+    # Master, volume and filer take no key: on the container's loopback only; S3 alone on the network.
+    for flag in ("-ip.bind=127.0.0.1", "-s3.ip.bind=0.0.0.0", "-s3.config=", "-master.telemetry=false"):
+        assert flag in script, flag
+    # The identities file is written from the environment at start: no key in the command or the file system.
+    assert ENV["GLASSBOX_S3_SECRET_ACCESS_KEY"] not in script and "$GLASSBOX_S3_SECRET_ACCESS_KEY" in script
+    # Its own network, internal, no published port; only the services that hold the key reach it.
+    assert set(store["networks"]) == {"object-store"} and "ports" not in store
+    assert load_compose(ENV, SCALE_FILE)["networks"]["object-store"] == {"internal": True}
+    users = {name for name, s in found.items() if "GLASSBOX_S3_ENDPOINT" in environment(s)}
+    reach = {name for name, s in found.items() if "object-store" in (s.get("networks") or {})}
+    assert reach == users | {"seaweedfs"}, sorted(reach ^ (users | {"seaweedfs"}))
+    assert all(environment(found[name])["GLASSBOX_S3_ENDPOINT"] == scalable.S3_ENDPOINT for name in users)
+    # The bucket job runs in the store's network namespace and creates every bucket a backend is given.
+    assert init["network_mode"] == "service:seaweedfs"
+    created = {v for k, v in environment(init).items() if k.endswith("_BUCKET")}
+    used = {v for name in users for k, v in environment(found[name]).items() if k.endswith("_BUCKET")}
+    assert used == created == set(scalable.BUCKETS.values())
+    assert all(f'"${k}"' in " ".join(init["command"]) for k in environment(init) if k.endswith("_BUCKET"))

@@ -152,3 +152,17 @@ def test_tempos_free_form_sections_are_tempo_config_it_accepts() -> None:
     for prefix, section in sections.items():
         unknown = sorted(f"{prefix}.{key}" for key in key_paths(section) if f"{prefix}.{key}" not in accepted)
         assert not unknown, f"keys Tempo 3.0.3 does not accept: {unknown}"
+
+
+def test_every_backend_uses_the_one_external_s3_endpoint_path_style_and_no_chart_runs_a_store() -> None:
+    loki_s3 = values("loki")["loki"]["storage"]["s3"]
+    tempo_s3 = values("tempo")["storage"]["trace"]["s3"]
+    mimir = values("mimir")
+    mimir_s3 = mimir["mimir"]["structuredConfig"]["common"]["storage"]["s3"]
+    assert {loki_s3["endpoint"], tempo_s3["endpoint"], mimir_s3["endpoint"]} == {helm_values.S3_ENDPOINT}
+    assert {loki_s3["insecure"], tempo_s3["insecure"], mimir_s3["insecure"]} == {helm_values.S3_INSECURE}
+    assert loki_s3["s3ForcePathStyle"] is True and tempo_s3["forcepathstyle"] is True
+    assert mimir_s3["bucket_lookup_type"] == "path"
+    # mimir-distributed runs a MinIO subchart unless told not to; the loki chart's is off by default.
+    assert mimir["minio"] == {"enabled": False}
+    assert not values("loki").get("minio", {}).get("enabled", False)
