@@ -11,7 +11,7 @@ export GLASSBOX_COMPOSE_SCHEMA := $(GLASSBOX_CACHE_DIR)/go/mod/$(COMPOSE_GO)/sch
 export OTEL_PYTHON_DISTRO := glassbox
 export OTEL_PYTHON_CONFIGURATOR := glassbox
 
-.PHONY: all venv test lint typecheck pytest demo bench docs dashboards clean collector prometheus postgres compose-schema hey up down status
+.PHONY: all venv dist test lint typecheck pytest demo bench docs dashboards clean collector prometheus postgres compose-schema hey up down status
 
 all: test
 
@@ -83,7 +83,44 @@ compose-schema:
 	@test -f $(GLASSBOX_COMPOSE_SCHEMA) || GOMODCACHE=$(GLASSBOX_CACHE_DIR)/go/mod GOFLAGS=-modcacherw \
 		go mod download $(COMPOSE_GO)
 
-pytest: venv collector prometheus postgres compose-schema
+# The compose CLI itself (github.com/docker/compose/v5, package cmd) as $(GLASSBOX_CACHE_DIR)/bin/docker-compose, which
+# tests/stack/test_compose_cli.py runs (standalone, `config` needs no Docker engine). Built in its own module as its
+# Makefile does (its go.mod has exclude directives, which `go install pkg@version` refuses), from the Go module proxy
+# alone: its go.sum pins every module, nothing is fetched from version control, and once cached it rebuilds offline.
+COMPOSE_CLI_VERSION := v5.6.0
+COMPOSE_CLI_MODULE := github.com/docker/compose/v5@$(COMPOSE_CLI_VERSION)
+COMPOSE_CLI := $(GLASSBOX_CACHE_DIR)/bin/docker-compose
+.PHONY: compose-cli
+compose-cli:
+	@test "v$$($(COMPOSE_CLI) version --short 2>/dev/null)" = $(COMPOSE_CLI_VERSION) || { \
+		command -v go >/dev/null || { echo "compose-cli: Go is required to build $(COMPOSE_CLI_MODULE); none is on PATH" >&2; exit 1; }; \
+		echo "compose-cli: building $(COMPOSE_CLI_MODULE) into $(COMPOSE_CLI)"; \
+		export GOMODCACHE=$(GLASSBOX_CACHE_DIR)/go/mod GOCACHE=$(GLASSBOX_CACHE_DIR)/go/build GOFLAGS=-modcacherw; \
+		export GOPROXY="$$(go env GOPROXY | sed -E 's/[,|]?direct$$//')"; \
+		{ go mod download $(COMPOSE_CLI_MODULE) && cd $(GLASSBOX_CACHE_DIR)/go/mod/$(COMPOSE_CLI_MODULE) && go build -trimpath \
+			-ldflags "-w -X github.com/docker/compose/v5/internal.Version=$(COMPOSE_CLI_VERSION)" -o $(COMPOSE_CLI) ./cmd; } \
+		|| { echo "compose-cli: could not build $(COMPOSE_CLI_MODULE) from the Go module proxy (GOPROXY=$$GOPROXY); see go's error above" >&2; exit 1; }; \
+	}
+
+# Helm 4 (helm.sh/helm/v4, package cmd/helm) as $(GLASSBOX_CACHE_DIR)/bin/helm, from the Go module proxy alone, for
+# tests/stack/test_helm_render.py. Not part of `make test`: that test needs the charts too, which no package registry
+# serves (docs/scale.md says how to put them in $(GLASSBOX_CACHE_DIR)/charts), and skips without them.
+HELM_VERSION := v4.3.2
+HELM_MODULE := helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+HELM := $(GLASSBOX_CACHE_DIR)/bin/helm
+.PHONY: helm
+helm:
+	@test "$$($(HELM) version --template '{{.Version}}' 2>/dev/null)" = $(HELM_VERSION) || { \
+		command -v go >/dev/null || { echo "helm: Go is required to build $(HELM_MODULE); none is on PATH" >&2; exit 1; }; \
+		echo "helm: building $(HELM_MODULE) into $(HELM)"; \
+		export GOBIN=$(dir $(HELM)) GOMODCACHE=$(GLASSBOX_CACHE_DIR)/go/mod GOCACHE=$(GLASSBOX_CACHE_DIR)/go/build \
+			GOFLAGS=-modcacherw CGO_ENABLED=0; \
+		export GOPROXY="$$(go env GOPROXY | sed -E 's/[,|]?direct$$//')"; \
+		go install -trimpath -ldflags "-w -s -X helm.sh/helm/v4/internal/version.version=$(HELM_VERSION)" $(HELM_MODULE) \
+		|| { echo "helm: could not build $(HELM_MODULE) from the Go module proxy (GOPROXY=$$GOPROXY); see go's error above" >&2; exit 1; }; \
+	}
+
+pytest: venv collector prometheus postgres compose-schema compose-cli
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest
 
 test: lint typecheck pytest
@@ -109,6 +146,12 @@ bench: venv collector postgres hey
 	$(BIN)/python benchmarks/state_guard.py
 	$(BIN)/python benchmarks/audit_central.py
 	$(BIN)/python benchmarks/kill_switch.py
+
+# The distribution (glassbox-otel): sdist and wheel in dist/, checked as PyPI will render and accept them.
+dist: venv
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist instrumentation
+	$(BIN)/twine check --strict dist/*
 
 docs: venv
 	$(BIN)/python -m glassbox.cli.docs README.md
