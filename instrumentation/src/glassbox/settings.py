@@ -3,7 +3,8 @@
 Each setting is one typed constant (``settings.MAX_TENANTS.get()`` is an ``int``), so a misspelt name fails in
 mypy, not at run time. ``SETTINGS`` lists them in the README's order: the README's settings table is generated
 from it and a test checks that the two agree. A malformed value never stops the app: it is reported once on
-stderr and the default is used instead.
+stderr and the default is used instead. :func:`check_all` reads every setting when the pipeline is configured, so
+each malformed one is reported at start-up, not at the first request or audit event that reads it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final, Generic, TypeVar
 
 T = TypeVar("T")
@@ -410,6 +412,15 @@ KILL_SWITCH_FILE: Final = Setting[str](
     parse=str,
 )
 
+APP_DIR: Final = Setting[str](
+    "GLASSBOX_APP_DIR",
+    "",
+    "The absolute directory that every relative glassbox file (kill switch, spend, audit log, checkpoints, key, "
+    "spool) starts from, for apps and commands alike; empty: the working directory (apps only: `glassbox "
+    "kill-switch` and `glassbox budgets` then refuse to guess).",
+    parse=str,
+)
+
 REQUEST_MAX_LLM_CALLS: Final = Setting[int](
     "GLASSBOX_REQUEST_MAX_LLM_CALLS", "0", "Model calls allowed per request id (0: no limit).", parse=_positive_int
 )
@@ -485,12 +496,26 @@ SETTINGS: tuple[Setting[Any], ...] = (
     AUDIT_CHECKPOINT_SECONDS,
     KILL_SWITCH,
     KILL_SWITCH_FILE,
+    APP_DIR,
     REQUEST_MAX_LLM_CALLS,
     REQUEST_MAX_USD,
     REQUEST_MAX_TOKENS,
     REQUEST_MAX_SECONDS,
     SHUTDOWN_TIMEOUT,
 )
+
+
+def app_path(value: str, app_dir: str = "") -> Path:
+    """Where a file setting's ``value`` is: as given when absolute, else under ``app_dir`` (default
+    ``GLASSBOX_APP_DIR``; a relative one, and an empty one, start from the working directory)."""
+    return Path(value) if Path(value).is_absolute() else Path.cwd() / (app_dir or APP_DIR.get()) / value
+
+
+def check_all() -> None:
+    """Parse every setting now, so that each malformed one is reported once, at start-up, on stderr (with the
+    default used instead) rather than at the first request or audit event that reads it."""
+    for setting in SETTINGS:
+        setting.get()
 
 
 def markdown_table() -> str:

@@ -198,3 +198,30 @@ def test_checkpoints_and_events_reach_the_audit_stream_through_the_collector(
     witnessed = witnessed_checkpoint({c.loki_field(k): str(v) for k, v in sent["attributes"].items()}, "now")
     public = log.key().public_key()
     assert witnessed is not None and signature_problem(witnessed.checkpoint, {key_id(public): public}) is None
+
+
+def test_an_actor_named_only_by_a_string_is_recorded_as_given_with_a_type_nobody_claimed(
+    log: AuditLog, telemetry: Telemetry
+) -> None:
+    glassbox.audit("config.change", actor="ops-1")
+    glassbox.audit("config.change", actor={"id": "svc-9"})  # a mapping without a type says no more
+    glassbox.audit("config.change", actor={"type": "agent", "id": "planner"})
+    glassbox.audit("service.start")  # no actor: the app itself
+    token = otel_context.attach(attribution.with_attribution({c.USER_ID: "user-7"}))
+    try:
+        glassbox.audit("profile.view")  # no actor, a user in the baggage: that user, a human
+    finally:
+        otel_context.detach(token)
+    glassbox.set_kill_switch(True, actor="ops-1", reason="drill")
+    glassbox.set_kill_switch(False, actor="ops-1")
+    actors = [json.loads(line)["actor"] for line in log.path.read_text().splitlines()]
+    assert actors[:5] == [
+        {"type": "unknown", "id": "ops-1"},
+        {"type": "unknown", "id": "svc-9"},
+        {"type": "agent", "id": "planner"},
+        {"type": "system"},
+        {"type": "human", "id": "user-7"},
+    ]
+    assert actors[5:] and all(actor == {"type": "unknown", "id": "ops-1"} for actor in actors[5:]), actors
+    copies = audit_logs(telemetry, "config.change")
+    assert copies[0][c.AUDIT_ACTOR_TYPE] == "unknown" and copies[0][c.AUDIT_ACTOR_ID] == "ops-1"

@@ -11,11 +11,13 @@ import pytest
 
 from glassbox import state as state_module
 from glassbox.audit import events as audit_events
+from glassbox.audit import store as audit_store
 from glassbox.audit.chain import AuditLog
-from glassbox.cli.guard import budgets_main, kill_switch_main
+from glassbox.cli.guard import NOBODY_WATCHING, budgets_main, kill_switch_main
 from glassbox.cli.state import main as state_main
 from glassbox.db.schema import LATEST
-from glassbox.guard import budgets
+from glassbox.guard import budgets, core
+from glassbox.state.postgres import PostgresState
 
 
 @pytest.fixture(params=["files", "postgresql"])
@@ -33,8 +35,9 @@ def log(backend: str, tmp_path: Path) -> Any:
     if backend == "postgresql":
         audit_events.use_log(None)
         yield None
-    else:
-        audit_log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "cp" / "audit.checkpoints", tmp_path / "key")
+    else:  # the apps' log, where the settings put it (the commands write their events there, not beside them)
+        audit_log = audit_store.file_log()
+        audit_log.key()  # as the first app would have made it: a command never does
         audit_events.use_log(audit_log)
         yield audit_log
     audit_events.use_log(None)
@@ -83,6 +86,17 @@ def test_budgets_set_list_and_remove_change_every_process_s_budgets_audited(
     assert changes[0]["actor"]["type"] == "human" and changes[0]["resource"] == {"type": "budget", "id": "acme"}
 
 
+def test_budgets_list_shows_what_a_tenant_spent_before_its_budget_existed(
+    backend: str, log: AuditLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    core.account(None, "acme", 0.75, None, 0)  # a priced call while no budget exists anywhere
+    assert budgets_main(["set", "acme", "--day", "5"]) == 0
+    capsys.readouterr()
+    assert budgets_main(["list"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("acme "))
+    assert row.split()[-2:] == ["0.750000", "0.750000"]  # spent today, this month: was 0
+
+
 @pytest.mark.parametrize(
     "argv, problem",
     [
@@ -106,15 +120,23 @@ def test_the_kill_switch_command_for_one_tenant_and_for_all(
 ) -> None:
     assert kill_switch_main(["status"]) == 0
     assert "off for every tenant" in capsys.readouterr().out
-    assert kill_switch_main(["on", "--tenant", "acme", "--reason", "abuse"]) == 0
+    # no process watches the state: the switch is turned on all the same, and the command says so and exits 3
+    assert kill_switch_main(["on", "--tenant", "acme", "--reason", "abuse"]) == NOBODY_WATCHING
+    assert "no process is watching" in capsys.readouterr().err
     state = state_module.get()
     assert state.kill_switch("acme")[0] is not None and state.kill_switch("globex")[0] is None
-    assert kill_switch_main(["on", "--reason", "incident"]) == 0
-    assert kill_switch_main(["status"]) == 0
-    out = capsys.readouterr().out
-    assert "ON for tenant acme" in out and "ON for every tenant" in out and "incident" in out
+    app = state_module.open_state(watching=True)  # an app's guard, watching the same state
+    try:
+        app.wait_until_current(5.0) if isinstance(app, PostgresState) else None
+        assert kill_switch_main(["on", "--reason", "incident"]) == 0
+        assert kill_switch_main(["status"]) == 0
+        out = capsys.readouterr().out
+        assert "ON for tenant acme" in out and "ON for every tenant" in out and "incident" in out
+        assert "1 process watching it" in out and state.location in out
+    finally:
+        app.close()
     assert kill_switch_main(["off"]) == 0 and kill_switch_main(["off", "--tenant", "acme"]) == 0
-    assert state.kill_switch("acme")[0] is None
+    assert state_module.get().kill_switch("acme")[0] is None  # the state each command opened
     switched = [(r["action"], r["outcome"]["status"], r["resource"]["id"]) for r in records(log)]
     assert switched[:2] == [("kill_switch.on", "attempt", "acme"), ("kill_switch.on", "success", "acme")]
     assert len(switched) == 8 and switched[-1] == ("kill_switch.off", "success", "acme")

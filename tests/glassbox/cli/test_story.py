@@ -4,6 +4,8 @@ the whole request (traces by request id, model and tool calls with cost, logs, a
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -240,3 +242,41 @@ def test_the_bundle_masks_what_the_trace_carries(tmp_path: Path) -> None:
     text = json.dumps(bundle)
     for secret in ("pw9x", "tok123", "hunter2", "jane.doe@example.com", token):
         assert secret not in text, secret
+
+
+@requires("loki")
+def test_a_feedback_event_in_the_story_says_what_the_user_said_without_the_comment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's thumbs down goes from an app through the real collector into a real Loki; its body is removed by
+    the content policy, and the story still tells its name, verdict, score, label and that a comment came with it
+    (the comment itself only with content capture on)."""
+    from tests.conftest import instrumented_env
+
+    trace_id = uuid.uuid4().hex
+    stack = new_stack(tmp_path)
+    try:
+        stack.up(["prometheus", "loki", "collector"])
+        script = (
+            "import glassbox\n"
+            f"glassbox.feedback(trace_id={trace_id!r}, score=0, label='thumbs_down', comment='wrong invoice total')\n"
+        )
+        env = instrumented_env(OTEL_EXPORTER_OTLP_ENDPOINT=otlp_http(stack), OTEL_SERVICE_NAME="checkout")
+        app = [str(Path(sys.executable).parent / "opentelemetry-instrument"), sys.executable, "-c", script]
+        subprocess.run(app, env=env, check=True, timeout=120, cwd=tmp_path)
+        teller = story.Story(Endpoints.from_environ(stack.env), 10, 3600, tmp_path / "none.jsonl")
+
+        def told() -> dict[str, Any] | None:
+            bundle = teller.bundle(trace_id)
+            return bundle if bundle["logs"] else None
+
+        bundle = wait_for(told, timeout=90, what=f"the feedback on {trace_id} in Loki")
+        (line,) = [entry for entry in bundle["timeline"] if "user_feedback" in entry]
+        assert "feedback checkout: user_feedback: rejected, score 0" in line, line
+        assert "label thumbs_down" in line and "with a comment" in line, line
+        assert "wrong invoice total" not in "\n".join(bundle["timeline"])
+        monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+        (line,) = [entry for entry in teller.bundle(trace_id)["timeline"] if "user_feedback" in entry]
+        assert "comment 'wrong invoice total'" in line, line
+    finally:
+        stack.down()

@@ -400,3 +400,18 @@ def test_crossing_80_95_and_100_percent_writes_one_audit_event_each(tmp_path: Pa
         ("budget.threshold", 100),
     ]
     assert {e["tenant"] for e in events} == {"acme"} and events[2]["resource"]["id"] == "acme/day"
+
+
+def test_a_budget_set_during_the_day_counts_what_the_tenant_already_spent(telemetry: Telemetry) -> None:
+    """Spend is counted budget or not: a tenant that spent 3 USD cannot spend 2 more under a new 2 USD budget."""
+    from glassbox.guard import core
+
+    core.account(None, "acme", 3.0, None, 0)  # a priced call while no budget exists anywhere
+    budgets.install(Budgets({"acme": {"day": 2.0}}))
+    token = in_tenant("acme")
+    try:
+        refusal = core.check()
+    finally:
+        otel_context.detach(token)
+    assert refusal is not None and refusal.reason == "budget_day", refusal
+    assert "3 of 2 USD" in refusal.detail

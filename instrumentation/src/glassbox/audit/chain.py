@@ -237,7 +237,7 @@ def trusted_public_keys(pins: Pins, environ: Mapping[str, str] | None = None) ->
     is not pinned is not trusted. Empty: nothing is pinned."""
     found: list[Ed25519PublicKey] = []
     if pins.fingerprints:
-        key_file = Path(settings.AUDIT_KEY_FILE.get(environ))
+        key_file = settings.app_path(settings.AUDIT_KEY_FILE.get(environ))
         for path in (public_key_path(key_file), key_file):
             try:
                 found.extend(_public_keys_in(path.read_bytes(), str(path)))
@@ -391,6 +391,8 @@ class AuditLog:
     checkpoint_every: int = 100
     checkpoint_seconds: float = 60.0
     fsync: bool = True
+    # Apps create their key on first use; an operator's command signs only with a key that exists already.
+    create_key: bool = True
     _key: Ed25519PrivateKey | None = field(default=None, repr=False)
     _key_retry_at: float = field(default=0.0, repr=False)
     _last_checkpoint: dict[str, Any] | None = field(default=None, repr=False)
@@ -405,7 +407,7 @@ class AuditLog:
 
     def key(self) -> Ed25519PrivateKey:
         if self._key is None:
-            self._key = load_signing_key(self.key_path, create=True)
+            self._key = load_signing_key(self.key_path, create=self.create_key)
         return self._key
 
     def append(self, event: Mapping[str, Any]) -> dict[str, Any]:

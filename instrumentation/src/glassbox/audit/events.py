@@ -61,6 +61,8 @@ from glassbox.redaction import build_redactor
 from glassbox.version import __version__
 
 SCHEMA_VERSION = 1
+# The type of an actor or resource named only by an id: nobody said what it is (a person, an agent, a system).
+UNKNOWN_TYPE = "unknown"
 F = TypeVar("F", bound=Callable[..., Any])
 # The background drainer: first retry after this many seconds, doubling up to the second figure.
 DRAIN_FIRST_RETRY_SECONDS = 0.5
@@ -191,7 +193,7 @@ class _State:
         if self.log is None:
             self.log = store.default_log()
         if self.spool is None:
-            self.spool = new_spool(Path(settings.AUDIT_SPOOL_DIR.get()))
+            self.spool = new_spool(settings.app_path(settings.AUDIT_SPOOL_DIR.get()))
         return self.log, self.spool
 
 
@@ -245,6 +247,15 @@ def _mode() -> str:
     return settings.AUDIT_MODE.get()
 
 
+def _actor(given: Mapping[str, Any] | str | None, user: str | None) -> dict[str, Any]:
+    """Who acted. As given: a string is an id whose type nobody stated, so its type is ``unknown`` (a mapping
+    without a ``type`` too); only a mapping says ``human``, ``agent`` or ``system``. Not given: the baggage's user
+    as a ``human``, else the app itself, ``system``."""
+    if given is None:
+        return {"type": "human", "id": user} if user else {"type": "system"}
+    return {"type": UNKNOWN_TYPE, **_party(given, UNKNOWN_TYPE)}
+
+
 def _party(value: Mapping[str, Any] | str | None, default_type: str) -> dict[str, Any]:
     if value is None:
         return {"type": default_type}
@@ -288,14 +299,13 @@ def build_event(
     state = _get()
     baggage = attribution.current()
     context = trace.get_current_span().get_span_context()
-    user = baggage.get(c.USER_ID)
     event: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "id": uuid.uuid4().hex,
         "time": _now(),
-        "actor": _party(actor if actor is not None else ({"type": "human", "id": user} if user else None), "system"),
+        "actor": _actor(actor, baggage.get(c.USER_ID)),
         "action": action,
-        "resource": _party(resource, "unknown") if resource is not None else None,
+        "resource": _party(resource, UNKNOWN_TYPE) if resource is not None else None,
         "tenant": tenant or baggage.get(c.TENANT_ID),
         "outcome": {"status": outcome, "reason": state.redactor.redact(reason) if reason else None},
         "before": state.redactor.redact_value(jsonable(before)),
@@ -352,6 +362,16 @@ def audit(action: str, **fields: Any) -> dict[str, Any]:
     state.events.add(1, {c.AUDIT_OUTCOME: event["outcome"]["status"]})
     emit(event, log=_log_name(log), chain=getattr(log, "chain_id", None))
     return event
+
+
+def audit_into(log: AuditStore, action: str, **fields: Any) -> dict[str, Any]:
+    """Record one event straight into ``log``, outside this process's own log and spool: an operator's command
+    recording that it read the trail (glassbox.cli.operator). Raises what the log raises, for the command to say
+    the read is not recorded; the OTel copy is sent once the record is written."""
+    record = log.append(build_event(action, **fields))
+    _get().events.add(1, {c.AUDIT_OUTCOME: record["outcome"]["status"]})
+    emit(record, log=_log_name(log), chain=getattr(log, "chain_id", None))
+    return record
 
 
 def _made_by_its_change(event: Mapping[str, Any]) -> bool:

@@ -20,8 +20,10 @@ Every copy must agree with the chain, and with the other copies of its event:
 * events Loki received without a sequence number that are in no chain are held outside the chain: waiting in a
   host's spool, or lost with it. They are counted, not failed.
 
-Copies of another chain in the same Loki (another host's file, another fleet) are told apart by their
-``glassbox.audit.chain`` (the start of the chain's first record hash) and ``glassbox.audit.log``.
+Copies of another chain in the same Loki (another host's file, another fleet, an earlier run) are told apart by
+their ``glassbox.audit.chain`` (the start of the chain's first record hash) and ``glassbox.audit.log``. When the
+chain is known, a copy or checkpoint naming no chain is this chain's only when it is of one of its events (of one
+of its records, for a checkpoint); the others cannot be placed and are counted (``unattributed``), not failed.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ class Comparison:
     checkpoints_untrusted: int = 0  # witnessed checkpoints no trusted key signed: ignored
     # The chain's signed checkpoints not in Loki: signed before the witness existed, very recently, or lost.
     checkpoints_unwitnessed: int = 0
+    # Numbered copies and checkpoints naming no chain that are not of this chain's events: not compared.
+    unattributed: int = 0
 
 
 def fields_of(stream: Mapping[str, Any], entry: list[Any]) -> dict[str, str]:
@@ -205,10 +209,12 @@ def compare(
     by_id: dict[str, list[Copy]] = defaultdict(list)
     chained_elsewhere: set[str] = set()
     for copy in stream.copies:
-        if ours(copy.log, copy.chain):
+        unplaced = chain is not None and copy.chain is None and copy.event_id not in ids
+        if ours(copy.log, copy.chain) and not (unplaced and copy.seq is not None):
             by_id[copy.event_id].append(copy)
         elif copy.seq is not None:
             chained_elsewhere.add(copy.event_id)
+            outcome.unattributed += int(ours(copy.log, copy.chain))
     for record in chained:
         _check_record(result, outcome, record, by_id.get(str(record.get("id")), []), by_seq, now, grace)
     removed: dict[int, str] = {}
@@ -232,7 +238,7 @@ def compare(
             f"{len(outcome.missing)} records have no copy in Loki (lost on the way, or added to "
             f"the chain afterwards): sequence {sample}",
         )
-    _check_witnessed(result, outcome, stream.checkpoints, keys or {}, ours)
+    _check_witnessed(result, outcome, stream.checkpoints, keys or {}, ours, placed=chain is None)
     return outcome
 
 
@@ -285,7 +291,10 @@ def _check_witnessed(
     witnessed: Iterable[Witnessed],
     keys: Mapping[str, Ed25519PublicKey],
     ours: Any,
+    placed: bool,
 ) -> None:
+    """Check the witnessed checkpoints of this chain (``ours``); with ``placed`` False (the chain is known), one
+    naming no chain counts only when it signs one of the chain's records."""
     seen: set[int] = set()
     for copy in witnessed:
         if not ours(copy.log, copy.chain):
@@ -298,6 +307,9 @@ def _check_witnessed(
             seq, signed_hash = int(checkpoint["seq"]), str(checkpoint["hash"])
         except (KeyError, TypeError, ValueError):
             outcome.checkpoints_untrusted += 1
+            continue
+        if not placed and copy.chain is None and result.hashes.get(seq) != signed_hash:
+            outcome.unattributed += 1
             continue
         outcome.checkpoints_compared += 1
         seen.add(seq)

@@ -20,7 +20,11 @@ supplies the key a pinned fingerprint names). With GLASSBOX_STATE_URL set, verif
 audit table (the reader role is enough); otherwise, or with --log, the host's file
 (GLASSBOX_AUDIT_DIR/audit.jsonl and GLASSBOX_AUDIT_CHECKPOINT_DIR/audit.checkpoints). Reading the trail is itself
 audited, once the reading is done (verify writes and signs nothing before it has verified): an ``audit.verify``
-or ``audit.export`` event with its outcome, its actor the operating-system account running the command.
+or ``audit.export`` event with its outcome, its actor the operating-system account running the command. That
+event goes to the fleet's table with GLASSBOX_STATE_URL, else to the host's file only when GLASSBOX_AUDIT_DIR,
+GLASSBOX_AUDIT_CHECKPOINT_DIR and GLASSBOX_AUDIT_KEY_FILE are set (their defaults are relative to the current
+directory, which need not be the app's); otherwise the command says the read is not recorded. A command never
+creates a signing key. ``export`` piped into a reader that stops early (``| head``) ends quietly, status 0.
 """
 
 from __future__ import annotations
@@ -51,18 +55,13 @@ from glassbox.audit.chain import (
     verify,
 )
 from glassbox.audit.store import parse_time
-from glassbox.cli.operator import actor
+from glassbox.cli.operator import record_read, stdout_closed
 from glassbox.stack_addresses import Endpoints
 
 
 def _record_read(action: str, resource: str, outcome: str, detail: Mapping[str, Any]) -> None:
-    """Record, after the fact, that the trail was read; a refusal (fail-closed) is said, not raised."""
-    from glassbox.audit.events import AuditRefused, audit
-
-    try:
-        audit(action, actor=actor(), resource={"type": "audit_log", "id": resource}, outcome=outcome, after=detail)
-    except AuditRefused as error:
-        print(f"glassbox {action.replace('.', ' ')}: this read could not be recorded: {error}", file=sys.stderr)
+    """Record, after the fact, that the trail was read (see glassbox.cli.operator.record_read)."""
+    record_read(f"glassbox {action.replace('.', ' ')}", action, {"type": "audit_log", "id": resource}, outcome, detail)
 
 
 def _filters(args: argparse.Namespace) -> dict[str, Any]:
@@ -116,6 +115,12 @@ def _export(args: argparse.Namespace) -> int:
         for record in records:
             print(json.dumps(record, ensure_ascii=False, sort_keys=True))
             count += 1
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped early (`| head`): what it read was read
+        stdout_closed()
+        _record_read("audit.export", where, "success", {"filters": _filters(args), "records": count,
+                                                         "output_closed": True})  # fmt: skip
+        return 0
     except Exception as error:
         print(f"audit export: cannot read {where}: {error}", file=sys.stderr)
         _record_read("audit.export", where, "failure", {"filters": _filters(args), "error": _error(error)})
@@ -185,6 +190,8 @@ def _against_loki(
     except Exception as error:
         print(f"audit verify: cannot read Loki's audit stream at {url}: {error}", file=sys.stderr)
         return None
+    # The chain this is (the start of record 1's hash): copies and checkpoints of other chains in the same Loki
+    # (another host, another fleet, an earlier run) are not this chain's.
     first = next((r for r in records if r.get("seq") == 1), None)
     outcome = loki.compare(
         result,
@@ -193,13 +200,18 @@ def _against_loki(
         args.grace,
         keys={key_id(key): key for key in keys},
         log=CENTRAL_LOG if central is not None else FILE_LOG,
-        chain=getattr(central, "chain_id", None) if central is not None else (chain_id(first) if first else None),
+        chain=chain_id(first) if first else getattr(central, "chain_id", None),
+    )
+    unplaced = (
+        f"; {outcome.unattributed} copies naming no chain, of no event of this one, not compared"
+        if outcome.unattributed
+        else ""
     )
     print(
         f"LOKI  {outcome.compared} records compared with their copies in Loki, {len(outcome.missing)} without a "
         f"copy, {outcome.recent} newer than {args.grace:g} s not compared; {outcome.checkpoints_compared} "
         f"witnessed checkpoints compared, {outcome.checkpoints_untrusted} not signed by a trusted key ignored, "
-        f"{outcome.checkpoints_unwitnessed} of the log's checkpoints not in Loki"
+        f"{outcome.checkpoints_unwitnessed} of the log's checkpoints not in Loki{unplaced}"
     )
     return len(outcome.waiting)
 
@@ -230,7 +242,7 @@ def _report(result: Verification, spool_dir: Path, held_in_loki: int | None) -> 
 
 def _fingerprint(args: argparse.Namespace) -> int:
     """Print the fingerprint of each key named (default: the public key of GLASSBOX_AUDIT_KEY_FILE)."""
-    key_file = Path(settings.AUDIT_KEY_FILE.get())
+    key_file = settings.app_path(settings.AUDIT_KEY_FILE.get())
     values = args.key or [str(public_key_path(key_file)) if public_key_path(key_file).exists() else str(key_file)]
     for value in values:
         try:
@@ -258,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a trusted public key: PEM file, PEM text or SHA-256 fingerprint (repeat for several; "
         "GLASSBOX_AUDIT_PUBLIC_KEY's are trusted too)",
     )
-    check.add_argument("--spool-dir", type=Path, default=Path(settings.AUDIT_SPOOL_DIR.get()))
+    check.add_argument("--spool-dir", type=Path, default=settings.app_path(settings.AUDIT_SPOOL_DIR.get()))
     check.add_argument("--against-loki", action="store_true", help="compare every record with its copies in Loki")
     check.add_argument("--loki", help="Loki's URL (default: from GLASSBOX_LOKI_HOST/PORT)")
     check.add_argument("--grace", type=float, default=120.0, help="seconds a new record may take to reach Loki")

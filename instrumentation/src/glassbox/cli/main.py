@@ -90,8 +90,12 @@ def _audit_copies() -> Callable[[], None]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    usage = "usage: glassbox {" + ",".join(COMMANDS) + "} [options]  (glassbox doctor --help)"
+    if args[:1] in (["-h"], ["--help"]):
+        print(usage)
+        return 0
     if not args or args[0] not in COMMANDS:
-        print("usage: glassbox {" + ",".join(COMMANDS) + "} [options]  (glassbox doctor --help)", file=sys.stderr)
+        print(usage, file=sys.stderr)
         return 2
     module, function = COMMANDS[args[0]].split(":")
     from glassbox.audit import store

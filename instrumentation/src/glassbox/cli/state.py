@@ -6,7 +6,8 @@
         create (or update) a login role in one group: the password is read from GLASSBOX_STATE_ROLE_PASSWORD,
         never from the command line
     glassbox state status
-        which state this host uses, whether it answers, and whether its role can undo what the schema guarantees
+        which state this host uses (refused, like `glassbox kill-switch`, when its place would be a guess), whether
+        it answers, whether its role can undo what the schema guarantees, and which processes watch it
 
 `migrate` and `role` act as the schema's owner: --admin-url, else GLASSBOX_STATE_ADMIN_URL. Apps never migrate and
 should not hold that URL: give them a login role in glassbox_writer (docs/security.md).
@@ -15,16 +16,17 @@ should not hold that URL: give them a login role in glassbox_writer (docs/securi
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
-
-import psycopg
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from glassbox import settings
-from glassbox import state as state_module
 from glassbox.db import schema
+
+if TYPE_CHECKING:
+    import psycopg
 
 GROUPS = {"writer": schema.ROLE_WRITER, "reader": schema.ROLE_READER, "tenant_auditor": schema.ROLE_TENANT_AUDITOR}
 PASSWORD_VARIABLE = "GLASSBOX_STATE_ROLE_PASSWORD"
@@ -34,6 +36,8 @@ T = TypeVar("T")
 def _as_owner(command: str, given: str | None, work: Callable[[psycopg.Connection[Any]], T]) -> tuple[int, T | None]:
     """``work`` on a connection as the schema's owner (``given``, else GLASSBOX_STATE_ADMIN_URL): (0, its result),
     or an exit status (2: no usable URL, 1: the database refused) with the reason on stderr and None."""
+    import psycopg  # only here: the fleet's state needs it (glassbox-otel[postgres]), the files state does not
+
     from glassbox.db import Database, DatabaseUnavailable, StateConfigError, describe
 
     url = given or settings.STATE_ADMIN_URL.get()
@@ -107,9 +111,12 @@ def _role(args: argparse.Namespace) -> int:
 
 
 def _status() -> int:
-    state = state_module.get()
-    where = getattr(getattr(state, "db", None), "safe_url", None) or getattr(state, "spend_file", None)
-    print(f"state: {state.backend}, scope {state.scope}: {where or getattr(state, 'reason', '')}")
+    from glassbox.cli.guard import REFUSED, open_apps_state, report_watchers
+
+    state = open_apps_state("state status", "", spend=False)
+    if state is None:
+        return REFUSED
+    print(f"state: {state.backend}, scope {state.scope}: {state.location}")
     healthy = state.healthy()
     print(f"  answers: {'yes' if healthy else 'no'}")
     role = getattr(state, "role", None)
@@ -117,6 +124,8 @@ def _status() -> int:
         print(f"  role: {role.role}" + (f": {role.problem()}" if role.privileged else " (no more than an app needs)"))
     switches = state.kill_switches() if healthy else []
     print(f"  kill switches on: {len(switches)}")
+    if healthy:
+        report_watchers("state status", state)
     return 0 if healthy and not (role is not None and role.privileged) else 1
 
 
@@ -134,6 +143,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     role.add_argument("--admin-url", help="the schema owner's URL (default: GLASSBOX_STATE_ADMIN_URL)")
     commands.add_parser("status", help="which state, whether it answers, whether its role is an app's")
     args = parser.parse_args(argv)
+    if args.command in ("migrate", "role") and importlib.util.find_spec("psycopg") is None:
+        print(
+            f"state {args.command}: psycopg is missing: pip install 'glassbox-otel[postgres]' (the fleet's state needs "
+            "it; the files state needs no migration)",
+            file=sys.stderr,
+        )
+        return 2
     if args.command == "migrate":
         return _migrate(args.admin_url)
     if args.command == "role":

@@ -12,7 +12,8 @@ tool call, and the AI decisions the audit recorded. ``trace_sources`` says where
 section is present, empty or not; whatever could not be found is named under ``missing`` with the reason. The
 whole bundle passes glassbox's redaction (glassbox.redaction) before it is printed or written: secrets, keys,
 tokens, emails, phone, card, IBAN and social security numbers, URL credentials and secret-named fields are
-masked everywhere in it. Reading the audit trail for a story is itself an audit event (``audit.read``).
+masked everywhere in it. Reading the audit trail for a story is itself an audit event (``audit.read``), written
+where glassbox.cli.operator.record_read allows. A feedback or evaluation result is told from its attributes.
 Endpoints come from the GLASSBOX_* settings (see glassbox.stack_addresses).
 
 The identifier goes into LogQL and TraceQL queries only once it is known to be a trace id (32 hex digits) or a
@@ -38,9 +39,10 @@ from typing import Any
 
 import httpx
 
-from glassbox import attribution, settings
+from glassbox import attribution, content, settings
 from glassbox import conventions as c
 from glassbox.audit import store
+from glassbox.cli.operator import record_read, stdout_closed
 from glassbox.redaction import build_redactor
 from glassbox.stack_addresses import Endpoints
 
@@ -380,13 +382,36 @@ def timeline(bundle: Mapping[str, Any]) -> list[str]:
     for tool in bundle["tool_calls"]:
         entries.append((tool["start"], f"tool   {tool['tool']} ({tool['duration_ms']} ms)"))
     for record in bundle["logs"]:
-        entries.append((record["time"], f"log    {record['service']} [{record['stream']}]: {record['line'][:160]}"))
+        entries.append((record["time"], _log_line(record)))
     for event in bundle["audit"]:
         actor = event.get("actor") or {}
         outcome = (event.get("outcome") or {}).get("status")
         who = f"{actor.get('type')}:{actor.get('id')}"
         entries.append((str(event.get("time")), f"audit  #{event.get('seq')} {who} {event.get('action')} -> {outcome}"))
     return [f"{when}  {text}" for when, text in sorted(entries)]
+
+
+def _log_line(record: Mapping[str, Any]) -> str:
+    """A log record's timeline line; a feedback or evaluation result (``gen_ai.evaluation.result``, whose body
+    the content policy removes) by its name, verdict, score, label and whether a comment came with it. The
+    comment itself is shown only with content capture on (OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)."""
+    fields = record.get("fields") or {}
+    name = fields.get(c.loki_field(c.GEN_AI_EVALUATION_NAME))
+    if name is None:
+        return f"log    {record['service']} [{record['stream']}]: {str(record['line'])[:160]}"
+    kind = "feedback" if fields.get(c.loki_field(c.EVALUATION_SOURCE)) == c.EVALUATION_SOURCE_FEEDBACK else "eval"
+    parts = [str(fields.get(c.loki_field(c.EVALUATION_OUTCOME)) or "no verdict")]
+    for label, field in (("score", c.GEN_AI_EVALUATION_SCORE_VALUE), ("label", c.GEN_AI_EVALUATION_SCORE_LABEL)):
+        if fields.get(c.loki_field(field)) not in (None, ""):
+            parts.append(f"{label} {fields[c.loki_field(field)]}")
+    comment = fields.get(c.loki_field(c.GEN_AI_EVALUATION_EXPLANATION))
+    if not comment:
+        parts.append("no comment")
+    elif content.capture_enabled():
+        parts.append(f"comment {str(comment)[:120]!r}")
+    else:
+        parts.append("with a comment (shown with content capture on)")
+    return f"{kind:<6} {record['service']}: {name}: {', '.join(parts)}"
 
 
 def _seconds(raw: str) -> float:
@@ -397,15 +422,10 @@ def _seconds(raw: str) -> float:
 
 
 def _audit_the_read(identifier: str, records: int) -> None:
-    """Reading the audit trail for a story is itself audited (never fails the story)."""
-    from glassbox.audit.events import audit
-    from glassbox.cli.operator import actor
-
-    try:
-        audit("audit.read", actor=actor(), resource={"type": "request", "id": identifier},
-              after={"purpose": "glassbox story", "records": records})  # fmt: skip
-    except Exception as error:
-        print(f"story: the read of the audit trail could not be audited: {error}", file=sys.stderr)
+    """Reading the audit trail for a story is itself audited where glassbox.cli.operator.record_read says
+    (never fails the story)."""
+    record_read("story", "audit.read", {"type": "request", "id": identifier}, "success",
+                {"purpose": "glassbox story", "records": records})  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -436,6 +456,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         story.client.close()
     _audit_the_read(args.id, len(bundle["audit"]))
+    text = json.dumps(bundle, indent=2, ensure_ascii=False, default=str)
+    if args.json:
+        args.json.write_text(text + "\n")
+    try:
+        _print(bundle, None if args.json else text)
+        if args.json:
+            print(f"bundle written to {args.json}")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped early (`| head`)
+        stdout_closed()
+    return 0 if bundle["traces"] or bundle["audit"] else 1
+
+
+def _print(bundle: Mapping[str, Any], text: str | None) -> None:
+    """The timeline, the totals, what is missing, and the bundle's JSON (``text``) unless it went to a file."""
     for line in bundle["timeline"]:
         print(line)
     totals = bundle["totals"]
@@ -446,10 +481,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for note in bundle["missing"]:
         print(f"missing: {note}")
-    text = json.dumps(bundle, indent=2, ensure_ascii=False, default=str)
-    if args.json:
-        args.json.write_text(text + "\n")
-        print(f"bundle written to {args.json}")
-    else:
+    if text is not None:
         print(text)
-    return 0 if bundle["traces"] or bundle["audit"] else 1

@@ -21,7 +21,9 @@ as the tenant's budget.
 
 The guard reserves each model call's estimated cost against these limits before the call and settles it with
 the real cost after (glassbox.guard.core); spend is counted per tenant and UTC day in the shared state, so
-every process sharing it (one host with the files state, every host with PostgreSQL) enforces one budget.
+every process sharing it (one host with the files state, every host with PostgreSQL) enforces one budget. Spend
+is counted for every tenant, budget or not: a budget set during the day applies to what the tenant already spent
+that day and month.
 When a tenant's spend crosses 80%, 95% or 100% of a budget, one ``budget.threshold`` audit event is written,
 by whichever process first marks the crossing in the state.
 
@@ -249,10 +251,11 @@ def listed() -> list[str]:
 
 
 def record_spend(tenant: str, usd: float, now: datetime | None = None) -> None:
-    """Add ``usd`` to ``tenant``'s spend of the current UTC day (and month), and to the total's, when either has a
-    budget; write the thresholds it crossed. Raises StateUnavailable when the state cannot take it."""
+    """Add ``usd`` to ``tenant``'s spend of the current UTC day (and month), budget or not (a budget set later
+    counts it), and to the total's when it has a budget; write the thresholds it crossed. Raises
+    StateUnavailable when the state cannot take it."""
     limits, total = limits_for(tenant), total_limits()
-    if not (limits or total) or not math.isfinite(usd) or usd <= 0:
+    if not math.isfinite(usd) or usd <= 0:
         return
     change = state_module.get().add_spend(tenant or c.PLACEHOLDER_NONE, usd, today(now), total=total is not None)
     crossed(change, limits, total)

@@ -135,11 +135,12 @@ _pending: ContextVar[Reservation | None] = ContextVar("glassbox_pending_reservat
 
 def configure() -> GuardConfig:
     """Read the guard's settings and the budgets file now, and open the shared state (so that a state that
-    cannot be used is reported at start-up, not at the first model call)."""
+    cannot be used is reported at start-up, not at the first model call) as one of its watchers: this process
+    is counted among those that obey the kill switch (what `glassbox kill-switch` reports)."""
     global _config
     _config = GuardConfig.from_settings()
     budgets.configure()
-    state_module.get()
+    state_module.watch()
     return _config
 
 
@@ -357,7 +358,8 @@ def account(
     reservation: Reservation | None, tenant: str, usd: float | None, request_id: str | None, tokens: int
 ) -> None:
     """After a model call: settle its reservation with its real cost ``usd`` (None: not priced; the reservation
-    is released), or add the cost to its tenant's spend; write the budget thresholds it crossed; add the cost and
+    is released), or add the cost to its tenant's spend (budget or not: a budget set later counts the period's
+    spend so far, and `glassbox budgets list` shows it); write the budget thresholds it crossed; add the cost and
     tokens to its request. Never raises."""
     guard = config()
     try:
@@ -365,7 +367,7 @@ def account(
         total = budgets.total_limits()
         if reservation is not None:
             change = state_module.get().settle(reservation, usd or 0.0)
-        elif usd and (budgets.limits_for(budgeted) or total):
+        elif usd:
             change = state_module.get().add_spend(budgeted, usd, budgets.today(), total=total is not None)
         else:
             change = None

@@ -5,6 +5,10 @@
 (malformed, wrong password, missing database, a schema from a newer glassbox) is logged at ERROR on the
 ``glassbox`` logger with the reason, counted in ``glassbox.state.failures{operation="connect"}``, and the app
 goes on under ``GLASSBOX_STATE_FAILURE``; ``glassbox.state.connected`` says whether the state answers.
+
+The files state's relative paths (the defaults ``.glassbox/...``) start from ``GLASSBOX_APP_DIR``, else the working
+directory (:func:`files_paths`). A process whose guard obeys the state calls :func:`watch`: it logs where the state
+is, absolute, and is counted among the state's watchers until it exits (what ``glassbox kill-switch`` reports).
 """
 
 from __future__ import annotations
@@ -52,10 +56,12 @@ __all__ = [
     "count_failure",
     "current",
     "day_of",
+    "files_paths",
     "get",
     "open_state",
     "report",
     "use",
+    "watch",
 ]
 
 # How long opening the PostgreSQL state waits for its first read (the kill switch, the budgets) before the
@@ -66,6 +72,8 @@ _lock = threading.Lock()
 _state: State | None = None
 _state_pid = 0
 _reported: set[str] = set()
+# Whether this process's guard obeys the state (watch): a state opened later registers it too.
+_watching = False
 
 
 class UnusableState(State):
@@ -139,6 +147,13 @@ class UnusableState(State):
     def add_request_spend(self, request_id: str, usd: float, tokens: int) -> None:
         raise self._fail("request_spend")
 
+    @property
+    def location(self) -> str:
+        return f"unusable ({self.reason})"
+
+    def watchers(self) -> list[str]:
+        raise self._fail("watchers")
+
     def healthy(self) -> bool:
         return False
 
@@ -158,18 +173,31 @@ def report(what: str, error: BaseException) -> None:
     _logger.error("glassbox: %s: %s", what, error, exc_info=error)
 
 
-def open_state() -> State:
-    """A new state as the settings describe it (the caller owns it)."""
+def files_paths(app_dir: str = "") -> tuple[Path | None, Path, bool]:
+    """The files state's spend file (None: in each process's memory) and kill-switch file, absolute: a relative
+    setting starts from ``app_dir`` (default ``GLASSBOX_APP_DIR``), else from the working directory; and whether
+    the working directory decided where either is (an operator's command must then not guess)."""
+    base = app_dir or settings.APP_DIR.get()
+    spend, switch = settings.BUDGETS_STATE.get(), settings.KILL_SWITCH_FILE.get()
+    guessed = not Path(base).is_absolute() and any(value and not Path(value).is_absolute() for value in (spend, switch))
+    return (settings.app_path(spend, base) if spend else None), settings.app_path(switch, base), guessed
+
+
+def open_state(app_dir: str = "", watching: bool = False) -> State:
+    """A new state as the settings describe it (the caller owns it); the files state's relative paths start from
+    ``app_dir`` (default: see :func:`files_paths`). ``watching``: this process's guard obeys it (:func:`watch`)."""
     instruments.get().state_failures.add(0, {c.STATE_OPERATION: "connect"})  # the series exists before a failure
     url = settings.STATE_URL.get()
     timeout = settings.STATE_TIMEOUT.get()
     if url:
         try:
-            # Lazy: psycopg is an optional extra (glassbox[postgres]); the files state needs none of it.
+            # Lazy: psycopg is an optional extra (glassbox-otel[postgres]); the files state needs none of it.
             from glassbox.db import Database, StateConfigError
             from glassbox.state.postgres import PostgresState
         except ImportError as error:
-            reason = f"GLASSBOX_STATE_URL is set but psycopg is missing ({error}): pip install 'glassbox[postgres]'"
+            reason = (
+                f"GLASSBOX_STATE_URL is set but psycopg is missing ({error}): pip install 'glassbox-otel[postgres]'"
+            )
             count_failure("connect")
             _logger.error("glassbox: %s; AI calls follow GLASSBOX_STATE_FAILURE", reason)
             return UnusableState(reason)
@@ -179,17 +207,14 @@ def open_state() -> State:
             count_failure("connect")
             _logger.error("glassbox: %s; AI calls follow GLASSBOX_STATE_FAILURE", error)
             return UnusableState(str(error))
-        postgres = PostgresState(database)
+        postgres = PostgresState(database, watching=watching)
         postgres.wait_until_current(STARTUP_WAIT)
         return postgres
-    spend_file = settings.BUDGETS_STATE.get()
-    return FileState(
-        Path(spend_file) if spend_file else None,
-        Path(settings.KILL_SWITCH_FILE.get()),
-        timeout,
-        host_name(os.environ),
-        on_failure=count_failure,
-    )
+    spend_file, switch_file, _ = files_paths(app_dir)
+    files = FileState(spend_file, switch_file, timeout, host_name(os.environ), on_failure=count_failure)
+    if watching:
+        files.watch()
+    return files
 
 
 def get() -> State:
@@ -200,8 +225,25 @@ def get() -> State:
         return state
     with _lock:
         if _state is None or _state_pid != os.getpid():
-            _state, _state_pid = open_state(), os.getpid()
+            _state, _state_pid = open_state(watching=_watching), os.getpid()
         return _state
+
+
+def watch() -> State:
+    """This process's guard obeys the state from now on: count it among the state's watchers until it exits, and
+    log where the state is (absolute paths, or the database with its password masked)."""
+    global _watching
+    with _lock:
+        first, _watching = not _watching, True
+    state = get()
+    state.watch()
+    if first:
+        _logger.info(
+            "glassbox: this process obeys the kill switch and budgets of the %s state: %s",
+            state.backend,
+            state.location,
+        )
+    return state
 
 
 def current() -> State | None:

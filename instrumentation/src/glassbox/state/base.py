@@ -270,6 +270,24 @@ class State(abc.ABC):
     def add_request_spend(self, request_id: str, usd: float, tokens: int) -> None:
         """Add a call's cost and tokens to its request's usage."""
 
+    # ------------------------------------------------------------------ who obeys it
+    # At most how long a watching process takes to obey a change of the kill switch, in seconds.
+    obeyed_within: float = 1.0
+
+    @property
+    def location(self) -> str:
+        """Where this state is, for an operator: absolute paths, or the database's URL with its password masked."""
+        return self.backend
+
+    def watch(self) -> None:  # noqa: B027 (a hook: a state that cannot count watchers has nothing to do)
+        """Count this process, from now until it exits, among the processes whose guard obeys this state
+        (:meth:`watchers`)."""
+
+    def watchers(self) -> list[str]:
+        """The processes whose guard obeys this state now, one description each (what an operator's command
+        reports after a change: a change nobody watches stops nothing)."""
+        return []
+
     # ------------------------------------------------------------------ lifecycle
     def healthy(self) -> bool:
         """Whether the last exchange with the state worked (for the ``glassbox.state.connected`` gauge)."""

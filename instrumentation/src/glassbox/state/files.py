@@ -10,15 +10,24 @@ The kill switch is the file ``GLASSBOX_KILL_SWITCH_FILE`` (every tenant: it exis
 for one tenant, ``<that file>.tenants/tenant-<id>``. Each process reads them at most every
 ``KILL_SWITCH_REFRESH`` seconds, so a switch turned on by another process is obeyed within that time.
 Per-request usage stays in the process (a request is served by one process of one host).
+
+A process whose guard obeys the state (:meth:`FileState.watch`) keeps a small file in ``<kill-switch
+file>.watchers/`` (its host, pid and working directory), touched every ``WATCHER_HEARTBEAT`` seconds by a
+thread of its own and removed when it exits; :meth:`FileState.watchers` counts those whose process is alive
+(same host) and whose file was touched within ``WATCHER_STALE`` seconds, so an operator's command can say how
+many processes will obey a change.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import math
 import os
+import socket
 import sqlite3
+import stat
 import threading
 import time
 from collections import OrderedDict
@@ -50,6 +59,9 @@ BUDGETS_REFRESH = 1.0
 REQUESTS_TRACKED = 10_000
 SWEEP_SECONDS = 60.0
 TENANT_FILE_PREFIX = "tenant-"
+# A watcher's file is touched this often, and no longer counted once older than WATCHER_STALE.
+WATCHER_HEARTBEAT = 2.0
+WATCHER_STALE = 10.0
 T = TypeVar("T")
 
 SCHEMA = (
@@ -67,6 +79,24 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _safe(name: str) -> str:
+    """``name`` with only the characters a file name may safely hold."""
+    return "".join(ch if ch.isalnum() or ch in ".-_" else "_" for ch in name)[:64] or "host"
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True  # another user's process
+    except (OSError, OverflowError):
+        return False
+    return True
+
+
 def _check_usd(usd: float) -> None:
     if not (math.isfinite(usd) and usd >= 0):
         raise ValueError(f"{usd!r} is not an amount of USD >= 0")
@@ -74,6 +104,7 @@ def _check_usd(usd: float) -> None:
 
 class FileState(State):
     backend = "files"
+    obeyed_within = KILL_SWITCH_REFRESH
 
     def __init__(
         self,
@@ -87,6 +118,11 @@ class FileState(State):
         self.on_failure = on_failure or (lambda operation: None)
         self.kill_switch_file = kill_switch_file
         self.tenant_switches = kill_switch_file.with_name(kill_switch_file.name + ".tenants")
+        self.watchers_dir = kill_switch_file.with_name(kill_switch_file.name + ".watchers")
+        self._watch_file: Path | None = None
+        self._watch_pid = 0
+        self._watch_stop = threading.Event()
+        self._watch_failing = False
         self.timeout = timeout
         self.scope = scope
         self._lock = threading.Lock()
@@ -328,7 +364,10 @@ class FileState(State):
 
     @staticmethod
     def _read_switch(path: Path, tenant: str | None) -> KillSwitch:
-        text = path.read_text(errors="replace")
+        try:
+            text = path.read_text(errors="replace")
+        except (PermissionError, IsADirectoryError) as error:  # it exists: the switch is on, whoever made it
+            return KillSwitch(tenant, f"{path} exists but cannot be read ({error.strerror})", None, "")
         try:
             record = json.loads(text)
         except ValueError:
@@ -411,11 +450,85 @@ class FileState(State):
                 usage[1] += usd
                 usage[2] += tokens
 
+    # ------------------------------------------------------------------ who obeys it
+    @property
+    def location(self) -> str:
+        spend = self.spend_file or "in each process's memory (GLASSBOX_BUDGETS_STATE is empty)"
+        return f"kill switch {self.kill_switch_file}, spend {spend}"
+
+    def watch(self) -> None:
+        if self._watch_file is not None and self._watch_pid == os.getpid():
+            return
+        self._watch_pid = os.getpid()
+        self._watch_file = self.watchers_dir / f"{_safe(socket.gethostname())}-{os.getpid()}"
+        self._watch_stop = threading.Event()
+        self._beat()
+        threading.Thread(target=self._heartbeat, name="glassbox-state-watcher", daemon=True).start()
+        atexit.register(self._unwatch)
+
+    def _beat(self) -> None:
+        """Touch this process's watcher file (written anew when missing); the first of a run of failures is
+        counted (``glassbox.state.failures{operation="watch"}``), none is raised."""
+        path = self._watch_file
+        if path is None:
+            return
+        failing, self._watch_failing = self._watch_failing, True
+        try:
+            try:
+                os.utime(path, follow_symlinks=False)
+            except FileNotFoundError:
+                record = {"pid": os.getpid(), "host": socket.gethostname(), "cwd": os.getcwd(), "since": _now_iso()}
+                partial = path.with_name(f".{path.name}")
+                partial.unlink(missing_ok=True)
+                private_files.write_new_file(partial, (json.dumps(record) + "\n").encode())
+                partial.replace(path)
+        except OSError:
+            if not failing:
+                self.on_failure("watch")
+            return
+        self._watch_failing = False
+
+    def _heartbeat(self) -> None:
+        stop = self._watch_stop
+        while not stop.wait(WATCHER_HEARTBEAT):
+            if os.getpid() != self._watch_pid:
+                return  # a forked child: it registers with a state of its own
+            self._beat()
+
+    def _unwatch(self) -> None:
+        if self._watch_file is not None and self._watch_pid == os.getpid():
+            self._watch_stop.set()
+            self._watch_file.unlink(missing_ok=True)
+            self._watch_file = None
+
+    def watchers(self) -> list[str]:
+        """The live watchers: their file touched within WATCHER_STALE seconds and, on this host, their pid alive.
+        OSError when the directory cannot be read."""
+        try:
+            paths = sorted(self.watchers_dir.iterdir())
+        except FileNotFoundError:
+            return []
+        here, now, found = socket.gethostname(), time.time(), []
+        for path in paths:
+            try:
+                status = path.lstat()
+                record = json.loads(path.read_text()) if stat.S_ISREG(status.st_mode) else None
+            except (OSError, ValueError):
+                continue  # removed meanwhile, or not a watcher's file
+            if not isinstance(record, dict) or now - status.st_mtime > WATCHER_STALE:
+                continue
+            pid, host = record.get("pid"), record.get("host")
+            if not isinstance(pid, int) or (host == here and not _alive(pid)):
+                continue
+            found.append(f"pid {pid} on {host} in {record.get('cwd')}")
+        return found
+
     # ------------------------------------------------------------------ lifecycle
     def healthy(self) -> bool:
         return self._ok and self._switches_current
 
     def close(self) -> None:
+        self._unwatch()
         with self._lock:
             if self._connection is not None and self._connection_pid == os.getpid():
                 self._connection.close()

@@ -13,7 +13,10 @@
   glassbox_state``, then the current state, then every change as it is notified (a change is written and
   notified in one transaction, so every process sees it within milliseconds). The thread re-reads both every
   ``HEARTBEAT_SECONDS``, which also notices a dead connection; while it cannot connect, the hot path is told
-  its view is not current.
+  its view is not current. In a process whose guard obeys the state (:meth:`PostgresState.watch`) that
+  connection's ``application_name`` is ``WATCHER_APPLICATION``, which every role may read in
+  ``pg_stat_activity``: :meth:`PostgresState.watchers` counts those connections, so an operator's command can say
+  how many processes will obey a change.
 * **Per-request usage** is one row per request id, counted and checked in one statement on every host.
 * **Durability where it matters.** Spend, reservations and request usage commit asynchronously (a database
   crash can lose their last fraction of a second); the kill switch, budgets and the audit chain wait for the
@@ -75,6 +78,8 @@ T = TypeVar("T")
 _logger = logging.getLogger("glassbox")
 
 HEARTBEAT_SECONDS = 2.0
+# The application_name of the listener of a process whose guard obeys the state.
+WATCHER_APPLICATION = "glassbox-watcher"
 MAINTENANCE_SECONDS = 60.0
 
 
@@ -93,9 +98,15 @@ class PostgresState(State):
     remote = True
     scope = c.BUDGET_SCOPE_SHARED
     audits_changes = True
+    obeyed_within = HEARTBEAT_SECONDS  # the listener is notified within milliseconds; it re-reads at the latest then
 
-    def __init__(self, database: Database, on_change: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, database: Database, on_change: Callable[[str], None] | None = None, watching: bool = False
+    ) -> None:
         self.db = database
+        self._watching = threading.Event()
+        if watching:
+            self._watching.set()
         self.on_change = on_change or (lambda what: None)
         self._switches: dict[str | None, KillSwitch] = {}
         self._budgets: dict[str, dict[str, float]] = {}
@@ -157,6 +168,7 @@ class PostgresState(State):
                 with self.db.connect() as connection:
                     check_schema(connection)
                     self._check_role(connection)
+                    named = self._name(connection)
                     connection.execute(f"LISTEN {schema.CHANNEL}")
                     self._read_switches(connection)
                     self._read_budgets(connection)
@@ -167,6 +179,7 @@ class PostgresState(State):
                     while not self._stopping.is_set():
                         # No query may run on the connection inside notifies(): take one notice (or none), then read.
                         changed = {n.payload for n in connection.notifies(timeout=HEARTBEAT_SECONDS, stop_after=1)}
+                        named = named or self._name(connection)
                         if not changed or time.monotonic() - last_read >= HEARTBEAT_SECONDS:
                             changed = {schema.CHANGED_KILL_SWITCH, schema.CHANGED_BUDGETS}  # the heartbeat
                             last_read = time.monotonic()
@@ -196,6 +209,37 @@ class PostgresState(State):
                 self._first_attempt.set()
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
+
+    def _name(self, connection: psycopg.Connection[Any]) -> bool:
+        """Name the listener's connection a watcher's once this process watches; whether it is named."""
+        if not self._watching.is_set():
+            return False
+        connection.execute("SELECT set_config('application_name', %s, false)", (WATCHER_APPLICATION,))
+        return True
+
+    # ------------------------------------------------------------------ who obeys it
+    @property
+    def location(self) -> str:
+        return f"database {self.db.safe_url}"
+
+    def watch(self) -> None:
+        """The listener names its connection a watcher's (at once when it connects, else within
+        HEARTBEAT_SECONDS)."""
+        self._watching.set()
+
+    def watchers(self) -> list[str]:
+        """The listeners of watching processes connected to this database now (from pg_stat_activity, whose
+        application_name and pid every role may read)."""
+
+        def operation(connection: psycopg.Connection[Any]) -> list[str]:
+            rows = connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s "
+                "ORDER BY pid",
+                (WATCHER_APPLICATION,),
+            ).fetchall()
+            return [f"server process {pid}" for (pid,) in rows]
+
+        return self._call("watchers", operation, timeout=max(self.db.timeout, 5.0))
 
     # ------------------------------------------------------------------ kill switch
     def kill_switch(self, tenant: str | None) -> tuple[KillSwitch | None, bool]:
