@@ -241,7 +241,7 @@ def runbook_url(env: Mapping[str, str]) -> str:
 
 def grafana_provisioning(env: Mapping[str, str], directory: Path) -> Path:
     """grafana/provisioning as Grafana reads it natively: a copy under ``directory`` whose alert rules link to
-    absolute runbook URLs (Grafana's provisioning does not expand variables in annotations)."""
+    absolute runbook URLs, checked and put in as the compose entrypoint does (grafana.rules.render_runbook_url)."""
     target = directory / "provisioning"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(ROOT / "grafana" / "provisioning", target)

@@ -7,7 +7,8 @@ state directory (GLASSBOX_STATE_DIR, default .state/stack) holds each process's 
 `down` stops only the processes whose pid files `up` wrote, after checking each pid still runs the command it
 started. Prometheus scrapes only the components that start or already run: an absent one is no target.
 With --gateways N (GLASSBOX_GATEWAY_COUNT) the collector runs as the agent of the collector tiers in front of N
-gateways (docs/scale.md); `down` and `status` find the gateways by their pid files.
+gateways (docs/scale.md); `down` and `status` find the gateways by their pid files. Gateways asked of a collector
+that runs as something else (the single collector, or the agent of other gateways) are refused: `down` first.
 
     python -m stack.native up [--only collector,prometheus,canary] [--gateways N] [--docker | --no-docker]
     python -m stack.native down
@@ -45,6 +46,7 @@ from stack.components import (
     executable,
     gateway_count,
     gateway_number,
+    gateway_variable,
     layout,
     not_found,
     settings,
@@ -113,6 +115,23 @@ def docker_engine_answers() -> bool:
         return False
 
 
+def collector_tier(argv: Sequence[str], gateways: str | None) -> str:
+    """What a collector started with ``argv`` (and GLASSBOX_GATEWAYS=``gateways`` in its environment) is: the
+    single collector (collector/config.yaml) or the agent of the gateways it sends to (collector/agent.yaml)."""
+    config = next((Path(part.split("=", 1)[1]).name for part in argv if part.startswith("--config=")), "?")
+    return f"collector/{config}" + (f" sending to the gateways {gateways}" if config == "agent.yaml" else "")
+
+
+def process_environ(pid: int) -> dict[str, str]:
+    """The environment a running process was started with (empty when it cannot be read)."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
+    return {name: value for name, _, value in pairs}
+
+
 class NativeStack:
     def __init__(self, state: Path = DEFAULT_STATE, environ: Mapping[str, str] | None = None) -> None:
         self.state = state
@@ -153,7 +172,12 @@ class NativeStack:
         """
         directory = self.state / "prometheus"
         (directory / "targets").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ROOT / "prometheus" / "prometheus.yml", directory / "prometheus.yml")
+        config = ROOT / "prometheus" / "prometheus.yml"
+        shutil.copyfile(config, directory / "prometheus.yml")
+        # Its rule files (the SLO recording rules) are read relative to the config: copied beside it.
+        for rule_file in yaml.safe_load(config.read_text()).get("rule_files") or []:
+            (directory / rule_file).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(config.parent / rule_file, directory / rule_file)
         self.write_prometheus_targets(components)
 
     def write_prometheus_targets(self, components: Iterable[str] | None = None) -> None:
@@ -195,6 +219,8 @@ class NativeStack:
             for c in self.components()
             if only is None or c.name in only or (gateway_number(c.name) is not None and "collector" in only)
         ]
+        if any(c.name == "collector" for c in wanted):
+            self.check_collector_tier()
         running = self.running()
         plan: list[tuple[str, Path]] = []
         outcomes: list[Outcome] = []
@@ -244,6 +270,30 @@ class NativeStack:
                 self.write_prometheus_targets(self.running())
             raise
         return outcomes
+
+    def check_collector_tier(self) -> None:
+        """A running collector must already be what the stack now asks for: the single collector, or the agent of
+        exactly these gateways. Otherwise `up` would start gateways that get nothing (or stop feeding running
+        ones): refuse, before starting anything, and say how to restart the stack."""
+        pid = self.running_pid("collector")
+        if pid is None:
+            return
+        recorded = json.loads(self.pid_file("collector").read_text())["command"]
+        gateways = [c for c in self.components() if gateway_number(c.name) is not None]
+        env = {**self.env, "GLASSBOX_GATEWAY_COUNT": str(len(gateways))}
+        listed = ", ".join(
+            f"127.0.0.1:{env[gateway_variable(n, 'GLASSBOX_OTLP_GRPC_PORT')]}" for n in range(1, len(gateways) + 1)
+        )
+        if gateways:
+            env.setdefault("GLASSBOX_GATEWAYS", f"[{listed}]")
+        wanted = collector_tier(command("collector", Path(recorded[0]), env, self.state), env.get("GLASSBOX_GATEWAYS"))
+        running = collector_tier(recorded, process_environ(pid).get("GLASSBOX_GATEWAYS"))
+        if running != wanted:
+            again = f"make up GATEWAYS={len(gateways)}" if gateways else "make up"
+            raise StackError(
+                f"collector: it runs (pid {pid}) as {running}, but this stack needs it as {wanted}; nothing was "
+                f"started: stop the stack first (`make down`), then `{again}`"
+            )
 
     def started_detail(self, name: str) -> str:
         if url := component(name).ready_url(self.env):

@@ -2,7 +2,7 @@
 LlamaIndex and a tool reached over MCP.
 
 Everything Glassbox adds comes from running it under ``opentelemetry-instrument`` with the package's extras
-(``glassbox[langchain,agents,google,llama-index,mcp]``)::
+(``glassbox-otel[langchain,agents,google,llama-index,mcp]``)::
 
     opentelemetry-instrument python examples/frameworks_app/tools_server.py &
     opentelemetry-instrument python examples/frameworks_app/app.py

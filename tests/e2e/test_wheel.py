@@ -4,11 +4,14 @@ The app here pins other patch versions of what glassbox shares with it (the Open
 cryptography, python-json-logger) than ``requirements/lock.txt`` does; pip must find a set that holds both,
 and the installed glassbox must import, configure its pipeline and pass ``pip check``. A second app runs
 LlamaIndex over the ``openai`` SDK, whose LlamaIndex integration needs an older ``openai`` than the lock's: its
-own virtualenv shows such a call counted once. Needs the package index (as ``make test``'s own install does).
+own virtualenv shows such a call counted once. A plain install (no extra) runs every ``glassbox`` command and
+each answers in its own words, never with a traceback. Needs the package index (as ``make test``'s own install
+does).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -17,9 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from glassbox import conventions as c
-from tests.conftest import ROOT, state_env
+from glassbox.stack_addresses import PORT_DEFAULTS
+from tests.conftest import ROOT, free_port, state_env
 from tests.e2e.test_demo_subprocess import poll
 from tests.support.otlp_receiver import OTLPReceiver
 
@@ -39,7 +45,7 @@ def run(*command: str | Path, cwd: Path | None = None) -> str:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     dist = tmp_path_factory.mktemp("dist")
     run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", dist, ROOT / "instrumentation")
-    (built,) = dist.glob("glassbox-*.whl")
+    (built,) = dist.glob("glassbox_otel-*.whl")
     yield built
 
 
@@ -50,6 +56,68 @@ def venv_with(venv: Path, *requirements: str | Path) -> Path:
     run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *requirements)
     run(python, "-m", "pip", "check")
     return python
+
+
+# Every command, in the order run, with its exit status (None: either) and a line of its answer: the stack is not
+# running (every port of it closed) and the state is the files state of a new directory, with a signing key.
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+COMMANDS: tuple[tuple[tuple[str, ...], int | None, str], ...] = (
+    (("--help",), None, "usage: glassbox {doctor,story,audit,budgets,kill-switch,state}"),
+    (("doctor", "--timeout", "1"), 1, "doctor: FAILED (collector, prometheus)"),
+    (("story", TRACE_ID, "--timeout", "1"), None, "tempo: ConnectError"),
+    (("audit", "export"), 0, f'"id": "{TRACE_ID}"'),  # the story's read, audited
+    (("audit", "verify"), 1, "signatures not trusted"),
+    (("audit", "verify", "--against-loki"), 2, "cannot read Loki's audit stream"),
+    (("audit", "fingerprint"), 0, "<the key's fingerprint>"),
+    (("budgets", "list"), 0, "state: files"),
+    (("kill-switch", "status"), 0, "kill switch: off"),
+    (("state", "status"), 0, "state: files"),
+    # the fleet's commands say what they need
+    (("state", "migrate", "--admin-url", "postgresql://owner@127.0.0.1:1/glassbox"), None, "glassbox-otel[postgres]"),
+)
+
+
+@pytest.fixture(scope="module")
+def plain_install(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtualenv of its own (no system site-packages) with the wheel and no extra; its bin directory."""
+    venv = tmp_path_factory.mktemp("plain") / "venv"
+    run(sys.executable, "-m", "venv", venv)
+    python = venv / "bin" / "python"
+    lock = ROOT / "requirements" / "lock.txt"
+    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-c", lock, wheel)
+    run(python, "-m", "pip", "check")
+    assert "include-system-site-packages = false" in (venv / "pyvenv.cfg").read_text()
+    return venv / "bin"
+
+
+@pytest.mark.timeout(600)
+def test_every_command_runs_from_a_plain_install(plain_install: Path, tmp_path: Path) -> None:
+    # No extra: the PostgreSQL driver is not there, and the state is the files state.
+    missing = subprocess.run([plain_install / "python", "-c", "import psycopg"], capture_output=True, text=True)
+    assert "No module named 'psycopg'" in missing.stderr, missing
+    closed = str(free_port())
+    env = {
+        "PATH": f"{plain_install}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        **state_env(tmp_path / "state"),
+        **dict.fromkeys(PORT_DEFAULTS, closed),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed}",
+    }
+    key = Ed25519PrivateKey.generate()
+    key_file = Path(env["GLASSBOX_AUDIT_KEY_FILE"])
+    key_file.parent.mkdir(parents=True)
+    key_file.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    key_file.chmod(0o600)
+    fingerprint = hashlib.sha256(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()
+    for arguments, status, expected in COMMANDS:
+        line = expected.replace("<the key's fingerprint>", fingerprint)
+        result = subprocess.run(
+            [plain_install / "glassbox", *arguments], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env
+        )
+        output = result.stdout + result.stderr
+        assert "Traceback" not in output and "No module named" not in output, (arguments, output[-4000:])
+        assert status is None or result.returncode == status, (arguments, result.returncode, output[-4000:])
+        assert line in output, (arguments, output[-4000:])
 
 
 def instrumented(venv: Path, script: str, cwd: Path, timeout: int, **settings: str) -> subprocess.CompletedProcess[str]:

@@ -22,7 +22,7 @@ from tests.conftest import ROOT
 
 PACKAGE = ROOT / "instrumentation" / "src" / "glassbox"
 
-_PSYCOPG = "psycopg is an optional extra (glassbox[postgres]): loaded only when GLASSBOX_STATE_URL names a database"
+_PSYCOPG = "psycopg is an optional extra (glassbox-otel[postgres]): loaded only when the state is PostgreSQL"
 _APP_SDK = "a model SDK the app may not have installed: loaded only to build a fallback answer of its type"
 _ONLY_GLASSBOX = (
     "OpenTelemetry imports sdk/distro.py for its post_instrument entry point under any distro: what only "

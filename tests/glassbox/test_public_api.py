@@ -101,7 +101,9 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
 @pytest.mark.parametrize(("group", "name"), sorted(ENTRY_POINTS))
 def test_each_entry_point_is_installed_and_loads_its_object(group: str, name: str) -> None:
     found = {
-        ep.name: ep for ep in importlib.metadata.entry_points(group=group) if ep.dist and ep.dist.name == "glassbox-otel"
+        ep.name: ep
+        for ep in importlib.metadata.entry_points(group=group)
+        if ep.dist and ep.dist.name == "glassbox-otel"
     }
     assert name in found, f"entry point {group}:{name} is gone"
     module, attribute = ENTRY_POINTS[(group, name)]

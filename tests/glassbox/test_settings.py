@@ -5,11 +5,12 @@ from __future__ import annotations
 import ast
 import os
 import re
+from pathlib import Path
 
 import pytest
 
 from glassbox import settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_instrumented, state_env
 
 PACKAGE = ROOT / "instrumentation" / "src" / "glassbox"
 
@@ -47,6 +48,40 @@ def test_a_value_is_read_from_the_environment_at_each_get(monkeypatch: pytest.Mo
     monkeypatch.delenv("GLASSBOX_GUARDRAIL_MODE")
     assert settings.GUARDRAIL_MODE.get() == "enforce"
     assert os.environ.get("GLASSBOX_GUARDRAIL_MODE") is None
+
+
+# A value no parser but plain text accepts: not a number, a choice, a boolean or a header name.
+MALFORMED = "!bad value"
+# The app under opentelemetry-instrument: a model call (the guard reads its settings) and an audit event (the audit
+# log reads its own), with a line on stderr before the first, so the test sees what was reported when.
+APP_READING_EVERY_SETTING = """
+import os
+import sys
+import openai
+import glassbox
+
+sys.stderr.write("APP: first request\\n")
+sys.stderr.flush()
+client = openai.OpenAI(base_url=os.environ["LLM_BASE_URL"] + "/v1", api_key="sk-test", max_retries=0)
+client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}])
+glassbox.audit("settings.check")
+sys.stderr.write("APP: done\\n")
+"""
+
+
+def test_every_malformed_setting_is_reported_once_at_start_up(stub_url: str, tmp_path: Path) -> None:
+    malformed = [s.env for s in settings.SETTINGS if s.parse is not str]
+    # among them the ones read only by a model call or an audit event
+    assert {"GLASSBOX_GUARDRAIL_MODE", "GLASSBOX_AUDIT_MODE", "GLASSBOX_AUDIT_CHECKPOINT_EVERY"} <= set(malformed)
+    bad = dict.fromkeys(malformed, MALFORMED)
+    result = run_instrumented(APP_READING_EVERY_SETTING, tmp_path, LLM_BASE_URL=stub_url, **state_env(tmp_path), **bad)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "APP: done" in result.stderr, result.stderr[-4000:]
+    before_the_app, _, after = result.stderr.partition("APP: first request")
+    for env in malformed:
+        report = f"glassbox: ignoring {env}={MALFORMED!r}"
+        assert before_the_app.count(report) == 1, (env, result.stderr[-4000:])
+        assert report not in after, (env, after[-4000:])
 
 
 def test_readme_settings_table_matches_the_code() -> None:

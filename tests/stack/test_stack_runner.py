@@ -350,6 +350,44 @@ def test_with_gateways_the_collector_is_their_agent_and_down_stops_them_all(tmp_
         assert stopped == ["collector", "gateway-2", "gateway-1"]
 
 
+def test_gateways_asked_of_a_running_single_collector_are_refused_before_anything_starts(tmp_path: Path) -> None:
+    """`make up GATEWAYS=2` on a running stack: the collector runs collector/config.yaml, so gateways started
+    beside it would get nothing. `up` refuses, says what to do, and starts nothing; the tiers it then asks for
+    (after `down`) are the agent of those gateways, which a later plain `up` accepts as they are."""
+    if find_binary("collector") is None:
+        pytest.fail(f"{missing_reason('collector')}; `make test` builds it (see the Makefile)")
+    gateway_ports = {
+        f"GLASSBOX_GATEWAY_{n}_{suffix}": str(free_port())
+        for n in (1, 2)
+        for suffix in ("OTLP_GRPC_PORT", "OTLP_HTTP_PORT", "COLLECTOR_HEALTH_PORT", "COLLECTOR_METRICS_PORT")
+    }
+    single = new_stack(tmp_path, **gateway_ports)
+    tiers = NativeStack(single.state, {**single.env, "GLASSBOX_GATEWAY_COUNT": "2"})
+    try:
+        assert [(o.name, o.status) for o in single.up(["collector"])] == [("collector", "started")]
+        pid = single.running_pid("collector")
+        with pytest.raises(StackError) as refused:
+            tiers.up(["collector"])
+        message = str(refused.value)
+        assert f"runs (pid {pid}) as collector/config.yaml" in message, message
+        assert "needs it as collector/agent.yaml sending to the gateways [127.0.0.1:" in message, message
+        assert "stop the stack first (`make down`), then `make up GATEWAYS=2`" in message, message
+        assert tiers.running() == {"collector"} and single.running_pid("collector") == pid
+        assert not list(single.state.glob("gateway-*.pid"))
+        # after `down`, the same request makes the agent and its gateways; a plain `up` then finds them as they are
+        assert single.down() == ["collector"]
+        assert [o.status for o in tiers.up(["collector"])] == ["started", "started", "started"]
+        later = NativeStack(single.state, single.env).up(["collector"])
+        assert {(o.name, o.status) for o in later} == {
+            ("gateway-1", "already running"),
+            ("gateway-2", "already running"),
+            ("collector", "already running"),
+        }
+    finally:
+        stopped = tiers.down()
+    assert stopped == ["collector", "gateway-2", "gateway-1"]
+
+
 def test_a_gateway_count_out_of_range_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="GLASSBOX_GATEWAY_COUNT='ten' must be a whole number from 0 to 9"):
         NativeStack(tmp_path, {"GLASSBOX_GATEWAY_COUNT": "ten"})

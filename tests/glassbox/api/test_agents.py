@@ -1,7 +1,7 @@
 """The OpenAI Agents SDK over the real openai SDK against the stub: agent spans, counted once, guarded.
 
 The GenAI instrumentation is the official ``opentelemetry-instrumentation-genai-openai-agents`` (the
-``glassbox[agents]`` extra): ``invoke_workflow`` > ``invoke_agent {name}`` > the OpenAI instrumentation's
+``glassbox-otel[agents]`` extra): ``invoke_workflow`` > ``invoke_agent {name}`` > the OpenAI instrumentation's
 ``chat {model}`` span (and ``execute_tool`` for function tools). The model call is one span, priced once and
 attributed to the agent; the guard on the openai SDK underneath stops an agent's model calls.
 """

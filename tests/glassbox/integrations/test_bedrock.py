@@ -1,7 +1,7 @@
 """Amazon Bedrock through the real boto3 against the stub: spans, cost and tenant, and the guard.
 
 The GenAI instrumentation is the official ``opentelemetry-instrumentation-genai-bedrock`` (the
-``glassbox[bedrock]`` extra); the guard stands in front of the runtime's ``converse``, ``converse_stream``,
+``glassbox-otel[bedrock]`` extra); the guard stands in front of the runtime's ``converse``, ``converse_stream``,
 ``invoke_model`` and ``invoke_model_with_response_stream`` and lets every other AWS operation through.
 """
 

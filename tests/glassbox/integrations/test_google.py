@@ -1,6 +1,6 @@
 """Gemini through the real google-genai SDK against the stub: the span, its cost and tenant, and the guard.
 
-The GenAI instrumentation is the official ``opentelemetry-instrumentation-google-genai`` (the ``glassbox[google]``
+The GenAI instrumentation is the official ``opentelemetry-instrumentation-google-genai`` (the ``glassbox-otel[google]``
 extra); the guard stands in front of ``generate_content`` and ``generate_content_stream``, sync and async.
 """
 

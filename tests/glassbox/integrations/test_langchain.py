@@ -1,7 +1,7 @@
 """LangChain (and LangGraph) over the real openai SDK against the stub: counted once, priced, and guarded.
 
 The GenAI instrumentation is the official ``opentelemetry-instrumentation-genai-langchain`` (the
-``glassbox[langchain]`` extra). LangChain's chat model span and the OpenAI instrumentation's span describe the
+``glassbox-otel[langchain]`` extra). LangChain's chat model span and the OpenAI instrumentation's span describe the
 same call: util-genai keeps the outer one, so the call is one span, counted and priced once. The guard stands in
 front of the openai SDK underneath, so a LangChain app obeys the kill switch, budgets and canned answers.
 """

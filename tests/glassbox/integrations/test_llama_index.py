@@ -1,7 +1,7 @@
 """LlamaIndex over the real google-genai SDK against the stub: agent and tool spans, counted once, guarded.
 
 The GenAI instrumentation is the official ``opentelemetry-instrumentation-genai-llama-index`` (the
-``glassbox[llama-index]`` extra). It describes what LlamaIndex adds, ``invoke_agent {name}``, ``execute_tool
+``glassbox-otel[llama-index]`` extra). It describes what LlamaIndex adds, ``invoke_agent {name}``, ``execute_tool
 {name}`` and retrieval, and leaves each model call to the provider SDK's instrumentation underneath: a call is one
 span, priced once and attributed to the agent around it. The guard on the provider SDK stops a LlamaIndex agent.
 """

@@ -9,7 +9,7 @@ the audit trail (glassbox.audit.postgres) both stand on. It imports only glassbo
 * :mod:`glassbox.db.rows`: an audit event as the arguments of the database functions that chain it, and the
   canonical JSON every chain hashes.
 
-psycopg is an optional extra (``glassbox[postgres]``), and glassbox.audit.chain uses :mod:`glassbox.db.rows` on
+psycopg is an optional extra (``glassbox-otel[postgres]``), and glassbox.audit.chain uses :mod:`glassbox.db.rows` on
 every host: this package imports without psycopg. The names of ``connection`` and ``migrations``, which need it,
 are loaded on first use (``from glassbox.db import Database`` raises ImportError only when psycopg is missing).
 """

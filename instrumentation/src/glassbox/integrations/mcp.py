@@ -1,6 +1,6 @@
 """MCP client spans in the shape of the semantic conventions, so tool calls over MCP read like any other.
 
-The ``mcp`` SDK (2.x, the ``glassbox[mcp]`` extra) traces itself: a CLIENT span per request it sends, a SERVER span
+The ``mcp`` SDK (2.x, the ``glassbox-otel[mcp]`` extra) traces itself: a CLIENT span per request it sends, a SERVER span
 per request it handles, and the W3C trace context (with the baggage that carries tenant, user and request id)
 travels in the request's ``_meta``, so the server's spans join the caller's trace and attribution. Its server
 spans already follow the conventions (``tools/call {tool}``, ``gen_ai.operation.name=execute_tool``,

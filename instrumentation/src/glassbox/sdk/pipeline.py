@@ -122,6 +122,7 @@ def configure(auto_instrumentation_version: str | None = None) -> Pipeline:
     with _lock:
         if _pipeline is not None:
             return _pipeline
+        settings.check_all()  # every malformed GLASSBOX_* setting reported now, before the app's first request
         resource_attributes: dict[str, Any] = {
             c.TELEMETRY_DISTRO_NAME: c.DISTRO_NAME,
             c.TELEMETRY_DISTRO_VERSION: __version__,
