@@ -353,7 +353,10 @@ def min_events(slo: SLO, window: Window) -> int:
 # Events: per SLO, the 5-minute increases of its bad events and of all its events, recorded every 5 minutes with
 # the time of each evaluation. Minutes: per time-based SLO, a marker a minute when the minute is fresh and
 # one when it counts.
-EVENTS_GROUP = ("glassbox-slo-events", "5m")
+# The recorded increases span EVENTS_WINDOW; the group records them every minute, so a long window takes in a
+# burst within a minute (each event then sits in five overlapping increases: events_in divides that out).
+EVENTS_WINDOW = "5m"
+EVENTS_GROUP = ("glassbox-slo-events", RESOLUTION)
 MINUTES_GROUP = ("glassbox-slo-minutes", RESOLUTION)
 BAD_EVENTS = "glassbox:slo_bad_events:increase5m"
 ALL_EVENTS = "glassbox:slo_events:increase5m"
@@ -395,7 +398,7 @@ def events_in(slo: SLO, window: str, matchers: tuple[str, ...] = ()) -> str:
     _, total = _bad_and_total(slo, window, matchers)
     times = f"{EVALUATIONS}[{window}]"
     spacing = f"(max_over_time({times}) - min_over_time({times})) / (count_over_time({times}) - 1)"
-    return f"{total} * scalar({spacing}) / {seconds(EVENTS_GROUP[1])}"
+    return f"{total} * scalar({spacing}) / {seconds(EVENTS_WINDOW)}"
 
 
 def error_ratio(slo: SLO, window: str, *, at_least: int = 0, matchers: tuple[str, ...] = ()) -> str:
@@ -433,7 +436,7 @@ def recording_rules() -> dict[str, Any]:
                 {"record": COUNTED_MINUTES, "expr": counted, "labels": {"slo": slo.name}},
             ]
             continue
-        bad, total = _bad_and_total(slo, EVENTS_GROUP[1], ())
+        bad, total = _bad_and_total(slo, EVENTS_WINDOW, ())
         events += [
             {"record": BAD_EVENTS, "expr": bad, "labels": {"slo": slo.name}},
             {"record": ALL_EVENTS, "expr": total, "labels": {"slo": slo.name}},
@@ -744,9 +747,9 @@ def _cases(slo: SLO, tier: Tier) -> list[LabelledCase]:
     fresh = slo.sli.kind == "fresh"
     b = slo.budget
     lag = seconds(slo.sli.max_age) // 60 if fresh else 0
-    # The recorded 5-minute increases bring an event into the long window over the 5 minutes after it (one
-    # evaluation later in Prometheus, five overlapping ones in promtool): the long windows of events lag by that.
-    recorded_lag = lag if fresh else seconds(EVENTS_GROUP[1]) // 60 // 2 + 1
+    # The recorded 5-minute increases bring an event into the long window over the 5 minutes after it (in five
+    # overlapping increases, one a minute): the long windows of events lag by about half of that.
+    recorded_lag = lag if fresh else seconds(EVENTS_WINDOW) // 60 // 2 + 1
     # Half the budget for 7 hours (every page window and the ticket's short ones), and for 3 days (all of them).
     quiet = Phase(420, 0.5)
     quiet_days = ("stays quiet at half the budget for 3 days", (Phase(QUIET_MINUTES, 0.5),), False)
