@@ -21,6 +21,7 @@ from glassbox.stack_addresses import PORT_DEFAULTS
 from stack.binaries import find_binary, missing_reason
 from stack.components import COMPONENTS, component_env, settings
 from stack.native import NativeStack, StackError, main, out_of_order_window, set_aside_stale_wal
+from stack.processes import free_port as distinct_free_port
 from tests.conftest import free_port, stop
 from tests.support.otlp_receiver import OTLPReceiver
 from tests.support.stack_fixtures import new_stack, otlp_http, otlp_providers, prometheus_url, wait_for
@@ -295,8 +296,9 @@ def test_with_gateways_the_collector_is_their_agent_and_down_stops_them_all(tmp_
     """The agent keeps the collector's ports; each gateway has its own; every trace is whole at one gateway."""
     if find_binary("collector") is None:
         pytest.fail(f"{missing_reason('collector')}; `make test` builds it (see the Makefile)")
+    taken: set[int] = set()
     gateway_ports = {
-        f"GLASSBOX_GATEWAY_{n}_{suffix}": str(free_port())
+        f"GLASSBOX_GATEWAY_{n}_{suffix}": str(distinct_free_port(taken))
         for n in (1, 2)
         for suffix in ("OTLP_GRPC_PORT", "OTLP_HTTP_PORT", "COLLECTOR_HEALTH_PORT", "COLLECTOR_METRICS_PORT")
     }
@@ -356,8 +358,9 @@ def test_gateways_asked_of_a_running_single_collector_are_refused_before_anythin
     (after `down`) are the agent of those gateways, which a later plain `up` accepts as they are."""
     if find_binary("collector") is None:
         pytest.fail(f"{missing_reason('collector')}; `make test` builds it (see the Makefile)")
+    taken: set[int] = set()
     gateway_ports = {
-        f"GLASSBOX_GATEWAY_{n}_{suffix}": str(free_port())
+        f"GLASSBOX_GATEWAY_{n}_{suffix}": str(distinct_free_port(taken))
         for n in (1, 2)
         for suffix in ("OTLP_GRPC_PORT", "OTLP_HTTP_PORT", "COLLECTOR_HEALTH_PORT", "COLLECTOR_METRICS_PORT")
     }

@@ -35,12 +35,13 @@ from glassbox.stack_addresses import PORT_DEFAULTS
 from stack.binaries import find_binary, missing_reason
 from stack.components import BY_NAME
 from stack.native import NativeStack, port_in_use
-from tests.conftest import free_port
+from stack.processes import free_port as distinct_free_port
 
 
 def new_stack(tmp_path: Path, sink_port: int | None = None, **env: str) -> NativeStack:
     """A stack (not started) on free loopback ports; Tempo's and Loki's OTLP endpoints on sink_port if given."""
-    environ = {name: str(free_port()) for name in PORT_DEFAULTS}
+    taken = {int(value) for value in env.values() if value.isdigit()}  # ports the caller chose: not these again
+    environ = {name: str(distinct_free_port(taken)) for name in PORT_DEFAULTS}
     if sink_port is not None:
         environ["GLASSBOX_TEMPO_OTLP_HTTP_PORT"] = environ["GLASSBOX_LOKI_PORT"] = str(sink_port)
     environ.update(env)
