@@ -25,8 +25,8 @@ $(STAMP): requirements/lock.txt requirements/dev.txt instrumentation/pyproject.t
 venv: $(STAMP)
 
 lint: venv
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 	$(BIN)/lint-imports
 
 typecheck: venv

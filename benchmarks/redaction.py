@@ -3,17 +3,17 @@
     .venv/bin/python benchmarks/redaction.py             # 7 interleaved rounds, about 40 s
     .venv/bin/python benchmarks/redaction.py --rounds 3
 
-Both sides run in this process on the same inputs, made with the real OpenTelemetry SDK:
+Each round runs each side in a fresh interpreter on the same inputs, made with the real OpenTelemetry SDK:
+``before`` is the whole package of commit 3d498f3 (unpacked with ``git archive``), ``after`` the work tree's.
 
 * spans: the three spans of one chat-service request (the FastAPI server span, the httpx client span with its
   ``url.full``, the GenAI ``chat`` span with usage and cost), each request with its own request, user and
   response ids, as :class:`glassbox.sdk.span_processor.GlassboxSpanProcessor` ends them (its exporting processor does
-  nothing). ``before`` is the processor of commit 3d498f3 (``git show 3d498f3:instrumentation/src/glassbox/
-  spans.py``, loaded into a temporary module), which redacted only opted-in content; ``after`` is the work
-  tree's, which redacts every string of every span. A fourth span with an exception event is measured apart.
+  nothing). ``before``'s processor redacted only opted-in content;
+  ``after``'s redacts every string of every span. A fourth span with an exception event is measured apart.
 * log records: the app's ``answered chat`` line with two extras and uvicorn's access line, through
-  :class:`glassbox.sdk.logs.GlassboxLogFilter` and then the log record processor (the OTLP path), ``before`` with
-  commit 3d498f3's logs.py and redactor, ``after`` with the work tree's.
+  :class:`glassbox.sdk.logs.GlassboxLogFilter` and then the log record processor (the OTLP path), each side
+  with its own redactor.
 
 Printed per item: the median of the rounds in microseconds for each side, and after/before. Rounds alternate
 the two sides so that a busy machine slows both alike; the spread is the lowest and highest round.
@@ -22,8 +22,11 @@ the two sides so that a busy machine slows both alike; the spread is the lowest 
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
+import json
 import logging
+import os
 import statistics
 import subprocess
 import sys
@@ -41,7 +44,8 @@ BEFORE = "3d498f3"
 
 
 def head_module(path: str, name: str) -> ModuleType | None:
-    """``path`` as it is in commit BEFORE, loaded as module ``name`` (None when it is not there)."""
+    """One module as it is in commit BEFORE, loaded as module ``name`` (None when it is not there). It runs against
+    the work tree's package, so only a module that imports nothing of glassbox's can be loaded this way."""
     result = subprocess.run(["git", "show", f"{BEFORE}:{path}"], cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0:
         return None
@@ -54,6 +58,17 @@ def head_module(path: str, name: str) -> ModuleType | None:
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return module
+
+
+def package_at(commit: str, directory: Path) -> Path | None:
+    """The whole package of ``commit`` (instrumentation/src) unpacked under ``directory``; None when absent."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", commit, "instrumentation/src"], cwd=ROOT, capture_output=True
+    )
+    if archive.returncode != 0:
+        return None
+    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive.stdout, check=True)
+    return directory / "instrumentation" / "src"
 
 
 def make_spans(requests: int) -> tuple[list[list[Any]], Any]:
@@ -129,12 +144,10 @@ def timed(work: Callable[[], int]) -> float:
     return (time.perf_counter() - start) / items * 1e6
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--requests", type=int, default=2000)
-    args = parser.parse_args(argv)
-
+def one_round(requests: int) -> dict[str, float]:
+    """One round of every item with whichever glassbox is first on sys.path (its own redactor, span processor
+    and log pipeline, each built the way that version builds it)."""
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
     from opentelemetry.sdk.metrics import MeterProvider
@@ -142,82 +155,92 @@ def main(argv: list[str] | None = None) -> int:
 
     from glassbox import instruments as instruments_module
     from glassbox.instruments import Instruments
-    from glassbox.sdk import logs
-    from glassbox.sdk import span_processor as spans
 
-    old_redaction = head_module("instrumentation/src/glassbox/redaction.py", "glassbox_head_redaction")
-    old_spans = head_module("instrumentation/src/glassbox/spans.py", "glassbox_head_spans")
-    old_logs = head_module("instrumentation/src/glassbox/logs.py", "glassbox_head_logs")
-    if old_redaction is None or old_spans is None or old_logs is None:
-        print("the last commit has no glassbox/redaction.py, spans.py or logs.py to compare with")
-        return 1
+    try:
+        from glassbox.sdk import logs
+        from glassbox.sdk import span_processor as spans
+    except ImportError:  # the package before glassbox/sdk/ existed
+        logs = importlib.import_module("glassbox.logs")
+        spans = importlib.import_module("glassbox.spans")
+
     instruments = Instruments(meter_provider=MeterProvider())
     instruments_module.install(instruments)
-    new_log_redactor = instruments.log_redactor
-    old_log_redactor = old_redaction.build_redactor()
 
     class Nothing(SpanProcessor):
         def on_end(self, span: Any) -> None:
             pass
 
-    processors = {
-        "before": old_spans.GlassboxSpanProcessor(Nothing(), instruments=instruments, capture_content=False),
-        "after": spans.GlassboxSpanProcessor(Nothing(), instruments=instruments, capture_content=False),
-    }
-    batches, failed = make_spans(args.requests)
-    records = log_records(args.requests)
+    processor = spans.GlassboxSpanProcessor(Nothing(), instruments=instruments, capture_content=False)
+    batches, failed = make_spans(requests)
+    records = log_records(requests)
     exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(logs.GlassboxLogRecordProcessor(SimpleLogRecordProcessor(exporter)))
+    handler_class = getattr(logs, "GlassboxLoggingHandler", LoggingHandler)
+    handler = handler_class(logger_provider=provider)
+    handler.addFilter(logs.GlassboxLogFilter())
 
-    def log_pipeline(module: ModuleType) -> tuple[Any, Any]:
-        provider = LoggerProvider()
-        provider.add_log_record_processor(module.GlassboxLogRecordProcessor(SimpleLogRecordProcessor(exporter)))
-        handler_class = getattr(module, "GlassboxLoggingHandler", None)
-        if handler_class is None:
-            from opentelemetry.instrumentation.logging.handler import LoggingHandler as handler_class
-        handler = handler_class(logger_provider=provider)
-        handler.addFilter(module.GlassboxLogFilter())
-        return provider, handler
+    def spans_pass() -> int:
+        for batch in batches:
+            for span in batch:
+                processor.on_end(span)
+        return sum(len(batch) for batch in batches)
 
-    pipelines = {"before": log_pipeline(old_logs), "after": log_pipeline(logs)}
+    def exception_pass() -> int:
+        for _ in range(200):
+            processor.on_end(failed)
+        return 200
+
+    def logs_pass() -> int:
+        for original in records:
+            handler.handle(logging.makeLogRecord(original.__dict__))
+        exporter.clear()
+        return len(records)
+
+    return {
+        "span (chat-service mix)": timed(spans_pass),
+        "span with an exception event": timed(exception_pass),
+        "log record (filter + OTLP)": timed(logs_pass),
+    }
+
+
+def run_side(source: Path, requests: int) -> dict[str, float]:
+    """one_round in a fresh interpreter whose glassbox is the package at ``source``."""
+    code = (
+        f"import json, sys; sys.path.insert(0, {str(source)!r}); sys.path.insert(1, {str(ROOT)!r});"
+        f"from benchmarks.redaction import one_round; print(json.dumps(one_round({requests})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=os.environ | {"PYTHONPATH": ""}
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"the round with {source} failed:\n{result.stderr[-2000:]}")
+    measured: dict[str, float] = json.loads(result.stdout.splitlines()[-1])
+    return measured
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args(argv)
+
     results: dict[str, dict[str, list[float]]] = {}
-
-    def record(item: str, side: str, value: float) -> None:
-        results.setdefault(item, {}).setdefault(side, []).append(value)
-
-    for _ in range(args.rounds):
-        for side in ("before", "after"):
-            processor = processors[side]
-            instruments.log_redactor = old_log_redactor if side == "before" else new_log_redactor
-
-            def spans_pass(processor: Any = processor) -> int:
-                for batch in batches:
-                    for span in batch:
-                        processor.on_end(span)
-                return sum(len(batch) for batch in batches)
-
-            def exception_pass(processor: Any = processor) -> int:
-                for _ in range(200):
-                    processor.on_end(failed)
-                return 200
-
-            _, handler = pipelines[side]
-
-            def logs_pass(handler: Any = handler) -> int:
-                for original in records:
-                    copy = logging.makeLogRecord(original.__dict__)
-                    handler.handle(copy)
-                exporter.clear()
-                return len(records)
-
-            record("span (chat-service mix)", side, timed(spans_pass))
-            record("span with an exception event", side, timed(exception_pass))
-            record("log record (filter + OTLP)", side, timed(logs_pass))
-    instruments.log_redactor = new_log_redactor
+    with tempfile.TemporaryDirectory() as directory:
+        before = package_at(BEFORE, Path(directory))
+        if before is None:
+            print(f"commit {BEFORE} is not in this clone: nothing to compare with")
+            return 1
+        sources = {"before": before, "after": ROOT / "instrumentation" / "src"}
+        for _ in range(args.rounds):
+            for side, source in sources.items():
+                for item, value in run_side(source, args.requests).items():
+                    results.setdefault(item, {}).setdefault(side, []).append(value)
     print(f"{args.rounds} rounds, {args.requests} requests (3 spans and 2 log records each)")
     print(f"{'item':32}{'before us':>12}{'after us':>12}{'after/before':>14}  spread (after, us)")
     for item, sides in results.items():
-        before, after = statistics.median(sides["before"]), statistics.median(sides["after"])
-        print(f"{item:32}{before:>12.2f}{after:>12.2f}{after / before:>14.2f}  {min(sides['after']):.2f}-"
+        before_us, after_us = statistics.median(sides["before"]), statistics.median(sides["after"])
+        print(f"{item:32}{before_us:>12.2f}{after_us:>12.2f}{after_us / before_us:>14.2f}  {min(sides['after']):.2f}-"
               f"{max(sides['after']):.2f}")  # fmt: skip
     return 0
 

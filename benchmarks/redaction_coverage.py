@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,7 +50,8 @@ def previous_redactor() -> Callable[[str], str] | None:
     module = head_module("instrumentation/src/glassbox/redaction.py", "glassbox_previous_redaction")
     if module is None:
         return None
-    redact: Callable[[str], str] = module.build_redactor().redact
+    # Its built-in patterns alone (its settings reader is gone from the package): what it caught by default.
+    redact: Callable[[str], str] = module.Redactor(patterns=module.BUILTIN_PATTERNS).redact
     return redact
 
 
@@ -59,7 +59,7 @@ def previous_redactor() -> Callable[[str], str] | None:
 def redaction_collector(receiver_endpoint: str) -> Iterator[str]:
     """The project's collector with only collector/config.yaml's redaction processor; yields its OTLP/HTTP URL."""
     from stack.binaries import find_binary
-    from tests.conftest import free_port, stop, wait_http
+    from stack.processes import free_port, start, stop, wait_http
 
     binary = find_binary("collector")
     if binary is None:
@@ -83,14 +83,10 @@ def redaction_collector(receiver_endpoint: str) -> Iterator[str]:
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "redaction-only.yaml"
         path.write_text(yaml.safe_dump(config))
-        process = subprocess.Popen(
-            [str(binary), f"--config={path}"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-        )
+        log = Path(directory) / "collector.log"
+        process = start([str(binary), f"--config={path}"], log, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
         try:
-            wait_http(f"http://127.0.0.1:{health}/", process=process)
+            wait_http("collector", process, log, f"http://127.0.0.1:{health}/", timeout=30)
             yield f"http://127.0.0.1:{port}"
         finally:
             stop(process)
@@ -103,7 +99,7 @@ def through_collector(texts: list[str]) -> list[tuple[str, str]]:
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
-    from tests.otlp_receiver import OTLPReceiver
+    from tests.support.otlp_receiver import OTLPReceiver
 
     with OTLPReceiver() as receiver, redaction_collector(receiver.endpoint) as collector_url:
         provider = LoggerProvider()
