@@ -34,20 +34,20 @@ typecheck: venv
 	$(BIN)/mypy --strict grafana stack
 
 # The stack's native parts: the project's collector build (cached outside the repository) and Debian's
-# Prometheus and promtool. Debian's package starts a prometheus service where systemd runs; `make up`
-# then reports port 9090 taken (set GLASSBOX_PROMETHEUS_PORT, or stop that service).
+# Prometheus, promtool and Alertmanager. Debian's packages start their services where systemd runs; `make up`
+# then reports port 9090 or 9093 taken (set GLASSBOX_PROMETHEUS_PORT / GLASSBOX_ALERTMANAGER_PORT, or stop them).
 collector:
 	bash collector/build.sh
 
 prometheus:
-	@if command -v prometheus >/dev/null && command -v promtool >/dev/null; then \
-		echo "prometheus: $$(command -v prometheus) is installed"; \
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null; then \
+		echo "prometheus: $$(command -v prometheus) and $$(command -v prometheus-alertmanager) are installed"; \
 	else \
-		echo "prometheus: installing Debian's prometheus package"; \
+		echo "prometheus: installing Debian's prometheus and prometheus-alertmanager packages"; \
 		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		export DEBIAN_FRONTEND=noninteractive; \
-		$$sudo apt-get install -y --no-install-recommends prometheus \
-			|| { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends prometheus; }; \
+		$$sudo apt-get install -y --no-install-recommends prometheus prometheus-alertmanager \
+			|| { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends prometheus prometheus-alertmanager; }; \
 	fi
 
 # Debian's PostgreSQL for the fleet state's tests and the native stack (tests start their own clusters), with the

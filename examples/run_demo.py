@@ -4,10 +4,11 @@ Brings the stack up (`python -m stack.native up`: Docker when an engine answers,
 the stub LLM server and the demo app (with glassbox) on loopback ports, exporting by OTLP to the stack's
 collector, and sends traffic across three tenants. Then it runs `glassbox doctor` and prints what arrived:
 requests, tokens and USD per tenant as the app counted them and as Prometheus holds them, log records in
-Loki and traces in Tempo where they run, a sample trace id, and where to look. The app and the stub stop at
+Loki and traces in Tempo where they run, a sample trace id, the alerts that fired and what Alertmanager
+received, and where to look. The app and the stub stop at
 the end; the stack keeps running for Grafana until `make down`.
 
-    python examples/run_demo.py [--seconds 60] [--no-stack]
+    python examples/run_demo.py [--seconds 60] [--no-stack] [--alert-wait 90]
 """
 
 from __future__ import annotations
@@ -122,6 +123,58 @@ def prometheus_summary(endpoints: Endpoints, instance: str) -> None:
     print(f"  {'tenant':<10} {'requests':>9} {'USD':>10}")
     for tenant in sorted(requests):
         print(f"  {tenant:<10} {requests[tenant]:>9.0f} {usd.get(tenant, 0):>10.5f}")
+
+
+# Labels every alert has, left out of the report's one line per alert.
+COMMON_LABELS = {"alertname", "severity", "job", "instance", "deployment_environment_name"}
+
+
+def alert_line(alert: dict[str, Any]) -> str:
+    labels = alert.get("labels", {})
+    detail = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in COMMON_LABELS)
+    return f"{labels.get('alertname', '?')} ({labels.get('severity', '?')}{', ' + detail if detail else ''})"
+
+
+def alerts_report(endpoints: Endpoints, wait: float) -> None:
+    """What fired: the alerts Prometheus holds (firing, or pending until their `for` has passed) and what the
+    Alertmanager it sends to received. Waits up to ``wait`` seconds while any is pending."""
+    prometheus = endpoints.prometheus
+    try:
+        groups = httpx.get(f"{prometheus}/api/v1/rules", params={"type": "alert"}, timeout=10).json()["data"]["groups"]
+        managers = httpx.get(f"{prometheus}/api/v1/alertmanagers", timeout=10).json()["data"]["activeAlertmanagers"]
+    except (httpx.HTTPError, KeyError, ValueError) as error:
+        print(f"\nAlerts: Prometheus could not be asked at {prometheus}: {error}")
+        return
+    if not groups:
+        print("\nAlerts: Grafana evaluates them in this stack (Alerting, then Alert rules); Prometheus holds none")
+        return
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            held = httpx.get(f"{prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+        except (httpx.HTTPError, KeyError, ValueError) as error:
+            print(f"\nAlerts: Prometheus stopped answering at {prometheus}: {error}")
+            return
+        pending = [a for a in held if a["state"] == "pending"]
+        if not pending or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    received: list[dict[str, Any]] = []
+    for manager in managers:
+        try:
+            received += httpx.get(manager["url"], timeout=10).json()
+        except (httpx.HTTPError, ValueError):
+            print(f"  Alertmanager at {manager['url']} does not answer")
+    firing = [a for a in held if a["state"] == "firing"]
+    print(f"\nAlerts (Prometheus evaluates the rules every minute; {len(managers)} Alertmanager(s) route them):")
+    print("  alerts fired: " + ("; ".join(alert_line(a) for a in firing) or "none"))
+    if pending:
+        print("  pending (fire if they last their `for`): " + "; ".join(alert_line(a) for a in pending))
+    names = {alert_line(a) for a in received}
+    print("  received by Alertmanager: " + ("; ".join(sorted(names)) or "none"))
+    if received:
+        runbook = received[0].get("annotations", {}).get("runbook_url", "")
+        print(f"  each with its runbook, e.g. {runbook}; Alertmanager posts them to GLASSBOX_ALERT_WEBHOOK_URL")
 
 
 def backend_counts(endpoints: Endpoints, trace_id: str | None) -> None:
@@ -273,6 +326,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--no-stack", action="store_true", help="do not start the stack (use one already up)")
+    parser.add_argument(
+        "--alert-wait", type=float, default=90, help="seconds to wait for pending alerts to fire (default 90)"
+    )
     args = parser.parse_args()
     STATE.mkdir(parents=True, exist_ok=True)
     root = HERE.parent
@@ -334,6 +390,7 @@ def main() -> None:
         backend_counts(endpoints, trace_id)
         if state_url:
             fleet_report(apps, {**env, "OTEL_SERVICE_NAME": "glassbox-cli"})
+        alerts_report(endpoints, args.alert_wait)
         print("\nglassbox doctor:")
         subprocess.run([str(bin_dir / "glassbox"), "doctor", "--timeout", "30"], env=env, check=False)
     finally:

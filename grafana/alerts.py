@@ -827,6 +827,31 @@ def policies(receivers: dict[str, str] | None = None, default: str = CONTACT_POI
     }
 
 
+# Where alerts go until GLASSBOX_ALERT_WEBHOOK_URL is set: nowhere (port 9, discard). Grafana shows each failed
+# delivery on the contact point, Alertmanager counts it (alertmanager_notifications_failed_total).
+WEBHOOK_URL_UNSET = "http://127.0.0.1:9/glassbox-alert-webhook-not-set"
+ALERTMANAGER_CONFIG_FILE = "alertmanager.yml"
+
+
+def alertmanager_config(webhook_url: str = WEBHOOK_URL_UNSET) -> dict[str, Any]:
+    """The same routing as policies(), for a team that runs the Prometheus rules with Alertmanager: one route per
+    severity with the same waits and repeats, to one webhook receiver named like the Grafana contact point.
+    Grouped by rule (Alertmanager has no folder; every Glassbox rule is in one)."""
+    return {
+        "route": {
+            "receiver": CONTACT_POINT,
+            "group_by": ["alertname"],
+            "routes": [
+                {"receiver": CONTACT_POINT, "matchers": [f'severity="{severity}"'], **SEVERITY_TIMING[severity]}
+                for severity in SEVERITIES
+            ],
+        },
+        "receivers": [
+            {"name": CONTACT_POINT, "webhook_configs": [{"url": webhook_url, "send_resolved": True}]},
+        ],
+    }
+
+
 # --------------------------------------------------------------------------- Prometheus form and tests
 PROMETHEUS_RULES_FILE = "glassbox-alerts.yml"
 # promtool evaluates every rule of a rules file at every step of every test case, so each alert's cases run against

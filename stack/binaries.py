@@ -20,6 +20,9 @@ EXECUTABLES: dict[str, tuple[str, ...]] = {
     "collector": (COLLECTOR_BINARY,),
     "prometheus": ("prometheus",),
     "promtool": ("promtool",),
+    # Debian's prometheus-alertmanager names its binary after the package; upstream's is `alertmanager`.
+    "alertmanager": ("prometheus-alertmanager", "alertmanager"),
+    "amtool": ("amtool",),
     "loki": ("loki",),
     "tempo": ("tempo",),
     "grafana": ("grafana", "grafana-server"),

@@ -19,11 +19,14 @@ import math
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from glassbox.stack_addresses import resolve
+from grafana.alerts import ALERTMANAGER_CONFIG_FILE, WEBHOOK_URL_UNSET, WEBHOOK_URL_VARIABLE
 from grafana.rules import RUNBOOK_URL_VARIABLE, RUNBOOKS, render_runbook_url
 from stack.binaries import ROOT, find_binary, missing_reason
 
@@ -33,6 +36,8 @@ NATIVE_DEFAULTS: dict[str, str] = {
     "GLASSBOX_METRICS_RETENTION": "90d",
     # Seconds between the canary's passes, start to start (`glassbox doctor --watch`, at least 5).
     "GLASSBOX_CANARY_INTERVAL": "60",
+    # Alertmanager, natively only: the compose stack's alerts run in Grafana (docs/dashboards.md).
+    "GLASSBOX_ALERTMANAGER_PORT": "9093",
 }
 MIN_CANARY_INTERVAL = 5.0
 
@@ -101,6 +106,9 @@ class Component:
 
 
 COMPONENTS: tuple[Component, ...] = (
+    # Routes the alerts Prometheus evaluates when Grafana does not (alert_rules); before Prometheus, so that
+    # Prometheus has somewhere to send its first ones.
+    Component("alertmanager", False, ("GLASSBOX_ALERTMANAGER_PORT",), "/-/ready", "GLASSBOX_ALERTMANAGER_DATA_DIR"),
     Component("prometheus", True, ("GLASSBOX_PROMETHEUS_PORT",), "/-/ready"),
     Component("loki", False, ("GLASSBOX_LOKI_PORT", "GLASSBOX_LOKI_GRPC_PORT"), "/ready", "GLASSBOX_LOKI_DATA_DIR"),
     Component(
@@ -216,6 +224,14 @@ def command(name: str, binary: Path, env: Mapping[str, str], state: Path) -> lis
             "--web.enable-remote-write-receiver",
             "--enable-feature=exemplar-storage,native-histograms",
         ]
+    if name == "alertmanager":
+        return [
+            str(binary),
+            f"--config.file={state / 'alertmanager' / ALERTMANAGER_CONFIG_FILE}",
+            f"--storage.path={env.get('GLASSBOX_ALERTMANAGER_DATA_DIR') or state / 'alertmanager' / 'data'}",
+            f"--web.listen-address={env['GLASSBOX_LISTEN_ADDRESS']}:{env['GLASSBOX_ALERTMANAGER_PORT']}",
+            "--cluster.listen-address=",  # one Alertmanager, no peers to gossip with
+        ]
     if name in ("loki", "tempo"):
         return [str(binary), f"-config.file={ROOT / name / f'{name}.yaml'}", "-config.expand-env=true"]
     if name == "grafana":
@@ -227,9 +243,43 @@ def command(name: str, binary: Path, env: Mapping[str, str], state: Path) -> lis
     raise KeyError(name)
 
 
-# Where alerts go until GLASSBOX_ALERT_WEBHOOK_URL is set: nowhere (port 9, discard). Grafana shows each failed
-# delivery on the contact point, and docs/runbooks.md says how to set a real one.
-ALERT_WEBHOOK_UNSET = "http://127.0.0.1:9/glassbox-alert-webhook-not-set"
+# Who evaluates the alert rules natively (GLASSBOX_ALERT_RULES): Grafana (its provisioned rules and contact
+# point), or Prometheus (prometheus/rules/glassbox-alerts.yml) with Alertmanager routing. Never both: every alert
+# would notify twice. Unset: Grafana when it runs, else Prometheus.
+ALERT_RULES_VARIABLE = "GLASSBOX_ALERT_RULES"
+ALERT_RULES = ("grafana", "prometheus")
+
+
+def alert_rules(env: Mapping[str, str], components: Iterable[str]) -> str:
+    """ "grafana" or "prometheus": GLASSBOX_ALERT_RULES, else Grafana when it is among the components."""
+    chosen = env.get(ALERT_RULES_VARIABLE) or ("grafana" if "grafana" in components else "prometheus")
+    if chosen not in ALERT_RULES:
+        raise ValueError(f"{ALERT_RULES_VARIABLE}={chosen!r} must be one of {', '.join(ALERT_RULES)} (or unset)")
+    return chosen
+
+
+def webhook_url(env: Mapping[str, str]) -> str:
+    """GLASSBOX_ALERT_WEBHOOK_URL, else the discard address (every delivery fails, visibly)."""
+    return env.get(WEBHOOK_URL_VARIABLE) or WEBHOOK_URL_UNSET
+
+
+def alertmanager_config(env: Mapping[str, str], directory: Path) -> Path:
+    """alertmanager/alertmanager.yml as Alertmanager reads it natively: a copy under ``directory`` (readable by its
+    owner only: a webhook URL often holds a token) whose receiver posts to GLASSBOX_ALERT_WEBHOOK_URL. Alertmanager
+    0.25 (Debian's) reads no environment variables, so the URL is written in."""
+    config = yaml.safe_load((ROOT / "alertmanager" / ALERTMANAGER_CONFIG_FILE).read_text())
+    for receiver in config["receivers"]:
+        for webhook in receiver.get("webhook_configs") or []:
+            webhook["url"] = webhook_url(env)
+    target = directory / ALERTMANAGER_CONFIG_FILE
+    directory.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(descriptor, 0o600)  # an earlier copy may have been made with another mode
+    with os.fdopen(descriptor, "w") as file:
+        file.write(yaml.safe_dump(config, sort_keys=False))
+    return target
+
+
 # Grafana's default home dashboard (grafana/dashboards/).
 HOME_DASHBOARD = "glassbox-home.json"
 
@@ -241,12 +291,16 @@ def runbook_url(env: Mapping[str, str]) -> str:
 
 def grafana_provisioning(env: Mapping[str, str], directory: Path) -> Path:
     """grafana/provisioning as Grafana reads it natively: a copy under ``directory`` whose alert rules link to
-    absolute runbook URLs, checked and put in as the compose entrypoint does (grafana.rules.render_runbook_url)."""
+    absolute runbook URLs, checked and put in as the compose entrypoint does (grafana.rules.render_runbook_url).
+    When Prometheus evaluates the alerts (GLASSBOX_ALERT_RULES=prometheus), the copy has no alert rules."""
     target = directory / "provisioning"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(ROOT / "grafana" / "provisioning", target)
     rules = target / "alerting" / "rules.yaml"
-    rules.write_text(render_runbook_url(rules.read_text(), runbook_url(env)))
+    if alert_rules(env, ("grafana",)) == "prometheus":
+        rules.unlink()
+    else:
+        rules.write_text(render_runbook_url(rules.read_text(), runbook_url(env)))
     return target
 
 
@@ -287,7 +341,7 @@ def component_env(name: str, env: Mapping[str, str], state: Path) -> dict[str, s
                 "GF_PLUGINS_PREINSTALL_DISABLED": "true",
                 "GLASSBOX_DASHBOARDS_DIR": str(ROOT / "grafana" / "dashboards"),
                 # grafana/provisioning/alerting/contact-points.yaml: Grafana refuses to start without a URL.
-                "GLASSBOX_ALERT_WEBHOOK_URL": env.get("GLASSBOX_ALERT_WEBHOOK_URL", ALERT_WEBHOOK_UNSET),
+                WEBHOOK_URL_VARIABLE: webhook_url(env),
                 "GF_SECURITY_ADMIN_PASSWORD": env["GLASSBOX_GRAFANA_ADMIN_PASSWORD"],
             }
         )

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import yaml
 
+from grafana.alerts import PROMETHEUS_RULES_FILE
+from grafana.generate import prometheus_outputs
 from stack.binaries import ROOT
 from stack.components import (
     BY_NAME,
@@ -40,6 +42,8 @@ from stack.components import (
     SCRAPE_JOBS,
     Component,
     add_gateway_ports,
+    alert_rules,
+    alertmanager_config,
     command,
     component,
     component_env,
@@ -49,6 +53,7 @@ from stack.components import (
     gateway_variable,
     layout,
     not_found,
+    runbook_url,
     settings,
 )
 from stack.postgres import Cluster, pgaudit_installed, reachable
@@ -168,16 +173,31 @@ class NativeStack:
     def write_prometheus_config(self, components: Iterable[str] | None = None) -> None:
         """Prometheus reads no environment variables: copy its config and write targets with our ports.
 
-        components: those about to start or running (default: all); see write_prometheus_targets.
+        components: those about to start or running (default: all); see write_prometheus_targets. When Prometheus
+        evaluates the alerts (alert_rules), the copy also loads the alert rules, with this stack's runbook URL,
+        and sends what fires to the native Alertmanager when it is among the components.
         """
+        present = {c.name for c in self.components()} if components is None else set(components)
         directory = self.state / "prometheus"
         (directory / "targets").mkdir(parents=True, exist_ok=True)
-        config = ROOT / "prometheus" / "prometheus.yml"
-        shutil.copyfile(config, directory / "prometheus.yml")
+        source = ROOT / "prometheus" / "prometheus.yml"
+        config = yaml.safe_load(source.read_text())
         # Its rule files (the SLO recording rules) are read relative to the config: copied beside it.
-        for rule_file in yaml.safe_load(config.read_text()).get("rule_files") or []:
+        for rule_file in config.get("rule_files") or []:
             (directory / rule_file).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(config.parent / rule_file, directory / rule_file)
+            shutil.copyfile(source.parent / rule_file, directory / rule_file)
+        if alert_rules(self.env, present) == "prometheus":
+            rules = directory / "rules" / PROMETHEUS_RULES_FILE
+            rules.parent.mkdir(parents=True, exist_ok=True)
+            rules.write_text(prometheus_outputs(rules.parent, runbook_url(self.env))[rules]())
+            config["rule_files"] = [*(config.get("rule_files") or []), f"rules/{PROMETHEUS_RULES_FILE}"]
+            if "alertmanager" in present:
+                target = f"127.0.0.1:{self.env['GLASSBOX_ALERTMANAGER_PORT']}"
+                config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [target]}]}]}
+        (directory / "prometheus.yml").write_text(
+            f"# Written by `make up` from {source.relative_to(ROOT)}: edit that file, not this copy.\n"
+            + yaml.safe_dump(config, sort_keys=False)
+        )
         self.write_prometheus_targets(components)
 
     def write_prometheus_targets(self, components: Iterable[str] | None = None) -> None:
@@ -244,6 +264,18 @@ class NativeStack:
                     )
             plan.append((part.name, binary))
         planned = {name for name, _ in plan}
+        try:
+            rules = alert_rules(self.env, planned | running)
+        except ValueError as error:
+            raise StackError(str(error)) from None
+        if rules == "grafana" and "alertmanager" in planned:
+            plan = [(name, binary) for name, binary in plan if name != "alertmanager"]
+            planned.discard("alertmanager")
+            outcomes.append(
+                Outcome("alertmanager", "not started", "Grafana evaluates the alerts (GLASSBOX_ALERT_RULES)")
+            )
+        if "alertmanager" in planned:
+            alertmanager_config(self.env, self.state / "alertmanager")
         # Scrape targets from the plan: what is about to start and what already runs (Prometheus re-reads them).
         if "prometheus" in planned:
             self.write_prometheus_config(planned | running)

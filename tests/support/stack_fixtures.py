@@ -32,8 +32,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from glassbox import conventions as c
 from glassbox.cli.doctor import sum_samples
 from glassbox.stack_addresses import PORT_DEFAULTS
-from stack.binaries import find_binary, missing_reason
-from stack.components import BY_NAME
+from stack.components import BY_NAME, executable, not_found
 from stack.native import NativeStack, port_in_use
 from stack.processes import free_port as distinct_free_port
 
@@ -53,8 +52,8 @@ def native_stack(
     tmp_path: Path, sink_port: int, components: tuple[str, ...] = ("prometheus", "collector"), **env: str
 ) -> Iterator[NativeStack]:
     for component in components:
-        if find_binary(component) is None:
-            raise RuntimeError(f"{missing_reason(component)}; `make test` installs it (see the Makefile)")
+        if executable(component) is None:
+            raise RuntimeError(f"{not_found(component)}; `make test` installs it (see the Makefile)")
     stack = new_stack(tmp_path, sink_port, **env)
     try:
         stack.up(list(components))
