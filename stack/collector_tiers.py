@@ -15,7 +15,9 @@ backend exporters are copied from config.yaml, so a pattern added there reaches 
 * **gateway** (N replicas): span metrics from every span *before* sampling (RED and GenAI metrics stay exact),
   then tail sampling: a trace is kept when any span has an error, when it lasts over ``GLASSBOX_TAIL_LATENCY_MS``,
   when a model call in it cost at least ``GLASSBOX_TAIL_COST_USD``, when it carries an audit event or a guard
-  refusal, and otherwise at ``GLASSBOX_TAIL_SAMPLE_PERCENT``. Logs (audit events in their own stream) and
+  refusal, when a Glassbox app marked it ``glassbox.trace.kept`` (the share ``GLASSBOX_TRACE_KEEP_PERCENT`` that
+  its metric exemplars come from), and otherwise at ``GLASSBOX_TAIL_SAMPLE_PERCENT`` (0: for traces no Glassbox
+  app took part in). Logs (audit events in their own stream) and
   metrics pass through unsampled to the same backends as the single-host pipeline.
 """
 
@@ -112,10 +114,19 @@ def _tail_sampling() -> dict[str, Any]:
                 "type": "ottl_condition",
                 "ottl_condition": {"error_mode": "ignore", "spanevent": events},
             },
+            # The share of the rest that Glassbox apps mark (GLASSBOX_TRACE_KEEP_PERCENT, decided from the trace id
+            # in every service alike): the traces their metric exemplars name.
+            {
+                "name": "kept-by-the-apps",
+                "type": "boolean_attribute",
+                "boolean_attribute": {"key": c.TRACE_KEPT, "value": True},
+            },
+            # A share of the rest decided here, for traces no Glassbox app took part in (0 by default: the apps'
+            # mark is the share).
             {
                 "name": "share-of-the-rest",
                 "type": "probabilistic",
-                "probabilistic": {"sampling_percentage": "${env:GLASSBOX_TAIL_SAMPLE_PERCENT:-10}"},
+                "probabilistic": {"sampling_percentage": "${env:GLASSBOX_TAIL_SAMPLE_PERCENT:-0}"},
             },
         ],
     }

@@ -25,12 +25,16 @@ from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import Status, StatusCode
 
 from glassbox import conventions as c
+from glassbox.sdk.sampling import KeptTraceExemplarFilter, KeptTraceMarker
 from stack import collector_tiers
 from tests.conftest import free_port, stop
 from tests.e2e.test_demo_subprocess import poll
@@ -312,3 +316,61 @@ def test_a_gateway_killed_under_load_loses_only_the_traces_it_held(
     assert not outside, f"{len(lost)} of {len(sent)} lost, {len(outside)} outside the held window: {outside[:10]}"
     in_window = [at for _, at in sent if window[0] <= at <= window[1]]
     print(f"sent {len(sent)}, lost {len(lost)} (sent in the held window: {len(in_window)})")
+
+
+def _exemplar_trace_ids(reader: InMemoryMetricReader) -> set[int]:
+    """The trace ids of the exemplars in one collection of ``reader``."""
+    found: set[int] = set()
+    data = reader.get_metrics_data()
+    for resource_metrics in data.resource_metrics if data else ():
+        for scope in resource_metrics.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    found.update(e.trace_id for e in point.exemplars if e.trace_id)
+    return found
+
+
+@pytest.mark.parametrize("tiers", [0], indirect=True)  # no share decided by the gateways: only the apps' mark
+def test_every_exemplar_names_a_trace_the_gateways_kept(tiers: tuple[Tier, list[OTLPReceiver], list[Tier]]) -> None:
+    """An app marks the traces of its kept share and takes exemplars only from them; the gateways keep every marked
+    trace. The SDK's own filter (every sampled span) on the same requests is the baseline: most of its exemplars
+    name traces the gateways dropped."""
+    agent, backends, _ = tiers
+    percent = 10.0
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "exemplar-test"}),
+        sampler=KeptTraceMarker(ParentBased(ALWAYS_ON), percent),
+    )
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(f"http://127.0.0.1:{agent.http}/v1/traces")))
+    tracer = provider.get_tracer("exemplar-test")
+    glassbox_reader, sdk_reader = InMemoryMetricReader(), InMemoryMetricReader()
+    glassbox_meter = MeterProvider([glassbox_reader], exemplar_filter=KeptTraceExemplarFilter(percent))
+    sdk_meter = MeterProvider([sdk_reader])
+    latency = [m.get_meter("t").create_histogram("latency", unit="s") for m in (glassbox_meter, sdk_meter)]
+    glassbox_exemplars: set[int] = set()
+    sdk_exemplars: set[int] = set()
+    marked: set[int] = set()
+    for number in range(400):
+        with tracer.start_as_current_span("POST /chat") as root:
+            with tracer.start_as_current_span("chat gpt-4o-mini"):
+                pass
+            for histogram in latency:
+                histogram.record(0.01 * (1 + number % 40))
+            if root.attributes and root.attributes.get(c.TRACE_KEPT):
+                marked.add(root.get_span_context().trace_id)
+        if number % 20 == 19:  # a collection, as a periodic reader makes: each keeps the latest per bucket
+            glassbox_exemplars |= _exemplar_trace_ids(glassbox_reader)
+            sdk_exemplars |= _exemplar_trace_ids(sdk_reader)
+    provider.shutdown()
+
+    def kept() -> set[int]:
+        return {int(span["trace_id"], 16) for backend in backends for span in backend.spans()}
+
+    assert poll(lambda: marked <= kept(), timeout=60), (len(marked), len(marked & kept()))
+    time.sleep(3)  # any later decision
+    assert marked == kept(), "the gateways kept a trace no app marked, or dropped a marked one"
+    assert glassbox_exemplars and glassbox_exemplars <= marked
+    sdk_share = len(sdk_exemplars & kept()) / len(sdk_exemplars)
+    print(f"exemplars naming a kept trace: glassbox {len(glassbox_exemplars)} of {len(glassbox_exemplars)}, "
+          f"SDK's filter {len(sdk_exemplars & kept())} of {len(sdk_exemplars)} ({sdk_share:.0%})")  # fmt: skip
+    assert sdk_share < 0.5

@@ -142,6 +142,10 @@ COST_STATUS: Final = "glassbox.cost.status"
 COST_PRICE_SOURCE: Final = "glassbox.cost.price_source"
 COST_PRICE_DATE: Final = "glassbox.cost.price_date"
 USAGE_COUNTED: Final = "glassbox.usage.counted"
+# On the first span each service makes in a trace (its local root) when that trace is in the share every app keeps,
+# decided from the trace id alone (glassbox.sdk.sampling): the collector tiers' tail sampling keeps such a trace,
+# and metric exemplars are taken only from such traces, so that an exemplar's trace is always there.
+TRACE_KEPT: Final = "glassbox.trace.kept"
 
 COST_STATUS_PRICED: Final = "priced"
 COST_STATUS_UNKNOWN_MODEL: Final = "unknown_model"

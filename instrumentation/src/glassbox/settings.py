@@ -229,6 +229,25 @@ NESTED_CALL_SPANS: Final = Setting[bool](
     parse=_bool,
 )
 
+
+def _percent(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value <= 100:
+        raise ValueError("must be a percentage from 0 to 100")
+    return value
+
+
+TRACE_KEEP_PERCENT: Final = Setting[float](
+    "GLASSBOX_TRACE_KEEP_PERCENT",
+    "10",
+    "The share of traces (percent) that every Glassbox app marks `glassbox.trace.kept`, chosen from the trace id "
+    "alone so that every service of a trace chooses alike. The collector tiers' tail sampling keeps them (beside "
+    "every failed, slow, costly or audited trace), and metric exemplars come only from them, so an exemplar's "
+    "trace is in Tempo. 0 gives no exemplars; 100 marks every trace (where nothing samples, every request can be "
+    "an exemplar).",
+    parse=_percent,
+)
+
 BUDGETS_FILE: Final = Setting[str](
     "GLASSBOX_BUDGETS_FILE",
     "",
@@ -473,6 +492,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     REDACT_PHONE_REGIONS,
     ASGI_MESSAGE_SPANS,
     NESTED_CALL_SPANS,
+    TRACE_KEEP_PERCENT,
     BUDGETS_FILE,
     STATE_URL,
     STATE_ADMIN_URL,

@@ -280,3 +280,92 @@ def test_a_feedback_event_in_the_story_says_what_the_user_said_without_the_comme
         assert "comment 'wrong invoice total'" in line, line
     finally:
         stack.down()
+
+
+class FakeTempo:
+    """Tempo's two read endpoints: search answers with ``searched`` trace ids, by id only ``stored`` ones."""
+
+    def __init__(self, searched: list[str], stored: list[str]) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.startswith("/api/search"):
+                    body: dict[str, Any] | None = {
+                        "traces": [{"traceID": t, "startTimeUnixNano": "1"} for t in searched]
+                    }
+                else:
+                    wanted = self.path.rsplit("/", 1)[-1]
+                    body = {"batches": []} if wanted in stored else None
+                self.send_response(200 if body is not None else 404)
+                self.end_headers()
+                self.wfile.write(json.dumps(body or {}).encode())
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def endpoints(self) -> Endpoints:
+        return Endpoints.from_environ(
+            {"GLASSBOX_TEMPO_PORT": str(self.server.server_address[1]), "GLASSBOX_LOKI_PORT": str(free_port())}
+        )
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _audit_at(tmp_path: Path, trace_id: str, seconds_ago: float) -> Path:
+    from datetime import UTC, datetime, timedelta
+
+    log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "cp" / "audit.checkpoints", tmp_path / "key")
+    when = (datetime.now(UTC) - timedelta(seconds=seconds_ago)).isoformat()
+    log.append({"action": "ai.call_refused", "trace_id": trace_id, "request_id": "req-1", "time": when})
+    return log.path
+
+
+@pytest.mark.parametrize(("seconds_ago", "sampled_out"), [(300.0, True), (5.0, False)])
+def test_a_trace_tempo_does_not_have_is_called_not_sampled_once_it_is_old_enough(
+    tmp_path: Path, seconds_ago: float, sampled_out: bool
+) -> None:
+    """With the collector tiers, tail sampling drops most ordinary traces: the story says so (not "wait a few
+    seconds") once the trace's last record is older than Tempo's delay, and still gives its audit events."""
+    tempo = FakeTempo(searched=[], stored=[])
+    try:
+        bundle = story.Story(tempo.endpoints(), 2, 3600, _audit_at(tmp_path, TRACE, seconds_ago)).bundle(TRACE)
+    finally:
+        tempo.close()
+    assert [a["action"] for a in bundle["audit"]] == ["ai.call_refused"]
+    assert bundle["not_sampled"] == ([TRACE] if sampled_out else [])
+    (note,) = [n for n in bundle["missing"] if n.startswith("tempo:")]
+    assert ("not sampled" in note) is sampled_out and ("few seconds" in note) is not sampled_out
+    assert bundle["totals"]["complete"] is False
+
+
+def test_tempo_s_search_lag_is_a_note_not_a_missing_part(tmp_path: Path) -> None:
+    """Tempo's search finds one of the request's two traces (its index lags); both are fetched by id: nothing
+    is missing, and the lag is told as a note."""
+    first, second = "a" * 32, "b" * 32
+    log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "cp" / "audit.checkpoints", tmp_path / "key")
+    for trace_id in (first, second):
+        log.append(
+            {
+                "action": "ai.tool_call",
+                "trace_id": trace_id,
+                "request_id": "req-lag",
+                "time": "2026-12-01T10:00:00+00:00",
+            }
+        )
+    tempo = FakeTempo(searched=[first], stored=[first, second])
+    try:
+        bundle = story.Story(tempo.endpoints(), 2, 3600, log.path).bundle("req-lag")
+    finally:
+        tempo.close()
+    assert bundle["traces"] == [first, second]
+    assert [n for n in bundle["missing"] if n.startswith("tempo")] == []
+    assert any(n.startswith("tempo search: found 1 of the 2") for n in bundle["notes"])
+    assert bundle["totals"]["complete"] is True

@@ -57,8 +57,11 @@ SECTIONS = (
     "llm_calls",
     "tool_calls",
     "decisions",
+    "not_sampled",
     "totals",
     "timeline",
+    "missing",
+    "notes",
 )
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -181,6 +184,24 @@ def tool_calls(spans: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+# A trace whose last log record or audit event is older than this and that Tempo does not have was not kept: the
+# gateways decide within GLASSBOX_TAIL_DECISION_WAIT (10 s) and Tempo serves a trace by id seconds after it arrives.
+NOT_SAMPLED_AFTER = 60.0
+
+
+def last_seen(trace_id: str, logs: Iterable[Mapping[str, Any]], audit: Iterable[Mapping[str, Any]]) -> int | None:
+    """Nanoseconds since the epoch of the latest log record or audit event of the trace, None when there is none."""
+    times = [str(r["time"]) for r in logs if (r.get("fields") or {}).get(c.LOKI_TRACE_ID_FIELD) == trace_id]
+    times += [str(r["time"]) for r in audit if r.get("trace_id") == trace_id and r.get("time")]
+    parsed = []
+    for value in times:
+        try:
+            parsed.append(int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1e9))
+        except ValueError:
+            continue
+    return max(parsed, default=None)
+
+
 class Story:
     def __init__(
         self, endpoints: Endpoints, timeout: float, since_seconds: float, audit_log: Path | None, central: Any = None
@@ -192,6 +213,8 @@ class Story:
         self.audit_log = audit_log
         self.central = central
         self.missing: list[str] = []
+        # What the reader should know that is no missing part (Tempo's search lagging, say).
+        self.notes: list[str] = []
         self.sources: dict[str, list[str]] = {}
 
     def _note(self, note: str) -> None:
@@ -284,7 +307,7 @@ class Story:
         searched = self._from_tempo(identifier)
         elsewhere = [t for t, sources in self.sources.items() if "tempo search" not in sources]
         if searched and elsewhere:
-            self._note(
+            self.notes.append(
                 f"tempo search: found {len(self.sources) - len(elsewhere)} of the {len(self.sources)} traces of "
                 f"request {identifier} (its index lags recent traces by about a minute); the others, found in "
                 f"the audit trail or Loki, were fetched by id"
@@ -293,13 +316,29 @@ class Story:
             self._note(f"request {identifier}: no trace found in the audit trail, in Loki or by Tempo's search")
         return list(self.sources)
 
-    def trace(self, trace_id: str) -> list[dict[str, Any]]:
+    def trace(self, trace_id: str) -> list[dict[str, Any]] | None:
+        """The trace's spans from Tempo by id; None when Tempo has no such trace (or did not answer)."""
         if not TRACE_ID.fullmatch(trace_id):
             return []
         body = self._get("tempo", f"{self.endpoints.tempo}/api/traces/{trace_id}")
-        if body is None and not any(note.startswith("tempo:") for note in self.missing):
-            self._note(f"tempo: trace {trace_id} not found (a trace that just ended can take a few seconds)")
-        return spans_of(body) if body else []
+        return spans_of(body) if body else None
+
+    def not_in_tempo(self, trace_id: str, last_seen_ns: int | None) -> str:
+        """Why Tempo has no trace whose logs or audit events were found, from how long ago the last of them was:
+        older than NOT_SAMPLED_AFTER, it was not kept (the collector tiers' tail sampling) or was lost."""
+        if last_seen_ns is None:
+            return f"tempo: trace {trace_id} not found (a trace that just ended can take a few seconds)"
+        age = max(0.0, time.time() - last_seen_ns / 1e9)
+        if age < NOT_SAMPLED_AFTER:
+            return (
+                f"tempo: trace {trace_id} not found yet (its last record is {age:.0f} s old; Tempo can take a few "
+                f"seconds)"
+            )
+        return (
+            f"tempo: trace {trace_id} is not in Tempo {age:.0f} s after its last record: not sampled (with the "
+            f"collector tiers, tail sampling keeps every failed, slow, costly or audited trace and a share of the "
+            f"rest) or lost on the way; its logs and audit events are here, its spans and cost are not"
+        )
 
     def logs(self, trace_id: str) -> list[dict[str, Any]]:
         if not TRACE_ID.fullmatch(trace_id):
@@ -337,11 +376,23 @@ class Story:
         return self._audit_records(request_id=request_id, trace_ids=trace_ids)
 
     def bundle(self, identifier: str) -> dict[str, Any]:
-        self.missing, self.sources = [], {}
+        self.missing, self.notes, self.sources = [], [], {}
         trace_ids = self.trace_ids(identifier)
-        spans = [span for trace_id in trace_ids for span in self.trace(trace_id)]
         logs = [record for trace_id in trace_ids for record in self.logs(trace_id)] if trace_ids else []
         audit = self.audit(identifier, trace_ids)
+        spans: list[dict[str, Any]] = []
+        not_sampled: list[str] = []
+        for trace_id in trace_ids:
+            found = self.trace(trace_id)
+            if found is not None:
+                spans += found
+                continue
+            if any(note.startswith("tempo:") for note in self.missing):
+                continue  # Tempo did not answer: said once
+            note = self.not_in_tempo(trace_id, last_seen(trace_id, logs, audit))
+            if "not sampled" in note:
+                not_sampled.append(trace_id)
+            self._note(note)
         calls = llm_calls(spans)
         decisions = [a for a in audit if str(a.get("action", "")).startswith("ai.")]
         bundle: dict[str, Any] = {
@@ -355,7 +406,10 @@ class Story:
             "llm_calls": calls,
             "tool_calls": tool_calls(spans),
             "decisions": decisions,
+            "not_sampled": not_sampled,
             "totals": {
+                # False when a trace is not in Tempo: its model calls, tokens and cost are not counted here.
+                "complete": not any(note.startswith("tempo:") for note in self.missing),
                 "model_calls": len(calls),
                 "input_tokens": sum(call["input_tokens"] or 0 for call in calls),
                 "output_tokens": sum(call["output_tokens"] or 0 for call in calls),
@@ -363,6 +417,7 @@ class Story:
                 "unpriced_calls": sum(1 for call in calls if call["usd"] is None),
             },
             "missing": self.missing,
+            "notes": self.notes,
         }
         bundle["timeline"] = timeline(bundle)
         masked: dict[str, Any] = build_redactor().redact_value(bundle)  # type: ignore[assignment]
@@ -479,7 +534,11 @@ def _print(bundle: Mapping[str, Any], text: str | None) -> None:
         f"{len(bundle['audit'])} audit events, {totals['model_calls']} model calls, "
         f"{totals['input_tokens']}+{totals['output_tokens']} tokens, ${totals['usd']:.6f}"
     )
+    if not totals["complete"]:
+        print("totals: without the traces Tempo does not have (see missing)")
     for note in bundle["missing"]:
         print(f"missing: {note}")
+    for note in bundle["notes"]:
+        print(f"note: {note}")
     if text is not None:
         print(text)

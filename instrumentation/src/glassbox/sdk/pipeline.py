@@ -28,6 +28,7 @@ from opentelemetry.sdk._configuration import (
 )
 from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.environment_variables import OTEL_METRICS_EXEMPLAR_FILTER
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
 from opentelemetry.sdk.resources import Resource
@@ -41,7 +42,7 @@ from glassbox import settings
 from glassbox.guard import budgets
 from glassbox.instruments import Instruments
 from glassbox.sdk import logs, metric_labels, metrics_endpoint, shutdown
-from glassbox.sdk.sampling import NestedCallSampler
+from glassbox.sdk.sampling import KeptTraceExemplarFilter, KeptTraceMarker, NestedCallSampler
 from glassbox.sdk.span_processor import GlassboxSpanProcessor
 from glassbox.version import __version__
 
@@ -151,7 +152,12 @@ def configure(auto_instrumentation_version: str | None = None) -> Pipeline:
                 else:
                     push_exporters.append(exporter_class())
         readers = pull_readers + metrics_endpoint.build_readers(push_exporters, serve=endpoint is not None)
-        meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        keep_percent = settings.TRACE_KEEP_PERCENT.get()
+        # OTEL_METRICS_EXEMPLAR_FILTER, when set, is the SDK's to read (always_on, always_off, trace_based).
+        exemplar_filter = (
+            None if os.environ.get(OTEL_METRICS_EXEMPLAR_FILTER) else KeptTraceExemplarFilter(keep_percent)
+        )
+        meter_provider = MeterProvider(resource=resource, metric_readers=readers, exemplar_filter=exemplar_filter)
         metric_labels.install(meter_provider, lambda tenant: instruments_module.get().tenants.label(tenant))
         metrics.set_meter_provider(meter_provider)
         instruments = Instruments(meter_provider=meter_provider)
@@ -171,6 +177,7 @@ def configure(auto_instrumentation_version: str | None = None) -> Pipeline:
         sampler = _import_sampler(_get_sampler()) or sampling_module._get_from_env_or_default()
         if not settings.NESTED_CALL_SPANS.get():
             sampler = NestedCallSampler(sampler)
+        sampler = KeptTraceMarker(sampler, keep_percent)
         tracer_provider = TracerProvider(
             resource=resource,
             sampler=sampler,
