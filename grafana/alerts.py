@@ -670,6 +670,34 @@ def _state_failures() -> Alert:
     )
 
 
+def _telemetry_dropped() -> Alert:
+    dropped = p.metric(c.METRIC_TELEMETRY_DROPPED)
+    keys = f"{p.ENVIRONMENT}, job, instance, {c.LABEL_SIGNAL}, {c.LABEL_REASON}"
+    where = f'instance="w1", {c.LABEL_SIGNAL}="traces", {c.LABEL_REASON}="processor_error"'
+    failed = series(dropped, where)
+    return Alert(
+        "GlassboxTelemetryDropped",
+        "glassbox-telemetry",
+        f"sum by ({keys}) ({p.grown(p.sel(dropped), '5m')})",
+        0,
+        None,
+        "0s",
+        "warning",
+        "{{ $labels.job }} left out some of its {{ $labels.signal }} ({{ $labels.reason }})",
+        "{{ $labels.job }} ({{ $labels.instance }}, {{ $labels.deployment_environment_name }}) dropped "
+        "{{ $labels.signal }} telemetry in the last 5 minutes, counted in glassbox_telemetry_dropped_total with "
+        "reason {{ $labels.reason }}: what the backends show of it is incomplete.",
+        "telemetry-dropped",
+        # The counter appears at the first drop of each signal and reason: that first one is an increase too.
+        Case(
+            {failed: "_x5 3 3 4x20"},
+            "10m",
+            ({**APP, "instance": "w1", c.LABEL_SIGNAL: "traces", c.LABEL_REASON: "processor_error"},),
+        ),
+        Case({failed: "_x5 3x20"}, "16m"),
+    )
+
+
 def _kill_switch_on() -> Alert:
     kill_switch = p.metric(c.METRIC_AI_KILL_SWITCH)
     on = series(kill_switch, 'instance="w1"')
@@ -752,6 +780,7 @@ ALERTS: tuple[Alert, ...] = (
     _audit_events_waiting(),
     _state_unavailable(),
     _state_failures(),
+    _telemetry_dropped(),
     _canary_stale(),
     *slo_alerts(),
 )

@@ -89,7 +89,11 @@ def headers(tenant: str, request_id: str | None = None) -> dict[str, str]:
 
 
 def test_demo_exports_traces_logs_and_metrics(stub_url: str, tmp_path: Path) -> None:
-    with OTLPReceiver() as receiver, demo_app(stub_url, receiver.endpoint, tmp_path) as app:
+    # Every trace in the kept share (nothing samples here), so that these few requests give exemplars.
+    with (
+        OTLPReceiver() as receiver,
+        demo_app(stub_url, receiver.endpoint, tmp_path, GLASSBOX_TRACE_KEEP_PERCENT="100") as app,
+    ):
         client = httpx.Client(base_url=app["url"], timeout=30)
         assert client.post("/chat", json={"message": "hello"}, headers=headers("acme", "req-chat")).status_code == 200
         assert (
@@ -149,6 +153,9 @@ def test_demo_exports_traces_logs_and_metrics(stub_url: str, tmp_path: Path) -> 
         assert poll(lambda: {"acme", "globex", "initech"} <= token_tenants()), token_tenants()
         metrics = receiver.metric_names()
         assert any(p["_exemplars"] for p in metrics[c.METRIC_OPERATION_DURATION])
+        # each request's server span, its service's first span in the trace, is marked kept
+        servers = [s for s in spans if s["attributes"].get("http.route") and s["parent_span_id"] in ("", None)]
+        assert servers and all(s["attributes"].get(c.TRACE_KEPT) is True for s in servers)
         assert any(p.get(c.LABEL_REASON) is None for p in metrics[c.METRIC_COST])
         assert {p.get(c.TENANT_ID) for p in metrics[c.METRIC_HTTP_SERVER_DURATION]} >= {"acme", "globex"}
 

@@ -31,7 +31,7 @@ from grafana import alerts
 from stack.binaries import find_binary
 from stack.native import NativeStack, StackError
 from tests.conftest import free_port
-from tests.e2e.test_demo_subprocess import ADMIN_TOKEN, demo_app
+from tests.e2e.test_demo_subprocess import ADMIN_TOKEN, demo_app, headers
 from tests.support.binaries import requires
 from tests.support.dashboard_queries import queries, selector_metric, selectors, substitute
 from tests.support.grafana_api import panel_results
@@ -131,6 +131,9 @@ def run(stub_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
         demo_app(stub_url, otlp_http(stack), tmp_path) as app,
     ):
         counts = asyncio.run(_traffic(app["url"]))
+        # A comment longer than an evaluation's explanation keeps: cut, and counted as dropped telemetry.
+        feedback = {"request_id": "req-long-comment", "score": 0, "comment": "too long " * 200}
+        assert httpx.post(f"{app['url']}/feedback", json=feedback, headers=headers("acme"), timeout=10).is_success
         send_seeded_telemetry(otlp_http(stack), probe_id)
         # Everything above reaches the sink before the probes the sink refuses, so none of it is refused too.
         assert wait_for(lambda: probe_id.encode() in b"".join(sink.raw), what="the seeded telemetry in the sink")

@@ -346,6 +346,7 @@ PROMETHEUS_NAMES: Final[Mapping[str, str]] = {
     METRIC_AUDIT_WRITE_FAILURES: "glassbox_audit_write_failures_total",
     METRIC_AUDIT_SPOOLED: "glassbox_audit_spooled",
     METRIC_STATE_FAILURES: "glassbox_state_failures_total",
+    METRIC_TELEMETRY_DROPPED: "glassbox_telemetry_dropped_total",
     METRIC_STATE_CONNECTED: "glassbox_state_connected",
     METRIC_EVALUATION_RESULTS: "glassbox_evaluation_results_total",
     METRIC_EVALUATION_SCORE: "glassbox_evaluation_score",
