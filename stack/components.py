@@ -70,12 +70,17 @@ def settings(environ: Mapping[str, str]) -> dict[str, str]:
     With gateways, each gets its port defaults and the agent's GLASSBOX_GATEWAYS lists their OTLP/gRPC ports.
     """
     resolved = {**NATIVE_DEFAULTS, **resolve(environ)}
-    count = gateway_count(resolved)
-    add_gateway_ports(resolved, count)
-    if count:
-        grpc = [resolved[gateway_variable(n, "GLASSBOX_OTLP_GRPC_PORT")] for n in range(1, count + 1)]
-        resolved.setdefault("GLASSBOX_GATEWAYS", "[" + ", ".join(f"127.0.0.1:{port}" for port in grpc) + "]")
+    with_gateways(resolved, gateway_count(resolved))
     return resolved
+
+
+def with_gateways(env: dict[str, str], count: int) -> None:
+    """env set up for ``count`` gateways: their port defaults, the count, and the agent's GLASSBOX_GATEWAYS."""
+    add_gateway_ports(env, count)
+    if count:
+        env["GLASSBOX_GATEWAY_COUNT"] = str(count)
+        grpc = [env[gateway_variable(n, "GLASSBOX_OTLP_GRPC_PORT")] for n in range(1, count + 1)]
+        env.setdefault("GLASSBOX_GATEWAYS", "[" + ", ".join(f"127.0.0.1:{port}" for port in grpc) + "]")
 
 
 def add_gateway_ports(env: dict[str, str], count: int) -> None:

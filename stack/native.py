@@ -41,7 +41,6 @@ from stack.components import (
     GATEWAY_PREFIX,
     SCRAPE_JOBS,
     Component,
-    add_gateway_ports,
     alert_rules,
     alertmanager_config,
     command,
@@ -55,6 +54,7 @@ from stack.components import (
     not_found,
     runbook_url,
     settings,
+    with_gateways,
 )
 from stack.postgres import Cluster, pgaudit_installed, reachable
 from stack.processes import NotReady, http_ready, port_in_use, start, stop, tail, wait_alive, wait_http
@@ -164,7 +164,8 @@ class NativeStack:
         """In start order: the settings' gateways, and any whose pid file a run with more of them left."""
         recorded = [gateway_number(p.stem) for p in self.state.glob(f"{GATEWAY_PREFIX}*.pid")]
         count = max([gateway_count(self.env), *(n for n in recorded if n is not None)])
-        add_gateway_ports(self.env, count)
+        # Gateways a run left (their pid files) are part of this stack: a collector (re)started now is their agent.
+        with_gateways(self.env, count)
         return layout(count)
 
     def running(self) -> set[str]:

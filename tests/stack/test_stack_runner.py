@@ -19,7 +19,7 @@ from opentelemetry.trace import Status, StatusCode
 from glassbox.cli.doctor import sum_samples
 from glassbox.stack_addresses import PORT_DEFAULTS
 from stack.binaries import find_binary, missing_reason
-from stack.components import COMPONENTS, component_env, settings
+from stack.components import COMPONENTS, command, component_env, settings
 from stack.native import NativeStack, StackError, main, out_of_order_window, set_aside_stale_wal
 from stack.processes import free_port as distinct_free_port
 from tests.conftest import free_port, stop
@@ -418,3 +418,21 @@ def test_with_docker_up_migrates_compose_s_postgresql_and_gives_the_apps_the_wri
     with psycopg.connect((tmp_path / "postgres-admin-url").read_text().strip()) as connection:
         assert connection.execute("SELECT max(version) FROM glassbox.schema_version").fetchone() == (2,)
     assert migrate_compose_state(tmp_path, {**environ, "GLASSBOX_POSTGRES_PASSWORD": "wrong"}) == 1
+
+
+def test_a_collector_restarted_beside_gateways_a_run_left_is_their_agent(tmp_path: Path) -> None:
+    """Gateways recorded by an earlier `make up GATEWAYS=2` (their pid files) belong to the stack: a plain `up`
+    that (re)starts a dead collector starts it as their agent, not as the single collector they would get
+    nothing from."""
+    state = tmp_path / "stack"
+    state.mkdir()
+    for number in (1, 2):
+        (state / f"gateway-{number}.pid").write_text(json.dumps({"pid": 999_999_999, "command": ["gone"]}))
+    stack = NativeStack(state, {})
+    assert [c.name for c in stack.components() if c.name.startswith("gateway-")] == ["gateway-1", "gateway-2"]
+    argv = command("collector", Path("/bin/collector"), stack.env, state)
+    assert argv[-1].endswith("collector/agent.yaml")
+    assert stack.env["GLASSBOX_GATEWAYS"] == "[127.0.0.1:4327, 127.0.0.1:4337]"
+    assert command("collector", Path("/bin/collector"), NativeStack(tmp_path / "other", {}).env, state)[-1].endswith(
+        "collector/config.yaml"
+    )
