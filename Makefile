@@ -19,7 +19,7 @@ $(STAMP): requirements/lock.txt requirements/dev.txt instrumentation/pyproject.t
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required ($(PYTHON))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
-	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -r requirements/dev.txt -e 'instrumentation[postgres,google,bedrock,langchain,llama-index,mcp,litellm,agents]'
+	$(BIN)/python -m pip install --quiet -c requirements/lock.txt -r requirements/dev.txt -e 'instrumentation[postgres,evaluators,google,bedrock,langchain,llama-index,mcp,litellm,agents]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -524,6 +524,21 @@ def describe_run(r: RunResult) -> str:
     )
 
 
+def add_evaluators_mode(workdir: Path, judge_url: str) -> None:
+    """Mode e: glassbox with a file of online evaluators, a rule on every model call and a judge (the stub,
+    which answers a judge's prompt with a verdict) on a tenth of them: what evaluating costs the request."""
+    path = workdir / "evaluators.yaml"
+    path.write_text(
+        "evaluators:\n"
+        "  - {name: no-refusal, kind: refusal}\n"
+        f"  - {{name: helpful, kind: judge, sample_rate: 0.1, model: gpt-4o-mini, url: '{judge_url}', "
+        "prompt: 'Rate the answer {answer}'}\n"
+    )
+    VARIANT_ENV["e"] = {"GLASSBOX_EVALUATORS_FILE": str(path)}
+    MODE_NAMES["e"] = "glassbox + evaluators"
+    MODES.append("e")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", choices=sorted(SHAPES), default="chat-service")
@@ -542,6 +557,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME:VAR=VALUE,...",
         help="add a glassbox mode NAME with these environment variables (repeatable), e.g. "
         "old-logs:GLASSBOX_LOG_LEVEL=info",
+    )
+    parser.add_argument(
+        "--evaluators",
+        action="store_true",
+        help="add mode e: glassbox with online evaluators, a rule on every call and an LLM judge (the stub) on 10%%",
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the temp dir with the app's stdout/stderr")
     args = parser.parse_args(argv)
@@ -573,6 +593,8 @@ def main(argv: list[str] | None = None) -> int:
         if not asyncio.run(wait_healthy(f"http://{HOST}:{stub_port}/health", stub, STARTUP_TIMEOUT_S)):
             print(f"stub did not start:\n{tail(workdir / 'stub.stderr')}", file=sys.stderr)
             return 1
+        if args.evaluators:
+            add_evaluators_mode(workdir, f"http://{HOST}:{stub_port}/v1")
         for round_no in range(1, args.rounds + 1):
             # Rotate the order each round so no mode always runs first or last.
             shift = (round_no - 1) % len(MODES)

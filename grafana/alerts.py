@@ -31,6 +31,8 @@ from grafana.queries import (
 from grafana.rules import Alert, Case, grafana_rule, number, promtool_case, rule_groups
 from grafana.slos import RECORDING_RULES_FILE, SLO_GROUP, slo_alerts
 
+PROMPT_VERSIONS = p.metric(c.METRIC_PROMPT_VERSIONS)
+
 FOLDER = "Glassbox"
 LLM_ERROR_RATIO = 0.05
 HTTP_ERROR_RATIO = 0.05
@@ -51,6 +53,10 @@ ACTIVITY_MIN_ENDED_1D = 10
 # must have been scored before the share means anything.
 REJECTED_RATIO = 0.05
 REJECTED_MIN_SCORED_1D = 20
+# A prompt version is worse than its baseline (glassbox.prompt.baseline, its previous version) when its rejected
+# share over a day is over the baseline's by more than this (in share points), with at least as many scored results
+# as above on each side.
+PROMPT_WORSE_MARGIN = 0.05
 SEVERITIES = ("critical", "warning", "info")
 CONTACT_POINT = "glassbox-webhook"
 WEBHOOK_URL_VARIABLE = "GLASSBOX_ALERT_WEBHOOK_URL"
@@ -510,6 +516,68 @@ def _answers_rejected() -> Alert:
     )
 
 
+def _prompt_version_worse() -> Alert:
+    name, version, baseline = p.label(c.PROMPT_NAME), p.label(c.PROMPT_VERSION), p.label(c.PROMPT_BASELINE)
+    keys = f"{p.ENVIRONMENT}, {name}, {version}"
+    labelled = f'{version}!~"|{c.PLACEHOLDER_OVERFLOW}|{c.PLACEHOLDER_INVALID}"'
+    rejected = p.sel(EVALUATIONS, labelled, p.eq(c.EVALUATION_OUTCOME, c.EVALUATION_REJECTED))
+    scored = p.sel(
+        EVALUATIONS, labelled, p.re(c.EVALUATION_OUTCOME, f"{c.EVALUATION_ACCEPTED}|{c.EVALUATION_REJECTED}")
+    )
+    scored_1d = f"sum by ({keys}) ({p.increase(scored, '1d')})"
+    rejected_1d = f"sum by ({keys}) ({p.increase(rejected, '1d')})"
+    # Each version's rejected share over a day, where it has enough scored results.
+    shares = f"({p.share(rejected_1d, scored_1d)} and ({scored_1d} >= {REJECTED_MIN_SCORED_1D}))"
+    # Which version each one is compared with: PromQL cannot order label values, so the apps say (the gauge).
+    baselines = (
+        f"max by ({keys}, {baseline}) "
+        f"(max_over_time({p.sel(PROMPT_VERSIONS, labelled, p.ne(c.PROMPT_BASELINE, ''))}[1d]))"
+    )
+    current = f"{baselines} * on ({keys}) group_left () {shares}"
+    # The baseline's share, under the label the current version names it by.
+    previous = f'max without ({version}) (label_join({shares}, "{baseline}", "", "{version}"))'
+    prompt = f'{name}="support-answer"'
+
+    def case(old: tuple[str, str], new: tuple[str, str], baseline_label: str = f'{baseline}="7"') -> dict[str, str]:
+        """A day of results: (rejected, accepted) of version 7 and of version 8, with version 8's baseline."""
+        found = {series(PROMPT_VERSIONS, f'{prompt}, {version}="8", {baseline_label}'.rstrip(", ")): "1x200"}
+        for number_, values in (("7", old), ("8", new)):
+            for outcome, counts in zip((c.EVALUATION_REJECTED, c.EVALUATION_ACCEPTED), values, strict=True):
+                labels = f'{prompt}, {version}="{number_}", {p.EVALUATION_NAME}="faithfulness", {p.OUTCOME}="{outcome}"'
+                found[series(EVALUATIONS, labels)] = counts
+        return found
+
+    five, twenty_five = ("0+1x200", "0+19x200"), ("0+5x200", "0+15x200")  # per 10 minutes: 1 in 20, 5 in 20
+    fired = {p.ENVIRONMENT: "prod", name: "support-answer", version: "8", baseline: "7"}
+    return Alert(
+        "GlassboxPromptVersionWorse",
+        "glassbox-service",
+        f"({current}) - on ({p.ENVIRONMENT}, {name}, {baseline}) group_left () {previous}",
+        PROMPT_WORSE_MARGIN,
+        None,
+        "15m",
+        "warning",
+        "Prompt {{ $labels.glassbox_prompt_name }} version {{ $labels.glassbox_prompt_version }} is rejected more "
+        "than version {{ $labels.glassbox_prompt_baseline }}",
+        "Over the last 24 hours in {{ $labels.deployment_environment_name }}, the share of scored results that "
+        "rejected answers of prompt {{ $labels.glassbox_prompt_name }} version {{ $labels.glassbox_prompt_version }} "
+        "is more than 5 points over that of its baseline, version {{ $labels.glassbox_prompt_baseline }} "
+        "(at least 20 scored results each).",
+        "prompt-version-worse",
+        # Version 7 rejected 5% of its answers, version 8 25%.
+        Case(case(five, twenty_five), "1d", (fired,), interval="10m"),
+        # Better: version 8 5%, version 7 25%.
+        Case(case(twenty_five, five), "1d", interval="10m"),
+        also_quiet=(
+            # Worse, but 2 rejections out of 4 results of version 8 in a day: too few to compare.
+            Case(case(five, ("0x100 1x50 2x50", "0x100 1x50 2x50")), "1d", interval="10m"),
+            # Worse, but version 8 has no baseline: nothing to compare it with.
+            Case(case(five, twenty_five, baseline_label=""), "1d", interval="10m"),
+        ),
+        window_seconds=86400 + 600,
+    )
+
+
 def _prompt_injection(level: str, severity: str, summary: str, description: str, runbook: str) -> Alert:
     keys = f"{p.ENVIRONMENT}, job"
     flagged = p.sel(GUARDRAIL_CHECKS, p.eq(c.GUARDRAIL_LEVEL, level))
@@ -756,6 +824,7 @@ ALERTS: tuple[Alert, ...] = (
     _dead_letters(),
     _activity_failures(),
     _answers_rejected(),
+    _prompt_version_worse(),
     _prompt_injection(
         "high",
         "warning",

@@ -15,6 +15,7 @@ from grafana.panels import (
     Panel,
     Query,
     Row,
+    TraceMetricsQuery,
     TraceQuery,
     alertlist,
     bargauge,
@@ -23,6 +24,7 @@ from grafana.panels import (
     logs,
     loki_label_variable,
     piechart,
+    query_variable,
     stat,
     table,
     text_variable,
@@ -953,6 +955,225 @@ def telemetry_pipeline() -> dict[str, Any]:
     )
 
 
+# --------------------------------------------------------------------------- 7. conversations
+# Session ids are unbounded: no Prometheus label carries them. Every span carries session.id (Tempo's TraceQL
+# finds and groups by it) and every log record written in a request carries it as the structured-metadata field
+# session_id (Loki filters by it); see docs/dashboards.md.
+SESSION_VARIABLE = text_variable("session", "Session id", "")
+SESSION = f"span.{c.SESSION_ID}"
+PER_SESSION = f"by ({SESSION}, span.{c.TENANT_ID}, span.{c.USER_ID})"
+
+
+def session_spans(*conditions: str) -> str:
+    """TraceQL: the spans of sessions for the dashboard's $env, $service and $tenant, and ``conditions``."""
+    chosen = [
+        f"{SESSION} != nil",
+        f'resource.{c.DEPLOYMENT_ENVIRONMENT} =~ "$env"',
+        f'resource.{c.SERVICE_NAME} =~ "$service"',
+        f'span.{c.TENANT_ID} =~ "$tenant"',
+        *conditions,
+    ]
+    return "{ " + " && ".join(chosen) + " }"
+
+
+def sessions_table() -> Panel:
+    """Per session (with its tenant and user): turns, USD, slowest turn, failed spans and rejected answers, each an
+    instant TraceQL metrics query over the time range, joined on the session."""
+    server = "kind = server"
+    rejected = f'event:name = "{c.GEN_AI_EVALUATION_EVENT}" && event.{c.EVALUATION_OUTCOME} = "{c.EVALUATION_REJECTED}"'
+    columns = {
+        "turns": TraceMetricsQuery(f"{session_spans(server)} | count_over_time() {PER_SESSION}"),
+        "USD": TraceMetricsQuery(
+            f"{session_spans(f'span.{c.COST_USD} > 0.0')} | sum_over_time(span.{c.COST_USD}) {PER_SESSION}"
+        ),
+        "slowest turn": TraceMetricsQuery(f"{session_spans(server)} | max_over_time(duration) {PER_SESSION}"),
+        "failed spans": TraceMetricsQuery(f"{session_spans('status = error')} | count_over_time() {PER_SESSION}"),
+        "rejected answers": TraceMetricsQuery(f"{session_spans(rejected)} | count_over_time() {PER_SESSION}"),
+    }
+    return table(
+        "Sessions",
+        "Each session in the time range with its tenant and user: turns (requests), USD of its priced model calls, "
+        "its slowest turn, failed spans and answers an in-request evaluation rejected; type one in Session id.",
+        "short",
+        *columns.values(),
+        width=24,
+        height=10,
+        transformations=[
+            {"id": "merge", "options": {}},
+            {
+                "id": "organize",
+                "options": {
+                    "excludeByName": {"Time": True},
+                    "renameByName": {f"Value #{chr(ord('A') + i)}": name for i, name in enumerate(columns)},
+                },
+            },
+            {"id": "sortBy", "options": {"sort": [{"field": "turns", "desc": True}]}},
+        ],
+        field_units={"USD": "currencyUSD", "slowest turn": "ns"},
+    )
+
+
+def session_turns() -> str:
+    """TraceQL: the traces of the chosen $session, with their model calls' model, tokens, USD and request id."""
+    return (
+        f'{{ {SESSION} = "$session" }} | select(span.{c.REQUEST_ID}, span.{c.GEN_AI_REQUEST_MODEL}, '
+        f"span.{c.GEN_AI_USAGE_INPUT_TOKENS}, span.{c.GEN_AI_USAGE_OUTPUT_TOKENS}, span.{c.COST_USD})"
+    )
+
+
+def conversations() -> dict[str, Any]:
+    # Loki wants one matcher that no empty value meets: All ($service .*) alone would be refused.
+    service = c.loki_field(c.SERVICE_NAME)
+    stream = p.loki_stream(
+        f'{service}=~".+"', f'{service}=~"$service"', f'{c.loki_field(c.DEPLOYMENT_ENVIRONMENT)}=~"$env"'
+    )
+    in_session = f'| {c.loki_field(c.SESSION_ID)}="$session"'
+    return dashboard(
+        "glassbox-conversations",
+        "Glassbox / Conversations",
+        "Sessions (conversations) per tenant and user: their turns, cost, latency, errors and rejected answers; then "
+        "one session, chosen by its id, turn by turn with its logs.",
+        [ENV_VARIABLE, SERVICE_VARIABLE, tenant_variable(HTTP_COUNT), SESSION_VARIABLE],
+        [
+            Row("Sessions"),
+            sessions_table(),
+            Row("One session ($session)"),
+            table(
+                "Turns of the session",
+                "The session's traces, one per turn (request), newest first, with the request id and each model "
+                "call's model, tokens and USD; open one to see the whole turn.",
+                "short",
+                TraceQuery(session_turns(), limit=100),
+                width=24,
+                height=10,
+            ),
+            timeseries(
+                "Log records of the session by service",
+                "Log records per service written in the session's turns, over time.",
+                "short",
+                LogQuery(
+                    f"sum by ({c.loki_field(c.SERVICE_NAME)}) (count_over_time({stream} {in_session} [$__auto]))",
+                    "{{" + c.loki_field(c.SERVICE_NAME) + "}}",
+                ),
+                width=24,
+                height=6,
+            ),
+            logs(
+                "Logs of the session",
+                "Every log record written in the session's turns, feedback and evaluation results among them; the "
+                "trace_id field opens the turn's trace.",
+                LogQuery(f"{stream} {in_session}"),
+            ),
+        ],
+        time_from="now-24h",
+    )
+
+
+# --------------------------------------------------------------------------- 8. prompt versions
+def prompt_versions() -> dict[str, Any]:
+    """Each prompt version side by side: cost, latency, errors and rejected answers (glassbox.prompt)."""
+    name, version = p.label(c.PROMPT_NAME), p.label(c.PROMPT_VERSION)
+    by = f"{name}, {version}"
+    legend = "{{" + name + "}} v{{" + version + "}}"
+    scope = (*p.APP, p.VAR_TENANT, p.re(name, "$prompt"), p.ne(c.PROMPT_NAME, ""))
+    calls = p.sel(LLM_COUNT, *scope)
+    failed = p.sel(LLM_COUNT, *scope, p.ne(p.ERROR_TYPE, ""))
+    rejected = p.sel(EVALUATIONS, *scope, p.eq(c.EVALUATION_OUTCOME, c.EVALUATION_REJECTED))
+    scored = p.sel(EVALUATIONS, *scope, p.re(c.EVALUATION_OUTCOME, f"{c.EVALUATION_ACCEPTED}|{c.EVALUATION_REJECTED}"))
+
+    def per_version(selector: str, window: str, over: Any = p.increase) -> str:
+        return f"sum by ({by}) ({over(selector, window)})"
+
+    def columns(window: str) -> list[Query]:
+        """Cost, calls, p95 latency, error rate, scored results and rejected share per version over ``window``."""
+        return [
+            Query(per_version(p.sel(COST, *scope), window), legend, instant=True),
+            Query(per_version(calls, window), legend, instant=True),
+            Query(
+                p.quantile(0.95, p.sel(LLM_BUCKET, *scope), name, version, window=window),
+                legend,
+                instant=True,
+                exemplar=True,
+            ),
+            Query(p.share(per_version(failed, window), per_version(calls, window)), legend, instant=True),
+            Query(per_version(scored, window), legend, instant=True),
+            Query(p.share(per_version(rejected, window), per_version(scored, window)), legend, instant=True),
+        ]
+
+    names = ["cost", "calls", "latency p95", "error rate", "scored results", "rejected share"]
+    prompt_variable = query_variable("prompt", "Prompt", f"label_values({p.sel(LLM_COUNT, *p.APP)}, {name})")
+    return dashboard(
+        "glassbox-prompt-versions",
+        "Glassbox / Prompt versions",
+        "Each version of each prompt the apps name (glassbox.prompt), side by side: what it costs, how fast and how "
+        "often it fails, and how often its answers are rejected by feedback and evaluations.",
+        [ENV_VARIABLE, SERVICE_VARIABLE, tenant_variable(LLM_COUNT), prompt_variable],
+        [
+            table(
+                "Prompt versions side by side",
+                "Per prompt name and version over the time range: USD cost, model calls, p95 latency, share of calls "
+                "that failed, scored feedback and evaluation results, and the share of them that rejected the answer. "
+                "A version without scored results has no rejected share (empty, not 0).",
+                "short",
+                *columns("$__range"),
+                width=24,
+                height=10,
+                transformations=[
+                    {"id": "merge", "options": {}},
+                    {
+                        "id": "organize",
+                        "options": {
+                            "excludeByName": {"Time": True},
+                            "renameByName": {
+                                name: "prompt",
+                                version: "version",
+                                **{f"Value #{chr(ord('A') + i)}": column for i, column in enumerate(names)},
+                            },
+                        },
+                    },
+                ],
+                field_units={
+                    "cost": "currencyUSD",
+                    "latency p95": "s",
+                    "error rate": "percentunit",
+                    "rejected share": "percentunit",
+                },
+            ),
+            timeseries(
+                "Cost per version",
+                "USD per hour spent on model calls made with each prompt version.",
+                USD_PER_HOUR,
+                Query(f"3600 * {per_version(p.sel(COST, *scope), '$__rate_interval', p.rate)}", legend),
+            ),
+            timeseries(
+                "Latency p95 per version",
+                "p95 duration of the model calls made with each prompt version.",
+                "s",
+                Query(p.quantile(0.95, p.sel(LLM_BUCKET, *scope), name, version), legend, exemplar=True),
+            ),
+            timeseries(
+                "Error rate per version",
+                "Share of the model calls made with each prompt version that failed: 0 when none failed.",
+                "percentunit",
+                Query(
+                    p.share(
+                        per_version(failed, "$__rate_interval", p.rate), per_version(calls, "$__rate_interval", p.rate)
+                    ),
+                    legend,
+                ),
+            ),
+            timeseries(
+                "Rejected share per version",
+                "Share of the scored feedback and evaluation results of each prompt version that rejected the "
+                "answer, over the last hour; no line for a version without scored results.",
+                "percentunit",
+                Query(p.share(per_version(rejected, "1h"), per_version(scored, "1h")), legend),
+            ),
+        ],
+        time_from="now-7d",
+    )
+
+
 DASHBOARDS = {
     "home": home,
     "system-health": system_health,
@@ -962,6 +1183,8 @@ DASHBOARDS = {
     "audit": audit,
     "telemetry-pipeline": telemetry_pipeline,
     "slos": slo_dashboard,
+    "conversations": conversations,
+    "prompt-versions": prompt_versions,
 }
 
 

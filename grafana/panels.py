@@ -75,7 +75,24 @@ class TraceQuery:
         }
 
 
-AnyQuery = Query | LogQuery | TraceQuery
+@dataclass(frozen=True)
+class TraceMetricsQuery:
+    """A TraceQL metrics query (``{ ... } | count_over_time() by (...)``), computed by Tempo from the spans
+    themselves: an instant one gives one value per series over the panel's time range."""
+
+    query: str
+
+    def target(self, ref: str) -> dict[str, Any]:
+        return {
+            "datasource": TEMPO,
+            "refId": ref,
+            "queryType": "traceql",
+            "query": self.query,
+            "metricsQueryType": "instant",
+        }
+
+
+AnyQuery = Query | LogQuery | TraceQuery | TraceMetricsQuery
 
 
 @dataclass
@@ -106,7 +123,7 @@ class Panel:
             return None
         if kinds == {LogQuery}:
             return LOKI
-        if kinds == {TraceQuery}:
+        if kinds and kinds <= {TraceQuery, TraceMetricsQuery}:
             return TEMPO
         if kinds == {Query}:
             return PROMETHEUS

@@ -383,3 +383,43 @@ def test_sigterm_with_the_collector_down_exits_within_the_shutdown_timeout(stub_
     # 2 s of flushing plus the server's own shutdown; without the deadline it takes minutes.
     assert took < 15, took
     assert process.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM, 0), process.returncode
+
+
+def test_online_evaluators_export_scores_and_no_prompt_or_answer(stub_url: str, tmp_path: Path) -> None:
+    """The demo app under opentelemetry-instrument with a file of evaluators (a rule and a judge served by the
+    stub), content capture off: every call's scores arrive, parented to its trace; no question or answer text
+    leaves the process, in any signal."""
+    evaluators = tmp_path / "evaluators.yaml"
+    evaluators.write_text(
+        "evaluators:\n"
+        "  - {name: no-refusal, version: '2', kind: refusal}\n"
+        f"  - {{name: helpful, kind: judge, model: gpt-4o-mini, url: '{stub_url}/v1', "
+        "prompt: 'Rate the answer to {question}: {answer}'}\n"
+    )
+    secret = "zebra-quartz-417"
+    with (
+        OTLPReceiver() as receiver,
+        demo_app(stub_url, receiver.endpoint, tmp_path, GLASSBOX_EVALUATORS_FILE=str(evaluators)) as app,
+    ):
+        client = httpx.Client(base_url=app["url"], timeout=30)
+        for number in range(3):
+            question = f"Where is my parcel {secret}-{number}?"
+            response = client.post("/chat", json={"message": question}, headers=headers("acme", f"req-eval-{number}"))
+            assert response.status_code == 200 and secret in response.text  # the stub echoes it back
+
+        def scored() -> list[dict[str, Any]]:
+            return [
+                r
+                for r in receiver.logs()
+                if r.get("event_name") == c.GEN_AI_EVALUATION_EVENT
+                and r["attributes"].get(c.EVALUATION_SOURCE) == c.EVALUATION_SOURCE_ONLINE
+            ]
+
+        assert poll(lambda: len(scored()) >= 6, timeout=60), scored()
+        by_name: dict[str, int] = {}
+        for record in scored():
+            name = record["attributes"][c.GEN_AI_EVALUATION_NAME]
+            by_name[name] = by_name.get(name, 0) + 1
+            assert record["trace_id"] and record["span_id"] != "0" * 16
+        assert by_name == {"no-refusal": 3, "helpful": 3}
+        assert secret.encode() not in b"".join(receiver.raw)

@@ -30,6 +30,8 @@ EXPECTED = {
     "glassbox-tenant",
     "glassbox-audit",
     "glassbox-telemetry-pipeline",
+    "glassbox-conversations",
+    "glassbox-prompt-versions",
 }
 
 

@@ -29,6 +29,9 @@ SDK_GAPS = {
     # Tempo's search table type, traces or spans (TempoQuery.tableType in
     # public/app/plugins/datasource/tempo/dataquery.gen.ts): the SDK's TempoQuery predates it.
     ".panels[].targets[].tableType",
+    # A TraceQL metrics query's range or instant type (TempoQuery.metricsQueryType, MetricsQueryType in
+    # public/app/plugins/datasource/tempo/dataquery.gen.ts): likewise newer than the SDK's TempoQuery.
+    ".panels[].targets[].metricsQueryType",
 }
 # Panel types with no typed model in the SDK: their options pass through as plain JSON.
 UNTYPED_PANELS = {"alertlist", "row"}

@@ -129,6 +129,7 @@ class OTLPReceiver:
                                 "span_id": record.span_id.hex(),
                                 "attributes": attributes(record.attributes),
                                 "severity": record.severity_text,
+                                "event_name": record.event_name,
                                 "resource": resource,
                             }
                         )

@@ -19,6 +19,7 @@ from glassbox import _moved
 from glassbox.api.activities import Activity, activity, running_activity
 from glassbox.api.agents import agent, tool
 from glassbox.api.evaluations import evaluation, feedback
+from glassbox.api.prompts import prompt
 from glassbox.api.queues import track_queue, untrack_queue
 from glassbox.attribution import attributed_to, set_tenant
 from glassbox.audit.events import AuditRefused, audit, audited
@@ -27,6 +28,7 @@ from glassbox.version import __version__
 _moved.install()
 
 if TYPE_CHECKING:
+    from glassbox.evaluators import evaluator
     from glassbox.guard import AICallRefused, canned_answer, is_fallback, set_fallback, set_kill_switch
     from glassbox.guard.guardrail import trusted_history
     from glassbox.sdk.pipeline import configure
@@ -40,6 +42,7 @@ _LATER = {
     "set_kill_switch": "glassbox.guard",
     "trusted_history": "glassbox.guard.guardrail",
     "configure": "glassbox.sdk.pipeline",
+    "evaluator": "glassbox.evaluators",
 }
 
 
@@ -69,8 +72,10 @@ __all__ = [
     "canned_answer",
     "configure",
     "evaluation",
+    "evaluator",
     "feedback",
     "is_fallback",
+    "prompt",
     "running_activity",
     "set_fallback",
     "set_kill_switch",

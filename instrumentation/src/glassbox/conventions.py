@@ -146,6 +146,13 @@ USAGE_COUNTED: Final = "glassbox.usage.counted"
 # decided from the trace id alone (glassbox.sdk.sampling): the collector tiers' tail sampling keeps such a trace,
 # and metric exemplars are taken only from such traces, so that an exemplar's trace is always there.
 TRACE_KEPT: Final = "glassbox.trace.kept"
+# The prompt an app says it used (glassbox.prompt): on every GenAI span started inside it, and a label of the GenAI
+# metric points recorded inside it (PROMPT_LABELLED_METRICS, the cost counters), so that cost, latency, errors and
+# answer quality compare per prompt version.
+PROMPT_NAME: Final = "glassbox.prompt.name"
+PROMPT_VERSION: Final = "glassbox.prompt.version"
+# The version a prompt version is compared with (its previous version): a label of METRIC_PROMPT_VERSIONS.
+PROMPT_BASELINE: Final = "glassbox.prompt.baseline"
 
 COST_STATUS_PRICED: Final = "priced"
 COST_STATUS_UNKNOWN_MODEL: Final = "unknown_model"
@@ -172,6 +179,9 @@ METRIC_COST_UNPRICED: Final = "glassbox.gen_ai.cost.unpriced"
 METRIC_HTTP_SERVER_DURATION: Final = "http.server.request.duration"
 METRIC_ATTRIBUTION_INVALID: Final = "glassbox.attribution.invalid"
 METRIC_TENANT_OVERFLOW: Final = "glassbox.attribution.tenant_overflow"
+METRIC_PROMPT_OVERFLOW: Final = "glassbox.attribution.prompt_overflow"
+# 1 for each prompt version a process uses, with its baseline (glassbox.prompt.baseline) when it has one.
+METRIC_PROMPT_VERSIONS: Final = "glassbox.prompt.versions"
 METRIC_LOG_SECRETS_REDACTED: Final = "glassbox.log.secrets_redacted"
 METRIC_CONTENT_REDACTED: Final = "glassbox.content.redactions"
 METRIC_SPAN_SECRETS_REDACTED: Final = "glassbox.span.secrets_redacted"
@@ -235,6 +245,16 @@ EVALUATION_UNSCORED: Final = "unscored"
 EVALUATION_SOURCE: Final = "glassbox.evaluation.source"
 EVALUATION_SOURCE_FEEDBACK: Final = "feedback"
 EVALUATION_SOURCE_EVALUATION: Final = "evaluation"
+# Online evaluators (glassbox.evaluators): which one and which version produced a result, and of what kind, until
+# the GenAI conventions name them; and the results an evaluator could not give, by reason.
+EVALUATOR_VERSION: Final = "glassbox.evaluator.version"
+EVALUATOR_KIND: Final = "glassbox.evaluator.kind"
+EVALUATION_SOURCE_ONLINE: Final = "online"
+METRIC_EVALUATION_DROPPED: Final = "glassbox.evaluation.dropped"
+EVALUATION_DROP_QUEUE_FULL: Final = "queue_full"
+EVALUATION_DROP_EVALUATOR_ERROR: Final = "evaluator_error"
+EVALUATION_DROP_JUDGE_OUT_OF_FORMAT: Final = "judge_out_of_format"
+EVALUATION_DROP_NO_ANSWER: Final = "no_answer"
 # Score buckets: scores are expected in 0..1 (thumbs up 1, down 0).
 EVALUATION_SCORE_BUCKETS: Final = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -322,6 +342,21 @@ TENANT_LABELLED_METRICS: Final = frozenset(
     }
 )
 
+# GenAI metrics recorded by the upstream instrumentations or by glassbox that get the prompt labels (PROMPT_NAME,
+# PROMPT_VERSION) of the glassbox.prompt block they are recorded in (see glassbox.sdk.metric_labels). The cost
+# counters take them from the model-call span instead (glassbox.sdk.span_processor), so a call is labelled by the
+# prompt it started in, however late its span ends.
+PROMPT_LABELLED_METRICS: Final = frozenset(
+    {
+        METRIC_TOKEN_USAGE,
+        METRIC_OPERATION_DURATION,
+        METRIC_TIME_TO_FIRST_CHUNK,
+        METRIC_TIME_PER_OUTPUT_CHUNK,
+        METRIC_EVALUATION_RESULTS,
+        METRIC_EVALUATION_SCORE,
+    }
+)
+
 # Prometheus exposition names of the metrics above, as the OTel Prometheus/OTLP translation spells them.
 PROMETHEUS_NAMES: Final[Mapping[str, str]] = {
     METRIC_TOKEN_USAGE: "gen_ai_client_token_usage",
@@ -347,9 +382,11 @@ PROMETHEUS_NAMES: Final[Mapping[str, str]] = {
     METRIC_AUDIT_SPOOLED: "glassbox_audit_spooled",
     METRIC_STATE_FAILURES: "glassbox_state_failures_total",
     METRIC_TELEMETRY_DROPPED: "glassbox_telemetry_dropped_total",
+    METRIC_EVALUATION_DROPPED: "glassbox_evaluation_dropped_total",
     METRIC_STATE_CONNECTED: "glassbox_state_connected",
     METRIC_EVALUATION_RESULTS: "glassbox_evaluation_results_total",
     METRIC_EVALUATION_SCORE: "glassbox_evaluation_score",
+    METRIC_PROMPT_VERSIONS: "glassbox_prompt_versions",
     METRIC_GUARDRAIL_CHECKS: "glassbox_guardrail_checks_total",
 }
 

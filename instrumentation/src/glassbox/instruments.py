@@ -9,19 +9,25 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+from collections.abc import Iterator
 
 from opentelemetry import metrics
-from opentelemetry.metrics import MeterProvider
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 
 from glassbox import conventions as c
 from glassbox import settings
 from glassbox.redaction import Redactor, build_redactor
-from glassbox.tenant_labels import TenantLimiter
+from glassbox.tenant_labels import PromptLimiter, TenantLimiter
 from glassbox.version import __version__
 
 
 class Instruments:
-    def __init__(self, meter_provider: MeterProvider | None = None, max_tenants: int | None = None) -> None:
+    def __init__(
+        self,
+        meter_provider: MeterProvider | None = None,
+        max_tenants: int | None = None,
+        max_prompt_versions: int | None = None,
+    ) -> None:
         meter = metrics.get_meter("glassbox", __version__, meter_provider=meter_provider)
         self.cost = meter.create_counter(
             c.METRIC_COST,
@@ -47,6 +53,11 @@ class Instruments:
             c.METRIC_TENANT_OVERFLOW,
             unit="{value}",
             description="Tenant label values folded into the overflow value by the cardinality cap.",
+        )
+        self.prompt_overflow = meter.create_counter(
+            c.METRIC_PROMPT_OVERFLOW,
+            unit="{value}",
+            description="Prompt name and version label pairs folded into the overflow value by the cardinality cap.",
         )
         self.secrets_redacted = meter.create_counter(
             c.METRIC_LOG_SECRETS_REDACTED,
@@ -93,6 +104,11 @@ class Instruments:
             unit="{result}",
             description="Feedback and evaluation results, by evaluation name, outcome, model, agent and tenant.",
         )
+        self.evaluation_dropped = meter.create_counter(
+            c.METRIC_EVALUATION_DROPPED,
+            unit="{evaluation}",
+            description="Online evaluations not done, by evaluator and reason (queue full, evaluator error, ...).",
+        )
         self.evaluation_score = meter.create_histogram(
             c.METRIC_EVALUATION_SCORE,
             unit="{score}",
@@ -106,6 +122,16 @@ class Instruments:
             on_invalid=self.count_invalid,
             on_error=lambda: self.count_dropped("metrics", "tenant_label_error"),
         )
+        self.prompts = PromptLimiter(
+            settings.PROMPT_VERSIONS_MAX.get() if max_prompt_versions is None else max_prompt_versions,
+            on_overflow=lambda: self.prompt_overflow.add(1),
+        )
+        meter.create_observable_gauge(
+            c.METRIC_PROMPT_VERSIONS,
+            callbacks=[self._prompt_versions],
+            unit="{version}",
+            description="1 for each prompt version the process uses, with the version it is compared with.",
+        )
         self.log_redactor: Redactor = build_redactor(
             on_redact=lambda kind: self.secrets_redacted.add(1, {c.LABEL_KIND: kind})
         )
@@ -116,9 +142,16 @@ class Instruments:
             on_redact=lambda kind: self.span_secrets_redacted.add(1, {c.LABEL_KIND: kind})
         )
 
+    def _prompt_versions(self, _options: CallbackOptions) -> Iterator[Observation]:
+        for (name, version), baseline in self.prompts.baselines().items():
+            labels = {c.PROMPT_NAME: name, c.PROMPT_VERSION: version}
+            if baseline is not None:
+                labels[c.PROMPT_BASELINE] = baseline
+            yield Observation(1, labels)
+
     def checked_label(self, value: object, field: str, pattern: re.Pattern[str]) -> str:
         """``value`` as a metric label if it matches ``pattern``, else ``_invalid`` (counted for ``field``)."""
-        if isinstance(value, str) and pattern.match(value):
+        if isinstance(value, str) and pattern.fullmatch(value):  # match() would let "$" pass a trailing newline
             return value
         self.count_invalid(field)
         return c.PLACEHOLDER_INVALID

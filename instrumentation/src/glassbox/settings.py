@@ -79,6 +79,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _at_least_one(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be 1 or more")
+    return value
+
+
 def _positive_float(raw: str) -> float:
     value = float(raw)
     if value <= 0:
@@ -169,6 +176,13 @@ MAX_TENANTS: Final = Setting[int](
     parse=_positive_int,
 )
 
+PROMPT_VERSIONS_MAX: Final = Setting[int](
+    "GLASSBOX_PROMPT_VERSIONS_MAX",
+    "50",
+    "Distinct (prompt name, version) label pairs per process; later pairs are reported as `_other` and counted.",
+    parse=_positive_int,
+)
+
 METRICS_PORT: Final = Setting[int](
     "GLASSBOX_METRICS_PORT",
     "9464",
@@ -246,6 +260,29 @@ TRACE_KEEP_PERCENT: Final = Setting[float](
     "trace is in Tempo. 0 gives no exemplars; 100 marks every trace (where nothing samples, every request can be "
     "an exemplar).",
     parse=_percent,
+)
+
+EVALUATORS_FILE: Final = Setting[str](
+    "GLASSBOX_EVALUATORS_FILE",
+    "",
+    "A YAML file of online evaluators (docs/evaluations.md): rules and LLM judges run on the app's own model "
+    "calls, off the request path, exporting only their scores. Relative to GLASSBOX_APP_DIR. Empty: none.",
+    parse=str,
+)
+
+EVALUATION_QUEUE: Final = Setting[int](
+    "GLASSBOX_EVALUATION_QUEUE",
+    "1000",
+    "Model calls waiting for their online evaluations at most; past it a call is not evaluated and counted in "
+    "glassbox.evaluation.dropped (reason queue_full). The request never waits.",
+    parse=_at_least_one,
+)
+
+EVALUATION_TENANT: Final = Setting[str](
+    "GLASSBOX_EVALUATION_TENANT",
+    "_glassbox_eval",
+    "The tenant a judge's model calls are made, priced and budgeted as (give it a budget to cap judging).",
+    parse=str,
 )
 
 BUDGETS_FILE: Final = Setting[str](
@@ -483,6 +520,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     ATTRIBUTION_SOURCE,
     BAGGAGE_HOSTS,
     MAX_TENANTS,
+    PROMPT_VERSIONS_MAX,
     METRICS_PORT,
     METRICS_HOST,
     LOG_FORMAT,
@@ -493,6 +531,9 @@ SETTINGS: tuple[Setting[Any], ...] = (
     ASGI_MESSAGE_SPANS,
     NESTED_CALL_SPANS,
     TRACE_KEEP_PERCENT,
+    EVALUATORS_FILE,
+    EVALUATION_QUEUE,
+    EVALUATION_TENANT,
     BUDGETS_FILE,
     STATE_URL,
     STATE_ADMIN_URL,

@@ -127,6 +127,40 @@ def test_the_story_of_a_request_on_the_real_stack(stub_url: str, tmp_path: Path)
         stack.down()
 
 
+@requires("tempo")
+@requires("loki")
+def test_the_story_of_a_session_on_the_real_stack(stub_url: str, tmp_path: Path) -> None:
+    """Two turns of one session (x-session-id), each its own request: the story finds both traces through Loki's
+    session_id field and Tempo's search on session.id, in the order they were asked."""
+    stack = new_stack(tmp_path)
+    try:
+        stack.up(["prometheus", "loki", "tempo", "collector"])
+        session_id = f"chat-{uuid.uuid4().hex[:10]}"
+        request_ids = [f"req-{uuid.uuid4().hex[:10]}" for _ in range(2)]
+        with demo_app(stub_url, otlp_http(stack), tmp_path) as app:
+            client = httpx.Client(base_url=app["url"], timeout=30)
+            for request_id in request_ids:
+                sent = {**headers("acme", request_id), "x-session-id": session_id}
+                assert client.post("/agent", json={"task": "how do I export?"}, headers=sent).status_code == 200
+        teller = story.Story(Endpoints.from_environ(stack.env), 10, 3600, tmp_path / "audit" / "audit.jsonl")
+
+        def told() -> dict[str, Any] | None:
+            bundle = teller.bundle(session_id, session=True)
+            found = {source for sources in bundle["trace_sources"].values() for source in sources}
+            complete = len(bundle["turns"]) == 2 and len(bundle["llm_calls"]) == 8 and bundle["logs"]
+            return bundle if complete and found == {"loki", "tempo search"} else None
+
+        bundle = wait_for(told, timeout=120, what=f"the story of session {session_id}")
+        assert bundle["missing"] == [] and bundle["kind"] == "session"
+        assert [turn["request_id"] for turn in bundle["turns"]] == request_ids
+        assert all(turn["in_tempo"] and turn["model_calls"] == 4 for turn in bundle["turns"])
+        assert bundle["totals"]["usd"] == pytest.approx(sum(turn["usd"] for turn in bundle["turns"]))
+        assert all(span["attributes"].get(c.SESSION_ID) == session_id for span in bundle["spans"])
+        assert {d["action"] for d in bundle["decisions"]} == {"ai.tool_call"}
+    finally:
+        stack.down()
+
+
 class RecordingBackend:
     """Loki and Tempo on one loopback port, as far as `glassbox story` asks them: it records every query it gets
     and answers with ``trace`` (Tempo's OTLP JSON) for any trace id, a search hit for it, and no log records."""
@@ -196,10 +230,19 @@ def test_a_request_id_that_would_widen_the_logql_and_traceql_queries_is_refused_
 def test_a_valid_request_id_reaches_each_query_as_one_string_literal(tmp_path: Path) -> None:
     with RecordingBackend() as backend:
         story.Story(backend.endpoints(), 2, 3600, tmp_path / "none.jsonl").bundle("req-42:a@b.c+d")
-    logql = [q for q in backend.queries if q.startswith("{")]
     traceql = [q for q in backend.queries if q.startswith("{ span.")]
-    assert any(q.endswith(f'{c.loki_field(c.REQUEST_ID)}="req-42:a@b.c+d"') for q in logql), backend.queries
+    assert any(f'| {c.loki_field(c.REQUEST_ID)}="req-42:a@b.c+d" [3600s]' in q for q in backend.queries)
     assert traceql == [f'{{ span.{c.REQUEST_ID} = "req-42:a@b.c+d" }}']
+
+
+def test_a_session_id_reaches_each_query_as_one_string_literal_on_the_session_field(tmp_path: Path) -> None:
+    with RecordingBackend() as backend:
+        bundle = story.Story(backend.endpoints(), 2, 3600, tmp_path / "none.jsonl").bundle("chat:7@b", session=True)
+    logql = f'| {c.loki_field(c.SESSION_ID)}="chat:7@b" [3600s]'
+    assert any(logql in q and q.startswith(f"sum by ({c.LOKI_TRACE_ID_FIELD})") for q in backend.queries)
+    assert [q for q in backend.queries if q.startswith("{ span.")] == [f'{{ span.{c.SESSION_ID} = "chat:7@b" }}']
+    assert not [q for q in backend.queries if c.loki_field(c.REQUEST_ID) in q or c.REQUEST_ID in q]
+    assert bundle["kind"] == "session" and bundle["query"] == "chat:7@b"
 
 
 @settings(max_examples=300, deadline=None)
@@ -369,3 +412,195 @@ def test_tempo_s_search_lag_is_a_note_not_a_missing_part(tmp_path: Path) -> None
     assert [n for n in bundle["missing"] if n.startswith("tempo")] == []
     assert any(n.startswith("tempo search: found 1 of the 2") for n in bundle["notes"])
     assert bundle["totals"]["complete"] is True
+
+
+class FakeSessionBackends:
+    """Loki and Tempo on one loopback port, holding one session's turns: Loki's metric query finds ``in_loki``,
+    Tempo's search ``searched``; by id Tempo has the traces of ``stored`` (trace id -> spans), Loki the log records
+    of ``records`` (trace id -> [(nanoseconds, line, fields)])."""
+
+    def __init__(
+        self,
+        in_loki: list[str],
+        searched: list[str],
+        stored: dict[str, list[dict[str, Any]]],
+        records: dict[str, list[tuple[int, str, dict[str, str]]]],
+    ) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlsplit
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                query = (parse_qs(parts.query).get("query") or [""])[0]
+                body: dict[str, Any] | None
+                if parts.path == "/loki/api/v1/query":
+                    result = [{"metric": {c.LOKI_TRACE_ID_FIELD: t}, "value": [1, "3"]} for t in in_loki]
+                    body = {"data": {"resultType": "vector", "result": result}}
+                elif parts.path == "/loki/api/v1/query_range":
+                    wanted = query.rsplit("=", 1)[-1].strip('"')
+                    streams = [
+                        {"stream": {"service_name": "chat", **fields}, "values": [[str(ns), line]]}
+                        for ns, line, fields in records.get(wanted, [])
+                    ]
+                    body = {"data": {"resultType": "streams", "result": streams}}
+                elif parts.path == "/api/search":
+                    body = {"traces": [{"traceID": t, "startTimeUnixNano": "1"} for t in searched]}
+                else:
+                    wanted = parts.path.rsplit("/", 1)[-1]
+                    spans = stored.get(wanted)
+                    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "chat"}}]}
+                    batch = {"resource": resource, "scopeSpans": [{"spans": spans}]}
+                    body = None if spans is None else {"batches": [batch]}
+                data = json.dumps(body or {}).encode()
+                self.send_response(200 if body is not None else 404)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def endpoints(self) -> Endpoints:
+        port = str(self.server.server_address[1])
+        return Endpoints.from_environ({"GLASSBOX_TEMPO_PORT": port, "GLASSBOX_LOKI_PORT": port})
+
+    def __enter__(self) -> FakeSessionBackends:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _span(trace_id: str, span_id: str, start_ns: int, parent: str | None = None, **attributes: Any) -> dict[str, Any]:
+    def value(v: Any) -> dict[str, Any]:
+        if isinstance(v, float):
+            return {"doubleValue": v}
+        return {"intValue": str(v)} if isinstance(v, int) else {"stringValue": v}
+
+    span = {
+        "traceId": trace_id,
+        "spanId": span_id,
+        "name": "POST /chat" if parent is None else "chat gpt-4o",
+        "startTimeUnixNano": str(start_ns),
+        "endTimeUnixNano": str(start_ns + 2_000_000_000),
+        "attributes": [{"key": k, "value": value(v)} for k, v in attributes.items()],
+    }
+    return {**span, "parentSpanId": parent} if parent else span
+
+
+def _turn(trace_id: str, start_ns: int, request_id: str, input_tokens: int, usd: float) -> list[dict[str, Any]]:
+    root = _span(trace_id, trace_id[:16], start_ns, **{c.SESSION_ID: "chat-1", c.REQUEST_ID: request_id})
+    call = _span(trace_id, trace_id[16:], start_ns + 1000, parent=trace_id[:16], **{
+        c.SESSION_ID: "chat-1", c.GEN_AI_OPERATION_NAME: "chat", c.GEN_AI_REQUEST_MODEL: "gpt-4o",
+        c.GEN_AI_USAGE_INPUT_TOKENS: input_tokens, c.GEN_AI_USAGE_OUTPUT_TOKENS: 5, c.COST_USD: usd})  # fmt: skip
+    return [root, call]
+
+
+def test_the_story_of_a_session_tells_its_turns_in_order_from_loki_and_tempo(tmp_path: Path) -> None:
+    """Three turns: the first found in Loki and by Tempo's search, the second only by the search (its process
+    logged nothing), the third only in Loki and not kept by Tempo. Turns come in the order they started, each
+    with its request id, model calls and USD; the audit events are those of the turns' traces."""
+    import time
+
+    first, second, third = "1" * 32, "2" * 32, "3" * 32
+    t0 = time.time_ns() - 600 * 10**9
+    session = {c.loki_field(c.SESSION_ID): "chat-1", c.LOKI_TRACE_ID_FIELD: ""}
+    evaluation = {
+        c.loki_field(c.GEN_AI_EVALUATION_NAME): "user_feedback",
+        c.loki_field(c.EVALUATION_OUTCOME): "rejected",
+        c.loki_field(c.GEN_AI_EVALUATION_SCORE_VALUE): "0",
+    }
+    records = {
+        first: [
+            (t0 + 10**9, "answering " + PII[0], {**session, c.LOKI_TRACE_ID_FIELD: first}),
+            (t0 + 5 * 10**9, "user_feedback: rejected", {c.LOKI_TRACE_ID_FIELD: first, **evaluation}),
+        ],
+        third: [
+            (
+                t0 + 20 * 10**9,
+                "answering again",
+                {**session, c.LOKI_TRACE_ID_FIELD: third, c.loki_field(c.REQUEST_ID): "req-3"},
+            )
+        ],
+    }
+    stored = {first: _turn(first, t0, "req-1", 10, 0.01), second: _turn(second, t0 + 10 * 10**9, "req-2", 20, 0.02)}
+    log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "cp" / "audit.checkpoints", tmp_path / "key")
+    log.append({"action": "ai.tool_call", "trace_id": second, "request_id": "req-2", "time": "2026-12-01T10:00:00Z"})
+    log.append({"action": "ai.tool_call", "trace_id": "9" * 32, "request_id": "req-9", "time": "2026-12-01T10:00:00Z"})
+    with FakeSessionBackends([third, first], [second, first], stored, records) as backends:
+        bundle = story.Story(backends.endpoints(), 2, 3600, log.path).bundle("chat-1", session=True)
+    assert set(story.SECTIONS) <= set(bundle)
+    assert bundle["traces"] == [first, second, third]
+    assert bundle["trace_sources"] == {third: ["loki"], first: ["loki", "tempo search"], second: ["tempo search"]}
+    assert [(t["trace_id"], t["request_id"], t["in_tempo"]) for t in bundle["turns"]] == [
+        (first, "req-1", True),
+        (second, "req-2", True),
+        (third, "req-3", False),
+    ]
+    assert [(t["model_calls"], t["input_tokens"], t["usd"]) for t in bundle["turns"]] == [
+        (1, 10, 0.01),
+        (1, 20, 0.02),
+        (0, 0, 0),
+    ]
+    assert bundle["turns"][0]["evaluations"] == [{"name": "user_feedback", "outcome": "rejected", "score": "0"}]
+    assert bundle["totals"]["usd"] == pytest.approx(0.03) and bundle["totals"]["input_tokens"] == 30
+    assert bundle["totals"]["complete"] is False and bundle["not_sampled"] == [third]
+    assert [a["trace_id"] for a in bundle["audit"]] == [second]
+    assert [n for n in bundle["missing"] if not n.startswith(f"tempo: trace {third}")] == [], bundle["missing"]
+    assert any(n.startswith("tempo search: found 2 of the 3 traces of session chat-1") for n in bundle["notes"])
+    turn_lines = [line.split("  ", 1)[1] for line in bundle["timeline"] if "turn " in line]
+    assert turn_lines == [
+        f"turn   1: trace {first} request req-1",
+        f"turn   2: trace {second} request req-2",
+        f"turn   3: trace {third} request req-3",
+    ]
+    assert PII[0] not in json.dumps(bundle)
+
+
+def test_a_session_with_the_backends_down_is_partial_and_says_why(tmp_path: Path) -> None:
+    bundle = story.Story(nothing_listening(), 2, 3600, tmp_path / "none.jsonl").bundle("chat-1", session=True)
+    assert set(story.SECTIONS) <= set(bundle) and bundle["traces"] == bundle["turns"] == []
+    assert {note.split(":")[0] for note in bundle["missing"]} >= {"tempo", "loki", "session chat-1"}
+
+
+def test_a_session_id_that_would_widen_the_queries_is_refused_before_any_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with RecordingBackend() as backend:
+        bundle = story.Story(backend.endpoints(), 2, 3600, tmp_path / "none.jsonl").bundle(WIDENING, session=True)
+        assert bundle["query"] == "[REDACTED:invalid_identifier]" and bundle["traces"] == []
+        assert any(note.startswith("query: not a valid session id") for note in bundle["missing"])
+        assert story.main(["--session", WIDENING, "--audit-log", str(tmp_path / "none.jsonl")]) == 2
+        assert "not a valid session id" in capsys.readouterr().err
+        assert story.main(["--session", "x" * 129, "--audit-log", str(tmp_path / "none.jsonl")]) == 2
+        assert backend.queries == []
+
+
+@pytest.mark.parametrize("argv", [[], ["req-1", "--session", "chat-1"]])
+def test_the_command_wants_either_an_id_or_a_session(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit:
+        story.main(argv)
+    assert exit.value.code == 2
+    assert "one of them" in capsys.readouterr().err
+
+
+def test_the_session_command_writes_the_bundle_and_exits_1_when_nothing_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GLASSBOX_TEMPO_PORT", str(free_port()))
+    monkeypatch.setenv("GLASSBOX_LOKI_PORT", str(free_port()))
+    out = tmp_path / "story.json"
+    argv = ["--session", "chat-none", "--json", str(out), "--timeout", "1", "--audit-log", str(tmp_path / "x")]
+    assert story.main(argv) == 1
+    written = json.loads(out.read_text())
+    assert written["kind"] == "session" and written["query"] == "chat-none"
+    printed = capsys.readouterr().out
+    assert "0 turn(s)" in printed and "missing: session chat-none: no trace found in Loki" in printed

@@ -28,6 +28,7 @@ import math
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 
 from opentelemetry import _logs, trace
 from opentelemetry._logs import LogRecord, SeverityNumber
@@ -131,12 +132,14 @@ def evaluation(
     agent: str | None = None,
     tenant: str | None = None,
     source: str = c.EVALUATION_SOURCE_EVALUATION,
+    provenance: Mapping[str, str] | None = None,
 ) -> None:
-    """Record one evaluation result of a model answer (LLM-as-judge, a rule, a reviewer)."""
+    """Record one evaluation result of a model answer (LLM-as-judge, a rule, a reviewer). ``provenance``: labels
+    saying what produced it (an online evaluator's version and kind), on the record and the metric points."""
     try:
         _record(
             name, score, label, explanation, rejected, pass_score, request_id, trace_id, span_id, response_id,
-            model, agent, tenant, source,
+            model, agent, tenant, source, provenance,
         )  # fmt: skip
     except Exception:
         instruments.get().count_dropped("logs", "evaluation_error")
@@ -188,6 +191,7 @@ def _record(
     agent: str | None,
     tenant: str | None,
     source: str,
+    provenance: Mapping[str, str] | None = None,
 ) -> None:
     tools = instruments.get()
     if score is not None and (isinstance(score, bool) or not math.isfinite(float(score))):
@@ -205,6 +209,7 @@ def _record(
             labels[key] = checked
     if tenant is not None:
         labels[c.TENANT_ID] = tools.tenants.label(attribution.validate(c.TENANT_ID, tenant, tools.count_invalid))
+    labels.update(provenance or {})
     tools.evaluation_results.add(1, labels)
     if score is not None:
         tools.evaluation_score.record(float(score), labels)

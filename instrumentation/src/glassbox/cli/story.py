@@ -2,6 +2,7 @@
 
     glassbox story 4bf92f3577b34da6a3ce929d0e0e4736          # a trace id (32 hex digits)
     glassbox story req-8c1f2a --json story.json --since 24h  # a request id: every trace that carried it, in order
+    glassbox story --session chat-5d2e --since 7d            # a session (conversation): every turn, in order
 
 A request id's traces are found three ways, so a request that just finished has its story at once: the audit
 trail (its events carry the request and trace ids; the fleet's table with GLASSBOX_STATE_URL, else the host's
@@ -16,8 +17,14 @@ masked everywhere in it. Reading the audit trail for a story is itself an audit 
 where glassbox.cli.operator.record_read allows. A feedback or evaluation result is told from its attributes.
 Endpoints come from the GLASSBOX_* settings (see glassbox.stack_addresses).
 
+A session (``--session``, the ``session.id`` an app sends per request, e.g. in the x-session-id header) is told
+the same way over all its turns: its traces are found in Loki (log records carry ``session_id`` as structured
+metadata) and by Tempo's search (every span carries ``session.id``); its audit events are those of these traces
+(audit events carry no session). ``turns`` lists each trace once, in the order the turns started, with its
+request id, duration, errors, model calls, tokens and USD.
+
 The identifier goes into LogQL and TraceQL queries only once it is known to be a trace id (32 hex digits) or a
-valid attribution id (``[A-Za-z0-9._:@+-]``, at most 128 characters, as glassbox.attribution accepts at the
+valid request or session id (``[A-Za-z0-9._:@+-]``, at most 128 characters, as glassbox.attribution accepts at the
 edge), and then only as an escaped string literal; anything else is refused before any query is made. Trace
 ids found in the audit trail, Loki or Tempo are used only when they are hex.
 """
@@ -58,12 +65,21 @@ SECTIONS = (
     "tool_calls",
     "decisions",
     "not_sampled",
+    "turns",
     "totals",
     "timeline",
     "missing",
     "notes",
 )
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Traces Tempo's search returns for one request or session.
+MAX_TRACES = 500
+FIELD_NAMES = {c.REQUEST_ID: "request", c.SESSION_ID: "session"}
+INVALID = {
+    c.REQUEST_ID: "trace id (32 hex digits) nor a valid request id",
+    c.SESSION_ID: "valid session id",
+}
+RULE = "[A-Za-z0-9._:@+-], at most 128 characters"
 
 
 def query_string(value: str) -> str:
@@ -72,11 +88,12 @@ def query_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=True)
 
 
-def valid_identifier(identifier: str) -> bool:
-    """A trace id, or a request id as glassbox.attribution accepts one at the edge."""
-    if TRACE_ID.fullmatch(identifier):
+def valid_identifier(identifier: str, key: str = c.REQUEST_ID) -> bool:
+    """A trace id, or a request id (or the attribution id ``key`` names: a session id) as glassbox.attribution
+    accepts one at the edge."""
+    if key == c.REQUEST_ID and TRACE_ID.fullmatch(identifier):
         return True
-    return attribution.validate(c.REQUEST_ID, identifier) == identifier
+    return attribution.validate(key, identifier) == identifier
 
 
 def _hex(value: str) -> str:
@@ -261,31 +278,24 @@ class Story:
         if source not in sources:
             sources.append(source)
 
-    def _from_loki(self, request_id: str) -> None:
-        now = time.time_ns()
-        query = f'{{{c.loki_field(c.SERVICE_NAME)}=~".+"}} | {c.loki_field(c.REQUEST_ID)}={query_string(request_id)}'
-        body = self._get(
-            "loki",
-            f"{self.endpoints.loki}/loki/api/v1/query_range",
-            {"query": query, "start": now - int(self.since * 1e9), "end": now, "limit": 5000, "direction": "forward"},
-        )
-        for stream in (body or {}).get("data", {}).get("result", []):
-            for entry in stream.get("values", []):
-                fields = {
-                    **stream.get("stream", {}),
-                    **(entry[2] if len(entry) > 2 and isinstance(entry[2], dict) else {}),
-                }
-                trace_id = fields.get(c.LOKI_TRACE_ID_FIELD)
-                if trace_id and TRACE_ID.fullmatch(trace_id):
-                    self._found(trace_id, "loki")
+    def _from_loki(self, key: str, value: str) -> None:
+        """The trace ids of the log records whose ``key`` (request or session id) is ``value``: one series per
+        trace id, so a long session's records are not cut at a line limit."""
+        selected = f'{{{c.loki_field(c.SERVICE_NAME)}=~".+"}} | {c.loki_field(key)}={query_string(value)}'
+        query = f"sum by ({c.LOKI_TRACE_ID_FIELD}) (count_over_time({selected} [{int(self.since)}s]))"
+        body = self._get("loki", f"{self.endpoints.loki}/loki/api/v1/query", {"query": query, "time": time.time_ns()})
+        for series in (body or {}).get("data", {}).get("result", []):
+            trace_id = (series.get("metric") or {}).get(c.LOKI_TRACE_ID_FIELD)
+            if trace_id and TRACE_ID.fullmatch(trace_id):
+                self._found(trace_id, "loki")
 
-    def _from_tempo(self, request_id: str) -> bool:
+    def _from_tempo(self, key: str, value: str) -> bool:
         now = int(time.time())
-        query = f"{{ span.{c.REQUEST_ID} = {query_string(request_id)} }}"
+        query = f"{{ span.{key} = {query_string(value)} }}"
         found = self._get(
             "tempo",
             f"{self.endpoints.tempo}/api/search",
-            {"q": query, "limit": 100, "start": now - int(self.since), "end": now},
+            {"q": query, "limit": MAX_TRACES, "start": now - int(self.since), "end": now},
         )
         if found is None:
             return False
@@ -293,27 +303,31 @@ class Story:
             self._found(trace["traceID"], "tempo search")
         return True
 
-    def trace_ids(self, identifier: str) -> list[str]:
-        if TRACE_ID.fullmatch(identifier):
+    def trace_ids(self, identifier: str, key: str = c.REQUEST_ID) -> list[str]:
+        """The traces of a trace id, a request id or (``key`` c.SESSION_ID) a session id."""
+        what = FIELD_NAMES[key]
+        if key == c.REQUEST_ID and TRACE_ID.fullmatch(identifier):
             self._found(identifier, "given")
             return [identifier.lower()]
-        if not valid_identifier(identifier):
-            self._note("query: not a trace id (32 hex digits) nor a valid request id; nothing was looked up")
+        if not valid_identifier(identifier, key):
+            self._note(f"query: not a {INVALID[key]}; nothing was looked up")
             return []
-        for record in self._audit_records(request_id=identifier):
-            if record.get("trace_id"):
-                self._found(str(record["trace_id"]), "audit")
-        self._from_loki(identifier)
-        searched = self._from_tempo(identifier)
+        if key == c.REQUEST_ID:  # audit events carry the request id, not the session
+            for record in self._audit_records(request_id=identifier):
+                if record.get("trace_id"):
+                    self._found(str(record["trace_id"]), "audit")
+        self._from_loki(key, identifier)
+        searched = self._from_tempo(key, identifier)
         elsewhere = [t for t, sources in self.sources.items() if "tempo search" not in sources]
         if searched and elsewhere:
             self.notes.append(
                 f"tempo search: found {len(self.sources) - len(elsewhere)} of the {len(self.sources)} traces of "
-                f"request {identifier} (its index lags recent traces by about a minute); the others, found in "
+                f"{what} {identifier} (its index lags recent traces by about a minute); the others, found in "
                 f"the audit trail or Loki, were fetched by id"
             )
         if not self.sources:
-            self._note(f"request {identifier}: no trace found in the audit trail, in Loki or by Tempo's search")
+            where = "in the audit trail, in Loki" if key == c.REQUEST_ID else "in Loki"
+            self._note(f"{what} {identifier}: no trace found {where} or by Tempo's search")
         return list(self.sources)
 
     def trace(self, trace_id: str) -> list[dict[str, Any]] | None:
@@ -369,17 +383,21 @@ class Story:
                 )
         return sorted(records, key=lambda r: r["time"])
 
-    def audit(self, identifier: str, trace_ids: Sequence[str]) -> list[dict[str, Any]]:
-        if not valid_identifier(identifier):
+    def audit(self, identifier: str, trace_ids: Sequence[str], key: str = c.REQUEST_ID) -> list[dict[str, Any]]:
+        if not valid_identifier(identifier, key):
             return []
-        request_id = None if TRACE_ID.fullmatch(identifier) else identifier
+        request_id = identifier if key == c.REQUEST_ID and not TRACE_ID.fullmatch(identifier) else None
+        if request_id is None and not trace_ids:
+            return []
         return self._audit_records(request_id=request_id, trace_ids=trace_ids)
 
-    def bundle(self, identifier: str) -> dict[str, Any]:
+    def bundle(self, identifier: str, *, session: bool = False) -> dict[str, Any]:
+        """The story of a trace or request id, or with ``session`` of a session id: every turn of it."""
+        key = c.SESSION_ID if session else c.REQUEST_ID
         self.missing, self.notes, self.sources = [], [], {}
-        trace_ids = self.trace_ids(identifier)
+        trace_ids = self.trace_ids(identifier, key)
         logs = [record for trace_id in trace_ids for record in self.logs(trace_id)] if trace_ids else []
-        audit = self.audit(identifier, trace_ids)
+        audit = self.audit(identifier, trace_ids, key)
         spans: list[dict[str, Any]] = []
         not_sampled: list[str] = []
         for trace_id in trace_ids:
@@ -395,10 +413,12 @@ class Story:
             self._note(note)
         calls = llm_calls(spans)
         decisions = [a for a in audit if str(a.get("action", "")).startswith("ai.")]
+        in_order = turns(trace_ids, spans, logs, audit)
         bundle: dict[str, Any] = {
-            "query": identifier if valid_identifier(identifier) else "[REDACTED:invalid_identifier]",
+            "query": identifier if valid_identifier(identifier, key) else "[REDACTED:invalid_identifier]",
+            "kind": "session" if session else "trace" if TRACE_ID.fullmatch(identifier) else "request",
             "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-            "traces": trace_ids,
+            "traces": [turn["trace_id"] for turn in in_order],
             "trace_sources": self.sources,
             "spans": spans,
             "logs": logs,
@@ -407,6 +427,7 @@ class Story:
             "tool_calls": tool_calls(spans),
             "decisions": decisions,
             "not_sampled": not_sampled,
+            "turns": in_order,
             "totals": {
                 # False when a trace is not in Tempo: its model calls, tokens and cost are not counted here.
                 "complete": not any(note.startswith("tempo:") for note in self.missing),
@@ -424,9 +445,72 @@ class Story:
         return masked
 
 
+def _time(value: Any) -> str:
+    """An ISO time as glassbox writes it (UTC, milliseconds), so times from spans, Loki and the audit trail sort
+    together; the text as it is when it is no ISO time."""
+    try:
+        return _iso(int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1e9))
+    except ValueError:
+        return str(value)
+
+
+def turns(
+    trace_ids: Sequence[str],
+    spans: Sequence[Mapping[str, Any]],
+    logs: Sequence[Mapping[str, Any]],
+    audit: Sequence[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """One entry per trace (a turn: one request), in the order they started: its first span, else its first log
+    record or audit event. Model calls, tokens and USD come from its spans (none when Tempo lacks the trace);
+    evaluations from its ``gen_ai.evaluation.result`` log records (feedback and judges' results)."""
+    found = []
+    for trace_id in trace_ids:
+        own = [s for s in spans if s["trace_id"] == trace_id]
+        records = [r for r in logs if (r.get("fields") or {}).get(c.LOKI_TRACE_ID_FIELD) == trace_id]
+        events = [a for a in audit if a.get("trace_id") == trace_id]
+        roots = [s for s in own if not s["parent_span_id"]] or own[:1]
+        times = [s["start"] for s in own] or [r["time"] for r in records] + [_time(a.get("time")) for a in events]
+        request_ids = [s["attributes"].get(c.REQUEST_ID) for s in own]
+        request_ids += [(r.get("fields") or {}).get(c.loki_field(c.REQUEST_ID)) for r in records]
+        request_ids += [a.get("request_id") for a in events]
+        calls = llm_calls(own)
+        found.append(
+            {
+                "trace_id": trace_id,
+                "start": min(times, default=None),
+                "request_id": next((r for r in request_ids if r), None),
+                "name": roots[0]["name"] if roots else None,
+                "service": roots[0]["service"] if roots else None,
+                "duration_ms": roots[0]["duration_ms"] if roots else None,
+                "in_tempo": bool(own),
+                "errors": sum(1 for s in own if s["status"] == "STATUS_CODE_ERROR"),
+                "model_calls": len(calls),
+                "input_tokens": sum(call["input_tokens"] or 0 for call in calls),
+                "output_tokens": sum(call["output_tokens"] or 0 for call in calls),
+                "usd": round(sum(call["usd"] or 0 for call in calls), 8),
+                "evaluations": [
+                    {
+                        "name": fields.get(c.loki_field(c.GEN_AI_EVALUATION_NAME)),
+                        "outcome": fields.get(c.loki_field(c.EVALUATION_OUTCOME)),
+                        "score": fields.get(c.loki_field(c.GEN_AI_EVALUATION_SCORE_VALUE)),
+                    }
+                    for fields in (r.get("fields") or {} for r in records)
+                    if fields.get(c.loki_field(c.GEN_AI_EVALUATION_NAME)) is not None
+                ],
+            }
+        )
+    # Sorted by start; a turn with no time at all (nothing but its id) last.
+    return sorted(found, key=lambda turn: (turn["start"] is None, turn["start"] or ""))
+
+
 def timeline(bundle: Mapping[str, Any]) -> list[str]:
-    """Readable lines in time order: spans, model and tool calls, log records, audit events."""
+    """Readable lines in time order: turns, spans, model and tool calls, log records, audit events."""
     entries: list[tuple[str, str]] = []
+    if bundle["kind"] == "session":
+        for number, turn in enumerate(bundle["turns"], 1):
+            if turn["start"] is not None:
+                request = f" request {turn['request_id']}" if turn["request_id"] else ""
+                entries.append((turn["start"], f"turn   {number}: trace {turn['trace_id']}{request}"))
     for span in bundle["spans"]:
         entries.append((span["start"], f"span   {span['service']}: {span['name']} ({span['duration_ms']} ms)"))
     for call in bundle["llm_calls"]:
@@ -476,25 +560,30 @@ def _seconds(raw: str) -> float:
     return float(match.group(1)) * UNITS[match.group(2)]
 
 
-def _audit_the_read(identifier: str, records: int) -> None:
+def _audit_the_read(identifier: str, records: int, kind: str = "request") -> None:
     """Reading the audit trail for a story is itself audited where glassbox.cli.operator.record_read says
     (never fails the story)."""
-    record_read("story", "audit.read", {"type": "request", "id": identifier}, "success",
+    record_read("story", "audit.read", {"type": kind, "id": identifier}, "success",
                 {"purpose": "glassbox story", "records": records})  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="glassbox story", description=__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("id", help="a trace id (32 hex digits) or a request id")
+    parser.add_argument("id", nargs="?", help="a trace id (32 hex digits) or a request id")
+    parser.add_argument("--session", help="a session id instead: the story of every turn of that session")
     parser.add_argument("--json", type=Path, help="write the bundle here (default: print it after the timeline)")
     parser.add_argument("--since", type=_seconds, default=_seconds("24h"), help="how far back to look (24h)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per backend request")
     parser.add_argument("--audit-log", type=Path, help="a host's audit log file (default: the fleet's table with "
                         "GLASSBOX_STATE_URL, else GLASSBOX_AUDIT_DIR/audit.jsonl)")  # fmt: skip
     args = parser.parse_args(argv)
-    if not valid_identifier(args.id):
-        print("story: not a trace id (32 hex digits) nor a valid request id ([A-Za-z0-9._:@+-], at most 128 "
-              "characters)", file=sys.stderr)  # fmt: skip
+    if (args.id is None) == (args.session is None):
+        parser.error("give a trace or request id, or --session with a session id (one of them)")
+    session = args.session is not None
+    key = c.SESSION_ID if session else c.REQUEST_ID
+    identifier = args.session if session else args.id
+    if not valid_identifier(identifier, key):
+        print(f"story: not a {INVALID[key]} ({RULE})", file=sys.stderr)
         return 2
     central = None
     if args.audit_log is None and store.central():
@@ -507,10 +596,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     audit_log = args.audit_log or store.file_log().path
     story = Story(Endpoints.from_environ(os.environ), args.timeout, args.since, audit_log, central)
     try:
-        bundle = story.bundle(args.id)
+        bundle = story.bundle(identifier, session=session)
     finally:
         story.client.close()
-    _audit_the_read(args.id, len(bundle["audit"]))
+    _audit_the_read(identifier, len(bundle["audit"]), "session" if session else "request")
     text = json.dumps(bundle, indent=2, ensure_ascii=False, default=str)
     if args.json:
         args.json.write_text(text + "\n")
@@ -529,8 +618,9 @@ def _print(bundle: Mapping[str, Any], text: str | None) -> None:
     for line in bundle["timeline"]:
         print(line)
     totals = bundle["totals"]
+    turns = f"{len(bundle['turns'])} turn(s): " if bundle["kind"] == "session" else ""
     print(
-        f"{len(bundle['traces'])} trace(s), {len(bundle['spans'])} spans, {len(bundle['logs'])} log records, "
+        f"{turns}{len(bundle['traces'])} trace(s), {len(bundle['spans'])} spans, {len(bundle['logs'])} log records, "
         f"{len(bundle['audit'])} audit events, {totals['model_calls']} model calls, "
         f"{totals['input_tokens']}+{totals['output_tokens']} tokens, ${totals['usd']:.6f}"
     )

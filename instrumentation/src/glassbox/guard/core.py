@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import contextvars
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
@@ -56,6 +57,8 @@ from glassbox.guard.request import NON_TEXT_KEYS, field
 from glassbox.integrations.litellm import provider_and_model
 from glassbox.state import BudgetExceeded, RequestLimits, Reservation, StateUnavailable
 from glassbox.version import __version__
+
+_logger = logging.getLogger(__name__)
 
 # Characters of prompt text per token, to estimate a call's input tokens before it is made (English text
 # averages about four with the OpenAI and Anthropic tokenizers).
@@ -156,6 +159,34 @@ def reset() -> None:
     """Forget the settings snapshot and the fallback (tests change the environment between cases)."""
     global _config, _fallback
     _config, _fallback = None, None
+
+
+# Told of every model call that returned (the online evaluators install one; glassbox.evaluators): the call's kind,
+# the request the guard read, what the SDK returned, and when the call started (time.time_ns()). Nothing when None.
+AnswerObserver = Callable[[str, dict[str, Any], Any, int], None]
+_answer_observer: AnswerObserver | None = None
+
+
+def set_answer_observer(observer: AnswerObserver | None) -> None:
+    global _answer_observer
+    _answer_observer = observer
+
+
+def call_started() -> int:
+    """When a call starts, for observe_answer: 0 (no clock read) when nobody observes."""
+    return time.time_ns() if _answer_observer is not None else 0
+
+
+def observe_answer(call: str, request: dict[str, Any], answer: Any, started: int) -> None:
+    """Tell the observer of a returned call; never raises into the app (a failure is counted)."""
+    observer = _answer_observer
+    if observer is None:
+        return
+    try:
+        observer(call, request, answer, started)
+    except Exception:
+        _logger.debug("glassbox answer observer failed", exc_info=True)
+        instruments.count_dropped_quietly("traces", "evaluation_offer_error")
 
 
 def set_fallback(fallback: Fallback | None) -> None:

@@ -70,8 +70,11 @@ _lock = threading.RLock()
 def _decide(call: str, request: dict[str, Any], proceed: Callable[[], Any]) -> Any:
     refusal, reservation = core.admit(call, request)
     if refusal is None:
+        started = core.call_started()
         with core.holding(reservation):
-            return proceed()
+            answer = proceed()
+        core.observe_answer(call, request, answer, started)
+        return answer
     core.refuse(refusal, call, request)
     with core.falling_back(refusal) as fallback:
         return fallback(refusal, request)
@@ -119,8 +122,11 @@ def _guard_async(call: str) -> Wrapper:
         request = _request(call, args, kwargs)
         refusal, reservation = await core.admit_async(call, request)
         if refusal is None:
+            started = core.call_started()
             with core.holding(reservation):
-                return await wrapped(*args, **kwargs)
+                answer = await wrapped(*args, **kwargs)
+            core.observe_answer(call, request, answer, started)
+            return answer
         core.refuse(refusal, call, request)
         with core.falling_back(refusal) as fallback:  # held while the answer is awaited
             answer = fallback(refusal, request)

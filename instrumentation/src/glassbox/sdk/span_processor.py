@@ -3,15 +3,16 @@
 It sits in front of the exporting processors and, for every span:
 
 * on start: copies the attribution baggage (tenant, user, session, request id) onto the span, passes the
-  agent name down to the model and tool calls made inside an agent, and notes model calls nested inside
-  another model call (two instrumentations seeing one call, e.g. the Anthropic SDK's own span inside the
-  GenAI instrumentation's span). The outermost model-call span also takes over the budget reservation the
-  guard made for its call. An MCP client span is named and marked as the conventions say
+  agent name down to the model and tool calls made inside an agent, puts the prompt name and version of the
+  ``glassbox.prompt`` block it starts in on every GenAI span (:mod:`glassbox.api.prompts`), and notes model
+  calls nested inside another model call (two instrumentations seeing one call, e.g. the Anthropic SDK's own
+  span inside the GenAI instrumentation's span). The outermost model-call span also takes over the budget
+  reservation the guard made for its call. An MCP client span is named and marked as the conventions say
   (:mod:`glassbox.integrations.mcp`);
 * on end: a model-call span nested in another one for the same call is accounted for by the outer one and,
   unless ``GLASSBOX_NESTED_CALL_SPANS`` is true, not exported. For the outermost span of each model call, it
-  computes the USD cost, records it in the cost counter with the tenant and agent labels (each call counted
-  once, with the span as exemplar), settles the call's reservation with it or adds it to the tenant's spend
+  computes the USD cost, records it in the cost counter with the tenant, agent and prompt labels (each call
+  counted once, with the span as exemplar), settles the call's reservation with it or adds it to the tenant's spend
   (:func:`glassbox.guard.core.account`), and writes ``glassbox.cost.*`` attributes. (Token usage and
   durations are the upstream instrumentations' own metrics, given the tenant label by
   :mod:`glassbox.sdk.metric_labels`.)
@@ -40,7 +41,8 @@ from opentelemetry.trace import SpanKind, Status
 from glassbox import attribution, content, cost
 from glassbox import conventions as c
 from glassbox import instruments as instruments_module
-from glassbox.api import evaluations
+from glassbox.api import evaluations, prompts
+from glassbox.evaluators import calls as evaluator_calls
 from glassbox.guard import core as guard
 from glassbox.instruments import Instruments
 from glassbox.integrations import mcp as mcp_spans
@@ -112,6 +114,10 @@ class GlassboxSpanProcessor(SpanProcessor):
         own = span.attributes or {}
         if c.MCP_METHOD_NAME in own:
             own = mcp_spans.follow_conventions(span, own)
+        if c.GEN_AI_OPERATION_NAME in own and c.PROMPT_NAME not in own:
+            used = prompts.current()
+            if used is not None:
+                span.set_attributes({c.PROMPT_NAME: used[0], c.PROMPT_VERSION: used[1]})
         if own.get(c.GEN_AI_OPERATION_NAME) in c.MODEL_CALL_OPERATIONS:
             reservation = guard.claim_reservation()
             if reservation is not None:
@@ -154,11 +160,31 @@ class GlassboxSpanProcessor(SpanProcessor):
         try:
             if c.attribute(attributes, c.GEN_AI_OPERATION_NAME) in c.MODEL_CALL_OPERATIONS:
                 extra = self._account_model_call(span, attributes)
+                self._note_for_evaluators(span, attributes)
         except Exception:
             # The accounting failed: counted, and the span is still redacted before it goes on.
             _logger.debug("glassbox span accounting failed", exc_info=True)
             self.instruments.count_dropped("traces", "processor_error")
         return self._rebuilt(span, attributes, extra)
+
+    @staticmethod
+    def _note_for_evaluators(span: ReadableSpan, attributes: Mapping[str, Any]) -> None:
+        """The online evaluators parent each result to this span, found by the guard when the call returns."""
+        if span.context is None or attributes.get(c.USAGE_COUNTED) is False:
+            return  # an SDK's own span inside the GenAI instrumentation's: the outer one is the call
+        model = attributes.get(c.GEN_AI_REQUEST_MODEL)
+        agent, tenant = attributes.get(c.GEN_AI_AGENT_NAME), attributes.get(c.TENANT_ID)
+        operation = attributes.get(c.GEN_AI_OPERATION_NAME)
+        evaluator_calls.note_model_call(
+            evaluator_calls.ModelCall(
+                span.context,
+                span.start_time or 0,
+                str(model) if model is not None else None,
+                str(agent) if agent is not None else None,
+                str(tenant) if tenant is not None else None,
+                str(operation) if operation is not None else None,
+            )
+        )
 
     def _exemplar_context(self, span: ReadableSpan) -> Context | None:
         if span.context is None:
@@ -197,6 +223,9 @@ class GlassboxSpanProcessor(SpanProcessor):
         agent = attributes.get(c.GEN_AI_AGENT_NAME)
         if agent:
             labels[c.GEN_AI_AGENT_NAME] = agent
+        prompt_name, prompt_version = attributes.get(c.PROMPT_NAME), attributes.get(c.PROMPT_VERSION)
+        if isinstance(prompt_name, str) and isinstance(prompt_version, str):
+            labels.update(self.instruments.prompts.labels(prompt_name, prompt_version))
         error_type = attributes.get(c.ERROR_TYPE)
         extra: dict[str, Any] = {c.USAGE_COUNTED: True}
         if input_without_cache or (child_usage is not None and usage is child_usage):
