@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -27,6 +26,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from glassbox.stack_addresses import Endpoints
 
@@ -57,14 +58,11 @@ def wait(url: str, process: subprocess.Popen[Any], name: str, timeout: float = 3
 
 
 def parse_metrics(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Sample name -> (labels, value) of each sample of the Prometheus text format, read by prometheus_client."""
     series: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        match = re.match(r"([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)", line)
-        if match:
-            labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
-            series[match.group(1)].append((labels, float(match.group(3))))
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            series[sample.name].append((dict(sample.labels), float(sample.value)))
     return series
 
 
@@ -175,6 +173,46 @@ def alerts_report(endpoints: Endpoints, wait: float) -> None:
     if received:
         runbook = received[0].get("annotations", {}).get("runbook_url", "")
         print(f"  each with its runbook, e.g. {runbook}; Alertmanager posts them to GLASSBOX_ALERT_WEBHOOK_URL")
+
+
+def evaluators_file(judge_url: str) -> Path:
+    """examples/evaluators.yaml with its judges pointed at this run's stub LLM, written under .state/demo."""
+    config = yaml.safe_load((HERE / "evaluators.yaml").read_text())
+    for entry in config["evaluators"]:
+        if entry.get("kind") == "judge":
+            entry["url"] = judge_url
+    path = STATE / "evaluators.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def prompt_versions_report(endpoints: Endpoints, instance: str) -> None:
+    """Answers accepted and rejected per prompt version and evaluator, as Prometheus counts them."""
+    query = (
+        "sum by (glassbox_prompt_version, gen_ai_evaluation_name, glassbox_evaluation_outcome) "
+        f'(glassbox_evaluation_results_total{{job="demo-agent",instance=~"{instance}(-.+)?",'
+        'glassbox_prompt_name="support-answer",glassbox_evaluator_kind!=""})'
+    )
+    try:
+        response = httpx.get(f"{endpoints.prometheus}/api/v1/query", params={"query": query}, timeout=10)
+        rows = response.json()["data"]["result"]
+    except (httpx.HTTPError, KeyError, ValueError) as error:
+        print(f"\nPrompt versions: Prometheus could not be queried at {endpoints.prometheus}: {error}")
+        return
+    counts: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for row in rows:
+        labels = row["metric"]
+        key = (labels.get("glassbox_prompt_version", "?"), labels.get("gen_ai_evaluation_name", "?"))
+        counts[key][labels.get("glassbox_evaluation_outcome", "?")] += float(row["value"][1])
+    print("\nPrompt versions of support-answer (online evaluators, from Prometheus):")
+    if not counts:
+        print("  no online evaluation results yet")
+        return
+    print(f"  {'version':<8} {'evaluator':<20} {'accepted':>9} {'rejected':>9} {'rejected %':>11}")
+    for (version, name), outcome in sorted(counts.items()):
+        accepted, rejected = outcome.get("accepted", 0), outcome.get("rejected", 0)
+        share = 100 * rejected / (accepted + rejected) if accepted + rejected else 0
+        print(f"  {version:<8} {name:<20} {accepted:>9.0f} {rejected:>9.0f} {share:>10.1f}%")
 
 
 def backend_counts(endpoints: Endpoints, trace_id: str | None) -> None:
@@ -355,6 +393,9 @@ def main() -> None:
         "DEMO_INSTANCE": instance,
         "OTEL_EXPORTER_OTLP_ENDPOINT": endpoints.otlp_http,
         "OTEL_RESOURCE_ATTRIBUTES": f"service.instance.id={instance}",
+        # Two versions of the chat prompt, judged by the online evaluators of examples/evaluators.yaml.
+        "DEMO_PROMPT_VERSIONS": "1",
+        "GLASSBOX_EVALUATORS_FILE": str(evaluators_file(f"http://127.0.0.1:{stub_port}/v1")),
     }
     if state_url:
         try:
@@ -387,6 +428,7 @@ def main() -> None:
         trace_id = summarise(text, apps[0]["log"])
         time.sleep(6)  # the collector sends metrics on within seconds
         prometheus_summary(endpoints, instance)
+        prompt_versions_report(endpoints, instance)
         backend_counts(endpoints, trace_id)
         if state_url:
             fleet_report(apps, {**env, "OTEL_SERVICE_NAME": "glassbox-cli"})

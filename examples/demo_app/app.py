@@ -34,7 +34,9 @@ http://127.0.0.1:8900), ``OPENAI_API_KEY`` / ``ANTHROPIC_API_KEY`` (any value fo
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import itertools
 import json
 import logging
 import math
@@ -147,6 +149,23 @@ def work_off_a_followup() -> None:
             DEAD_LETTERS.append(job)
 
 
+# Two versions of the chat prompt, when DEMO_PROMPT_VERSIONS=1 (`make demo` sets it): requests alternate between
+# them. Version 2 asks for a first draft marked "[draft]", which the stub LLM echoes: the online evaluators of
+# examples/evaluators.yaml reject such answers (a rule, and the stub's judge), so version 2 reads worse on the
+# "Prompt versions" dashboard.
+PROMPT_NAME = "support-answer"
+PROMPT_TEMPLATES = {"1": "{message}", "2": "{message}\n(Write it as a first draft and mark it [draft].)"}
+_prompt_turn = itertools.count()
+
+
+def prompt_version(message: str) -> tuple[str | None, str]:
+    """(version, text to send) of the chat prompt; no version when the demo runs one prompt only."""
+    if os.environ.get("DEMO_PROMPT_VERSIONS") != "1":
+        return None, message
+    version = "1" if next(_prompt_turn) % 2 == 0 else "2"
+    return version, PROMPT_TEMPLATES[version].format(message=message)
+
+
 @app.post("/chat")
 async def chat(request: ChatRequest, x_request_id: str | None = Header(default=None)) -> Any:
     work_off_a_followup()
@@ -155,7 +174,8 @@ async def chat(request: ChatRequest, x_request_id: str | None = Header(default=N
         # An AI decision made by the caller: a model other than the configured one.
         glassbox.audit("ai.model_choice", resource={"type": "model", "id": model},
                        after={"model": model, "default": SETTINGS["chat_model"]})  # fmt: skip
-    messages: Any = [{"role": "user", "content": request.message}]
+    version, text = prompt_version(request.message)
+    messages: Any = [{"role": "user", "content": text}]
     try:
         if request.stream:
             stream = await openai_client.chat.completions.create(
@@ -168,9 +188,10 @@ async def chat(request: ChatRequest, x_request_id: str | None = Header(default=N
                         yield chunk.choices[0].delta.content
 
             return StreamingResponse(body(), media_type="text/plain")
-        completion = await openai_client.chat.completions.create(
-            model=model, messages=messages, max_tokens=SETTINGS["max_tokens"]
-        )
+        with glassbox.prompt(PROMPT_NAME, version=version) if version else contextlib.nullcontext():
+            completion = await openai_client.chat.completions.create(
+                model=model, messages=messages, max_tokens=SETTINGS["max_tokens"]
+            )
     except openai.APIError as exc:
         log.warning("chat failed", extra={"model": model, "error": type(exc).__name__})
         raise _llm_error(exc) from exc

@@ -17,7 +17,7 @@ Behaviour is configurable from the command line or the environment:
 * ``--latency-ms`` / ``STUB_LATENCY_MS``: added before each answer (mean; jitter is +-25%).
 * ``--error-rate`` / ``STUB_ERROR_RATE``: share of requests answered with a 500 error (0..1).
 * A prompt containing "Rate the answer" (an LLM judge's) gets a JSON verdict: score 0.9, or 0.1 when the rated
-  answer contains "[bad]".
+  answer contains "[draft]".
 * ``--models`` / ``STUB_MODELS``: comma-separated model names that exist; any other gives a 404.
 * A request header ``x-stub-status: 429|500|529`` forces that error for one request (tests use it).
 * The model ``outage-model`` always answers 503, as a provider that is down (the demo's 5xx errors).
@@ -103,13 +103,13 @@ THOUGHT_TOKENS = 12
 
 
 # A judge's prompt (glassbox's online evaluators) asks for a verdict: the stub gives one, as JSON, so evaluators can
-# be tried offline. An answer that says "[bad]" is rated 0.1, any other 0.9.
+# be tried offline. An answer marked "[draft]" is rated 0.1, any other 0.9.
 JUDGE_MARKER = "Rate the answer"
 
 
 def _answer_for(prompt: str) -> str:
     if JUDGE_MARKER in prompt:
-        bad = "[bad]" in prompt
+        bad = "[draft]" in prompt
         return json.dumps({
             "score": 0.1 if bad else 0.9,
             "label": "unhelpful" if bad else "helpful",
