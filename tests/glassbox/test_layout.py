@@ -30,7 +30,7 @@ _ONLY_GLASSBOX = (
     "glassbox's own distro uses is loaded when it runs"
 )
 # (module, imported module) -> why it is imported inside a function
-_JUDGE_SDK = "a judge calls through the app's openai SDK, not a dependency: loaded when a judge is declared"
+_JUDGE_SDK = "a judge calls through the app's model SDK, not a dependency: loaded when a judge is declared"
 _JSON_SCHEMA = "jsonschema is an optional extra (glassbox-otel[evaluators]): loaded when a json evaluator has a schema"
 DELIBERATE_LAZY_IMPORTS = {
     ("audit/store.py", "glassbox.audit.postgres"): _PSYCOPG,
@@ -48,8 +48,8 @@ DELIBERATE_LAZY_IMPORTS = {
     ("guard/fallbacks.py", "litellm.types.utils"): _APP_SDK,
     ("guard/fallbacks.py", "openai.types.chat"): _APP_SDK,
     ("integrations/asgi_attribution.py", "starlette.applications"): "Starlette is the app's, not a dependency",
-    ("evaluators/config.py", "openai"): _JUDGE_SDK,
     ("evaluators/judge.py", "openai"): _JUDGE_SDK,
+    ("evaluators/judge.py", "anthropic"): _JUDGE_SDK,
     ("evaluators/config.py", "jsonschema"): _JSON_SCHEMA,
     ("evaluators/rules.py", "jsonschema"): _JSON_SCHEMA,
     ("integrations/litellm.py", "litellm"): "over 3 s and 200 MB to import: loaded only when the app uses LiteLLM",

@@ -52,6 +52,10 @@ evaluators:
         ({"name": "x", "kind": "pii", "when": {"colour": ["red"]}}, "unknown filter 'colour'"),
         ({"name": "x", "kind": "pii", "schema": {}}, "unknown key(s) schema for kind pii"),
         ({"name": "x", "kind": "length", "max": "long"}, "max has the wrong type"),
+        (
+            {"name": "x", "kind": "judge", "model": "m", "url": "u", "prompt": "{answer}", "sdk": "cohere"},
+            "sdk must be",
+        ),
     ],
 )
 def test_a_mistake_names_the_evaluator_and_what_is_expected(entry: dict[str, object], message: str) -> None:

@@ -209,3 +209,21 @@ def test_the_question_is_the_last_user_turn_and_streams_have_no_answer_yet() -> 
     assert calls.question(request) == "second"
     assert calls.question({"input": "just text"}) == "just text"
     assert calls.answer(iter([])) is None
+
+
+def test_a_judge_through_the_anthropic_sdk(
+    oai: openai.OpenAI, worker_of: Any, telemetry: Telemetry, stub_url: str
+) -> None:
+    """A judge may be reached through another SDK Glassbox instruments: Anthropic's messages API (the stub)."""
+    judge = entry(
+        name="claude-judge", kind="judge", sdk="anthropic", model="claude-haiku-4-5", url=stub_url,
+        prompt="Rate the answer {answer}",
+    )  # fmt: skip
+    worker = worker_of([judge])
+    ask(oai, f"t-{uuid.uuid4().hex[:8]}")
+    assert worker.drain(20)
+    (result,) = results(telemetry)
+    assert result.attributes[c.GEN_AI_EVALUATION_SCORE_VALUE] == 0.9
+    judging = [s for s in telemetry.finished() if s.attributes.get(c.TENANT_ID) == "_glassbox_eval"]
+    # the call's GenAI span (and, nested in it, the Anthropic SDK's own, left out of the counts)
+    assert judging and {s.attributes.get(c.GEN_AI_PROVIDER_NAME) for s in judging} == {"anthropic"}

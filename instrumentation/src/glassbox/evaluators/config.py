@@ -14,6 +14,7 @@ Every mistake is reported at start-up with the evaluator's place in the file and
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ _KIND_KEYS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "pii": {},
     "tool_call": {"expect": str, "tool": str},
     "judge": {
+        "sdk": str,
+        "max_tokens": int,
         "model": str,
         "url": str,
         "api_key_env": str,
@@ -171,10 +174,13 @@ def _check_kind(kind: str, options: dict[str, Any], where: str) -> None:
         except (KeyError, IndexError, ValueError) as error:
             message = f"the judge's prompt has a placeholder other than question, answer, context: {error}"
             raise _fail(where, message) from None
+        sdk = options.setdefault("sdk", "openai")
+        if sdk not in ("openai", "anthropic"):
+            raise _fail(where, f"sdk must be openai or anthropic, not {sdk!r}")
         try:
-            import openai  # noqa: F401
+            importlib.import_module(sdk)
         except ImportError:
-            raise _fail(where, "a judge is called through the openai package, which is not installed") from None
+            raise _fail(where, f"a judge with sdk {sdk} needs the {sdk} package, which is not installed") from None
 
 
 def load(path: str | Path) -> list[Evaluator]:

@@ -1,4 +1,5 @@
-"""LLM-as-judge: a model rates an answer, through the openai SDK at an OpenAI-compatible URL.
+"""LLM-as-judge: a model rates an answer, through a model SDK the app has: ``sdk: openai`` (the default: any
+OpenAI-compatible URL) or ``sdk: anthropic`` (Anthropic's messages API at ``url``).
 
 The call is made like any other model call of the app, so the guard stands in front of it (kill switch, budgets)
 and it is priced and counted, under its own tenant, ``_glassbox_eval`` (``GLASSBOX_EVALUATION_TENANT``): give
@@ -56,25 +57,48 @@ def parse(text: str, pass_score: float) -> Verdict:
     )
 
 
-def judge(options: Mapping[str, Any]) -> Callable[[Answered], Verdict]:
+def _ask_openai(options: Mapping[str, Any], api_key: str, timeout: float) -> Callable[[str], str]:
     import openai
 
-    client = openai.OpenAI(
-        base_url=options["url"],
-        api_key=os.environ.get(options.get("api_key_env", ""), "") or "not-set",
-        max_retries=0,
-        timeout=float(options.get("timeout", 30)),
-    )
+    client = openai.OpenAI(base_url=options["url"], api_key=api_key, max_retries=0, timeout=timeout)
+
+    def ask(prompt: str) -> str:
+        response = client.chat.completions.create(
+            model=options["model"], messages=[{"role": "user", "content": prompt}]
+        )
+        return (response.choices[0].message.content or "") if response.choices else ""
+
+    return ask
+
+
+def _ask_anthropic(options: Mapping[str, Any], api_key: str, timeout: float) -> Callable[[str], str]:
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=options["url"], api_key=api_key, max_retries=0, timeout=timeout)
+
+    def ask(prompt: str) -> str:
+        response = client.messages.create(
+            model=options["model"], max_tokens=int(options.get("max_tokens", 512)),
+            messages=[{"role": "user", "content": prompt}],
+        )  # fmt: skip
+        return "\n".join(str(getattr(block, "text", "")) for block in response.content if block.type == "text")
+
+    return ask
+
+
+SDKS = {"openai": _ask_openai, "anthropic": _ask_anthropic}
+
+
+def judge(options: Mapping[str, Any]) -> Callable[[Answered], Verdict]:
+    api_key = os.environ.get(options.get("api_key_env", ""), "") or "not-set"
+    ask = SDKS[options.get("sdk", "openai")](options, api_key, float(options.get("timeout", 30)))
     pass_score = float(options.get("pass_score", DEFAULT_PASS_SCORE))
     tenant = settings.EVALUATION_TENANT.get()
 
     def evaluate(call: Answered) -> Verdict:
         prompt = options["prompt"].format(question=call.question, answer=call.answer, context=call.context or "")
         with attribution.attributed_to(tenant):
-            response = client.chat.completions.create(
-                model=options["model"], messages=[{"role": "user", "content": prompt}]
-            )
-        text = response.choices[0].message.content or "" if response.choices else ""
+            text = ask(prompt)
         return parse(text, pass_score)
 
     return evaluate
