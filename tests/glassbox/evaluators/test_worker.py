@@ -227,3 +227,22 @@ def test_a_judge_through_the_anthropic_sdk(
     judging = [s for s in telemetry.finished() if s.attributes.get(c.TENANT_ID) == "_glassbox_eval"]
     # the call's GenAI span (and, nested in it, the Anthropic SDK's own, left out of the counts)
     assert judging and {s.attributes.get(c.GEN_AI_PROVIDER_NAME) for s in judging} == {"anthropic"}
+
+
+def test_a_result_carries_the_session_and_user_of_the_answer_it_judges(
+    oai: openai.OpenAI, worker_of: Any, telemetry: Telemetry
+) -> None:
+    """Recorded on the worker thread, long after the request: the request's attribution is restored, so a session's
+    evaluation outcomes can be counted per session in Loki."""
+    tenant, session = f"t-{uuid.uuid4().hex[:8]}", f"s-{uuid.uuid4().hex[:8]}"
+    worker = worker_of([entry(name="no-refusal-s", kind="refusal")])
+    values = {c.TENANT_ID: tenant, c.USER_ID: "u-1", c.SESSION_ID: session, c.REQUEST_ID: "req-s1"}
+    token = otel_context.attach(attribution.with_attribution(values))
+    try:
+        oai.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}])
+    finally:
+        otel_context.detach(token)
+    assert worker.drain(20)
+    (record,) = results(telemetry)
+    assert record.attributes.get(c.SESSION_ID) == session and record.attributes.get(c.USER_ID) == "u-1"
+    assert record.attributes.get(c.REQUEST_ID) == "req-s1"

@@ -31,8 +31,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 
 from opentelemetry import _logs, trace
+from opentelemetry import context as otel_context
 from opentelemetry._logs import LogRecord, SeverityNumber
-from opentelemetry.context import Context
 from opentelemetry.trace import SpanContext
 
 from glassbox import attribution, instruments
@@ -230,7 +230,10 @@ def _record(
     if evaluated is None and current.is_valid:
         evaluated = current
     # The record's trace context is the evaluated span's (a span id of 0 when only the trace is known).
-    linked = trace.set_span_in_context(trace.NonRecordingSpan(evaluated), Context()) if evaluated else Context()
+    # ... and its attribution the current one (the request's, or what an online evaluator restored), so that the
+    # record carries the session and user of the answer it judges.
+    base = otel_context.get_current()
+    linked = trace.set_span_in_context(trace.NonRecordingSpan(evaluated), base) if evaluated else base
     record = LogRecord(
         context=linked,
         severity_number=SeverityNumber.INFO,

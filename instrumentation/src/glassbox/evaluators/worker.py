@@ -45,6 +45,8 @@ class Job:
     agent: str | None
     tenant: str | None
     prompt: tuple[str, str] | None
+    # The request's attribution (user, session, request id), restored when its results are recorded.
+    attributed: dict[str, str]
 
 
 def runner(evaluator: Evaluator) -> Run:
@@ -89,8 +91,9 @@ class Worker:
             return
         copied = {k: list(v) if isinstance(v, list) else v for k, v in request.items()}
         span = model_call.context if model_call else trace.get_current_span().get_span_context()
+        judged = span if span.is_valid else None
         job = Job(
-            chosen, copied, response, span if span.is_valid else None, values["model"], values["agent"], tenant, prompt
+            chosen, copied, response, judged, values["model"], values["agent"], tenant, prompt, attribution.current()
         )
         try:
             self.queue.put_nowait(job)
@@ -131,7 +134,7 @@ class Worker:
                 self._dropped(evaluator, c.EVALUATION_DROP_EVALUATOR_ERROR)
                 self._log_once(evaluator, "raised", with_traceback=True)
                 continue
-            with self._prompt(job.prompt):
+            with self._prompt(job.prompt), self._attributed(job.attributed):
                 evaluations.evaluation(
                     evaluator.name,
                     score=verdict.score,
@@ -156,6 +159,18 @@ class Worker:
             return
         with prompts.prompt(prompt[0], version=prompt[1]):
             yield
+
+    @staticmethod
+    def _attributed(values: dict[str, str]) -> contextlib.AbstractContextManager[None]:
+        """The judged request's attribution, so the result is logged with its user and session."""
+        if not values:
+            return contextlib.nullcontext()
+        return attribution.attributed_to(
+            values.get(c.TENANT_ID),
+            user=values.get(c.USER_ID),
+            session=values.get(c.SESSION_ID),
+            request_id=values.get(c.REQUEST_ID),
+        )
 
     def _dropped(self, evaluator: Evaluator, reason: str) -> None:
         instruments.get().evaluation_dropped.add(1, {c.GEN_AI_EVALUATION_NAME: evaluator.name, c.LABEL_REASON: reason})
