@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from opentelemetry._logs import LogRecord, SeverityNumber
 
 from examples import traffic
@@ -30,7 +31,7 @@ from glassbox.stack_addresses import Endpoints
 from grafana import alerts
 from stack.binaries import find_binary
 from stack.native import NativeStack, StackError
-from tests.conftest import free_port
+from tests.conftest import EXAMPLES, free_port
 from tests.e2e.test_demo_subprocess import ADMIN_TOKEN, demo_app, headers
 from tests.support.binaries import requires
 from tests.support.dashboard_queries import queries, selector_metric, selectors, substitute
@@ -118,6 +119,18 @@ def send_rejected_telemetry(endpoint: str, sink: OTLPReceiver) -> None:
         provider.shutdown()
 
 
+def quality_loop(stub_url: str, tmp_path: Path) -> dict[str, str]:
+    """The demo's two prompt versions and the example evaluators (a streamed answer is counted as not evaluated):
+    the series of the prompt-version and evaluation panels and rules exist."""
+    config = yaml.safe_load((EXAMPLES / "evaluators.yaml").read_text())
+    for entry in config["evaluators"]:
+        if entry.get("kind") == "judge":
+            entry.update(url=f"{stub_url}/v1", sample_rate=1.0)
+    path = tmp_path / "evaluators.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return {"DEMO_PROMPT_VERSIONS": "1", "GLASSBOX_EVALUATORS_FILE": str(path)}
+
+
 @pytest.fixture(scope="module")
 def run(stub_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp_path = tmp_path_factory.mktemp("stack")
@@ -128,7 +141,7 @@ def run(stub_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
     with (
         OTLPReceiver() as sink,
         native_stack(tmp_path, sink.port, stack_components(), **grafana) as stack,
-        demo_app(stub_url, otlp_http(stack), tmp_path) as app,
+        demo_app(stub_url, otlp_http(stack), tmp_path, **quality_loop(stub_url, tmp_path)) as app,
     ):
         counts = asyncio.run(_traffic(app["url"]))
         # A comment longer than an evaluation's explanation keeps: cut, and counted as dropped telemetry.
