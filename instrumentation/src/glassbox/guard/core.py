@@ -172,6 +172,11 @@ def set_answer_observer(observer: AnswerObserver | None) -> None:
     _answer_observer = observer
 
 
+def observing() -> bool:
+    """Whether anyone is told of returned calls (the online evaluators, when some are declared)."""
+    return _answer_observer is not None
+
+
 def call_started() -> int:
     """When a call starts, for observe_answer: 0 (no clock read) when nobody observes."""
     return time.time_ns() if _answer_observer is not None else 0

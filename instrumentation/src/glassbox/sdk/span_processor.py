@@ -170,8 +170,10 @@ class GlassboxSpanProcessor(SpanProcessor):
     @staticmethod
     def _note_for_evaluators(span: ReadableSpan, attributes: Mapping[str, Any]) -> None:
         """The online evaluators parent each result to this span, found by the guard when the call returns."""
-        if span.context is None or attributes.get(c.USAGE_COUNTED) is False:
-            return  # an SDK's own span inside the GenAI instrumentation's: the outer one is the call
+        if not guard.observing() or span.context is None or attributes.get(c.USAGE_COUNTED) is False:
+            # Nobody evaluates (no work per model call then), or an SDK's own span inside the GenAI
+            # instrumentation's: the outer one is the call.
+            return
         model = attributes.get(c.GEN_AI_REQUEST_MODEL)
         agent, tenant = attributes.get(c.GEN_AI_AGENT_NAME), attributes.get(c.TENANT_ID)
         operation = attributes.get(c.GEN_AI_OPERATION_NAME)
