@@ -387,6 +387,8 @@ def run_mode(
             system_before, steal_before = system_cpu_seconds()
             stub_before, client_before = process_cpu_seconds(stub.pid), client_cpu_seconds()
             cpu_before = process_cpu_seconds(proc.pid)
+            profile = workdir / f"profile-{mode}-round{round_no}.txt"
+            profiler = start_profiler(args.profile, proc.pid, args.seconds, profile)
             if args.hey:
                 latencies, errors, elapsed = drive_hey(args.hey, f"{base_url}/chat", args.seconds, args.concurrency, 0)
             else:
@@ -394,6 +396,8 @@ def run_mode(
                     drive(base_url, args.seconds, args.concurrency, WARMUP_REQUESTS)
                 )
             cpu_after = process_cpu_seconds(proc.pid) if proc.poll() is None else cpu_before
+            if profiler is not None:
+                profiler.wait(timeout=args.seconds + 30)
             result.stub_cpu_s = process_cpu_seconds(stub.pid) - stub_before
             result.client_cpu_s = client_cpu_seconds() - client_before
             system_after, steal_after = system_cpu_seconds()
@@ -415,6 +419,54 @@ def run_mode(
     after = sink.snapshot()
     result.sink = {path.rsplit("/", 1)[-1]: after[path] - sink_before[path] for path in (*OTLP_PATHS, "other")}
     return result
+
+
+def start_profiler(py_spy: str | None, pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the app's threads over the timed window, without pausing it, into collapsed stacks."""
+    if not py_spy:
+        return None
+    command = [py_spy, "record", "--pid", str(pid), "--duration", f"{max(1, round(seconds))}", "--rate", "200",
+               "--threads", "--format", "raw", "--output", str(output)]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+
+
+def profile_summary(path: Path, top: int = 25) -> str:
+    """Where one profile's samples were: the share per library and the frames with the most own samples."""
+    own: Counter[str] = Counter()
+    library: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        own[frames[-1]] += count
+        library[_library(frames)] += count
+        threads[frames[0].split(": ", 1)[-1]] += count
+    if not total:
+        return f"{path.name}: no samples"
+    lines = [f"{path.name}: {total} samples"]
+    lines += [f"  {100 * n / total:5.1f}%  thread {name}" for name, n in threads.most_common(6)]
+    lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in library.most_common()]
+    lines += ["  own samples:"] + [f"  {100 * n / total:5.1f}%  {name}" for name, n in own.most_common(top)]
+    return "\n".join(lines)
+
+
+LIBRARIES = ("glassbox", "opentelemetry", "openai", "httpx", "httpcore", "fastapi", "starlette", "uvicorn",
+             "pydantic", "anyio", "asyncio", "logging", "h11", "json", "threading")  # fmt: skip
+
+
+def _library(frames: list[str]) -> str:
+    """The library of the innermost frame that belongs to one of LIBRARIES, else "other"."""
+    for frame in reversed(frames):
+        path = frame[frame.rfind("(") + 1 : frame.rfind(":")]
+        top = path.split("/", 1)[0].removesuffix(".py")
+        if top in LIBRARIES:
+            return top
+    return "other"
 
 
 def start_stub(port: int, workdir: Path) -> subprocess.Popen[bytes]:
@@ -563,6 +615,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="add mode e: glassbox with online evaluators, a rule on every call and an LLM judge (the stub) on 10%%",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample each run's app with py-spy (on PATH) over the timed window and print where the time went; "
+        "the figures of a profiled run are not comparable with an unprofiled one",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the temp dir with the app's stdout/stderr")
     args = parser.parse_args(argv)
     if args.collector_down and "d" not in MODES:
@@ -575,6 +633,10 @@ def main(argv: list[str] | None = None) -> int:
         MODE_NAMES[name] = "glassbox variant"
         MODES.append(name)
     args.hey = find_hey() if args.driver == "hey" else None
+    args.profile = shutil.which("py-spy") if args.profile else None
+    if args.profile is None and "--profile" in (argv if argv is not None else sys.argv):
+        print("--profile needs py-spy on PATH (pip install py-spy)", file=sys.stderr)
+        return 2
     if args.driver == "hey" and not args.hey:
         print("hey not found on PATH or in GLASSBOX_BIN_DIR (or use --driver python)", file=sys.stderr)
         return 2
@@ -607,7 +669,11 @@ def main(argv: list[str] | None = None) -> int:
         sink.stop()
     print()
     print(f"Shape {args.shape}, driver {args.driver}.")
-    print(summarize(results, args.concurrency, args.seconds))
+    with contextlib.suppress(KeyError):
+        print(summarize(results, args.concurrency, args.seconds))
+    if args.profile:
+        for path in sorted(workdir.glob("profile-*.txt")):
+            print("\n" + profile_summary(path))
     if not args.keep_logs and all(r.ok for r in results):
         for path in sorted(workdir.iterdir()):
             path.unlink()
