@@ -35,7 +35,7 @@ from glassbox import instruments as instruments_module
 from glassbox import state as state_module
 from glassbox.audit import events as audit_events
 from glassbox.audit.chain import AuditLog
-from glassbox.guard import GuardInstrumentor, budgets
+from glassbox.guard import GuardInstrumentor, budgets, spend_writer
 from glassbox.guard import core as guard_core
 from glassbox.instruments import Instruments
 from glassbox.sdk import metric_labels
@@ -245,6 +245,7 @@ def _state_outside_the_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     guard_core.reset()  # the guard reads its settings again, budgets the file the settings name
     attribution.reset()  # GLASSBOX_ATTRIBUTION_SOURCE is read again
     budgets.reset()
+    spend_writer.flush()  # spend written behind goes to the state it was booked in, not to this test's
     previous = state_module.use(None)  # the next use opens the state these settings name
     if previous is not None:
         previous.close()

@@ -16,7 +16,7 @@ from glassbox.audit.chain import AuditLog
 from glassbox.cli.guard import NOBODY_WATCHING, budgets_main, kill_switch_main
 from glassbox.cli.state import main as state_main
 from glassbox.db.schema import LATEST
-from glassbox.guard import budgets, core
+from glassbox.guard import budgets, core, spend_writer
 from glassbox.state.postgres import PostgresState
 
 
@@ -90,6 +90,7 @@ def test_budgets_list_shows_what_a_tenant_spent_before_its_budget_existed(
     backend: str, log: AuditLog, capsys: pytest.CaptureFixture[str]
 ) -> None:
     core.account(None, "acme", 0.75, None, 0)  # a priced call while no budget exists anywhere
+    spend_writer.flush()  # the app writes it within a second; the command reads the state
     assert budgets_main(["set", "acme", "--day", "5"]) == 0
     capsys.readouterr()
     assert budgets_main(["list"]) == 0

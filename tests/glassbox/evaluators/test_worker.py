@@ -18,6 +18,7 @@ from glassbox import attribution
 from glassbox import conventions as c
 from glassbox.api import prompts
 from glassbox.evaluators import calls
+from glassbox.evaluators import worker as worker_module
 from glassbox.evaluators.config import Evaluator, parse_entry
 from glassbox.evaluators.rules import Answered, Verdict
 from glassbox.evaluators.worker import Worker
@@ -189,6 +190,31 @@ def test_a_full_queue_drops_and_counts_and_the_request_never_waits(
     release.set()
     assert worker.drain(20)
     assert dropped >= 2
+
+
+def test_queuing_wakes_the_worker_only_when_the_queue_is_half_full(
+    oai: openai.OpenAI, worker_of: Any, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request's thread does not wake the worker for every call (each wake-up hands it the interpreter lock):
+    calls wait for the next batch, unless the queue is half full, or someone drains it."""
+    monkeypatch.setattr(worker_module, "BATCH_INTERVAL_S", 3600.0)
+    seen = threading.Event()
+    evaluated: list[str] = []
+
+    def note(call: Answered) -> Verdict:
+        evaluated.append(call.answer)
+        if len(evaluated) >= 2:
+            seen.set()
+        return Verdict(1.0)
+
+    worker = worker_of([Evaluator("noted", "1", 1.0, {}, "code", {}, note)], capacity=4)
+    ask(oai, f"t-{uuid.uuid4().hex[:8]}")
+    assert worker.queue.qsize() == 1 and not evaluated  # queued, the worker asleep
+    ask(oai, f"t-{uuid.uuid4().hex[:8]}")  # half of 4: wakes it
+    assert seen.wait(20)
+    ask(oai, f"t-{uuid.uuid4().hex[:8]}")
+    assert worker.drain(20)  # drain wakes it too
+    assert len(evaluated) == 3
 
 
 def test_filters_and_sampling_choose_the_calls(oai: openai.OpenAI, worker_of: Any, telemetry: Telemetry) -> None:

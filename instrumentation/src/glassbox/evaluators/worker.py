@@ -3,10 +3,13 @@
 The guard tells :meth:`Worker.observe` of every model call that returned. It picks the evaluators whose filters
 match and whose sample draw wins, copies the request's message list (an app may append to it for the next turn)
 and queues the call; a full queue drops it, counted per evaluator in ``glassbox.evaluation.dropped`` (reason
-``queue_full``). The thread reads the question and the answer, runs each evaluator, and records each verdict as a
-``gen_ai.evaluation.result`` event parented to the call's GenAI span, with the evaluator's version and kind. The
-texts are held only until then and never exported. An evaluator that raises is counted (``evaluator_error``)
-and logged once with its traceback; a judge that answers out of format is counted (``judge_out_of_format``).
+``queue_full``). Queuing wakes nobody: the thread takes what is queued in batches, every
+:data:`BATCH_INTERVAL_S` or as soon as the queue is half full, so the request's thread does not hand the
+interpreter lock to it after every call. The thread reads the question and the answer, runs each evaluator, and
+records each verdict as a ``gen_ai.evaluation.result`` event parented to the call's GenAI span, with the
+evaluator's version and kind. The texts are held only until then and never exported. An evaluator that raises
+is counted (``evaluator_error``) and logged once with its traceback; a judge that answers out of format is
+counted (``judge_out_of_format``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from glassbox.evaluators.judge import JudgeOutOfFormat, judge
 from glassbox.evaluators.rules import RULES, Answered, Verdict
 
 _logger = logging.getLogger(__name__)
+# How long a queued call may wait for the worker when the queue is less than half full.
+BATCH_INTERVAL_S = 0.25
 Run = Callable[[Answered], Verdict]
 
 
@@ -62,6 +67,8 @@ class Worker:
     def __init__(self, evaluators: Sequence[Evaluator], capacity: int) -> None:
         self.evaluators = [(e, runner(e)) for e in evaluators]
         self.queue: queue.Queue[Job | None] = queue.Queue(capacity)
+        self._wake_at = max(1, capacity // 2)
+        self._wake = threading.Event()
         self._failed: set[str] = set()
         self._random = random.Random()
         self._thread = threading.Thread(target=self._run, name="glassbox-evaluators", daemon=True)
@@ -96,24 +103,33 @@ class Worker:
             chosen, copied, response, judged, values["model"], values["agent"], tenant, prompt, attribution.current()
         )
         try:
-            self.queue.put_nowait(job)
+            self.queue.put_nowait(job)  # nobody waits on the queue itself: this wakes no thread
         except queue.Full:
             for evaluator, _ in chosen:
                 self._dropped(evaluator, c.EVALUATION_DROP_QUEUE_FULL)
+            return
+        if self.queue.qsize() >= self._wake_at:
+            self._wake.set()
 
     # -- on the worker thread ------------------------------------------------------------------------
     def _run(self) -> None:
         calls.evaluating.set(True)
         while True:
-            job = self.queue.get()
-            try:
-                if job is None:
-                    return
-                self._evaluate(job)
-            except Exception:  # never let the thread die
-                _logger.debug("glassbox evaluation failed", exc_info=True)
-            finally:
-                self.queue.task_done()
+            self._wake.wait(BATCH_INTERVAL_S)
+            self._wake.clear()
+            while True:
+                try:
+                    job = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                try:
+                    if job is None:
+                        return
+                    self._evaluate(job)
+                except Exception:  # never let the thread die
+                    _logger.debug("glassbox evaluation failed", exc_info=True)
+                finally:
+                    self.queue.task_done()
 
     def _evaluate(self, job: Job) -> None:
         answered = calls.answer(job.response)
@@ -188,6 +204,7 @@ class Worker:
     def drain(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds until every queued call has been evaluated."""
         deadline = time.monotonic() + timeout
+        self._wake.set()
         with self.queue.all_tasks_done:
             while self.queue.unfinished_tasks:
                 left = deadline - time.monotonic()
@@ -198,9 +215,12 @@ class Worker:
 
     def close(self, timeout: float) -> bool:
         """Evaluate what is queued, then stop; False when that took longer than ``timeout``."""
+        self._wake.set()
         try:
             self.queue.put(None, timeout=timeout)
         except queue.Full:
             return False
+        finally:
+            self._wake.set()
         self._thread.join(timeout)
         return not self._thread.is_alive()

@@ -51,7 +51,7 @@ from glassbox import conventions as c
 from glassbox import state as state_module
 from glassbox.audit.events import AuditRefused, audit, build_event, record_chained_elsewhere
 from glassbox.cost import Usage, price
-from glassbox.guard import budgets, guardrail
+from glassbox.guard import budgets, guardrail, spend_writer
 from glassbox.guard.guardrail import detectors
 from glassbox.guard.request import NON_TEXT_KEYS, field
 from glassbox.integrations.litellm import provider_and_model
@@ -303,6 +303,7 @@ def _admit(call: str, kwargs: dict[str, Any], guard: GuardConfig) -> tuple[AICal
     budgeted = tenant or c.PLACEHOLDER_NONE  # a request that names no tenant is budgeted as _none
     limits, total = budgets.limits_for(budgeted), budgets.total_limits()
     if limits or total:
+        spend_writer.flush_before_budget(budgeted, total=bool(total))
         estimate = estimated_cost(call, kwargs) if call else 0.0
         try:
             reservation = state.reserve(budgeted, limits, estimate, budgets.today(), total)
@@ -395,14 +396,18 @@ def account(
 ) -> None:
     """After a model call: settle its reservation with its real cost ``usd`` (None: not priced; the reservation
     is released), or add the cost to its tenant's spend (budget or not: a budget set later counts the period's
-    spend so far, and `glassbox budgets list` shows it); write the budget thresholds it crossed; add the cost and
-    tokens to its request. Never raises."""
+    spend so far, and `glassbox budgets list` shows it; with no budget at all, written behind by
+    :mod:`~glassbox.guard.spend_writer`); write the budget thresholds it crossed; add the cost and tokens to its
+    request. Never raises."""
     guard = config()
     try:
         budgeted = tenant or c.PLACEHOLDER_NONE
         total = budgets.total_limits()
         if reservation is not None:
             change = state_module.get().settle(reservation, usd or 0.0)
+        elif usd and total is None and not budgets.limits_for(budgeted):
+            spend_writer.add(budgeted, usd, budgets.today())
+            change = None
         elif usd:
             change = state_module.get().add_spend(budgeted, usd, budgets.today(), total=total is not None)
         else:

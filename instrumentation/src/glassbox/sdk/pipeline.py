@@ -40,7 +40,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from glassbox import conventions as c
 from glassbox import evaluators, settings
 from glassbox import instruments as instruments_module
-from glassbox.guard import budgets
+from glassbox.guard import budgets, spend_writer
 from glassbox.instruments import Instruments
 from glassbox.sdk import logs, metric_labels, metrics_endpoint, shutdown
 from glassbox.sdk.sampling import KeptTraceExemplarFilter, KeptTraceMarker, NestedCallSampler
@@ -72,6 +72,8 @@ class Pipeline:
         def flush() -> None:
             # Calls waiting for their online evaluations first (a share of the time): their results are logs.
             evaluators.drain(timeout_millis / 2000)
+            # Then the spend of tenants without a budget, written behind (a judge's included).
+            spend_writer.flush()
             for provider in (self.tracer_provider, self.logger_provider, self.meter_provider):
                 try:
                     provider.force_flush(timeout_millis)
