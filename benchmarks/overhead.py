@@ -52,9 +52,24 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A service to measure and the world around it."""
+
+    app: Path
+    stub_latency_ms: float
+    # The OTLP receiver decodes every request, as a collector would, on the same cores as the app.
+    decode: bool
+    headers: dict[str, str]
+
+
+HEADERS = {"X-Tenant-Id": "acme", "X-User-Id": "user-42"}
 SHAPES = {
-    "chat-service": ROOT / "benchmarks" / "chat_service.py",
-    "demo": ROOT / "examples" / "demo_app" / "app.py",
+    "chat-service": Shape(ROOT / "benchmarks" / "chat_service.py", 20.0, False, HEADERS),
+    "app-logger": Shape(ROOT / "benchmarks" / "chat_app_logger.py", 5.0, True, {}),
+    "demo": Shape(ROOT / "examples" / "demo_app" / "app.py", 20.0, False, HEADERS),
 }
 STUB = ROOT / "examples" / "stub_llm" / "server.py"
 HOST = "127.0.0.1"
@@ -71,7 +86,6 @@ MAX_REQUESTS_PER_WORKER = 1_000_000
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 CHAT_BODY = {"message": "What is the API rate limit for my plan?"}
-HEADERS = {"X-Tenant-Id": "acme", "X-User-Id": "user-42"}
 OTLP_PATHS = ("/v1/traces", "/v1/metrics", "/v1/logs")
 
 
@@ -82,11 +96,13 @@ def free_port() -> int:
 
 
 class OtlpSink:
-    """OTLP/HTTP receiver that accepts and discards everything, counting requests per path."""
+    """OTLP/HTTP receiver that answers 200 to everything, counting requests and bytes per path; with ``decode``,
+    it also decodes each request (as a collector would, on the same cores) and counts spans, points and records."""
 
-    def __init__(self) -> None:
+    def __init__(self, decode: bool = False) -> None:
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
+        self.decode = decode
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -94,11 +110,13 @@ class OtlpSink:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                body = self.rfile.read(length) if length else b""
                 path = self.path if self.path in OTLP_PATHS else "other"
+                items = decoded_items(path, body) if sink.decode else 0
                 with sink.lock:
                     sink.counts[path] += 1
+                    sink.counts[f"{path} bytes"] += len(body)
+                    sink.counts[f"{path} items"] += items
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")
@@ -123,6 +141,33 @@ class OtlpSink:
     def snapshot(self) -> Counter[str]:
         with self.lock:
             return Counter(self.counts)
+
+
+def decoded_items(path: str, body: bytes) -> int:
+    """Spans, metric data points or log records in one OTLP/HTTP protobuf request (0 for what does not decode)."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    try:
+        if path == "/v1/traces":
+            traces = ExportTraceServiceRequest.FromString(body)
+            return sum(len(scope.spans) for rs in traces.resource_spans for scope in rs.scope_spans)
+        if path == "/v1/logs":
+            logs = ExportLogsServiceRequest.FromString(body)
+            return sum(len(scope.log_records) for rl in logs.resource_logs for scope in rl.scope_logs)
+        if path == "/v1/metrics":
+            metrics = ExportMetricsServiceRequest.FromString(body)
+            return sum(
+                len(getattr(metric, metric.WhichOneof("data")).data_points)
+                for rm in metrics.resource_metrics
+                for scope in rm.scope_metrics
+                for metric in scope.metrics
+                if metric.WhichOneof("data")
+            )
+    except Exception:  # a body that does not decode: counted as a request, no items
+        return 0
+    return 0
 
 
 @dataclass
@@ -202,7 +247,7 @@ def mode_command_and_env(
     mode: str, shape: str, app_port: int, stub_port: int, sink_port: int
 ) -> tuple[list[str], dict[str, str]]:
     env = base_env()
-    app = SHAPES[shape]
+    app = SHAPES[shape].app
     env["LLM_BASE_URL"] = f"http://{HOST}:{stub_port}"
     if shape == "demo":
         # Every mode logs the same records at INFO, so b and c export the same telemetry (c also prints JSON).
@@ -284,10 +329,12 @@ async def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float
     return False
 
 
-async def drive(base_url: str, seconds: float, concurrency: int, warmup: int) -> tuple[list[float], int, float]:
+async def drive(
+    base_url: str, seconds: float, concurrency: int, warmup: int, headers: dict[str, str]
+) -> tuple[list[float], int, float]:
     """Warm up, then POST /chat for ``seconds``; returns latencies of successes, errors and wall time."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, timeout=30.0, limits=limits, headers=HEADERS) as client:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0, limits=limits, headers=headers) as client:
         warm_left = [warmup]
 
         async def warm_worker() -> None:
@@ -330,18 +377,22 @@ def find_hey() -> str | None:
     return shutil.which("hey")
 
 
-def hey_command(hey: str, url: str, seconds: float, concurrency: int, *extra: str) -> list[str]:
+def hey_command(
+    hey: str, url: str, seconds: float, concurrency: int, headers: dict[str, str], *extra: str
+) -> list[str]:
     command = [hey, "-z", f"{seconds:g}s", "-c", str(concurrency), "-m", "POST", "-T", "application/json"]
-    for name, value in HEADERS.items():
+    for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     return [*command, "-d", json.dumps(CHAT_BODY), *extra, url]
 
 
-def drive_hey(hey: str, url: str, seconds: float, concurrency: int, warmup_s: float) -> tuple[list[float], int, float]:
+def drive_hey(
+    hey: str, url: str, seconds: float, concurrency: int, warmup_s: float, headers: dict[str, str]
+) -> tuple[list[float], int, float]:
     """Warm up for ``warmup_s``, then run hey for ``seconds``; latencies of the 200s, other answers, wall time."""
     if warmup_s > 0:
-        subprocess.run(hey_command(hey, url, warmup_s, concurrency), capture_output=True, check=True)
-    command = hey_command(hey, url, seconds, concurrency, "-o", "csv")
+        subprocess.run(hey_command(hey, url, warmup_s, concurrency, headers), capture_output=True, check=True)
+    command = hey_command(hey, url, seconds, concurrency, headers, "-o", "csv")
     output = subprocess.run(command, capture_output=True, check=True, text=True).stdout
     latencies: list[float] = []
     errors = 0
@@ -368,6 +419,7 @@ def run_mode(
 ) -> RunResult:
     app_port = free_port()
     command, env = mode_command_and_env(mode, args.shape, app_port, stub_port, sink.port)
+    shape = SHAPES[args.shape]
     stdout_path = workdir / f"app-{mode}-round{round_no}.stdout"
     stderr_path = workdir / f"app-{mode}-round{round_no}.stderr"
     result = RunResult(mode=mode, round=round_no, ok=False)
@@ -382,7 +434,7 @@ def run_mode(
                 return result
             if args.hey:
                 # hey's warm-up run is outside the window; its timed run is measured from hey's own clock.
-                subprocess.run(hey_command(args.hey, f"{base_url}/chat", args.warmup, args.concurrency),
+                subprocess.run(hey_command(args.hey, f"{base_url}/chat", args.warmup, args.concurrency, shape.headers),
                                capture_output=True, check=True)  # fmt: skip
             system_before, steal_before = system_cpu_seconds()
             stub_before, client_before = process_cpu_seconds(stub.pid), client_cpu_seconds()
@@ -390,10 +442,12 @@ def run_mode(
             profile = workdir / f"profile-{mode}-round{round_no}.txt"
             profiler = start_profiler(args.profile, proc.pid, args.seconds, profile)
             if args.hey:
-                latencies, errors, elapsed = drive_hey(args.hey, f"{base_url}/chat", args.seconds, args.concurrency, 0)
+                latencies, errors, elapsed = drive_hey(
+                    args.hey, f"{base_url}/chat", args.seconds, args.concurrency, 0, shape.headers
+                )
             else:
                 latencies, errors, elapsed = asyncio.run(
-                    drive(base_url, args.seconds, args.concurrency, WARMUP_REQUESTS)
+                    drive(base_url, args.seconds, args.concurrency, WARMUP_REQUESTS, shape.headers)
                 )
             cpu_after = process_cpu_seconds(proc.pid) if proc.poll() is None else cpu_before
             if profiler is not None:
@@ -417,7 +471,11 @@ def run_mode(
     # Exporters flush on shutdown; give the sink a moment to count the last requests.
     time.sleep(0.2)
     after = sink.snapshot()
-    result.sink = {path.rsplit("/", 1)[-1]: after[path] - sink_before[path] for path in (*OTLP_PATHS, "other")}
+    result.sink = {
+        f"{path.rsplit('/', 1)[-1]}{what}": after[f"{path}{what}"] - sink_before[f"{path}{what}"]
+        for path in (*OTLP_PATHS, "other")
+        for what in ("", " bytes", " items")
+    }
     return result
 
 
@@ -469,8 +527,17 @@ def _library(frames: list[str]) -> str:
     return "other"
 
 
-def start_stub(port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    command = [str(VENV_BIN / "python"), str(STUB), "--host", HOST, "--port", str(port), "--latency-ms", "20"]
+def start_stub(port: int, workdir: Path, latency_ms: float) -> subprocess.Popen[bytes]:
+    command = [
+        str(VENV_BIN / "python"),
+        str(STUB),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--latency-ms",
+        f"{latency_ms:g}",
+    ]
     with (workdir / "stub.stdout").open("wb") as out, (workdir / "stub.stderr").open("wb") as err:
         return subprocess.Popen(command, env=base_env(), cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
 
@@ -565,7 +632,12 @@ def summarize(results: list[RunResult], concurrency: int, seconds: float) -> str
 def describe_run(r: RunResult) -> str:
     if not r.latencies and not r.ok:
         return f"round {r.round} mode {r.mode}: FAILED ({r.note})"
-    sink = " ".join(f"{k}={v}" for k, v in r.sink.items() if v or k != "other")
+    sink = " ".join(
+        f"{name}={r.sink.get(name, 0)} ({r.sink.get(name + ' bytes', 0) / 1024:.0f} KB"
+        + (f", {r.sink[name + ' items']} items)" if r.sink.get(name + " items") else ")")
+        for name in ("traces", "metrics", "logs", "other")
+        if r.sink.get(name) or name != "other"
+    )
     return (
         f"round {r.round} mode {r.mode}: {r.requests} ok, {r.errors} errors, {r.throughput:.1f} req/s, "
         f"CPU {r.cpu_s:.2f} s ({r.cpu_ms_per_request:.2f} ms/req), p50 {1000 * r.quantile(0.5):.1f} ms, "
@@ -647,10 +719,10 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="glassbox-bench-"))
     print(f"app output in {workdir}", file=sys.stderr)
     results: list[RunResult] = []
-    sink = OtlpSink()
+    sink = OtlpSink(decode=SHAPES[args.shape].decode)
     sink.start()
     stub_port = free_port()
-    stub = start_stub(stub_port, workdir)
+    stub = start_stub(stub_port, workdir, SHAPES[args.shape].stub_latency_ms)
     try:
         if not asyncio.run(wait_healthy(f"http://{HOST}:{stub_port}/health", stub, STARTUP_TIMEOUT_S)):
             print(f"stub did not start:\n{tail(workdir / 'stub.stderr')}", file=sys.stderr)

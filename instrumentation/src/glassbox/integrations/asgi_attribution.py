@@ -32,7 +32,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 
-from glassbox import attribution, propagation, settings
+from glassbox import attribution, heap, propagation, settings
 from glassbox import conventions as c
 from glassbox import instruments as instruments_module
 
@@ -130,6 +130,8 @@ class AttributionMiddleware:
         if scope.get("type") not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        if not heap.frozen():
+            heap.freeze_after_start()  # the first request: start-up is over
         request_token = None
         try:
             headers = list(scope.get("headers") or [])
