@@ -20,6 +20,7 @@ from grafana.panels import (
     alertlist,
     bargauge,
     bars,
+    columns_table,
     dashboard,
     logs,
     loki_label_variable,
@@ -990,25 +991,14 @@ def sessions_table() -> Panel:
         "failed spans": TraceMetricsQuery(f"{session_spans('status = error')} | count_over_time() {PER_SESSION}"),
         "rejected answers": TraceMetricsQuery(f"{session_spans(rejected)} | count_over_time() {PER_SESSION}"),
     }
-    return table(
+    return columns_table(
         "Sessions",
         "Each session in the time range with its tenant and user: turns (requests), USD of its priced model calls, "
         "its slowest turn, failed spans and answers an in-request evaluation rejected; type one in Session id.",
-        "short",
-        *columns.values(),
+        columns,
+        sort_by="turns",
         width=24,
         height=10,
-        transformations=[
-            {"id": "merge", "options": {}},
-            {
-                "id": "organize",
-                "options": {
-                    "excludeByName": {"Time": True},
-                    "renameByName": {f"Value #{chr(ord('A') + i)}": name for i, name in enumerate(columns)},
-                },
-            },
-            {"id": "sortBy", "options": {"sort": [{"field": "turns", "desc": True}]}},
-        ],
         field_units={"USD": "currencyUSD", "slowest turn": "ns"},
     )
 
@@ -1109,29 +1099,15 @@ def prompt_versions() -> dict[str, Any]:
         "often it fails, and how often its answers are rejected by feedback and evaluations.",
         [ENV_VARIABLE, SERVICE_VARIABLE, tenant_variable(LLM_COUNT), prompt_variable],
         [
-            table(
+            columns_table(
                 "Prompt versions side by side",
                 "Per prompt name and version over the time range: USD cost, model calls, p95 latency, share of calls "
                 "that failed, scored feedback and evaluation results, and the share of them that rejected the answer. "
                 "A version without scored results has no rejected share (empty, not 0).",
-                "short",
-                *columns("$__range"),
+                dict(zip(names, columns("$__range"), strict=True)),
+                labels={name: "prompt", version: "version"},
                 width=24,
                 height=10,
-                transformations=[
-                    {"id": "merge", "options": {}},
-                    {
-                        "id": "organize",
-                        "options": {
-                            "excludeByName": {"Time": True},
-                            "renameByName": {
-                                name: "prompt",
-                                version: "version",
-                                **{f"Value #{chr(ord('A') + i)}": column for i, column in enumerate(names)},
-                            },
-                        },
-                    },
-                ],
                 field_units={
                     "cost": "currencyUSD",
                     "latency p95": "s",

@@ -6,6 +6,7 @@ migrate). Every query names its datasource by the fixed UIDs of grafana/provisio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -266,6 +267,28 @@ def alertlist(title: str, description: str, **kwargs: Any) -> Panel:
 
 def table(title: str, description: str, unit: str, *queries: AnyQuery, **kwargs: Any) -> Panel:
     return Panel("table", title, description, unit, list(queries), **kwargs)
+
+
+def columns_table(
+    title: str,
+    description: str,
+    columns: Mapping[str, AnyQuery],
+    *,
+    labels: dict[str, str] | None = None,
+    sort_by: str | None = None,
+    **kwargs: Any,
+) -> Panel:
+    """A table with one row per series and one column per query: the instant queries' frames merged on their labels,
+    each value column named as in ``columns`` (Grafana names them ``Value #A``, ``Value #B``, ... by refId), label
+    columns renamed by ``labels``, the time column hidden, sorted by ``sort_by`` descending."""
+    renames = {**(labels or {}), **{f"Value #{chr(ord('A') + i)}": name for i, name in enumerate(columns)}}
+    transformations: list[dict[str, Any]] = [
+        {"id": "merge", "options": {}},
+        {"id": "organize", "options": {"excludeByName": {"Time": True}, "renameByName": renames}},
+    ]
+    if sort_by is not None:
+        transformations.append({"id": "sortBy", "options": {"sort": [{"field": sort_by, "desc": True}]}})
+    return table(title, description, "short", *columns.values(), transformations=transformations, **kwargs)
 
 
 def logs(title: str, description: str, *queries: LogQuery, **kwargs: Any) -> Panel:

@@ -292,16 +292,21 @@ def test_postgres_takes_its_password_from_the_environment_when_set(tmp_path: Pat
 
 
 # -- the collector tiers natively: `make up GATEWAYS=2` --------------------------------------------------
-def test_with_gateways_the_collector_is_their_agent_and_down_stops_them_all(tmp_path: Path) -> None:
-    """The agent keeps the collector's ports; each gateway has its own; every trace is whole at one gateway."""
-    if find_binary("collector") is None:
-        pytest.fail(f"{missing_reason('collector')}; `make test` builds it (see the Makefile)")
+def two_gateways_ports() -> dict[str, str]:
+    """Distinct free ports for two gateways' OTLP gRPC and HTTP, health and metrics endpoints, as settings."""
     taken: set[int] = set()
-    gateway_ports = {
+    return {
         f"GLASSBOX_GATEWAY_{n}_{suffix}": str(distinct_free_port(taken))
         for n in (1, 2)
         for suffix in ("OTLP_GRPC_PORT", "OTLP_HTTP_PORT", "COLLECTOR_HEALTH_PORT", "COLLECTOR_METRICS_PORT")
     }
+
+
+def test_with_gateways_the_collector_is_their_agent_and_down_stops_them_all(tmp_path: Path) -> None:
+    """The agent keeps the collector's ports; each gateway has its own; every trace is whole at one gateway."""
+    if find_binary("collector") is None:
+        pytest.fail(f"{missing_reason('collector')}; `make test` builds it (see the Makefile)")
+    gateway_ports = two_gateways_ports()
     with OTLPReceiver() as backend:
         stack = new_stack(
             tmp_path, backend.port, GLASSBOX_GATEWAY_COUNT="2", GLASSBOX_TAIL_DECISION_WAIT="1s", **gateway_ports
@@ -358,12 +363,7 @@ def test_gateways_asked_of_a_running_single_collector_are_refused_before_anythin
     (after `down`) are the agent of those gateways, which a later plain `up` accepts as they are."""
     if find_binary("collector") is None:
         pytest.fail(f"{missing_reason('collector')}; `make test` builds it (see the Makefile)")
-    taken: set[int] = set()
-    gateway_ports = {
-        f"GLASSBOX_GATEWAY_{n}_{suffix}": str(distinct_free_port(taken))
-        for n in (1, 2)
-        for suffix in ("OTLP_GRPC_PORT", "OTLP_HTTP_PORT", "COLLECTOR_HEALTH_PORT", "COLLECTOR_METRICS_PORT")
-    }
+    gateway_ports = two_gateways_ports()
     single = new_stack(tmp_path, **gateway_ports)
     tiers = NativeStack(single.state, {**single.env, "GLASSBOX_GATEWAY_COUNT": "2"})
     try:

@@ -12,6 +12,8 @@ from glassbox import conventions as c
 
 MAX_LENGTH: Mapping[str, int] = {c.TENANT_ID: 64, c.USER_ID: 128, c.SESSION_ID: 128, c.REQUEST_ID: 128}
 _VALID = re.compile(r"[A-Za-z0-9._:@+\-]+")
+# A name an app gives that becomes a metric label (an evaluation's, a prompt's and its version): short, no spaces.
+LABEL_NAME = re.compile(r"^[A-Za-z0-9_.:/@-]{1,128}$")
 
 # Short field names used in the invalid-value counter and in log lines.
 FIELD_NAMES: Mapping[str, str] = {

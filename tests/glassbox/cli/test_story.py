@@ -24,6 +24,7 @@ from glassbox.stack_addresses import Endpoints
 from tests.conftest import free_port
 from tests.e2e.test_demo_subprocess import demo_app, headers
 from tests.support.binaries import requires
+from tests.support.read_backends import ReadBackends
 from tests.support.stack_fixtures import new_stack, otlp_http, wait_for
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -161,53 +162,18 @@ def test_the_story_of_a_session_on_the_real_stack(stub_url: str, tmp_path: Path)
         stack.down()
 
 
-class RecordingBackend:
-    """Loki and Tempo on one loopback port, as far as `glassbox story` asks them: it records every query it gets
-    and answers with ``trace`` (Tempo's OTLP JSON) for any trace id, a search hit for it, and no log records."""
+def recording_backend(trace: dict[str, Any] | None = None) -> ReadBackends:
+    """Loki and Tempo that answer with ``trace`` (Tempo's OTLP JSON) for any trace id, a search hit for it, and
+    no log records; ``queries`` keeps every query they were asked."""
 
-    def __init__(self, trace: dict[str, Any] | None = None) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        from urllib.parse import parse_qs, urlsplit
+    def answer(path: str, params: dict[str, list[str]]) -> tuple[int, Any]:
+        if path.startswith("/api/traces/") and trace is not None:
+            return 200, trace
+        if path == "/api/search":
+            return 200, {"traces": [{"traceID": TRACE, "startTimeUnixNano": "1"}] if trace else []}
+        return 200, {"data": {"result": []}}
 
-        self.queries: list[str] = []
-        backend = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                params = parse_qs(parts.query)
-                backend.queries.extend(params.get("query", []) + params.get("q", []))
-                if parts.path.startswith("/api/traces/") and trace is not None:
-                    body: dict[str, Any] = trace
-                elif parts.path == "/api/search":
-                    body = {"traces": [{"traceID": TRACE, "startTimeUnixNano": "1"}] if trace else []}
-                else:
-                    body = {"data": {"result": []}}
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def endpoints(self) -> Endpoints:
-        port = str(self.server.server_address[1])
-        return Endpoints.from_environ({"GLASSBOX_TEMPO_PORT": port, "GLASSBOX_LOKI_PORT": port})
-
-    def __enter__(self) -> RecordingBackend:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    return ReadBackends(answer)
 
 
 WIDENING = 'x" or {service_name=~".+"} | glassbox_request_id=~".+'
@@ -216,7 +182,7 @@ WIDENING = 'x" or {service_name=~".+"} | glassbox_request_id=~".+'
 def test_a_request_id_that_would_widen_the_logql_and_traceql_queries_is_refused_before_any_query(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with RecordingBackend() as backend:
+    with recording_backend() as backend:
         teller = story.Story(backend.endpoints(), timeout=2, since_seconds=3600, audit_log=tmp_path / "none.jsonl")
         bundle = teller.bundle(WIDENING)
         assert backend.queries == []
@@ -228,7 +194,7 @@ def test_a_request_id_that_would_widen_the_logql_and_traceql_queries_is_refused_
 
 
 def test_a_valid_request_id_reaches_each_query_as_one_string_literal(tmp_path: Path) -> None:
-    with RecordingBackend() as backend:
+    with recording_backend() as backend:
         story.Story(backend.endpoints(), 2, 3600, tmp_path / "none.jsonl").bundle("req-42:a@b.c+d")
     traceql = [q for q in backend.queries if q.startswith("{ span.")]
     assert any(f'| {c.loki_field(c.REQUEST_ID)}="req-42:a@b.c+d" [3600s]' in q for q in backend.queries)
@@ -236,7 +202,7 @@ def test_a_valid_request_id_reaches_each_query_as_one_string_literal(tmp_path: P
 
 
 def test_a_session_id_reaches_each_query_as_one_string_literal_on_the_session_field(tmp_path: Path) -> None:
-    with RecordingBackend() as backend:
+    with recording_backend() as backend:
         bundle = story.Story(backend.endpoints(), 2, 3600, tmp_path / "none.jsonl").bundle("chat:7@b", session=True)
     logql = f'| {c.loki_field(c.SESSION_ID)}="chat:7@b" [3600s]'
     assert any(logql in q and q.startswith(f"sum by ({c.LOKI_TRACE_ID_FIELD})") for q in backend.queries)
@@ -278,7 +244,7 @@ def test_the_bundle_masks_what_the_trace_carries(tmp_path: Path) -> None:
         "events": [{"name": "exception", "attributes": [{"key": "exception.message", "value": value(token)}]}],
     }
     trace = {"batches": [{"resource": {"attributes": []}, "scopeSpans": [{"spans": [span]}]}]}
-    with RecordingBackend(trace) as backend:
+    with recording_backend(trace) as backend:
         bundle = story.Story(backend.endpoints(), 2, 3600, tmp_path / "none.jsonl").bundle(TRACE)
     (found,) = bundle["spans"]
     assert found["attributes"]["url.full"] == "https://REDACTED:REDACTED@api.example.com/x?access_token=REDACTED&page=1"
@@ -325,41 +291,15 @@ def test_a_feedback_event_in_the_story_says_what_the_user_said_without_the_comme
         stack.down()
 
 
-class FakeTempo:
+def fake_tempo(searched: list[str], stored: list[str]) -> ReadBackends:
     """Tempo's two read endpoints: search answers with ``searched`` trace ids, by id only ``stored`` ones."""
 
-    def __init__(self, searched: list[str], stored: list[str]) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    def answer(path: str, params: dict[str, list[str]]) -> tuple[int, Any]:
+        if path.startswith("/api/search"):
+            return 200, {"traces": [{"traceID": t, "startTimeUnixNano": "1"} for t in searched]}
+        return (200, {"batches": []}) if path.rsplit("/", 1)[-1] in stored else (404, {})
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.startswith("/api/search"):
-                    body: dict[str, Any] | None = {
-                        "traces": [{"traceID": t, "startTimeUnixNano": "1"} for t in searched]
-                    }
-                else:
-                    wanted = self.path.rsplit("/", 1)[-1]
-                    body = {"batches": []} if wanted in stored else None
-                self.send_response(200 if body is not None else 404)
-                self.end_headers()
-                self.wfile.write(json.dumps(body or {}).encode())
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def endpoints(self) -> Endpoints:
-        return Endpoints.from_environ(
-            {"GLASSBOX_TEMPO_PORT": str(self.server.server_address[1]), "GLASSBOX_LOKI_PORT": str(free_port())}
-        )
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    return ReadBackends(answer, loki=False)
 
 
 def _audit_at(tmp_path: Path, trace_id: str, seconds_ago: float) -> Path:
@@ -377,11 +317,8 @@ def test_a_trace_tempo_does_not_have_is_called_not_sampled_once_it_is_old_enough
 ) -> None:
     """With the collector tiers, tail sampling drops most ordinary traces: the story says so (not "wait a few
     seconds") once the trace's last record is older than Tempo's delay, and still gives its audit events."""
-    tempo = FakeTempo(searched=[], stored=[])
-    try:
+    with fake_tempo(searched=[], stored=[]) as tempo:
         bundle = story.Story(tempo.endpoints(), 2, 3600, _audit_at(tmp_path, TRACE, seconds_ago)).bundle(TRACE)
-    finally:
-        tempo.close()
     assert [a["action"] for a in bundle["audit"]] == ["ai.call_refused"]
     assert bundle["not_sampled"] == ([TRACE] if sampled_out else [])
     (note,) = [n for n in bundle["missing"] if n.startswith("tempo:")]
@@ -403,80 +340,45 @@ def test_tempo_s_search_lag_is_a_note_not_a_missing_part(tmp_path: Path) -> None
                 "time": "2026-12-01T10:00:00+00:00",
             }
         )
-    tempo = FakeTempo(searched=[first], stored=[first, second])
-    try:
+    with fake_tempo(searched=[first], stored=[first, second]) as tempo:
         bundle = story.Story(tempo.endpoints(), 2, 3600, log.path).bundle("req-lag")
-    finally:
-        tempo.close()
     assert bundle["traces"] == [first, second]
     assert [n for n in bundle["missing"] if n.startswith("tempo")] == []
     assert any(n.startswith("tempo search: found 1 of the 2") for n in bundle["notes"])
     assert bundle["totals"]["complete"] is True
 
 
-class FakeSessionBackends:
-    """Loki and Tempo on one loopback port, holding one session's turns: Loki's metric query finds ``in_loki``,
-    Tempo's search ``searched``; by id Tempo has the traces of ``stored`` (trace id -> spans), Loki the log records
-    of ``records`` (trace id -> [(nanoseconds, line, fields)])."""
+def session_backends(
+    in_loki: list[str],
+    searched: list[str],
+    stored: dict[str, list[dict[str, Any]]],
+    records: dict[str, list[tuple[int, str, dict[str, str]]]],
+) -> ReadBackends:
+    """Loki and Tempo holding one session's turns: Loki's metric query finds ``in_loki``, Tempo's search
+    ``searched``; by id Tempo has the traces of ``stored`` (trace id -> spans), Loki the log records of ``records``
+    (trace id -> [(nanoseconds, line, fields)])."""
 
-    def __init__(
-        self,
-        in_loki: list[str],
-        searched: list[str],
-        stored: dict[str, list[dict[str, Any]]],
-        records: dict[str, list[tuple[int, str, dict[str, str]]]],
-    ) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        from urllib.parse import parse_qs, urlsplit
+    def answer(path: str, params: dict[str, list[str]]) -> tuple[int, Any]:
+        query = (params.get("query") or [""])[0]
+        if path == "/loki/api/v1/query":
+            result = [{"metric": {c.LOKI_TRACE_ID_FIELD: t}, "value": [1, "3"]} for t in in_loki]
+            return 200, {"data": {"resultType": "vector", "result": result}}
+        if path == "/loki/api/v1/query_range":
+            wanted = query.rsplit("=", 1)[-1].strip('"')
+            streams = [
+                {"stream": {"service_name": "chat", **fields}, "values": [[str(ns), line]]}
+                for ns, line, fields in records.get(wanted, [])
+            ]
+            return 200, {"data": {"resultType": "streams", "result": streams}}
+        if path == "/api/search":
+            return 200, {"traces": [{"traceID": t, "startTimeUnixNano": "1"} for t in searched]}
+        spans = stored.get(path.rsplit("/", 1)[-1])
+        if spans is None:
+            return 404, {}
+        resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "chat"}}]}
+        return 200, {"batches": [{"resource": resource, "scopeSpans": [{"spans": spans}]}]}
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                query = (parse_qs(parts.query).get("query") or [""])[0]
-                body: dict[str, Any] | None
-                if parts.path == "/loki/api/v1/query":
-                    result = [{"metric": {c.LOKI_TRACE_ID_FIELD: t}, "value": [1, "3"]} for t in in_loki]
-                    body = {"data": {"resultType": "vector", "result": result}}
-                elif parts.path == "/loki/api/v1/query_range":
-                    wanted = query.rsplit("=", 1)[-1].strip('"')
-                    streams = [
-                        {"stream": {"service_name": "chat", **fields}, "values": [[str(ns), line]]}
-                        for ns, line, fields in records.get(wanted, [])
-                    ]
-                    body = {"data": {"resultType": "streams", "result": streams}}
-                elif parts.path == "/api/search":
-                    body = {"traces": [{"traceID": t, "startTimeUnixNano": "1"} for t in searched]}
-                else:
-                    wanted = parts.path.rsplit("/", 1)[-1]
-                    spans = stored.get(wanted)
-                    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "chat"}}]}
-                    batch = {"resource": resource, "scopeSpans": [{"spans": spans}]}
-                    body = None if spans is None else {"batches": [batch]}
-                data = json.dumps(body or {}).encode()
-                self.send_response(200 if body is not None else 404)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def endpoints(self) -> Endpoints:
-        port = str(self.server.server_address[1])
-        return Endpoints.from_environ({"GLASSBOX_TEMPO_PORT": port, "GLASSBOX_LOKI_PORT": port})
-
-    def __enter__(self) -> FakeSessionBackends:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    return ReadBackends(answer)
 
 
 def _span(trace_id: str, span_id: str, start_ns: int, parent: str | None = None, **attributes: Any) -> dict[str, Any]:
@@ -535,7 +437,7 @@ def test_the_story_of_a_session_tells_its_turns_in_order_from_loki_and_tempo(tmp
     log = AuditLog(tmp_path / "audit.jsonl", tmp_path / "cp" / "audit.checkpoints", tmp_path / "key")
     log.append({"action": "ai.tool_call", "trace_id": second, "request_id": "req-2", "time": "2026-12-01T10:00:00Z"})
     log.append({"action": "ai.tool_call", "trace_id": "9" * 32, "request_id": "req-9", "time": "2026-12-01T10:00:00Z"})
-    with FakeSessionBackends([third, first], [second, first], stored, records) as backends:
+    with session_backends([third, first], [second, first], stored, records) as backends:
         bundle = story.Story(backends.endpoints(), 2, 3600, log.path).bundle("chat-1", session=True)
     assert set(story.SECTIONS) <= set(bundle)
     assert bundle["traces"] == [first, second, third]
@@ -574,7 +476,7 @@ def test_a_session_with_the_backends_down_is_partial_and_says_why(tmp_path: Path
 def test_a_session_id_that_would_widen_the_queries_is_refused_before_any_query(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with RecordingBackend() as backend:
+    with recording_backend() as backend:
         bundle = story.Story(backend.endpoints(), 2, 3600, tmp_path / "none.jsonl").bundle(WIDENING, session=True)
         assert bundle["query"] == "[REDACTED:invalid_identifier]" and bundle["traces"] == []
         assert any(note.startswith("query: not a valid session id") for note in bundle["missing"])

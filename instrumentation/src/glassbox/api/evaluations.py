@@ -37,13 +37,13 @@ from opentelemetry.trace import SpanContext
 
 from glassbox import attribution, instruments
 from glassbox import conventions as c
+from glassbox.identifiers import LABEL_NAME
 from glassbox.version import __version__
 
 FEEDBACK_NAME = "user_feedback"
 PASS_SCORE = 0.5
 MAX_EXPLANATION = 1000
 REMEMBERED_REQUESTS = 10_000
-_NAME = re.compile(r"^[A-Za-z0-9_.:/@-]{1,128}$")
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 _SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
 
@@ -83,7 +83,7 @@ def remember_request(request_id: str, server_span: SpanContext) -> None:
 
 
 def _label(value: str | None, field: str) -> str | None:
-    return None if value is None else instruments.get().checked_label(value, field, _NAME)
+    return None if value is None else instruments.get().checked_label(value, field, LABEL_NAME)
 
 
 def _hex_id(value: str | int | None, pattern: re.Pattern[str], field: str) -> int | None:

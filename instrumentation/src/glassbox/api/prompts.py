@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 from glassbox import conventions as c
 from glassbox import instruments
-from glassbox.api.evaluations import _NAME as SHORT_NAME
+from glassbox.identifiers import LABEL_NAME
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,7 +53,7 @@ def _checked(value: object, field: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     try:
-        return instruments.get().checked_label(value, field, SHORT_NAME)
+        return instruments.get().checked_label(value, field, LABEL_NAME)
     except Exception:
         instruments.count_dropped_quietly("traces", "prompt_error")
         return c.PLACEHOLDER_INVALID
