@@ -19,7 +19,7 @@ from glassbox import cost
 from glassbox.audit.chain import AuditLog
 from glassbox.guard import budgets
 from glassbox.guard import core as guard
-from tests.conftest import Telemetry
+from tests.conftest import Telemetry, run_instrumented
 
 pytestmark = pytest.mark.usefixtures("guarded")
 
@@ -156,3 +156,28 @@ def test_thoughts_are_billed_as_output_and_cached_tokens_at_the_cache_price(
     assert telemetry.total(c.METRIC_CACHE_TOKENS, glassbox__tenant__id=tenant, gen_ai__token__type="cache_read") == (
         usage.cached_content_token_count
     )
+
+
+def test_under_opentelemetry_instrument_google_genai_and_bedrock_are_wrapped_only_once_the_app_imports_them() -> None:
+    """google-genai's instrumentation costs about 0.9 s at start-up with the SDK it imports, and the Bedrock one
+    waits on botocore: a process that has them installed but never imports the SDK must not pay that; one that
+    imports it after start-up gets the GenAI instrumentation and the guard on top."""
+    script = (
+        "import sys\n"
+        "print('before', sorted(m for m in ('google.genai', 'botocore', "
+        "'opentelemetry.instrumentation.google_genai') if m in sys.modules))\n"
+        "from google.genai import models\n"
+        "import botocore.client\n"
+        "from opentelemetry.instrumentation.google_genai import GoogleGenAiSdkInstrumentor\n"
+        "from opentelemetry.instrumentation.genai.bedrock import BedrockInstrumentor\n"
+        "from glassbox.guard.instrumentor import _is_guard\n"
+        "print('instrumented', GoogleGenAiSdkInstrumentor().is_instrumented_by_opentelemetry, "
+        "BedrockInstrumentor().is_instrumented_by_opentelemetry)\n"
+        "targets = [vars(models.Models)['generate_content'], vars(models.AsyncModels)['generate_content'],\n"
+        "           vars(botocore.client.BaseClient)['_make_api_call']]\n"
+        "print('guard outermost', [_is_guard(t) for t in targets])\n"
+    )
+    result = run_instrumented(script)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()[-3:]
+    assert lines == ["before []", "instrumented True True", "guard outermost [True, True, True]"], lines

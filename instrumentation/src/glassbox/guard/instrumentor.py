@@ -60,9 +60,10 @@ TARGETS = (
     ("litellm", "", "completion", core.LITELLM_COMPLETION),
     ("litellm", "", "acompletion", core.LITELLM_COMPLETION),
 )
-# Modules too heavy to import for the guard's sake (LiteLLM: over 3 s and 200 MB): they are guarded when the app
-# imports them (a post-import hook), and a process that never does pays nothing.
-WHEN_IMPORTED = frozenset({"litellm"})
+# Modules too heavy to import for the guard's sake (LiteLLM: over 3 s and 200 MB; google-genai: about 0.7 s;
+# botocore, which the Bedrock instrumentation waits for as well): they are guarded when the app imports them (a
+# post-import hook), and a process that never does pays nothing.
+WHEN_IMPORTED = frozenset({"litellm", "google.genai.models", "botocore.client"})
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 _lock = threading.RLock()
 

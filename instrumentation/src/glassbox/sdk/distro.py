@@ -112,10 +112,16 @@ def apply_defaults(environ: Any = None) -> None:
         environ["OTEL_RESOURCE_ATTRIBUTES"] = ",".join(p for p in [resource.strip(","), *additions] if p)
 
 
-# Instrumentations that import a library costing seconds and 100 MB or more (llama_index.core: about 1.2 s and
-# 100 MB; litellm: over 3 s and 200 MB): loaded when the app imports the library, so a process that has it
+# Instrumentations that import a library costing a good part of a second or more at start-up (llama_index.core:
+# about 1.2 s and 100 MB; litellm: over 3 s and 200 MB; google-genai's instrumentation: about 0.9 s with the SDK;
+# the Bedrock instrumentation: botocore): loaded when the app imports the library, so a process that has it
 # installed but never uses it does not pay. Entry point name -> the module to wait for.
-LOAD_WHEN_IMPORTED = {"llama_index": "llama_index.core", "glassbox_litellm": "litellm"}
+LOAD_WHEN_IMPORTED = {
+    "llama_index": "llama_index.core",
+    "glassbox_litellm": "litellm",
+    "google-genai": "google.genai",
+    "bedrock": "botocore.client",
+}
 
 _distro_loaded = False
 
