@@ -7,6 +7,10 @@ One stub LLM (20 ms latency) serves every run. Two shapes of service:
 
 * ``chat-service`` (default): ``benchmarks/chat_service.py``, one FastAPI route awaiting one ``AsyncOpenAI``
   chat completion and logging one line through its own INFO logger, uvicorn with its defaults;
+* ``app-logger``: ``benchmarks/chat_app_logger.py``, the same route with ``max_tokens`` 32, the app's own logger
+  ``app`` at INFO with its own stderr handler, a stub answering in about 5 ms, no tenant headers, an OTLP receiver
+  that decodes every request (on the same two cores), and upstream with only the FastAPI and OpenAI
+  instrumentations, as a service that installed only those;
 * ``demo``: ``examples/demo_app/app.py`` with its root logger at INFO, ``POST /chat``.
 
 Each round starts the service once per mode:
@@ -31,6 +35,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import importlib.metadata
 import io
 import json
 import os
@@ -63,12 +68,15 @@ class Shape:
     # The OTLP receiver decodes every request, as a collector would, on the same cores as the app.
     decode: bool
     headers: dict[str, str]
+    # Upstream's instrumentations (entry point names), as a service that installed only those would have them;
+    # None: every one installed here.
+    upstream: tuple[str, ...] | None = None
 
 
 HEADERS = {"X-Tenant-Id": "acme", "X-User-Id": "user-42"}
 SHAPES = {
     "chat-service": Shape(ROOT / "benchmarks" / "chat_service.py", 20.0, False, HEADERS),
-    "app-logger": Shape(ROOT / "benchmarks" / "chat_app_logger.py", 5.0, True, {}),
+    "app-logger": Shape(ROOT / "benchmarks" / "chat_app_logger.py", 5.0, True, {}, upstream=("fastapi", "openai")),
     "demo": Shape(ROOT / "examples" / "demo_app" / "app.py", 20.0, False, HEADERS),
 }
 STUB = ROOT / "examples" / "stub_llm" / "server.py"
@@ -265,12 +273,17 @@ def mode_command_and_env(
         env.update({"OTEL_METRIC_EXPORT_INTERVAL": "5000", "OTEL_BSP_SCHEDULE_DELAY": "1000"})
     # chat-service: every tool's own export intervals and batch delays.
     if mode == "b":
+        upstream = SHAPES[shape].upstream
+        disabled = ["glassbox_edge", "glassbox_uvicorn_shutdown"]
+        if upstream is not None:
+            installed = {e.name for e in importlib.metadata.entry_points(group="opentelemetry_instrumentor")}
+            disabled = sorted(installed - set(upstream))
         env.update(
             {
                 "OTEL_PYTHON_DISTRO": "distro",
                 "OTEL_PYTHON_CONFIGURATOR": "configurator",
                 # glassbox is installed in the same venv: keep its instrumentors out of the upstream run.
-                "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "glassbox_edge,glassbox_uvicorn_shutdown",
+                "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ",".join(disabled),
                 "OTEL_TRACES_EXPORTER": "otlp",
                 "OTEL_METRICS_EXPORTER": "otlp",
                 "OTEL_LOGS_EXPORTER": "otlp",

@@ -176,8 +176,16 @@ def test_under_opentelemetry_instrument_google_genai_and_bedrock_are_wrapped_onl
         "targets = [vars(models.Models)['generate_content'], vars(models.AsyncModels)['generate_content'],\n"
         "           vars(botocore.client.BaseClient)['_make_api_call']]\n"
         "print('guard outermost', [_is_guard(t) for t in targets])\n"
+        "import os\n"
+        "print('emit event', os.environ.get('OTEL_INSTRUMENTATION_GENAI_EMIT_EVENT'))\n"
     )
     result = run_instrumented(script)
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()[-3:]
-    assert lines == ["before []", "instrumented True True", "guard outermost [True, True, True]"], lines
+    lines = result.stdout.strip().splitlines()[-4:]
+    # google-genai's instrumentor sets OTEL_INSTRUMENTATION_GENAI_EMIT_EVENT=true for every GenAI instrumentation
+    # (an event log record per model call of any SDK): undone, so the user's choice stands
+    assert lines == ["before []", "instrumented True True", "guard outermost [True, True, True]", "emit event None"], (
+        lines
+    )
+    chosen = run_instrumented(script, OTEL_INSTRUMENTATION_GENAI_EMIT_EVENT="false")
+    assert chosen.stdout.strip().splitlines()[-1] == "emit event false", chosen.stderr
