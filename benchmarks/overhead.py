@@ -754,8 +754,7 @@ def main(argv: list[str] | None = None) -> int:
         sink.stop()
     print()
     print(f"Shape {args.shape}, driver {args.driver}.")
-    with contextlib.suppress(KeyError):
-        print(summarize(results, args.concurrency, args.seconds))
+    print(summarize(results, args.concurrency, args.seconds))
     if args.profile:
         for path in sorted(workdir.glob("profile-*.txt")):
             print("\n" + profile_summary(path))

@@ -16,7 +16,7 @@ import glassbox
 from glassbox import attribution
 from glassbox import conventions as c
 from glassbox import state as state_module
-from glassbox.guard import GuardInstrumentor, budgets
+from glassbox.guard import GuardInstrumentor, budgets, spend_writer
 from glassbox.guard import core as guard
 from glassbox.state import TOTAL_BUDGET
 from tests.conftest import Telemetry
@@ -114,3 +114,20 @@ def test_a_budgets_file_states_the_total_and_refuses_a_bad_one(tmp_path: Any) ->
     path.write_text("total: {week: 1}\n")
     with pytest.raises(budgets.BudgetConfigError, match=r"total: unknown key 'week'"):
         budgets.load_budgets(path)
+
+
+def test_spend_pending_when_a_budget_appears_counts_against_it_at_the_next_call() -> None:
+    """The attacker's move: spend freely, then keep calling after the operator sets a budget, hoping the spend
+    still in memory is not counted. The guard writes it before it reserves, so the next call is refused."""
+    tenant = f"t-{uuid.uuid4().hex[:10]}"
+    guard.account(None, tenant, 3.0, None, 0)
+    assert any(key[0] == tenant for key in spend_writer.pending())  # in memory, not yet in the state
+    budgets.install(budgets.Budgets({tenant: {"day": 2.0}}))
+    token = otel_context.attach(attribution.with_attribution({c.TENANT_ID: tenant}))
+    try:
+        refusal, reservation = guard.admit()
+    finally:
+        otel_context.detach(token)
+    assert reservation is None and refusal is not None and refusal.reason == "budget_day", refusal
+    assert state_module.get().spent(tenant, budgets.today())[c.BUDGET_PERIOD_DAY] == pytest.approx(3.0)
+    budgets.install(None)

@@ -31,6 +31,8 @@ def test_distro_fills_what_is_missing() -> None:
     assert environ["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://localhost:4318"
     assert environ["OTEL_SERVICE_NAME"]
     assert environ["OTEL_RESOURCE_ATTRIBUTES"] == "deployment.environment.name=staging"
+    # export batches of 128 (the SDK's 512 hold the interpreter lock long enough to lift p99)
+    assert environ["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"] == environ["OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"] == "128"
     assert distro.default_service_name(["/srv/app/worker.py"]) == "worker"
     assert distro.default_service_name(["-c"]) == "python-app"
 
